@@ -1,0 +1,83 @@
+/**
+ * The one contract shared by the infrastructure (lib/) and the handlers (lambda/): environment variable
+ * names, the queue message the receiver hands to the ingest function, and the record written to the lake.
+ * Nothing in here may import aws-cdk-lib: it is bundled into the functions.
+ */
+
+/** Environment variables read by the handlers; lib/ sets exactly these. */
+export const ENV = {
+  /** ARN or name of the Secrets Manager secret that holds the application management token. */
+  managementTokenSecretId: 'SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID',
+  /** How long the verification function keeps the token in memory, in seconds. */
+  tokenCacheTtlSeconds: 'SMARTCAR_TOKEN_CACHE_TTL_SECONDS',
+  /** URL of the SQS queue between the verification and the ingest function. */
+  deliveryQueueUrl: 'DELIVERY_QUEUE_URL',
+  /** Name of the data lake bucket. */
+  lakeBucketName: 'LAKE_BUCKET_NAME',
+  /** Key prefix of the raw zone inside the lake bucket (no leading or trailing slash). */
+  lakeRawPrefix: 'LAKE_RAW_PREFIX',
+  /** Base URL of the Smartcar API (the official SDKs read the same variable). */
+  smartcarApiOrigin: 'SMARTCAR_API_ORIGIN',
+} as const;
+
+export const DEFAULT_SMARTCAR_API_ORIGIN = 'https://api.smartcar.com';
+export const DEFAULT_RAW_PREFIX = 'raw';
+export const DEFAULT_TOKEN_CACHE_TTL_SECONDS = 300;
+
+/**
+ * Largest request body the receiver accepts. Smartcar documents 50 KB as its maximum payload; the margin
+ * keeps room for growth while the base64-encoded body still fits one SQS message (256 KiB) comfortably.
+ */
+export const MAX_BODY_BYTES = 128 * 1024;
+
+/**
+ * Marker the stack-created secret starts with until an operator puts the real token in it. The handler
+ * answers 503 while it sees this, instead of signing challenges with a random value.
+ */
+export const PLACEHOLDER_SECRET_KEY = 'placeholder';
+
+/** Version of the queue message format; bump when {@link DeliveryMessage} changes incompatibly. */
+export const DELIVERY_MESSAGE_VERSION = 1;
+
+/**
+ * What the verification function puts on the queue for every authentic delivery. The raw body travels
+ * base64-encoded: SQS rejects some Unicode code points, and the lake must keep the bytes exactly.
+ */
+export interface DeliveryMessage {
+  readonly v: typeof DELIVERY_MESSAGE_VERSION;
+  /** The request body exactly as received, base64-encoded. */
+  readonly bodyBase64: string;
+  /** When the receiver accepted the delivery, ISO 8601 UTC. */
+  readonly receivedAt: string;
+  /** API Gateway request id, for tracing a record back to its access log line. */
+  readonly requestId?: string;
+}
+
+/** One line of an NDJSON object in the raw zone. Column names are snake_case for Athena. */
+export interface LakeRecord {
+  /** `eventId` of current payloads; for legacy payloads, which have none, `sha256:<hex of the body>`. */
+  readonly event_id: string;
+  /** `eventType` (current) or `eventName` (legacy), exactly as sent. */
+  readonly event_type: string;
+  /** live, test or simulated (lowercased), or unknown. */
+  readonly mode: string;
+  /** Payload generation: `meta.version` or top-level `version`, or null. */
+  readonly payload_version: string | null;
+  readonly webhook_id: string | null;
+  readonly webhook_name: string | null;
+  readonly delivery_id: string | null;
+  /** Every vehicle id the payload names, in order of appearance, without repeats. */
+  readonly vehicle_ids: string[];
+  readonly user_id: string | null;
+  /** When Smartcar says it sent this attempt, ISO 8601 UTC, or null. */
+  readonly delivered_at: string | null;
+  /** When the receiver accepted it, ISO 8601 UTC; also the partition time. */
+  readonly received_at: string;
+  /** When the ingest function wrote it, ISO 8601 UTC. */
+  readonly ingested_at: string;
+  readonly request_id: string | null;
+  /** The raw body as UTF-8 text, when the bytes are valid UTF-8 (always, for JSON that Smartcar sends). */
+  readonly body: string | null;
+  /** The raw body base64-encoded, only when it is not valid UTF-8; otherwise null. */
+  readonly body_base64: string | null;
+}

@@ -1,0 +1,144 @@
+/**
+ * Tolerant parsing of Smartcar webhook bodies of every generation (legacy 2.0 and current 3.0/4.0): tells
+ * a VERIFY challenge from a data delivery and extracts the columns the lake keeps. It never throws and
+ * never rejects a well-formed JSON object for a missing or oddly shaped field: an authentic payload is
+ * always kept, with nulls where it says nothing.
+ */
+import { createHash } from 'node:crypto';
+
+type Json = Record<string, unknown>;
+
+export type ParsedBody = { readonly ok: true; readonly json: Json } | { readonly ok: false; readonly reason: string };
+
+export interface EnvelopeFields {
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly mode: string;
+  readonly payloadVersion: string | null;
+  readonly webhookId: string | null;
+  readonly webhookName: string | null;
+  readonly deliveryId: string | null;
+  readonly vehicleIds: string[];
+  readonly userId: string | null;
+  readonly deliveredAt: string | null;
+}
+
+export type Envelope =
+  | { readonly kind: 'verify'; readonly challenge: string | null; readonly fields: EnvelopeFields }
+  | { readonly kind: 'event'; readonly fields: EnvelopeFields };
+
+/** The event type recorded when a signed body names none. */
+export const UNKNOWN_EVENT_TYPE = 'UNKNOWN';
+/** The mode recorded when a body names none, or one that is not a plain word. */
+export const UNKNOWN_MODE = 'unknown';
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** Parses raw bytes as a JSON object. Arrays, scalars, empty and invalid bodies are reported, not thrown. */
+export function parseBody(raw: Uint8Array): ParsedBody {
+  if (raw.length === 0) return { ok: false, reason: 'empty body' };
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(raw));
+  } catch {
+    return { ok: false, reason: 'body is not valid JSON' };
+  }
+  if (!isObject(value)) return { ok: false, reason: 'body is not a JSON object' };
+  return { ok: true, json: value };
+}
+
+/** Classifies a parsed body and extracts its columns. `raw` is needed for the legacy body-hash id. */
+export function readEnvelope(json: Json, raw: Uint8Array): Envelope {
+  const fields = extractFields(json, raw);
+  const eventType = fields.eventType.toLowerCase();
+  if (eventType === 'verify') {
+    const data = obj(json.data);
+    const payload = obj(json.payload);
+    const challenge = str(data?.challenge) ?? str(payload?.challenge);
+    return { kind: 'verify', challenge, fields };
+  }
+  return { kind: 'event', fields };
+}
+
+/** `sha256:<hex>` of the body: the identity of a legacy payload, stable across Smartcar's retries. */
+export function bodyHashId(raw: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+}
+
+function extractFields(json: Json, raw: Uint8Array): EnvelopeFields {
+  const meta = obj(json.meta);
+  const data = obj(json.data);
+  const payload = obj(json.payload);
+  return {
+    eventId: str(json.eventId) ?? bodyHashId(raw),
+    eventType: str(json.eventType) ?? str(json.eventName) ?? UNKNOWN_EVENT_TYPE,
+    mode: normaliseMode(meta?.mode ?? json.mode),
+    payloadVersion: scalar(meta?.version) ?? scalar(json.version),
+    webhookId: str(meta?.webhookId) ?? str(json.webhookId),
+    webhookName: str(meta?.webhookName) ?? str(json.webhookName),
+    deliveryId: str(meta?.deliveryId),
+    vehicleIds: vehicleIdsOf(json, data, payload),
+    userId: str(obj(data?.user)?.id),
+    deliveredAt: toIsoTime(meta?.deliveredAt),
+  };
+}
+
+function vehicleIdsOf(json: Json, data: Json | null, payload: Json | null): string[] {
+  const ids = new Set<string>();
+  const add = (v: unknown) => {
+    const s = str(v);
+    if (s) ids.add(s);
+  };
+  add(json.vehicleId);
+  add(obj(data?.vehicle)?.id);
+  add(data?.vehicleId);
+  add(payload?.vehicleId);
+  if (Array.isArray(payload?.vehicles)) {
+    for (const v of payload.vehicles) add(obj(v)?.vehicleId);
+  }
+  return [...ids];
+}
+
+function normaliseMode(value: unknown): string {
+  const s = str(value)?.toLowerCase();
+  return s && /^[a-z0-9_-]{1,32}$/.test(s) ? s : UNKNOWN_MODE;
+}
+
+/**
+ * `meta.deliveredAt` arrives as epoch milliseconds or an ISO string. Numbers below 1e11 can only be
+ * seconds (1e11 ms is 1973), so they are read as seconds.
+ */
+export function toIsoTime(value: unknown): string | null {
+  let ms: number;
+  if (typeof value === 'number') {
+    ms = toMs(value);
+  } else if (typeof value === 'string' && value.trim() !== '') {
+    ms = /^\d+$/.test(value.trim()) ? toMs(Number(value)) : Date.parse(value);
+  } else {
+    return null;
+  }
+  if (!Number.isFinite(ms)) return null;
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+function toMs(n: number): number {
+  return Math.abs(n) < 1e11 ? n * 1000 : n;
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function obj(v: unknown): Json | null {
+  return isObject(v) ? v : null;
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+function scalar(v: unknown): string | null {
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return str(v);
+}

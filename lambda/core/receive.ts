@@ -1,0 +1,144 @@
+/**
+ * The receiver's decision for one HTTP request, independent of API Gateway: answer VERIFY, authenticate
+ * everything else by `SC-Signature`, and hand authentic deliveries off durably before saying 200.
+ *
+ * Status codes: 200 accepted or challenge answered; 400 malformed; 401 unsigned or wrongly signed;
+ * 413 too large; 415 not JSON; 500/503 when the token or the hand-off is unavailable, so Smartcar retries.
+ */
+import { DELIVERY_MESSAGE_VERSION, type DeliveryMessage, MAX_BODY_BYTES } from '../contract';
+import { parseBody, readEnvelope } from './envelope';
+import type { CoreLogger } from './logger';
+import { challengeResponse, headerValue, isValidSignature } from './signature';
+import { TokenNotConfiguredError } from './token-cache';
+
+export interface IncomingRequest {
+  /** The body bytes exactly as received (already base64-decoded if the front end encoded them). */
+  readonly body: Uint8Array;
+  readonly headers: Record<string, string | undefined>;
+  readonly requestId?: string;
+  readonly receivedAt: Date;
+}
+
+export interface ReceiverResponse {
+  readonly statusCode: number;
+  readonly body: Record<string, unknown>;
+}
+
+/** Where the token comes from: {@link TokenCache} in Lambda, a fixed value locally. */
+export interface TokenSource {
+  get(): Promise<string>;
+  /** A possibly newer token after a failed signature, or undefined when there is nothing new to try. */
+  refresh(): Promise<string | undefined>;
+}
+
+export interface ReceiverDeps {
+  readonly token: TokenSource;
+  /** Resolves only once the message is durable (e.g. SQS accepted it); rejects otherwise. */
+  readonly enqueue: (message: DeliveryMessage) => Promise<void>;
+  readonly logger: CoreLogger;
+  /** How operators put the token in place; quoted in the log when it is missing. */
+  readonly howToSetToken?: string;
+}
+
+export const SIGNATURE_HEADER = 'sc-signature';
+
+export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise<ReceiverResponse> {
+  const { logger } = deps;
+  const base = { requestId: req.requestId };
+
+  if (req.body.length > MAX_BODY_BYTES) {
+    logger.warn('rejected: body too large', { ...base, bytes: req.body.length, limit: MAX_BODY_BYTES });
+    return reply(413, `body larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  const contentType = headerValue(req.headers, 'content-type');
+  if (contentType !== undefined && !isJsonMediaType(contentType)) {
+    logger.warn('rejected: content type is not JSON', { ...base, contentType: contentType.slice(0, 100) });
+    return reply(415, 'content type must be application/json');
+  }
+  const parsed = parseBody(req.body);
+  if (!parsed.ok) {
+    logger.warn('rejected: malformed body', { ...base, reason: parsed.reason, bytes: req.body.length });
+    return reply(400, parsed.reason);
+  }
+  const envelope = readEnvelope(parsed.json, req.body);
+  const ids = {
+    ...base,
+    eventId: envelope.fields.eventId,
+    eventType: envelope.fields.eventType,
+    deliveryId: envelope.fields.deliveryId ?? undefined,
+    webhookId: envelope.fields.webhookId ?? undefined,
+  };
+
+  let token: string;
+  try {
+    token = await deps.token.get();
+  } catch (err) {
+    return tokenUnavailable(err, ids, deps);
+  }
+
+  if (envelope.kind === 'verify') {
+    // VERIFY is answered without a signature: the answer proves we hold the token and reveals nothing.
+    if (envelope.challenge === null) {
+      logger.warn('rejected: VERIFY without a challenge string', ids);
+      return reply(400, 'VERIFY request without a challenge');
+    }
+    logger.info('answered VERIFY challenge', ids);
+    return { statusCode: 200, body: { challenge: challengeResponse(token, envelope.challenge) } };
+  }
+
+  const signature = headerValue(req.headers, SIGNATURE_HEADER);
+  if (!signature) {
+    logger.warn('rejected: missing SC-Signature', ids);
+    return reply(401, 'missing SC-Signature header');
+  }
+  if (!isValidSignature(token, req.body, signature)) {
+    // The token may have been rotated since we cached it: re-read once (rate-limited) and try again.
+    let fresh: string | undefined;
+    try {
+      fresh = await deps.token.refresh();
+    } catch (err) {
+      return tokenUnavailable(err, ids, deps);
+    }
+    if (fresh === undefined || !isValidSignature(fresh, req.body, signature)) {
+      logger.warn('rejected: SC-Signature does not match', ids);
+      return reply(401, 'invalid SC-Signature');
+    }
+  }
+
+  const message: DeliveryMessage = {
+    v: DELIVERY_MESSAGE_VERSION,
+    bodyBase64: Buffer.from(req.body).toString('base64'),
+    receivedAt: req.receivedAt.toISOString(),
+    requestId: req.requestId,
+  };
+  try {
+    await deps.enqueue(message);
+  } catch (err) {
+    logger.error('hand-off failed; answering 503 so that Smartcar retries', { ...ids, error: asError(err) });
+    return reply(503, 'temporarily unable to store the delivery; retry later');
+  }
+  logger.info('accepted delivery', { ...ids, mode: envelope.fields.mode });
+  return { statusCode: 200, body: { status: 'received' } };
+}
+
+function tokenUnavailable(err: unknown, ids: Record<string, unknown>, deps: ReceiverDeps): ReceiverResponse {
+  if (err instanceof TokenNotConfiguredError) {
+    deps.logger.error(`management token not configured: ${err.message}. ${deps.howToSetToken ?? ''}`.trim(), ids);
+    return reply(503, 'receiver not configured yet');
+  }
+  deps.logger.error('could not read the management token', { ...ids, error: asError(err) });
+  return reply(500, 'receiver unable to authenticate requests right now');
+}
+
+function isJsonMediaType(value: string): boolean {
+  const type = value.split(';')[0].trim().toLowerCase();
+  return type === 'application/json' || /^application\/[a-z0-9.+-]*\+json$/.test(type);
+}
+
+function reply(statusCode: number, error: string): ReceiverResponse {
+  return { statusCode, body: { error } };
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}

@@ -1,0 +1,102 @@
+/**
+ * The application management token, read from wherever the deployment keeps it and cached in memory.
+ * A Secrets Manager call per delivery would cost $5 per million deliveries and add latency, so the value
+ * is kept for a TTL; a signature that fails may force one early re-read (the token may have been
+ * rotated), but at most once per `minRefreshIntervalMs`, so a flood of forged requests cannot turn into a
+ * flood of Secrets Manager calls.
+ */
+import { PLACEHOLDER_SECRET_KEY } from '../contract';
+
+/** The secret exists but nobody has put the real token in it yet. */
+export class TokenNotConfiguredError extends Error {
+  constructor(message = 'the management token secret still holds its placeholder value') {
+    super(message);
+    this.name = 'TokenNotConfiguredError';
+  }
+}
+
+/**
+ * Reads the token out of a secret string. The plain token is the documented form; a JSON object with a
+ * `managementToken` field is accepted too. An empty value or the stack's placeholder is "not configured".
+ */
+export function parseManagementToken(secretString: string | undefined | null): string {
+  const value = (secretString ?? '').trim();
+  if (value === '') throw new TokenNotConfiguredError('the management token secret is empty');
+  if (value.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return value;
+    }
+    if (typeof parsed === 'object' && parsed !== null) {
+      const record = parsed as Record<string, unknown>;
+      if (PLACEHOLDER_SECRET_KEY in record) throw new TokenNotConfiguredError();
+      if (typeof record.managementToken === 'string' && record.managementToken.trim() !== '') {
+        return record.managementToken.trim();
+      }
+      throw new TokenNotConfiguredError(
+        'the management token secret is JSON without a "managementToken" field; store the plain token',
+      );
+    }
+  }
+  return value;
+}
+
+export interface TokenCacheOptions {
+  /** How long a loaded token is used before it is read again. */
+  readonly ttlMs: number;
+  /** The shortest time between two loads forced by {@link TokenCache.refresh}. */
+  readonly minRefreshIntervalMs?: number;
+  /** Clock, for tests. */
+  readonly now?: () => number;
+}
+
+export class TokenCache {
+  private value: string | undefined;
+  private loadedAt = Number.NEGATIVE_INFINITY;
+  private inFlight: Promise<string> | undefined;
+  private readonly ttlMs: number;
+  private readonly minRefreshIntervalMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly load: () => Promise<string>,
+    options: TokenCacheOptions,
+  ) {
+    this.ttlMs = options.ttlMs;
+    this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 30_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The cached token, loading it when there is none or it is older than the TTL. */
+  async get(): Promise<string> {
+    if (this.value !== undefined && this.now() - this.loadedAt < this.ttlMs) return this.value;
+    return this.reload();
+  }
+
+  /**
+   * Re-reads the token unless it was read less than `minRefreshIntervalMs` ago. Returns the fresh token
+   * when it differs from the one held before, else undefined (nothing new to try).
+   */
+  async refresh(): Promise<string | undefined> {
+    if (this.now() - this.loadedAt < this.minRefreshIntervalMs) return undefined;
+    const before = this.value;
+    const after = await this.reload();
+    return after !== before ? after : undefined;
+  }
+
+  private reload(): Promise<string> {
+    // Concurrent callers share one load instead of each calling Secrets Manager.
+    this.inFlight ??= this.load()
+      .then((token) => {
+        this.value = token;
+        this.loadedAt = this.now();
+        return token;
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+    return this.inFlight;
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * SQS adapter for the ingest core: writes each batch to the lake bucket and reports partial batch
+ * failures, so that only the messages whose object could not be written are delivered again.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { DEFAULT_RAW_PREFIX, ENV } from '../contract';
+import { requireEnv } from '../core/env';
+import { ingestBatch } from '../core/ingest';
+
+const logger = new Logger({ serviceName: 'smartcar-webhooks', logRecordOrder: ['level', 'message'] });
+const s3 = new S3Client({});
+
+const bucket = requireEnv(ENV.lakeBucketName);
+const rawPrefix = process.env[ENV.lakeRawPrefix] || DEFAULT_RAW_PREFIX;
+
+export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
+  if (context) logger.addContext(context);
+  const messages = (event?.Records ?? []).map((r) => ({ id: r.messageId, body: r.body }));
+  const result = await ingestBatch(messages, {
+    rawPrefix,
+    logger,
+    putObject: async (key, body) => {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          // A .ndjson.gz file, not a transfer encoding: clients must not unzip it on download.
+          ContentType: 'application/gzip',
+        }),
+      );
+    },
+  });
+  return { batchItemFailures: result.failedIds.map((id) => ({ itemIdentifier: id })) };
+}

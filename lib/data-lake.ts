@@ -1,0 +1,178 @@
+/**
+ * The S3 data lake and the function that fills it: a private, TLS-only, encrypted, versioned bucket
+ * (or one the caller brings) and the ingest function that drains the delivery queue into batched gzip
+ * NDJSON objects under Hive-style partitions.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ENV } from '../lambda/contract';
+import { HouseFunction } from './function';
+
+/** Storage-class and expiry rules for the raw zone. */
+export interface LakeLifecycle {
+  /**
+   * Move raw objects to S3 Standard-IA this long after they are written (30 days at the least).
+   * @default Duration.days(30)
+   */
+  readonly infrequentAccessAfter?: Duration;
+  /**
+   * Keep every object in S3 Standard.
+   * @default false
+   */
+  readonly disableTransition?: boolean;
+  /**
+   * Move raw objects to Glacier Instant Retrieval this long after they are written.
+   * @default - never
+   */
+  readonly glacierInstantRetrievalAfter?: Duration;
+  /**
+   * Delete raw objects this long after they are written.
+   * @default - never: the lake keeps everything
+   */
+  readonly expireAfter?: Duration;
+  /**
+   * Delete overwritten or deleted versions this long after they stop being current.
+   * @default Duration.days(30)
+   */
+  readonly noncurrentVersionExpiration?: Duration;
+  /**
+   * Abort multipart uploads left incomplete this long.
+   * @default Duration.days(7)
+   */
+  readonly abortIncompleteMultipartUploadAfter?: Duration;
+}
+
+export interface DataLakeProps {
+  /** The queue the receiver fills. */
+  readonly queue: sqs.IQueue;
+  /**
+   * A bucket to write into instead of creating one. Its policies and lifecycle stay yours.
+   * @default - a new bucket is created
+   */
+  readonly existingBucket?: s3.IBucket;
+  /**
+   * Overrides for the bucket the construct creates; cannot be combined with `existingBucket`.
+   * @default - private, TLS-only, SSE-S3, versioned, retained on stack deletion
+   */
+  readonly bucketProps?: s3.BucketProps;
+  /**
+   * What happens to the created bucket when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly bucketRemovalPolicy?: RemovalPolicy;
+  /** Lifecycle of the raw zone in the created bucket. @default - see {@link LakeLifecycle} */
+  readonly lifecycle?: LakeLifecycle;
+  /** Key prefix of the raw zone. @default 'raw' */
+  readonly rawPrefix?: string;
+  /** Most messages handed to one ingest invocation. @default 500 */
+  readonly batchSize?: number;
+  /** How long the ingest function waits to fill a batch. @default Duration.seconds(60) */
+  readonly maxBatchingWindow?: Duration;
+  /** Most concurrent ingest invocations (2 to 1000); fewer means bigger objects. @default 2 */
+  readonly maxConcurrency?: number;
+  readonly logRetention: logs.RetentionDays;
+  readonly logRemovalPolicy: RemovalPolicy;
+}
+
+/** Ingest function timeout; the queue's visibility timeout is derived from it. */
+export const INGEST_TIMEOUT = Duration.seconds(60);
+
+export class DataLake extends Construct {
+  /** The lake bucket (created, or the one passed in). */
+  public readonly bucket: s3.IBucket;
+  /** The ingest function. */
+  public readonly ingestFunction: HouseFunction;
+  /** Key prefix of the raw zone. */
+  public readonly rawPrefix: string;
+
+  constructor(scope: Construct, id: string, props: DataLakeProps) {
+    super(scope, id);
+    if (props.existingBucket && props.bucketProps) {
+      throw new Error(
+        'Pass either existingBucket or bucketProps, not both: bucketProps only shape a bucket this construct creates.',
+      );
+    }
+    if (props.existingBucket && props.lifecycle) {
+      throw new Error(
+        'lifecycle applies only to a bucket this construct creates; set lifecycle rules on existingBucket yourself.',
+      );
+    }
+    this.rawPrefix = (props.rawPrefix ?? 'raw').replace(/^\/+|\/+$/g, '');
+    if (!/^[A-Za-z0-9_.\-/]+$/.test(this.rawPrefix)) {
+      throw new Error(
+        `rawPrefix "${props.rawPrefix}" must be a non-empty S3 key prefix of letters, digits, _ . - and /.`,
+      );
+    }
+
+    this.bucket =
+      props.existingBucket ??
+      new s3.Bucket(this, 'Bucket', {
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        encryption: s3.BucketEncryption.S3_MANAGED,
+        enforceSSL: true,
+        minimumTLSVersion: 1.2,
+        versioned: true,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
+        lifecycleRules: lifecycleRules(this.rawPrefix, props.lifecycle ?? {}),
+        ...props.bucketProps,
+      });
+
+    this.ingestFunction = new HouseFunction(this, 'IngestFunction', {
+      handlerDir: 'ingest',
+      description: 'Writes queued Smartcar webhook deliveries to the S3 data lake in batches',
+      timeout: INGEST_TIMEOUT,
+      memorySize: 512,
+      environment: {
+        [ENV.lakeBucketName]: this.bucket.bucketName,
+        [ENV.lakeRawPrefix]: this.rawPrefix,
+      },
+      logRetention: props.logRetention,
+      logRemovalPolicy: props.logRemovalPolicy,
+    });
+    // Write-only, and only under the raw zone: the ingest function never reads or deletes the lake.
+    this.bucket.grantPut(this.ingestFunction, `${this.rawPrefix}/*`);
+
+    this.ingestFunction.addEventSource(
+      new lambdaEvents.SqsEventSource(props.queue, {
+        batchSize: props.batchSize ?? 500,
+        maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(60),
+        maxConcurrency: props.maxConcurrency ?? 2,
+        reportBatchItemFailures: true,
+      }),
+    );
+  }
+}
+
+function lifecycleRules(rawPrefix: string, l: LakeLifecycle): s3.LifecycleRule[] {
+  const transitions: s3.Transition[] = [];
+  if (!l.disableTransition) {
+    transitions.push({
+      storageClass: s3.StorageClass.INFREQUENT_ACCESS,
+      transitionAfter: l.infrequentAccessAfter ?? Duration.days(30),
+    });
+  }
+  if (l.glacierInstantRetrievalAfter) {
+    transitions.push({
+      storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+      transitionAfter: l.glacierInstantRetrievalAfter,
+    });
+  }
+  return [
+    {
+      id: 'raw-zone',
+      prefix: `${rawPrefix}/`,
+      transitions,
+      expiration: l.expireAfter,
+    },
+    {
+      id: 'housekeeping',
+      noncurrentVersionExpiration: l.noncurrentVersionExpiration ?? Duration.days(30),
+      abortIncompleteMultipartUploadAfter: l.abortIncompleteMultipartUploadAfter ?? Duration.days(7),
+    },
+  ];
+}

@@ -1,0 +1,103 @@
+/**
+ * The deployable stack: reads its settings from CDK context, composes `SmartcarWebhooks`, applies the
+ * cdk-nag acknowledgements, and prints what an operator needs next (callback URL, how to set the token).
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { acknowledgeNagFindings } from './nag-acknowledgements';
+import { SmartcarWebhooks } from './smartcar-webhooks';
+
+/** Settings read from `cdk.json` or `-c key=value`. */
+export interface StackSettings {
+  readonly webhookId?: string;
+  readonly secretName?: string;
+  readonly bucketName?: string;
+  readonly logRetentionDays?: logs.RetentionDays;
+  readonly bucketRemovalPolicy?: RemovalPolicy;
+  readonly lakeExpireAfterDays?: number;
+}
+
+export interface SmartcarWebhooksStackProps extends StackProps {
+  readonly settings?: StackSettings;
+}
+
+export class SmartcarWebhooksStack extends Stack {
+  public readonly webhooks: SmartcarWebhooks;
+
+  constructor(scope: Construct, id: string, props: SmartcarWebhooksStackProps = {}) {
+    super(scope, id, props);
+    const s = props.settings ?? {};
+    this.webhooks = new SmartcarWebhooks(this, 'SmartcarWebhooks', {
+      webhookId: s.webhookId,
+      managementTokenSecretProps: s.secretName ? { secretName: s.secretName } : undefined,
+      bucketProps: s.bucketName ? { bucketName: s.bucketName } : undefined,
+      bucketRemovalPolicy: s.bucketRemovalPolicy,
+      logRetention: s.logRetentionDays,
+      lifecycle: s.lakeExpireAfterDays ? { expireAfter: Duration.days(s.lakeExpireAfterDays) } : undefined,
+    });
+    acknowledgeNagFindings(this.webhooks);
+
+    const secret = this.webhooks.managementTokenSecret;
+    new CfnOutput(this, 'CallbackUrl', {
+      description: 'Paste into Smartcar Dashboard → Webhooks as the callback URI, then press Verify',
+      value: this.webhooks.callbackUrl,
+    });
+    new CfnOutput(this, 'ManagementTokenSecretName', {
+      description: 'Secret that must hold the application management token',
+      value: secret.secretName,
+    });
+    new CfnOutput(this, 'SetManagementTokenCommand', {
+      description: 'Run once (token from Smartcar Dashboard → Configuration) before pressing Verify',
+      value: `aws secretsmanager put-secret-value --secret-id ${secret.secretArn} --secret-string "$SMARTCAR_MANAGEMENT_TOKEN"`,
+    });
+    new CfnOutput(this, 'LakeBucketName', {
+      description: 'S3 bucket of the data lake',
+      value: this.webhooks.dataLake.bucket.bucketName,
+    });
+    new CfnOutput(this, 'DeadLetterQueueUrl', {
+      description: 'Deliveries the ingest function could not store; should stay empty',
+      value: this.webhooks.receiver.deadLetterQueue.queueUrl,
+    });
+  }
+}
+
+/** Turns raw context values into settings, naming the key and the fix when a value is wrong. */
+export function settingsFromContext(get: (key: string) => unknown): StackSettings {
+  const text = (key: string): string | undefined => {
+    const v = get(key);
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw new Error(`Context "${key}" must be a string, got ${JSON.stringify(v)}.`);
+    return v;
+  };
+  const positiveInt = (key: string): number | undefined => {
+    const v = get(key);
+    if (v === undefined || v === null || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new Error(`Context "${key}" must be a positive whole number of days, got ${JSON.stringify(v)}.`);
+    }
+    return n;
+  };
+  const retention = positiveInt('logRetentionDays');
+  if (retention !== undefined && !Object.values(logs.RetentionDays).includes(retention)) {
+    throw new Error(
+      `Context "logRetentionDays" is ${retention}; CloudWatch accepts one of ${Object.values(logs.RetentionDays)
+        .filter((d) => typeof d === 'number' && d > 0)
+        .join(', ')}.`,
+    );
+  }
+  const removal = text('bucketRemovalPolicy');
+  if (removal !== undefined && removal !== 'retain' && removal !== 'destroy') {
+    throw new Error(`Context "bucketRemovalPolicy" must be "retain" or "destroy", got "${removal}".`);
+  }
+  return {
+    webhookId: text('webhookId'),
+    secretName: text('secretName'),
+    bucketName: text('bucketName'),
+    logRetentionDays: retention as logs.RetentionDays | undefined,
+    bucketRemovalPolicy:
+      removal === 'destroy' ? RemovalPolicy.DESTROY : removal === 'retain' ? RemovalPolicy.RETAIN : undefined,
+    lakeExpireAfterDays: positiveInt('lakeExpireAfterDays'),
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * `SmartcarWebhooks`: the reusable construct. Receives Smartcar webhooks on an HTTP API, answers VERIFY,
+ * authenticates every delivery by `SC-Signature`, queues it durably and writes it to an S3 data lake.
+ * Bring your own bucket or secret, or let it create them with safe defaults.
+ */
+import { Duration, RemovalPolicy, SecretValue } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
+import { DataLake, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
+import { Receiver, type ReceiverThrottle } from './receiver';
+
+export interface SmartcarWebhooksProps {
+  /**
+   * The Smartcar webhook id (Dashboard → Webhooks), used by the subscription workflow as its default.
+   * @default - none: callers name the webhook per execution
+   */
+  readonly webhookId?: string;
+  /**
+   * A secret that already holds the application management token (the plain token as its string).
+   * @default - a new secret is created, holding a placeholder until you put the token in it
+   */
+  readonly existingManagementTokenSecret?: secretsmanager.ISecret;
+  /**
+   * Overrides for the secret the construct creates; cannot be combined with `existingManagementTokenSecret`.
+   * @default - a secret with a generated name and a placeholder value
+   */
+  readonly managementTokenSecretProps?: secretsmanager.SecretProps;
+  /**
+   * A bucket to write the lake into instead of creating one.
+   * @default - a new bucket is created
+   */
+  readonly existingBucket?: s3.IBucket;
+  /**
+   * Overrides for the bucket the construct creates; cannot be combined with `existingBucket`.
+   * @default - private, TLS-only, SSE-S3, versioned, retained on stack deletion
+   */
+  readonly bucketProps?: s3.BucketProps;
+  /**
+   * What happens to the created lake bucket when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly bucketRemovalPolicy?: RemovalPolicy;
+  /** Lifecycle of the raw zone in the created bucket. @default - Standard-IA after 30 days, no expiry */
+  readonly lifecycle?: LakeLifecycle;
+  /** Key prefix of the raw zone. @default 'raw' */
+  readonly rawPrefix?: string;
+  /** Path of the callback route. @default '/webhooks' */
+  readonly callbackPath?: string;
+  /** API stage throttling. @default - 50 requests/s, bursts of 100 */
+  readonly throttle?: ReceiverThrottle;
+  /** How long the verification function caches the token. @default Duration.minutes(5) */
+  readonly tokenCacheTtl?: Duration;
+  /** Most messages per ingest invocation. @default 500 */
+  readonly ingestBatchSize?: number;
+  /** How long the ingest function waits to fill a batch (at most 5 minutes). @default Duration.seconds(60) */
+  readonly ingestMaxBatchingWindow?: Duration;
+  /** Most concurrent ingest invocations (2 to 1000). @default 2 */
+  readonly ingestMaxConcurrency?: number;
+  /** Failed ingest attempts before a message moves to the dead-letter queue. @default 5 */
+  readonly maxReceiveCount?: number;
+  /** Retention of every log group the construct creates. @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+export class SmartcarWebhooks extends Construct {
+  /** The webhook id given in props, if any. */
+  public readonly webhookId?: string;
+  /** The secret holding the application management token. */
+  public readonly managementTokenSecret: secretsmanager.ISecret;
+  /** The receiver: API, verification function, queue and dead-letter queue. */
+  public readonly receiver: Receiver;
+  /** The data lake: bucket and ingest function. */
+  public readonly dataLake: DataLake;
+  /** The URL to paste into the Smartcar Dashboard as the webhook's callback URI. */
+  public readonly callbackUrl: string;
+
+  constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
+    super(scope, id);
+    if (props.existingManagementTokenSecret && props.managementTokenSecretProps) {
+      throw new Error(
+        'Pass either existingManagementTokenSecret or managementTokenSecretProps, not both: the props only shape a secret this construct creates.',
+      );
+    }
+    const batchingWindow = props.ingestMaxBatchingWindow ?? Duration.seconds(60);
+    if (batchingWindow.toSeconds() > 300) {
+      throw new Error(`ingestMaxBatchingWindow is ${batchingWindow.toSeconds()} s; Lambda allows at most 300 s.`);
+    }
+    const maxConcurrency = props.ingestMaxConcurrency ?? 2;
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 2 || maxConcurrency > 1000) {
+      throw new Error(`ingestMaxConcurrency is ${maxConcurrency}; Lambda accepts an integer from 2 to 1000.`);
+    }
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
+    this.webhookId = props.webhookId;
+
+    this.managementTokenSecret =
+      props.existingManagementTokenSecret ??
+      new secretsmanager.Secret(this, 'ManagementToken', {
+        description:
+          'Smartcar application management token (Dashboard → Configuration). Replace the whole value with the plain token.',
+        // A recognisable placeholder: the receiver answers 503 and logs how to set the token while it
+        // sees this, rather than signing challenges with a random value.
+        secretStringValue: SecretValue.unsafePlainText(
+          JSON.stringify({ [PLACEHOLDER_SECRET_KEY]: 'replace this whole value with the management token' }),
+        ),
+        ...props.managementTokenSecretProps,
+      });
+
+    this.receiver = new Receiver(this, 'Receiver', {
+      managementTokenSecret: this.managementTokenSecret,
+      callbackPath: props.callbackPath,
+      throttle: props.throttle,
+      tokenCacheTtl: props.tokenCacheTtl,
+      maxReceiveCount: props.maxReceiveCount,
+      // AWS's guidance for SQS event sources: at least six times the function timeout, plus the window.
+      queueVisibilityTimeout: Duration.seconds(INGEST_TIMEOUT.toSeconds() * 6 + batchingWindow.toSeconds()),
+      logRetention,
+      logRemovalPolicy,
+    });
+    this.dataLake = new DataLake(this, 'DataLake', {
+      queue: this.receiver.queue,
+      existingBucket: props.existingBucket,
+      bucketProps: props.bucketProps,
+      bucketRemovalPolicy: props.bucketRemovalPolicy,
+      lifecycle: props.lifecycle,
+      rawPrefix: props.rawPrefix,
+      batchSize: props.ingestBatchSize,
+      maxBatchingWindow: batchingWindow,
+      maxConcurrency,
+      logRetention,
+      logRemovalPolicy,
+    });
+    this.callbackUrl = this.receiver.callbackUrl;
+  }
+}
