@@ -66,7 +66,7 @@ export class TokenCache {
   ) {
     this.ttlMs = options.ttlMs;
     this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 30_000;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => Date.now());
   }
 
   /** The cached token, loading it when there is none or it is older than the TTL. */

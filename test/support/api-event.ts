@@ -1,0 +1,37 @@
+/** Builds API Gateway HTTP API (payload 2.0) events the way API Gateway delivers them. */
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+
+export function apiEvent(
+  body: Uint8Array | string | undefined,
+  headers: Record<string, string> = {},
+  options: { base64?: boolean; timeEpoch?: number } = {},
+): APIGatewayProxyEventV2 {
+  const bytes = body === undefined ? undefined : Buffer.from(body);
+  return {
+    version: '2.0',
+    routeKey: 'POST /webhooks',
+    rawPath: '/webhooks',
+    rawQueryString: '',
+    headers: { 'content-type': 'application/json', 'user-agent': 'Smartcar/1.0', ...headers },
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'api',
+      domainName: 'api.example.com',
+      domainPrefix: 'api',
+      http: {
+        method: 'POST',
+        path: '/webhooks',
+        protocol: 'HTTP/1.1',
+        sourceIp: '192.0.2.1',
+        userAgent: 'Smartcar/1.0',
+      },
+      requestId: 'req-123',
+      routeKey: 'POST /webhooks',
+      stage: '$default',
+      time: '26/Nov/2026:21:04:59 +0000',
+      timeEpoch: options.timeEpoch ?? Date.parse('2026-11-26T21:04:59.123Z'),
+    },
+    body: bytes === undefined ? undefined : bytes.toString(options.base64 ? 'base64' : 'utf8'),
+    isBase64Encoded: options.base64 ?? false,
+  };
+}

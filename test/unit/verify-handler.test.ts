@@ -1,0 +1,213 @@
+import type * as SecretsManagerModule from '@aws-sdk/client-secrets-manager';
+import type * as SqsModule from '@aws-sdk/client-sqs';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import type { DeliveryMessage } from '../../lambda/contract';
+import type { handler as Handler } from '../../lambda/verify/index';
+import { apiEvent } from '../support/api-event';
+import { fixture, sign, TEST_TOKEN } from '../support/fixtures';
+
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:amt-AbCdEf';
+const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/deliveries';
+
+let handler: typeof Handler;
+let logs: string[];
+let sm: AwsClientStub<SecretsManagerModule.SecretsManagerClient>;
+let sqs: AwsClientStub<SqsModule.SQSClient>;
+let GetSecretValueCommand: typeof SecretsManagerModule.GetSecretValueCommand;
+let SendMessageCommand: typeof SqsModule.SendMessageCommand;
+
+beforeEach(async () => {
+  // A fresh module registry per test gives a fresh token cache; the SDK classes must come from the same
+  // registry as the handler's for the mocks to apply.
+  jest.resetModules();
+  const smModule = await import('@aws-sdk/client-secrets-manager');
+  const sqsModule = await import('@aws-sdk/client-sqs');
+  GetSecretValueCommand = smModule.GetSecretValueCommand;
+  SendMessageCommand = sqsModule.SendMessageCommand;
+  sm = mockClient(smModule.SecretsManagerClient);
+  sqs = mockClient(sqsModule.SQSClient);
+  sm.on(GetSecretValueCommand).resolves({ SecretString: TEST_TOKEN });
+  sqs.on(SendMessageCommand).resolves({ MessageId: 'msg-1' });
+  process.env.SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID = SECRET_ARN;
+  process.env.DELIVERY_QUEUE_URL = QUEUE_URL;
+  process.env.POWERTOOLS_DEV = 'false';
+  logs = [];
+  for (const stream of [process.stdout, process.stderr]) {
+    jest.spyOn(stream, 'write').mockImplementation((chunk) => {
+      logs.push(String(chunk));
+      return true;
+    });
+  }
+  jest.spyOn(console, 'log').mockImplementation((...a) => logs.push(a.join(' ')));
+  jest.spyOn(console, 'info').mockImplementation((...a) => logs.push(a.join(' ')));
+  jest.spyOn(console, 'warn').mockImplementation((...a) => logs.push(a.join(' ')));
+  jest.spyOn(console, 'error').mockImplementation((...a) => logs.push(a.join(' ')));
+  ({ handler } = await import('../../lambda/verify/index'));
+});
+
+afterEach(() => {
+  jest.restoreAllMocks();
+  sm.restore();
+  sqs.restore();
+});
+
+function queued(): DeliveryMessage[] {
+  return sqs.commandCalls(SendMessageCommand).map((c) => JSON.parse(c.args[0].input.MessageBody as string));
+}
+
+describe('VERIFY', () => {
+  it.each([['verify-legacy'], ['verify-current']] as const)('%s: 200 with the HMAC of the challenge', async (name) => {
+    const res = await handler(apiEvent(fixture(name)));
+    expect(res.statusCode).toBe(200);
+    expect(res.headers?.['content-type']).toBe('application/json');
+    expect(JSON.parse(res.body as string)).toEqual({
+      challenge: '349d5faf8fa4f2d540b13549b98559b6fa4fd9592b8340988d0bd441eeaca352',
+    });
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    expect(sm.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: SECRET_ARN });
+  });
+
+  it('400 for a VERIFY without a challenge', async () => {
+    const res = await handler(apiEvent('{"eventType":"VERIFY","data":{}}'));
+    expect(res.statusCode).toBe(400);
+  });
+});
+
+describe('signed deliveries', () => {
+  it('queues the exact raw bytes before answering 200', async () => {
+    const body = fixture('vehicle-state');
+    const res = await handler(apiEvent(body, { 'sc-signature': sign(body) }));
+    expect(res.statusCode).toBe(200);
+    const calls = sqs.commandCalls(SendMessageCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].args[0].input.QueueUrl).toBe(QUEUE_URL);
+    const [message] = queued();
+    expect(Buffer.from(message.bodyBase64, 'base64').equals(body)).toBe(true);
+    expect(message).toMatchObject({ v: 1, receivedAt: '2026-11-26T21:04:59.123Z', requestId: 'req-123' });
+  });
+
+  it('decodes a base64-encoded body before checking the signature', async () => {
+    const body = fixture('schedule-legacy');
+    const res = await handler(apiEvent(body, { 'sc-signature': sign(body) }, { base64: true }));
+    expect(res.statusCode).toBe(200);
+    expect(Buffer.from(queued()[0].bodyBase64, 'base64').equals(body)).toBe(true);
+  });
+
+  it('finds the header whatever its case', async () => {
+    const body = fixture('vehicle-error');
+    const res = await handler(apiEvent(body, { 'SC-Signature': sign(body) }));
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('reads the secret once for many deliveries (cached)', async () => {
+    for (const name of ['vehicle-state', 'vehicle-error', 'schedule-legacy'] as const) {
+      const body = fixture(name);
+      expect((await handler(apiEvent(body, { 'sc-signature': sign(body) }))).statusCode).toBe(200);
+    }
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
+  it('picks up a rotated token without a redeploy: one re-read when the signature fails', async () => {
+    const first = fixture('vehicle-state');
+    expect((await handler(apiEvent(first, { 'sc-signature': sign(first) }))).statusCode).toBe(200);
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'rotated-token' });
+    // The cache refuses early re-reads within 30 s of a load; step past that.
+    const later = Date.now() + 31_000;
+    jest.spyOn(Date, 'now').mockReturnValue(later);
+    const second = fixture('vehicle-error');
+    const res = await handler(apiEvent(second, { 'sc-signature': sign(second, 'rotated-token') }));
+    expect(res.statusCode).toBe(200);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+});
+
+describe('rejections store nothing', () => {
+  const body = fixture('vehicle-state');
+
+  it.each([
+    ['no signature', {}, 401],
+    ['a wrong signature', { 'sc-signature': sign(body, 'another-token') }, 401],
+    ['a garbage signature', { 'sc-signature': 'not-a-signature' }, 401],
+    ['a signature of other bytes', { 'sc-signature': sign(`${body.toString()} `) }, 401],
+  ])('%s', async (_label, headers, status) => {
+    const res = await handler(apiEvent(body, headers as Record<string, string>));
+    expect(res.statusCode).toBe(status);
+    expect(JSON.parse(res.body as string).error).toEqual(expect.any(String));
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+  });
+
+  it('a flood of forged deliveries does not become a flood of Secrets Manager calls', async () => {
+    for (let i = 0; i < 20; i++) {
+      expect((await handler(apiEvent(body, { 'sc-signature': sign(body, `forged-${i}`) }))).statusCode).toBe(401);
+    }
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
+  it.each([
+    ['an empty body', '', {}, 400],
+    ['a missing body', undefined, {}, 400],
+    ['non-JSON', 'hello', {}, 400],
+    ['a JSON array', '[]', {}, 400],
+    ['a form content type', '{"a":1}', { 'content-type': 'application/x-www-form-urlencoded' }, 415],
+    ['a body over the size limit', `{"x":"${'a'.repeat(140 * 1024)}"}`, {}, 413],
+  ])('%s', async (_label, raw, headers, status) => {
+    const signedHeaders = raw === undefined ? headers : { ...headers, 'sc-signature': sign(raw) };
+    const res = await handler(apiEvent(raw, signedHeaders as Record<string, string>));
+    expect(res.statusCode).toBe(status);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+  });
+
+  it('accepts application/json with parameters', async () => {
+    const res = await handler(
+      apiEvent(body, { 'content-type': 'application/json; charset=utf-8', 'sc-signature': sign(body) }),
+    );
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('does not crash on an event with nothing in it', async () => {
+    const res = await handler({} as never);
+    expect(res.statusCode).toBe(400);
+  });
+});
+
+describe('failures answer 5xx so that Smartcar retries', () => {
+  const body = fixture('vehicle-state');
+
+  it('503 and a how-to log line while the secret holds its placeholder', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: '{"placeholder":"replace this"}' });
+    const res = await handler(apiEvent(fixture('verify-current')));
+    expect(res.statusCode).toBe(503);
+    expect(logs.join('\n')).toContain(`aws secretsmanager put-secret-value --secret-id ${SECRET_ARN}`);
+  });
+
+  it('500, never 2xx, when the secret cannot be read', async () => {
+    sm.on(GetSecretValueCommand).rejects(new Error('AccessDeniedException'));
+    const verify = await handler(apiEvent(fixture('verify-current')));
+    expect(verify.statusCode).toBe(500);
+    const delivery = await handler(apiEvent(body, { 'sc-signature': sign(body) }));
+    expect(delivery.statusCode).toBe(500);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+  });
+
+  it('503 when the queue does not accept the delivery', async () => {
+    sqs.on(SendMessageCommand).rejects(new Error('ServiceUnavailable'));
+    const res = await handler(apiEvent(body, { 'sc-signature': sign(body) }));
+    expect(res.statusCode).toBe(503);
+  });
+});
+
+describe('logs', () => {
+  it('never contain the token, the signature or the body', async () => {
+    const body = fixture('vehicle-state-variant');
+    const signature = sign(body);
+    await handler(apiEvent(fixture('verify-current')));
+    await handler(apiEvent(body, { 'sc-signature': signature }));
+    await handler(apiEvent(body, { 'sc-signature': sign(body, 'forged') }));
+    const all = logs.join('\n');
+    expect(all).toContain('accepted delivery');
+    expect(all).toContain('7f1c2d3e-4b5a-4697-8a1b-2c3d4e5f6a7b'); // the eventId is logged
+    expect(all).not.toContain(TEST_TOKEN);
+    expect(all).not.toContain(signature);
+    expect(all).not.toContain('37.4292'); // the latitude in the body
+  });
+});
