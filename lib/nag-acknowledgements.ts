@@ -2,7 +2,7 @@
  * Every cdk-nag (AwsSolutions) finding this project accepts, in one place, each with its reason.
  * Anything not listed here fails `cdk synth` and the test suite.
  */
-import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { SmartcarWebhooks } from './smartcar-webhooks';
 
 export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
@@ -29,14 +29,19 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     'IAM5[Action::s3:Abort*]',
     'Part of bucket.grantPut: lets the function abort its own multipart uploads; it cannot read or delete.',
   );
+  // cdk-nag names the finding after the resource as written in the template.
   const bucketResource = dataLake.bucket.node.defaultChild
     ? `<${Stack.of(webhooks).getLogicalId(dataLake.bucket.node.defaultChild as CfnElement)}.Arn>`
-    : dataLake.bucket.bucketArn;
-  ack(
-    ingestRole,
-    `IAM5[Resource::${bucketResource}/${dataLake.rawPrefix}/*]`,
-    'Object keys are generated per batch; the grant is limited to the raw-zone prefix of the lake bucket.',
-  );
+    : Token.isUnresolved(dataLake.bucket.bucketName)
+      ? undefined // an imported bucket known only at deploy time: its owner acknowledges the finding
+      : `arn:<AWS::Partition>:s3:::${dataLake.bucket.bucketName}`;
+  if (bucketResource) {
+    ack(
+      ingestRole,
+      `IAM5[Resource::${bucketResource}/${dataLake.rawPrefix}/*]`,
+      'Object keys are generated per batch; the grant is limited to the raw-zone prefix of the lake bucket.',
+    );
+  }
   if (dataLake.bucket.node.defaultChild) {
     ack(
       dataLake.bucket,

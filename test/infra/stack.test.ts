@@ -1,0 +1,483 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { acknowledgeNagFindings } from '../../lib/nag-acknowledgements';
+import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
+import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
+import { bareStack, type Synthesized, synthStack } from '../support/synth';
+
+let synth: Synthesized;
+let template: Template;
+
+beforeAll(() => {
+  synth = synthStack();
+  template = synth.template;
+});
+
+/** Every IAM statement of the role whose logical id starts with `prefix`. */
+function statementsOf(prefix: string): { Action: string | string[]; Resource: unknown; Effect: string }[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  const mine = Object.entries(policies).filter(([id]) => id.startsWith(prefix));
+  expect(mine).toHaveLength(1);
+  return mine[0][1].Properties.PolicyDocument.Statement;
+}
+
+function actionsOf(prefix: string): string[] {
+  return statementsOf(prefix).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+}
+
+describe('API', () => {
+  it('is an HTTP API with a single POST callback route to the verification function', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /webhooks' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+    });
+  });
+
+  it('throttles the stage and writes access logs', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      AccessLogSettings: {
+        DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverAccessLogs'), 'Arn'] },
+        Format: Match.stringLikeRegexp('\\$context.requestId'),
+      },
+    });
+  });
+});
+
+describe('functions', () => {
+  it('run Node.js 22 on arm64 with JSON logs to their own log groups', () => {
+    const fns = template.findResources('AWS::Lambda::Function');
+    expect(Object.keys(fns)).toHaveLength(2);
+    for (const fn of Object.values(fns)) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.stringMatching(/Logs/) } },
+      });
+    }
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('gives the verification function the secret and the queue, nothing else', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('VERIFY'),
+      Timeout: 10,
+      Environment: {
+        Variables: {
+          SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: { Ref: Match.stringLikeRegexp('ManagementToken') },
+          DELIVERY_QUEUE_URL: { Ref: Match.stringLikeRegexp('DeliveryQueue') },
+          SMARTCAR_TOKEN_CACHE_TTL_SECONDS: '300',
+        },
+      },
+    });
+  });
+});
+
+describe('least privilege', () => {
+  it('verification role: read the secret, send to the delivery queue, write its logs', () => {
+    const statements = statementsOf('SmartcarWebhooksReceiverVerifyFunctionRole');
+    expect(actionsOf('SmartcarWebhooksReceiverVerifyFunctionRole').sort()).toEqual(
+      [
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:GetSecretValue',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+    const secretStatement = statements.find((s) => JSON.stringify(s.Action).includes('secretsmanager'));
+    expect(secretStatement?.Resource).toEqual({ Ref: expect.stringMatching(/^SmartcarWebhooksManagementToken/) });
+    const sqsStatement = statements.find((s) => JSON.stringify(s.Action).includes('sqs'));
+    expect(sqsStatement?.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/DeliveryQueue/), 'Arn'] });
+  });
+
+  it('ingest role: put objects under the raw zone, consume the queue, write its logs; never read the token', () => {
+    const actions = actionsOf('SmartcarWebhooksDataLakeIngestFunctionRole');
+    expect(actions.some((a) => a.startsWith('secretsmanager:'))).toBe(false);
+    expect(actions.some((a) => /^s3:(Get|List|Delete)/.test(a))).toBe(false);
+    expect(actions).toEqual(expect.arrayContaining(['s3:PutObject', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']));
+    const s3Statement = statementsOf('SmartcarWebhooksDataLakeIngestFunctionRole').find((s) =>
+      JSON.stringify(s.Action).includes('s3:PutObject'),
+    );
+    expect(s3Statement?.Resource).toEqual({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/DataLakeBucket/), 'Arn'] }, '/raw/*']],
+    });
+  });
+
+  it('uses no AWS managed policies and no wildcard resources', () => {
+    for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+    for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+      for (const statement of policy.Properties.PolicyDocument.Statement) {
+        expect(statement.Resource).not.toBe('*');
+        expect(statement.Action).not.toBe('*');
+      }
+    }
+  });
+});
+
+describe('queue', () => {
+  it('is encrypted, with a dead-letter queue after 5 receives and a visibility timeout above the ingest window', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+    template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 420,
+      RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 1209600 });
+  });
+
+  it('refuses requests without TLS', () => {
+    template.resourceCountIs('AWS::SQS::QueuePolicy', 2);
+    template.allResourcesProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('feeds the ingest function in batches with partial failure reporting', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 500,
+      MaximumBatchingWindowInSeconds: 60,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 2 },
+    });
+  });
+});
+
+describe('data lake bucket', () => {
+  it('is private, encrypted, versioned and retained on stack deletion', () => {
+    template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        VersioningConfiguration: { Status: 'Enabled' },
+        OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      }),
+    });
+  });
+
+  it('refuses requests without TLS 1.2', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Deny', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+        ]),
+      },
+    });
+  });
+
+  it('has default lifecycle rules: IA after 30 days, old versions and stale uploads cleaned up', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: [
+          {
+            Id: 'raw-zone',
+            Prefix: 'raw/',
+            Status: 'Enabled',
+            Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }],
+          },
+          {
+            Id: 'housekeeping',
+            Status: 'Enabled',
+            NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+          },
+        ],
+      },
+    });
+  });
+});
+
+describe('management token secret', () => {
+  it('is created with a recognisable placeholder, never a token', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      SecretString: JSON.stringify({ placeholder: 'replace this whole value with the management token' }),
+    });
+  });
+});
+
+describe('outputs', () => {
+  it('print the callback URL, the secret and how to set it, the bucket and the DLQ', () => {
+    template.hasOutput('CallbackUrl', {
+      Value: {
+        'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverApi'), 'ApiEndpoint'] }, '/webhooks']],
+      },
+    });
+    template.hasOutput('SetManagementTokenCommand', {
+      Value: {
+        'Fn::Join': [
+          '',
+          [
+            'aws secretsmanager put-secret-value --secret-id ',
+            { Ref: Match.stringLikeRegexp('ManagementToken') },
+            ' --secret-string "$SMARTCAR_MANAGEMENT_TOKEN"',
+          ],
+        ],
+      },
+    });
+    template.hasOutput('ManagementTokenSecretName', Match.anyValue());
+    template.hasOutput('LakeBucketName', { Value: { Ref: Match.stringLikeRegexp('DataLakeBucket') } });
+    template.hasOutput('DeadLetterQueueUrl', Match.anyValue());
+  });
+});
+
+describe('settings from context', () => {
+  it('flow into the stack', () => {
+    const { template: t } = synthStack({
+      settings: settingsFromContext(
+        (k) =>
+          ({
+            secretName: 'smartcar/amt',
+            bucketName: 'my-lake',
+            logRetentionDays: 90,
+            bucketRemovalPolicy: 'destroy',
+            lakeExpireAfterDays: 365,
+          })[k],
+      ),
+    });
+    t.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'smartcar/amt' });
+    t.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Delete',
+      Properties: Match.objectLike({
+        BucketName: 'my-lake',
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([Match.objectLike({ Id: 'raw-zone', ExpirationInDays: 365 })]),
+        },
+      }),
+    });
+    t.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  it.each([
+    [{ logRetentionDays: 31 }, /logRetentionDays.*is 31/],
+    [{ logRetentionDays: 'often' }, /logRetentionDays.*positive whole number/],
+    [{ bucketRemovalPolicy: 'keep' }, /"retain" or "destroy"/],
+    [{ lakeExpireAfterDays: -1 }, /lakeExpireAfterDays/],
+    [{ webhookId: 42 }, /webhookId.*string/],
+  ])('reject %p with a message naming the key', (ctx, message) => {
+    expect(() => settingsFromContext((k) => (ctx as Record<string, unknown>)[k])).toThrow(message);
+  });
+
+  it('treat empty strings in cdk.json as unset', () => {
+    expect(settingsFromContext((k) => ({ webhookId: '', lakeExpireAfterDays: '' })[k])).toMatchObject({
+      webhookId: undefined,
+      lakeExpireAfterDays: undefined,
+    });
+  });
+});
+
+describe('bring your own', () => {
+  function byo(): { stack: Stack; construct: SmartcarWebhooks; template: Template } {
+    const stack = bareStack();
+    const bucket = s3.Bucket.fromBucketName(stack, 'Lake', 'team-lake');
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'Amt', 'team/smartcar-amt');
+    const construct = new SmartcarWebhooks(stack, 'Webhooks', {
+      existingBucket: bucket,
+      existingManagementTokenSecret: secret,
+      rawPrefix: 'smartcar/raw',
+    });
+    return { stack, construct, template: Template.fromStack(stack) };
+  }
+
+  it('creates no bucket and no secret and grants on the ones passed in', () => {
+    const { construct, template: t } = byo();
+    t.resourceCountIs('AWS::S3::Bucket', 0);
+    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(construct.dataLake.bucket.bucketName).toBe('team-lake');
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: Match.arrayWith(['s3:PutObject']),
+            Resource: {
+              'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':s3:::team-lake/smartcar/raw/\\*')])],
+            },
+          }),
+        ]),
+      },
+    });
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+            Resource: {
+              'Fn::Join': [
+                '',
+                Match.arrayWith([Match.stringLikeRegexp('secret:team/smartcar-amt-\\?\\?\\?\\?\\?\\?')]),
+              ],
+            },
+          }),
+        ]),
+      },
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ LAKE_BUCKET_NAME: 'team-lake', LAKE_RAW_PREFIX: 'smartcar/raw' }) },
+    });
+  });
+
+  it('exposes everything it creates', () => {
+    const { construct } = byo();
+    expect(construct.receiver.api).toBeDefined();
+    expect(construct.receiver.verifyFunction).toBeDefined();
+    expect(construct.receiver.queue).toBeDefined();
+    expect(construct.receiver.deadLetterQueue).toBeDefined();
+    expect(construct.receiver.accessLogGroup).toBeDefined();
+    expect(construct.dataLake.ingestFunction).toBeDefined();
+    expect(construct.callbackUrl).toEqual(expect.stringContaining('/webhooks'));
+  });
+
+  it('accepts props that reshape what it creates', () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'Webhooks', {
+      callbackPath: '/smartcar/events',
+      throttle: { rateLimit: 5, burstLimit: 10 },
+      tokenCacheTtl: Duration.minutes(1),
+      ingestBatchSize: 100,
+      ingestMaxBatchingWindow: Duration.seconds(30),
+      ingestMaxConcurrency: 4,
+      maxReceiveCount: 3,
+      logRetention: logs.RetentionDays.ONE_WEEK,
+      bucketRemovalPolicy: RemovalPolicy.DESTROY,
+      lifecycle: {
+        disableTransition: true,
+        expireAfter: Duration.days(400),
+        noncurrentVersionExpiration: Duration.days(3),
+      },
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /smartcar/events' });
+    t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+    });
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 30,
+      ScalingConfig: { MaximumConcurrency: 4 },
+    });
+    t.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 390,
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 3 }),
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ SMARTCAR_TOKEN_CACHE_TTL_SECONDS: '60' }) },
+    });
+    t.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Delete',
+      Properties: Match.objectLike({
+        LifecycleConfiguration: {
+          Rules: [
+            { Id: 'raw-zone', Prefix: 'raw/', Status: 'Enabled', ExpirationInDays: 400 },
+            Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 3 } }),
+          ],
+        },
+      }),
+    });
+    t.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+  });
+
+  it.each([
+    [
+      'both existingBucket and bucketProps',
+      (stack: Stack) => ({ existingBucket: s3.Bucket.fromBucketName(stack, 'B', 'bucket-b'), bucketProps: {} }),
+      /existingBucket or bucketProps, not both/,
+    ],
+    [
+      'both a secret and secret props',
+      (stack: Stack) => ({
+        existingManagementTokenSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'S', 's'),
+        managementTokenSecretProps: {},
+      }),
+      /existingManagementTokenSecret or managementTokenSecretProps, not both/,
+    ],
+    [
+      'lifecycle on a bucket it does not own',
+      (stack: Stack) => ({ existingBucket: s3.Bucket.fromBucketName(stack, 'B', 'bucket-b'), lifecycle: {} }),
+      /lifecycle applies only/,
+    ],
+    ['a callback path without a slash', () => ({ callbackPath: 'webhooks' }), /callbackPath "webhooks"/],
+    ['a concurrency Lambda refuses', () => ({ ingestMaxConcurrency: 1 }), /ingestMaxConcurrency is 1/],
+    ['a batching window over 5 minutes', () => ({ ingestMaxBatchingWindow: Duration.minutes(6) }), /360 s/],
+    ['a raw prefix with spaces', () => ({ rawPrefix: 'raw zone' }), /rawPrefix "raw zone"/],
+  ])('rejects %s with a message that names the fix', (_label, props, message) => {
+    const stack = bareStack();
+    expect(() => new SmartcarWebhooks(stack, 'Webhooks', props(stack))).toThrow(message);
+  });
+});
+
+describe('cdk-nag (AwsSolutions)', () => {
+  it('has no unacknowledged findings, and every acknowledgement gives a reason', () => {
+    // synthStack() throws on an unacknowledged error; warnings land in the report, so check it too.
+    const [report] = synth.validationReport.pluginReports;
+    expect(report.pluginName).toBe('AwsSolutions');
+    expect(report.violations).toEqual([]);
+    expect(report.conclusion).toBe('success');
+    for (const v of report.suppressedViolations) expect(v.reason.length).toBeGreaterThan(40);
+    expect(report.suppressedViolations.map((v) => v.ruleName).sort()).toEqual(
+      [
+        'AwsSolutions-APIG4',
+        'AwsSolutions-IAM5[Action::s3:Abort*]',
+        'AwsSolutions-IAM5[Resource::<SmartcarWebhooksDataLakeBucket21F12BAB.Arn>/raw/*]',
+        'AwsSolutions-L1',
+        'AwsSolutions-L1',
+        'AwsSolutions-S1',
+        'AwsSolutions-SMG4',
+      ].sort(),
+    );
+  });
+
+  it('is clean for a platform team reusing the construct with its own bucket and secret', () => {
+    const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-byo-')) });
+    const stack = new Stack(app, 'PlatformStack');
+    const webhooks = new SmartcarWebhooks(stack, 'Webhooks', {
+      existingBucket: s3.Bucket.fromBucketName(stack, 'Lake', 'team-lake'),
+      existingManagementTokenSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'Amt', 'team/smartcar-amt'),
+    });
+    acknowledgeNagFindings(webhooks);
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).not.toThrow();
+  });
+});
+
+describe('cfn-lint', () => {
+  it('passes on the synthesized template', () => {
+    // W3005 (explicit DependsOn next to a GetAtt) is how aws-cdk-lib always orders a function after its
+    // role's policy; it is redundant, not wrong, and not ours to change.
+    const run = spawnSync('cfn-lint', ['--ignore-checks', 'W3005', '--', synth.templateFile], { encoding: 'utf8' });
+    if (run.error) throw new Error(`cfn-lint is required for this test and could not run: ${run.error.message}`);
+    expect(`${run.stdout}${run.stderr}`).toBe('');
+    expect(run.status).toBe(0);
+  });
+});
