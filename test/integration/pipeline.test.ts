@@ -1,0 +1,120 @@
+/**
+ * The whole delivery path against moto: API Gateway event → verification handler → SQS → ingest handler
+ * → S3, with real SDK clients built from the default configuration.
+ */
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { apiEvent } from '../support/api-event';
+import { fixture, sign, TEST_TOKEN } from '../support/fixtures';
+import { decodeNdjsonGzip } from '../support/lake';
+import { type Moto, startMoto, useMoto } from '../support/moto';
+
+let moto: Moto;
+let s3: S3Client;
+let sqs: SQSClient;
+let queueUrl: string;
+const BUCKET = 'smartcar-lake-it';
+let verify: typeof import('../../lambda/verify/index').handler;
+let ingest: typeof import('../../lambda/ingest/index').handler;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  useMoto(moto.endpoint);
+  const sm = new SecretsManagerClient({});
+  s3 = new S3Client({});
+  sqs = new SQSClient({});
+  const secret = await sm.send(new CreateSecretCommand({ Name: 'smartcar/amt', SecretString: TEST_TOKEN }));
+  queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'deliveries' }))).QueueUrl as string;
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+
+  process.env.SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID = secret.ARN;
+  process.env.DELIVERY_QUEUE_URL = queueUrl;
+  process.env.LAKE_BUCKET_NAME = BUCKET;
+  process.env.LAKE_RAW_PREFIX = 'raw';
+  // The handlers build their clients and read their configuration at module scope.
+  verify = require('../../lambda/verify/index').handler;
+  ingest = require('../../lambda/ingest/index').handler;
+  jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+});
+
+afterAll(async () => {
+  jest.restoreAllMocks();
+  s3?.destroy();
+  sqs?.destroy();
+  await moto?.stop();
+});
+
+async function drainQueue(): Promise<SQSEvent> {
+  const records: SQSRecord[] = [];
+  for (;;) {
+    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
+    if (!out.Messages?.length) break;
+    for (const m of out.Messages) records.push({ messageId: m.MessageId, body: m.Body } as SQSRecord);
+  }
+  return { Records: records };
+}
+
+async function lakeKeys(): Promise<string[]> {
+  const out = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
+  return (out.Contents ?? []).map((o) => o.Key as string);
+}
+
+async function queueDepth(): Promise<number> {
+  const out = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(out.Attributes?.ApproximateNumberOfMessages) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible)
+  );
+}
+
+it('answers VERIFY with the token read from Secrets Manager', async () => {
+  const res = await verify(apiEvent(fixture('verify-current')));
+  expect(res.statusCode).toBe(200);
+  expect(JSON.parse(res.body as string)).toEqual({
+    challenge: '349d5faf8fa4f2d540b13549b98559b6fa4fd9592b8340988d0bd441eeaca352',
+  });
+});
+
+it('a wrongly signed delivery leaves the queue and the bucket empty', async () => {
+  const body = fixture('vehicle-state');
+  const res = await verify(apiEvent(body, { 'sc-signature': sign(body, 'not-the-token') }));
+  expect(res.statusCode).toBe(401);
+  expect(await queueDepth()).toBe(0);
+  expect(await lakeKeys()).toEqual([]);
+});
+
+it('a signed delivery goes through the queue into the lake with its raw body byte for byte', async () => {
+  const body = fixture('vehicle-state');
+  const legacy = fixture('schedule-legacy');
+  expect((await verify(apiEvent(body, { 'sc-signature': sign(body) }))).statusCode).toBe(200);
+  expect((await verify(apiEvent(legacy, { 'SC-Signature': sign(legacy) }, { base64: true }))).statusCode).toBe(200);
+
+  const event = await drainQueue();
+  expect(event.Records).toHaveLength(2);
+  expect(await ingest(event)).toEqual({ batchItemFailures: [] });
+
+  const keys = (await lakeKeys()).sort();
+  expect(keys).toHaveLength(2);
+  expect(keys[0]).toMatch(/^raw\/event_type=VEHICLE_STATE\/mode=live\/dt=2026-11-26\/hour=21\/[^/]+\.ndjson\.gz$/);
+  expect(keys[1]).toMatch(/^raw\/event_type=schedule\/mode=live\/dt=2026-11-26\/hour=21\//);
+
+  const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: keys[0] }));
+  const [record] = decodeNdjsonGzip(
+    await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+  );
+  expect(Buffer.from(record.body as string, 'utf8').equals(body)).toBe(true);
+  expect(record).toMatchObject({
+    event_id: '550e8400-e29b-41d4-a716-446655440000',
+    event_type: 'VEHICLE_STATE',
+    vehicle_ids: ['9af13248-3b73-4c9d-9a4b-d937ce6bc8e2'],
+    received_at: '2026-11-26T21:04:59.123Z',
+    request_id: 'req-123',
+  });
+});

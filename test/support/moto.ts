@@ -1,0 +1,81 @@
+/**
+ * Starts moto (the AWS emulator) on 127.0.0.1 for integration tests and points the AWS SDK at it.
+ * Fails loudly when moto is missing: these tests are part of CI, never silently skipped.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export interface Moto {
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+const PYTHON = process.env.MOTO_PYTHON ?? 'python3';
+
+export async function startMoto(): Promise<Moto> {
+  const probe = spawnSync(PYTHON, ['-c', 'import moto.server, flask, werkzeug'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    throw new Error(
+      `moto's server is required by the integration tests but "${PYTHON} -c 'import moto.server'" failed ` +
+        `(${probe.error?.message ?? probe.stderr.trim()}). Install it with: pip install 'moto[server]'`,
+    );
+  }
+  const port = await freePort();
+  const child = spawn(PYTHON, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr = (stderr + String(d)).slice(-4000);
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitUntilUp(endpoint, child, () => stderr);
+  return {
+    endpoint,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Sets the environment the AWS SDK reads, so clients built with default configuration talk to moto. */
+export function useMoto(endpoint: string): void {
+  process.env.AWS_ENDPOINT_URL = endpoint;
+  process.env.AWS_ACCESS_KEY_ID = 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+  process.env.AWS_REGION = 'us-east-1';
+  process.env.AWS_DEFAULT_REGION = 'us-east-1';
+  delete process.env.AWS_PROFILE;
+  delete process.env.AWS_SESSION_TOKEN;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntilUp(endpoint: string, child: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`moto exited with ${child.exitCode}: ${stderr()}`);
+    try {
+      const res = await fetch(`${endpoint}/moto-api/data.json`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`moto did not start on ${endpoint} within 20 s: ${stderr()}`);
+}
