@@ -81,3 +81,112 @@ export interface LakeRecord {
   /** The raw body base64-encoded, only when it is not valid UTF-8; otherwise null. */
   readonly body_base64: string | null;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Subscription workflow
+// ---------------------------------------------------------------------------------------------------
+
+/** Environment variables of the workflow task functions. */
+export const WORKFLOW_ENV = {
+  /** Bucket holding each run's vehicle pages, per-page results and final report. */
+  workBucketName: 'WORKFLOW_BUCKET_NAME',
+  /** The webhook id used when an execution names none. */
+  defaultWebhookId: 'SMARTCAR_WEBHOOK_ID',
+  /** Name prefix of the secrets callers may name in `accessTokenSecretArn`. */
+  accessTokenSecretPrefix: 'ACCESS_TOKEN_SECRET_PREFIX',
+  /** Smartcar API request timeout, in milliseconds. */
+  apiTimeoutMs: 'SMARTCAR_API_TIMEOUT_MS',
+} as const;
+
+/** Vehicles per page: the listing's page size, and the unit of work of one Distributed Map child. */
+export const VEHICLE_PAGE_SIZE = 50;
+/** How often one vehicle may be answered 429 before it is reported as failed. */
+export const MAX_RATE_LIMIT_WAITS = 30;
+/** How many ids the summary lists inline; the full lists are in the report object. */
+export const SUMMARY_LIST_LIMIT = 1000;
+
+export type WorkflowAction = 'subscribe' | 'unsubscribe';
+
+/** What an operator passes to StartExecution. */
+export interface WorkflowInput {
+  readonly accessToken?: string;
+  readonly accessTokenSecretArn?: string;
+  readonly webhookId?: string;
+  readonly vehicleIds?: string[];
+  readonly action?: WorkflowAction;
+}
+
+/**
+ * How a task finds the user's access token without it ever travelling in state: either the execution's
+ * own input (read back with DescribeExecution) or a secret.
+ */
+export type TokenRef =
+  | { readonly kind: 'executionInput'; readonly executionArn: string }
+  | { readonly kind: 'secret'; readonly secretArn: string };
+
+/** The run's settings after validation; passed along in state (no token in it). */
+export interface RunPlan {
+  readonly runId: string;
+  readonly action: WorkflowAction;
+  readonly webhookId: string;
+  readonly tokenRef: TokenRef;
+  /** True when the caller listed the vehicles; false when the workflow lists them. */
+  readonly vehiclesGiven: boolean;
+}
+
+/** State after listing (or staging) vehicles. */
+export interface ListingState {
+  readonly plan: RunPlan;
+  /** Offset of the next page to list; absent when done. */
+  readonly nextOffset?: number;
+  readonly done: boolean;
+  readonly vehicleCount: number;
+  /** Offsets of the pages written to the work bucket, once done. */
+  readonly pageOffsets: number[];
+  /** Seconds to wait before listing again, when Smartcar said 429. */
+  readonly retryAfterSeconds?: number;
+  readonly rateLimitWaits: number;
+}
+
+/** One vehicle's work item inside a page. */
+export interface VehicleTask {
+  readonly vehicleId: string;
+  readonly plan: RunPlan;
+  readonly rateLimitWaits: number;
+}
+
+export interface VehicleFailure {
+  readonly vehicleId: string;
+  readonly status: number | null;
+  readonly type: string | null;
+  readonly code: string | null;
+  readonly description: string | null;
+  readonly requestId: string | null;
+}
+
+/** Outcome of one attempt for one vehicle. */
+export type VehicleOutcome =
+  | { readonly outcome: 'succeeded'; readonly vehicleId: string }
+  | { readonly outcome: 'failed'; readonly vehicleId: string; readonly failure: VehicleFailure }
+  | {
+      readonly outcome: 'rate_limited';
+      readonly vehicleId: string;
+      readonly retryAfterSeconds: number;
+      readonly rateLimitWaits: number;
+      readonly plan: RunPlan;
+    };
+
+/** The execution's output, shaped for a person reading it in the console. */
+export interface WorkflowSummary {
+  readonly action: WorkflowAction;
+  readonly webhookId: string;
+  readonly vehicleCount: number;
+  readonly succeededCount: number;
+  readonly failedCount: number;
+  readonly succeeded: string[];
+  readonly failed: VehicleFailure[];
+  /** Set when a list was cut at {@link SUMMARY_LIST_LIMIT}: the report has them all. */
+  readonly truncated: boolean;
+  /** s3:// URI of the full report. */
+  readonly report: string;
+}

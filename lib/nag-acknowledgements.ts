@@ -3,12 +3,23 @@
  * Anything not listed here fails `cdk synth` and the test suite.
  */
 import { type CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 import type { SmartcarWebhooks } from './smartcar-webhooks';
 
+type Scope = Parameters<typeof Validations.of>[0];
+
+function ack(scope: Scope, id: string, reason: string): void {
+  Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${id}`, reason });
+}
+
+/** How cdk-nag writes a resource's ARN attribute in a finding id: `<LogicalId.Arn>`. */
+function attr(construct: IConstruct, attribute: string): string {
+  const cfn = construct.node.defaultChild as CfnElement;
+  return `<${Stack.of(construct).getLogicalId(cfn)}.${attribute}>`;
+}
+
 export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
-  const ack = (scope: Parameters<typeof Validations.of>[0], id: string, reason: string) =>
-    Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${id}`, reason });
-  const { receiver, dataLake } = webhooks;
+  const { receiver, dataLake, subscriptionWorkflow: workflow } = webhooks;
 
   ack(
     receiver.api,
@@ -16,13 +27,21 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     'Smartcar cannot send API Gateway credentials; every delivery is authenticated by its SC-Signature ' +
       '(HMAC-SHA256 with the management token) in the verification function, and the route is throttled.',
   );
-  for (const fn of [receiver.verifyFunction, dataLake.ingestFunction]) {
+  for (const fn of [
+    receiver.verifyFunction,
+    dataLake.ingestFunction,
+    workflow.planFunction,
+    workflow.vehicleFunction,
+    workflow.resultsFunction,
+  ]) {
     ack(
       fn,
       'L1',
       'The project targets the nodejs22.x runtime on purpose (tested there); upgrades are a reviewed change.',
     );
   }
+
+  // --- data lake -------------------------------------------------------------------------------------
   const ingestRole = dataLake.ingestFunction.role as NonNullable<typeof dataLake.ingestFunction.role>;
   ack(
     ingestRole,
@@ -31,7 +50,7 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
   );
   // cdk-nag names the finding after the resource as written in the template.
   const bucketResource = dataLake.bucket.node.defaultChild
-    ? `<${Stack.of(webhooks).getLogicalId(dataLake.bucket.node.defaultChild as CfnElement)}.Arn>`
+    ? attr(dataLake.bucket, 'Arn')
     : Token.isUnresolved(dataLake.bucket.bucketName)
       ? undefined // an imported bucket known only at deploy time: its owner acknowledges the finding
       : `arn:<AWS::Partition>:s3:::${dataLake.bucket.bucketName}`;
@@ -56,6 +75,68 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
       'SMG4',
       'The Smartcar management token is issued by the Smartcar Dashboard and cannot be rotated by a Lambda; ' +
         'the rotation runbook in the README replaces it by hand and the receiver picks it up without a redeploy.',
+    );
+  }
+
+  // --- subscription workflow -------------------------------------------------------------------------
+  ack(
+    workflow.workBucket,
+    'S1',
+    'Holds only vehicle-id pages and run reports, written and read by the workflow functions; expires after 30 days.',
+  );
+  ack(
+    workflow.stateMachine,
+    'SF1',
+    'Logging is at ERROR without execution data on purpose: ALL would copy vehicle ids and task payloads into ' +
+      'CloudWatch Logs for every step of runs that take hours; the execution history keeps the detail.',
+  );
+  const workObjects = `IAM5[Resource::${attr(workflow.workBucket, 'Arn')}/runs/*]`;
+  for (const fn of [workflow.planFunction, workflow.resultsFunction]) {
+    ack(
+      fn.role as Scope,
+      workObjects,
+      'Run objects have generated keys; access is limited to the runs/ prefix of the work bucket.',
+    );
+  }
+  const tokenSecrets = `IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${
+    workflow.accessTokenSecretPrefix
+  }*]`;
+  for (const fn of [workflow.planFunction, workflow.vehicleFunction]) {
+    ack(
+      fn.role as Scope,
+      tokenSecrets,
+      'Callers name per-user access-token secrets at run time; GetSecretValue is limited to the documented name prefix.',
+    );
+  }
+  const smName = attr(workflow.stateMachine, 'Name');
+  ack(
+    workflow,
+    `IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${smName}:*]`,
+    'The task functions read the input of executions of this state machine only (to fetch the access token ' +
+      'without carrying it in state); execution names are chosen by callers.',
+  );
+  const role = workflow.stateMachine.role;
+  for (const fn of [workflow.planFunction, workflow.vehicleFunction, workflow.resultsFunction]) {
+    ack(
+      role,
+      `IAM5[Resource::${attr(fn, 'Arn')}:*]`,
+      'Added by LambdaInvoke: the state machine may invoke its own task functions and their versions only.',
+    );
+  }
+  ack(
+    role,
+    'IAM5[Resource::*]',
+    'X-Ray tracing and CloudWatch Logs delivery: AWS documents these actions as not supporting resource-level permissions.',
+  );
+  // The Distributed Map starts, describes and stops child executions of its own state machine.
+  const smRef = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${Stack.of(workflow).getLogicalId(
+    workflow.stateMachine.node.defaultChild as CfnElement,
+  )}"}]}]}`;
+  for (const pattern of [`${smRef}/*:*`, `${smRef}:*`]) {
+    ack(
+      workflow.stateMachine,
+      `IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${pattern}]`,
+      'Added by DistributedMap: the state machine manages the child executions of its own runs only.',
     );
   }
 }

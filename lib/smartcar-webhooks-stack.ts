@@ -2,7 +2,7 @@
  * The deployable stack: reads its settings from CDK context, composes `SmartcarWebhooks`, applies the
  * cdk-nag acknowledgements, and prints what an operator needs next (callback URL, how to set the token).
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
@@ -54,6 +54,15 @@ export class SmartcarWebhooksStack extends Stack {
     new CfnOutput(this, 'LakeBucketName', {
       description: 'S3 bucket of the data lake',
       value: this.webhooks.dataLake.bucket.bucketName,
+    });
+    const workflow = this.webhooks.subscriptionWorkflow.stateMachine;
+    new CfnOutput(this, 'SubscriptionStateMachineArn', {
+      description: 'Start with {"accessToken": "<user access token>"} to subscribe all of the user vehicles',
+      value: workflow.stateMachineArn,
+    });
+    new CfnOutput(this, 'SubscriptionConsoleUrl', {
+      description: 'Open, then press "Start execution" and paste the input (see README)',
+      value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${workflow.stateMachineArn}`,
     });
     new CfnOutput(this, 'DeadLetterQueueUrl', {
       description: 'Deliveries the ingest function could not store; should stay empty',

@@ -11,6 +11,24 @@ import { Construct } from 'constructs';
 import { PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
 import { DataLake, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { Receiver, type ReceiverThrottle } from './receiver';
+import { SubscriptionWorkflow } from './subscription-workflow';
+
+/** Settings of the vehicle subscription workflow. */
+export interface SubscriptionWorkflowOptions {
+  /** Vehicles processed at the same time within a page of 50. @default 2 */
+  readonly maxConcurrency?: number;
+  /**
+   * Name prefix of the secrets executions may name in `accessTokenSecretArn`.
+   * @default 'smartcar/access-tokens/'
+   */
+  readonly accessTokenSecretPrefix?: string;
+  /** Base URL of the Smartcar API. @default 'https://api.smartcar.com' */
+  readonly smartcarApiOrigin?: string;
+  /** Longest an execution may run. @default Duration.days(7) */
+  readonly timeout?: Duration;
+  /** How long run pages and reports are kept. @default Duration.days(30) */
+  readonly workRetention?: Duration;
+}
 
 export interface SmartcarWebhooksProps {
   /**
@@ -61,6 +79,8 @@ export interface SmartcarWebhooksProps {
   readonly ingestMaxConcurrency?: number;
   /** Failed ingest attempts before a message moves to the dead-letter queue. @default 5 */
   readonly maxReceiveCount?: number;
+  /** The vehicle subscription workflow's settings. @default - see {@link SubscriptionWorkflowOptions} */
+  readonly workflow?: SubscriptionWorkflowOptions;
   /** Retention of every log group the construct creates. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
@@ -78,6 +98,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly dataLake: DataLake;
   /** The URL to paste into the Smartcar Dashboard as the webhook's callback URI. */
   public readonly callbackUrl: string;
+  /** The vehicle subscription workflow (state machine and task functions). */
+  public readonly subscriptionWorkflow: SubscriptionWorkflow;
 
   constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
     super(scope, id);
@@ -136,5 +158,12 @@ export class SmartcarWebhooks extends Construct {
       logRemovalPolicy,
     });
     this.callbackUrl = this.receiver.callbackUrl;
+    this.subscriptionWorkflow = new SubscriptionWorkflow(this, 'SubscriptionWorkflow', {
+      managementTokenSecret: this.managementTokenSecret,
+      webhookId: props.webhookId,
+      ...props.workflow,
+      logRetention,
+      logRemovalPolicy,
+    });
   }
 }
