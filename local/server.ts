@@ -1,0 +1,122 @@
+/**
+ * The local receiver: the deployed verification and ingest code (the same cores) behind a plain HTTP
+ * server, with a file spool instead of SQS and a directory instead of the lake bucket.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { DEFAULT_RAW_PREFIX, MAX_BODY_BYTES } from '../lambda/contract';
+import { ingestBatch } from '../lambda/core/ingest';
+import type { CoreLogger } from '../lambda/core/logger';
+import { receive } from '../lambda/core/receive';
+import { putLakeObject } from './file-lake';
+import { Spool } from './spool';
+
+export interface LocalServerOptions {
+  readonly lakeDir: string;
+  readonly managementToken: string;
+  /** @default 3000 (0 picks a free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** @default '/webhooks' */
+  readonly path?: string;
+  /** How long deliveries wait to be written together, like the deployed batching window. @default 2000 */
+  readonly batchWindowMs?: number;
+  readonly logger: CoreLogger;
+}
+
+export interface LocalServer {
+  readonly url: string;
+  /** Writes every pending delivery to the lake now. */
+  flush(): Promise<void>;
+  /** Stops accepting requests, then flushes: nothing accepted is lost. */
+  close(): Promise<void>;
+}
+
+export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
+  const route = options.path ?? '/webhooks';
+  const spool = new Spool(path.join(options.lakeDir, '.spool'));
+  const { logger } = options;
+  const token = { get: async () => options.managementToken, refresh: async () => undefined };
+
+  let flushing: Promise<void> = Promise.resolve();
+  const flush = () => {
+    // One flush at a time; a flush asked for during another runs after it.
+    flushing = flushing.then(async () => {
+      const messages = await spool.pending();
+      if (messages.length === 0) return;
+      const result = await ingestBatch(messages, {
+        rawPrefix: DEFAULT_RAW_PREFIX,
+        logger,
+        putObject: (key, body) => putLakeObject(options.lakeDir, key, body),
+      });
+      const failed = new Set(result.failedIds);
+      await spool.remove(messages.map((m) => m.id).filter((id) => !failed.has(id)));
+    });
+    return flushing;
+  };
+
+  const server: Server = createServer(async (req, res) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    try {
+      const url = new URL(req.url ?? '/', 'http://local');
+      if (url.pathname !== route) return send(404, { error: `not found; the callback is POST ${route}` });
+      if (req.method !== 'POST') return send(405, { error: 'use POST' });
+      const body = await readBody(req, MAX_BODY_BYTES + 1);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      const result = await receive(
+        { body, headers, requestId: `local-${Date.now().toString(36)}`, receivedAt: new Date() },
+        { token, logger, enqueue: (m) => spool.enqueue(m), howToSetToken: 'Set SMARTCAR_MANAGEMENT_TOKEN.' },
+      );
+      send(result.statusCode, result.body);
+    } catch (err) {
+      logger.error('local server error', { error: err instanceof Error ? err.message : String(err) });
+      if (!res.headersSent) send(500, { error: 'internal error' });
+    }
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 3000, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  await flush(); // deliveries spooled before a crash
+  const timer = setInterval(() => {
+    flush().catch((err) => logger.error('flush failed; will retry', { error: String(err) }));
+  }, options.batchWindowMs ?? 2000);
+
+  return {
+    url: `http://${host}:${address.port}${route}`,
+    flush,
+    async close() {
+      clearInterval(timer);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await flush();
+    },
+  };
+}
+
+/** Reads at most `limit` bytes; a longer body is cut there, which the receiver then rejects as too large. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (size >= limit) return;
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

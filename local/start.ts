@@ -1,0 +1,80 @@
+/**
+ * `npm start`: the receiver on http://127.0.0.1:3000/webhooks with a local data lake in ./local-lake.
+ * PORT, HOST, LOCAL_LAKE_DIR and SMARTCAR_MANAGEMENT_TOKEN change the defaults.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { consoleLogger } from './console-logger';
+import { startLocalServer } from './server';
+
+export const DEV_TOKEN_FILE = '.dev-management-token';
+
+/** The token from SMARTCAR_MANAGEMENT_TOKEN, else the lake's development token (made once, then reused). */
+export async function localManagementToken(lakeDir: string): Promise<{ token: string; source: 'env' | 'file' | 'new' }> {
+  const fromEnv = process.env.SMARTCAR_MANAGEMENT_TOKEN?.trim();
+  if (fromEnv) return { token: fromEnv, source: 'env' };
+  const file = path.join(lakeDir, DEV_TOKEN_FILE);
+  const existing = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (existing) return { token: existing, source: 'file' };
+  const token = `dev-${randomBytes(24).toString('hex')}`;
+  await mkdir(lakeDir, { recursive: true });
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return { token, source: 'new' };
+}
+
+async function main() {
+  const lakeDir = path.resolve(process.env.LOCAL_LAKE_DIR || 'local-lake');
+  const port = Number(process.env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`PORT must be a port number, got "${process.env.PORT}"`);
+  const host = process.env.HOST || '127.0.0.1';
+  const { token, source } = await localManagementToken(lakeDir);
+  const logger = consoleLogger();
+  const server = await startLocalServer({ lakeDir, managementToken: token, port, host, logger });
+
+  console.log(`
+Smartcar webhook receiver (local)
+  callback URL   ${server.url}
+  data lake      ${lakeDir}${path.sep}raw/event_type=…/mode=…/dt=…/hour=…/*.ndjson.gz
+  token          ${
+    source === 'env'
+      ? 'from SMARTCAR_MANAGEMENT_TOKEN'
+      : source === 'new'
+        ? `generated for development (saved in ${path.join(lakeDir, DEV_TOKEN_FILE)}):\n                 ${token}`
+        : `development token from ${path.join(lakeDir, DEV_TOKEN_FILE)}`
+  }
+
+Try it:        npm run send-event -- vehicle-state
+Real Smartcar: expose the port through a tunnel (e.g. \`cloudflared tunnel --url http://127.0.0.1:${port}\`
+               or \`ngrok http ${port}\`), set SMARTCAR_MANAGEMENT_TOKEN to your application management token,
+               restart, paste <tunnel URL>/webhooks as the callback URI in the Dashboard and press Verify.
+Ctrl-C writes any pending batch to the lake before exiting.
+`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: writing pending deliveries to the lake…`);
+    await server.close();
+    console.log('done; nothing pending.');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+export class UsageError extends Error {}
+
+if (require.main === module) {
+  main().catch((err: NodeJS.ErrnoException) => {
+    const message =
+      err.code === 'EADDRINUSE'
+        ? `port ${process.env.PORT ?? 3000} is already in use; set PORT to another one (e.g. PORT=3001 npm start)`
+        : err.code === 'EACCES'
+          ? `not allowed to listen there (${err.message}); try another PORT or HOST`
+          : err.message;
+    console.error(`npm start: ${message}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,159 @@
+/**
+ * `npm run subscribe -- --access-token TOKEN [--webhook-id ID] [--vehicle-ids a,b] [--action subscribe|unsubscribe]
+ *  [--api-origin URL]`: runs the synthesized subscription state machine locally, with the same task code
+ * as the deployed functions, printing each vehicle's outcome and the final summary.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { App } from 'aws-cdk-lib';
+import { DEFAULT_SMARTCAR_API_ORIGIN, type VehicleOutcome, type WorkflowInput, type WorkflowSummary } from '../lambda/contract';
+import { SmartcarWebhooksStack } from '../lib/smartcar-webhooks-stack';
+import { consoleLogger } from './console-logger';
+import { localTaskHandlers } from './local-workflow';
+import { definitionFromTemplate, ExecutionFailed, executionArnOf, runLocally } from './workflow-runner';
+
+/** The state machine definition exactly as `cdk synth` produces it. */
+export function synthesizedDefinition(): Record<string, unknown> {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'smartcar-synth-'));
+  try {
+    // Only the definition is needed: skip bundling the functions (the handlers run in this process).
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new SmartcarWebhooksStack(app, 'Local');
+    const assembly = app.synth();
+    return definitionFromTemplate(JSON.parse(readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8')));
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+export interface SubscribeOptions {
+  readonly input: WorkflowInput;
+  readonly apiOrigin: string;
+  readonly managementToken?: string;
+  readonly workDir: string;
+  /** Print a line per vehicle. */
+  readonly print: (line: string) => void;
+  /** Shortens Wait states (tests only). @default as defined */
+  readonly waitMs?: number;
+  readonly retryMs?: number;
+  readonly definition?: Record<string, unknown>;
+}
+
+export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowSummary> {
+  const definition = options.definition ?? synthesizedDefinition();
+  const executionName = `local-${new Date().toISOString().replace(/[-:.]/g, '')}`;
+  const inputs = new Map<string, unknown>([[executionArnOf(executionName), options.input]]);
+  const handlers = localTaskHandlers({
+    workDir: options.workDir,
+    apiOrigin: options.apiOrigin,
+    inputs,
+    managementToken: options.managementToken,
+    logger: consoleLogger({ quiet: true }),
+  });
+  const { output } = await runLocally({
+    definition,
+    input: options.input,
+    handlers,
+    executionName,
+    waitMs: options.waitMs,
+    retryMs: options.retryMs,
+    onEvent: (event) => {
+      const state = (event as { state?: { name?: string; output?: unknown } }).state;
+      if (event.type !== 'StateExited' || state?.name !== 'Subscribe or unsubscribe vehicle') return;
+      const out = state.output as VehicleOutcome;
+      if (out.outcome === 'succeeded') options.print(`  ok       ${out.vehicleId}`);
+      else if (out.outcome === 'failed')
+        options.print(`  failed   ${out.vehicleId}  ${out.failure.status ?? ''} ${out.failure.type ?? ''} ${out.failure.description ?? ''}`.trimEnd());
+      else options.print(`  waiting  ${out.vehicleId}  rate limited, retrying in ${out.retryAfterSeconds}s`);
+    },
+  });
+  return output as WorkflowSummary;
+}
+
+const USAGE = `usage: npm run subscribe -- --access-token TOKEN [--webhook-id ID] [--vehicle-ids ID,ID,...]
+                           [--action subscribe|unsubscribe] [--api-origin URL] [--management-token TOKEN]
+
+  --access-token TOKEN      the user's access token from Smartcar Connect
+  --webhook-id ID           the webhook to subscribe to (default $SMARTCAR_WEBHOOK_ID)
+  --vehicle-ids IDS         only these vehicles (comma-separated); default all of the user's
+  --action ACTION           subscribe (default) or unsubscribe
+  --api-origin URL          Smartcar API base (default $SMARTCAR_API_ORIGIN or ${DEFAULT_SMARTCAR_API_ORIGIN})
+  --management-token TOKEN  for unsubscribe (default $SMARTCAR_MANAGEMENT_TOKEN)`;
+
+export class UsageError extends Error {}
+
+export function parseSubscribeArgs(argv: string[], env = process.env) {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        'access-token': { type: 'string' },
+        'webhook-id': { type: 'string' },
+        'vehicle-ids': { type: 'string' },
+        action: { type: 'string' },
+        'api-origin': { type: 'string' },
+        'management-token': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) throw new UsageError('');
+  const apiOrigin = (values['api-origin'] as string | undefined) ?? env.SMARTCAR_API_ORIGIN ?? DEFAULT_SMARTCAR_API_ORIGIN;
+  try {
+    if (!/^https?:$/.test(new URL(apiOrigin).protocol)) throw new Error();
+  } catch {
+    throw new UsageError(`--api-origin "${apiOrigin}" is not an http(s) URL`);
+  }
+  const input: Record<string, unknown> = {};
+  if (values['access-token'] !== undefined) input.accessToken = values['access-token'];
+  const webhookId = (values['webhook-id'] as string | undefined) ?? env.SMARTCAR_WEBHOOK_ID;
+  if (webhookId) input.webhookId = webhookId;
+  if (values['vehicle-ids'] !== undefined) input.vehicleIds = String(values['vehicle-ids']).split(',').map((v) => v.trim()).filter(Boolean);
+  if (values.action !== undefined) input.action = values.action;
+  return {
+    input: input as WorkflowInput,
+    apiOrigin,
+    managementToken: (values['management-token'] as string | undefined) ?? env.SMARTCAR_MANAGEMENT_TOKEN,
+  };
+}
+
+async function main(): Promise<number> {
+  let args: ReturnType<typeof parseSubscribeArgs>;
+  try {
+    args = parseSubscribeArgs(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    if (err.message) console.error(`subscribe: ${err.message}\n`);
+    console.error(USAGE);
+    return 2;
+  }
+  const workDir = path.resolve(process.env.LOCAL_WORKFLOW_DIR || '.local-workflow');
+  console.log(`Running the subscription workflow locally against ${args.apiOrigin} …`);
+  try {
+    const summary = await runSubscribe({ ...args, workDir, print: (l) => console.log(l) });
+    console.log(`\n${JSON.stringify(summary, null, 2)}`);
+    return summary.failedCount === 0 ? 0 : 1;
+  } catch (err) {
+    if (err instanceof ExecutionFailed) {
+      console.error(`\nThe run failed: ${err.name}: ${err.message}`);
+      if (err.name === 'InvalidInput') console.error(`\n${USAGE}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(`subscribe: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    },
+  );
+}
