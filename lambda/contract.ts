@@ -190,3 +190,32 @@ export interface WorkflowSummary {
   /** s3:// URI of the full report. */
   readonly report: string;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Metrics (CloudWatch embedded metric format); lib/monitoring.ts alarms on these names
+// ---------------------------------------------------------------------------------------------------
+
+export const METRICS_NAMESPACE = 'SmartcarWebhooks';
+
+export const METRIC = {
+  /** Authentic deliveries handed off; dimensions EventType and Mode. */
+  deliveries: 'Deliveries',
+  /** Requests rejected because SC-Signature was missing or wrong. */
+  signatureFailures: 'SignatureFailures',
+  verifyChallengesAnswered: 'VerifyChallengesAnswered',
+  /** Requests rejected as malformed, too large or of the wrong content type. */
+  rejectedRequests: 'RejectedRequests',
+  /** Authentic deliveries answered 5xx because the hand-off failed. */
+  handOffFailures: 'HandOffFailures',
+  /** Requests answered 5xx because the token could not be read (or is not set yet). */
+  tokenUnavailable: 'TokenUnavailable',
+  recordsWritten: 'RecordsWritten',
+  objectsWritten: 'ObjectsWritten',
+  /** Deliveries with an eventId already seen in the same batch (stored once). */
+  duplicatesDropped: 'DuplicatesDropped',
+  /** Queue messages the ingest function could not store (will be retried, then dead-lettered). */
+  ingestFailures: 'IngestFailures',
+  /** Milliseconds from receipt to lake, the largest in a batch. */
+  ingestLag: 'IngestLag',
+} as const;
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];

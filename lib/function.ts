@@ -4,12 +4,13 @@
  * explicit log group whose retention the caller sets.
  */
 import * as path from 'node:path';
-import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from '../lambda/contract';
 
 /** Root of the handler sources; entries are `lambda/<name>/index.ts`. */
 const LAMBDA_ROOT = path.join(__dirname, '..', 'lambda');
@@ -32,6 +33,11 @@ export interface HouseFunctionProps {
   readonly memorySize?: number;
   /** Environment variables, in addition to the ones the house sets. @default - none */
   readonly environment?: Record<string, string>;
+  /**
+   * Names the deployment in logs and metrics (the `service` dimension that alarms filter on).
+   * @default - the stack name
+   */
+  readonly serviceName?: string;
   /** Retention of the function's log group. */
   readonly logRetention: logs.RetentionDays;
   /** What happens to the log group when the stack is deleted. */
@@ -75,6 +81,9 @@ export class HouseFunction extends nodejs.NodejsFunction {
       loggingFormat: lambda.LoggingFormat.JSON,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
+        // Powertools: the service name becomes the logs' "service" field and the metrics' service dimension.
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? Stack.of(scope).stackName,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,
       },
       bundling: {

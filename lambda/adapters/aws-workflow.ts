@@ -16,7 +16,7 @@ const s3 = new S3Client({});
 const secrets = new SecretsManagerClient({});
 const sfn = new SFNClient({});
 
-export const logger = new Logger({ serviceName: 'smartcar-webhooks', logRecordOrder: ['level', 'message'] });
+export const logger = new Logger({ logRecordOrder: ['level', 'message'] });
 
 export function s3WorkStore(bucket: string): WorkStore {
   return {

@@ -4,9 +4,10 @@
  * failed so that only it is delivered again (and, after the queue's retries, lands in the dead-letter
  * queue): nothing is dropped silently.
  */
-import type { DeliveryMessage, LakeRecord } from '../contract';
+import { type DeliveryMessage, type LakeRecord, METRIC } from '../contract';
 import { encodeNdjsonGzip, groupByPartition, objectKey, toLakeRecord } from './lake';
 import type { CoreLogger } from './logger';
+import { type CoreMetrics, noMetrics } from './metrics';
 
 export interface QueuedMessage {
   readonly id: string;
@@ -18,6 +19,7 @@ export interface IngestDeps {
   readonly putObject: (key: string, body: Buffer) => Promise<void>;
   readonly rawPrefix: string;
   readonly logger: CoreLogger;
+  readonly metrics?: CoreMetrics;
   readonly now?: () => Date;
 }
 
@@ -25,15 +27,30 @@ export interface IngestResult {
   readonly failedIds: string[];
   readonly recordsWritten: number;
   readonly objectsWritten: string[];
+  /** Messages whose eventId appeared earlier in the same batch: acknowledged, stored once. */
+  readonly duplicates: number;
 }
 
 export async function ingestBatch(messages: readonly QueuedMessage[], deps: IngestDeps): Promise<IngestResult> {
   const now = (deps.now ?? (() => new Date()))();
+  const metrics = deps.metrics ?? noMetrics;
   const failedIds: string[] = [];
   const decoded: { id: string; record: LakeRecord }[] = [];
+  // Smartcar retries and SQS redelivers: the same eventId can arrive twice in one batch. Keep the first;
+  // the duplicate's message succeeds with it. (Across batches, the query layer deduplicates on event_id.)
+  const duplicatesOf = new Map<string, string[]>(); // eventId → ids of the later messages carrying it
+  let duplicates = 0;
   for (const m of messages) {
     try {
-      decoded.push({ id: m.id, record: toLakeRecord(JSON.parse(m.body) as DeliveryMessage, now) });
+      const record = toLakeRecord(JSON.parse(m.body) as DeliveryMessage, now);
+      const later = duplicatesOf.get(record.event_id);
+      if (later) {
+        later.push(m.id);
+        duplicates++;
+        continue;
+      }
+      duplicatesOf.set(record.event_id, []);
+      decoded.push({ id: m.id, record });
     } catch (err) {
       deps.logger.error('undecodable queue message; leaving it for retry and the dead-letter queue', {
         messageId: m.id,
@@ -61,15 +78,27 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
           records: records.length,
           reason: err instanceof Error ? err.message : String(err),
         });
-        failedIds.push(...ids);
+        // A duplicate is only as safe as its first copy: retry it too.
+        failedIds.push(...ids, ...records.flatMap((r) => duplicatesOf.get(r.event_id) ?? []));
       }
     }),
   );
+  const failed = new Set(failedIds);
+  const lag = decoded
+    .filter((d) => !failed.has(d.id))
+    .reduce((max, d) => Math.max(max, now.getTime() - Date.parse(d.record.received_at)), 0);
+  metrics.count(METRIC.recordsWritten, recordsWritten);
+  metrics.count(METRIC.objectsWritten, objectsWritten.length);
+  metrics.count(METRIC.duplicatesDropped, duplicates);
+  metrics.count(METRIC.ingestFailures, failedIds.length);
+  if (recordsWritten > 0) metrics.milliseconds(METRIC.ingestLag, lag);
   deps.logger.info('ingested batch', {
     messages: messages.length,
     recordsWritten,
     objectsWritten: objectsWritten.length,
+    duplicates,
     failed: failedIds.length,
+    lagMs: lag,
   });
-  return { failedIds, recordsWritten, objectsWritten };
+  return { failedIds, recordsWritten, objectsWritten, duplicates };
 }

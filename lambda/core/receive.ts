@@ -5,9 +5,10 @@
  * Status codes: 200 accepted or challenge answered; 400 malformed; 401 unsigned or wrongly signed;
  * 413 too large; 415 not JSON; 500/503 when the token or the hand-off is unavailable, so Smartcar retries.
  */
-import { DELIVERY_MESSAGE_VERSION, type DeliveryMessage, MAX_BODY_BYTES } from '../contract';
+import { DELIVERY_MESSAGE_VERSION, type DeliveryMessage, MAX_BODY_BYTES, METRIC } from '../contract';
 import { parseBody, readEnvelope } from './envelope';
 import type { CoreLogger } from './logger';
+import { type CoreMetrics, noMetrics } from './metrics';
 import { challengeResponse, headerValue, isValidSignature } from './signature';
 import { TokenNotConfiguredError } from './token-cache';
 
@@ -38,27 +39,33 @@ export interface ReceiverDeps {
   readonly logger: CoreLogger;
   /** How operators put the token in place; quoted in the log when it is missing. */
   readonly howToSetToken?: string;
+  readonly metrics?: CoreMetrics;
 }
 
 export const SIGNATURE_HEADER = 'sc-signature';
 
 export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise<ReceiverResponse> {
   const { logger } = deps;
+  const metrics = deps.metrics ?? noMetrics;
   const base = { requestId: req.requestId };
+  const rejected = (statusCode: number, error: string) => {
+    metrics.count(METRIC.rejectedRequests);
+    return reply(statusCode, error);
+  };
 
   if (req.body.length > MAX_BODY_BYTES) {
     logger.warn('rejected: body too large', { ...base, bytes: req.body.length, limit: MAX_BODY_BYTES });
-    return reply(413, `body larger than ${MAX_BODY_BYTES} bytes`);
+    return rejected(413, `body larger than ${MAX_BODY_BYTES} bytes`);
   }
   const contentType = headerValue(req.headers, 'content-type');
   if (contentType !== undefined && !isJsonMediaType(contentType)) {
     logger.warn('rejected: content type is not JSON', { ...base, contentType: contentType.slice(0, 100) });
-    return reply(415, 'content type must be application/json');
+    return rejected(415, 'content type must be application/json');
   }
   const parsed = parseBody(req.body);
   if (!parsed.ok) {
     logger.warn('rejected: malformed body', { ...base, reason: parsed.reason, bytes: req.body.length });
-    return reply(400, parsed.reason);
+    return rejected(400, parsed.reason);
   }
   const envelope = readEnvelope(parsed.json, req.body);
   const ids = {
@@ -80,15 +87,17 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
     // VERIFY is answered without a signature: the answer proves we hold the token and reveals nothing.
     if (envelope.challenge === null) {
       logger.warn('rejected: VERIFY without a challenge string', ids);
-      return reply(400, 'VERIFY request without a challenge');
+      return rejected(400, 'VERIFY request without a challenge');
     }
     logger.info('answered VERIFY challenge', ids);
+    metrics.count(METRIC.verifyChallengesAnswered);
     return { statusCode: 200, body: { challenge: challengeResponse(token, envelope.challenge) } };
   }
 
   const signature = headerValue(req.headers, SIGNATURE_HEADER);
   if (!signature) {
     logger.warn('rejected: missing SC-Signature', ids);
+    metrics.count(METRIC.signatureFailures);
     return reply(401, 'missing SC-Signature header');
   }
   if (!isValidSignature(token, req.body, signature)) {
@@ -101,6 +110,7 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
     }
     if (fresh === undefined || !isValidSignature(fresh, req.body, signature)) {
       logger.warn('rejected: SC-Signature does not match', ids);
+      metrics.count(METRIC.signatureFailures);
       return reply(401, 'invalid SC-Signature');
     }
   }
@@ -115,13 +125,19 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
     await deps.enqueue(message);
   } catch (err) {
     logger.error('hand-off failed; answering 503 so that Smartcar retries', { ...ids, error: asError(err) });
+    metrics.count(METRIC.handOffFailures);
     return reply(503, 'temporarily unable to store the delivery; retry later');
   }
   logger.info('accepted delivery', { ...ids, mode: envelope.fields.mode });
+  metrics.count(METRIC.deliveries, 1, {
+    EventType: envelope.fields.eventType.slice(0, 64),
+    Mode: envelope.fields.mode,
+  });
   return { statusCode: 200, body: { status: 'received' } };
 }
 
 function tokenUnavailable(err: unknown, ids: Record<string, unknown>, deps: ReceiverDeps): ReceiverResponse {
+  deps.metrics?.count(METRIC.tokenUnavailable);
   if (err instanceof TokenNotConfiguredError) {
     deps.logger.error(`management token not configured: ${err.message}. ${deps.howToSetToken ?? ''}`.trim(), ids);
     return reply(503, 'receiver not configured yet');

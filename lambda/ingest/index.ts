@@ -5,11 +5,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { coreMetrics, metrics } from '../adapters/metrics';
 import { DEFAULT_RAW_PREFIX, ENV } from '../contract';
 import { requireEnv } from '../core/env';
 import { ingestBatch } from '../core/ingest';
 
-const logger = new Logger({ serviceName: 'smartcar-webhooks', logRecordOrder: ['level', 'message'] });
+const logger = new Logger({ logRecordOrder: ['level', 'message'] });
 const s3 = new S3Client({});
 
 const bucket = requireEnv(ENV.lakeBucketName);
@@ -21,6 +22,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
   const result = await ingestBatch(messages, {
     rawPrefix,
     logger,
+    metrics: coreMetrics,
     putObject: async (key, body) => {
       await s3.send(
         new PutObjectCommand({
@@ -33,5 +35,6 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
       );
     },
   });
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   return { batchItemFailures: result.failedIds.map((id) => ({ itemIdentifier: id })) };
 }

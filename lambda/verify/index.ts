@@ -7,12 +7,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { coreMetrics, metrics } from '../adapters/metrics';
 import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
 import { type ReceiverResponse, receive } from '../core/receive';
 import { parseManagementToken, TokenCache } from '../core/token-cache';
 
-const logger = new Logger({ serviceName: 'smartcar-webhooks', logRecordOrder: ['level', 'message'] });
+const logger = new Logger({ logRecordOrder: ['level', 'message'] });
 const secrets = new SecretsManagerClient({});
 const sqs = new SQSClient({});
 
@@ -49,6 +50,7 @@ export async function handler(
       {
         token,
         logger,
+        metrics: coreMetrics,
         howToSetToken,
         enqueue: async (message) => {
           await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message) }));
@@ -60,6 +62,7 @@ export async function handler(
     logger.error('unexpected error in receiver', { error: err as Error });
     result = { statusCode: 500, body: { error: 'internal error' } };
   }
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   return {
     statusCode: result.statusCode,
     headers: { 'content-type': 'application/json' },

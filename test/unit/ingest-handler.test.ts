@@ -30,19 +30,19 @@ it('puts one gzip NDJSON object per partition into the lake bucket', async () =>
   const res = await handler(
     sqsEvent({
       a: JSON.stringify(deliveryMessage(fixture('vehicle-state'), at)),
-      b: JSON.stringify(deliveryMessage(fixture('vehicle-state'), at)),
+      b: JSON.stringify(deliveryMessage(fixture('vehicle-state-variant'), at)),
       c: JSON.stringify(deliveryMessage(fixture('event-based-legacy'), at)),
     }),
   );
   expect(res).toEqual({ batchItemFailures: [] });
   const puts = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
-  expect(puts).toHaveLength(2);
+  expect(puts).toHaveLength(3);
   for (const put of puts) {
     expect(put).toMatchObject({ Bucket: 'lake-bucket', ContentType: 'application/gzip' });
     expect(put.Key).toMatch(/^raw\/event_type=[^/]+\/mode=[^/]+\/dt=2026-11-26\/hour=21\/[^/]+\.ndjson\.gz$/);
   }
-  const state = puts.find((p) => p.Key?.includes('VEHICLE_STATE'));
-  expect(decodeNdjsonGzip(state?.Body as Buffer)).toHaveLength(2);
+  const state = puts.find((p) => p.Key?.includes('VEHICLE_STATE/mode=live'));
+  expect(decodeNdjsonGzip(state?.Body as Buffer)).toHaveLength(1);
 });
 
 it('reports the messages of a failed write as batch item failures', async () => {

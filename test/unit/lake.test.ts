@@ -1,6 +1,7 @@
 import { ingestBatch } from '../../lambda/core/ingest';
 import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord } from '../../lambda/core/lake';
 import type { CoreLogger } from '../../lambda/core/logger';
+import { RecordingMetrics } from '../../lambda/core/metrics';
 import { fixture } from '../support/fixtures';
 import { decodeNdjsonGzip, deliveryMessage } from '../support/lake';
 
@@ -76,9 +77,12 @@ describe('key layout', () => {
 
 describe('ingestBatch', () => {
   const at = '2026-11-26T21:04:59.000Z';
+  const otherVehicleState = fixture('vehicle-state')
+    .toString()
+    .replace('550e8400-e29b-41d4-a716-446655440000', '650e8400-e29b-41d4-a716-446655440001');
   const messages = [
     { id: 'm1', body: JSON.stringify(deliveryMessage(fixture('vehicle-state'), at)) },
-    { id: 'm2', body: JSON.stringify(deliveryMessage(fixture('vehicle-state'), '2026-11-26T21:30:00.000Z')) },
+    { id: 'm2', body: JSON.stringify(deliveryMessage(otherVehicleState, '2026-11-26T21:30:00.000Z')) },
     { id: 'm3', body: JSON.stringify(deliveryMessage(fixture('vehicle-error'), at)) },
     { id: 'm4', body: JSON.stringify(deliveryMessage(fixture('schedule-legacy'), at)) },
     { id: 'm5', body: JSON.stringify(deliveryMessage(fixture('vehicle-state-variant'), at)) },
@@ -120,6 +124,60 @@ describe('ingestBatch', () => {
     });
     expect(result.failedIds.sort()).toEqual(['m1', 'm2']);
     expect(result.recordsWritten).toBe(3);
+  });
+
+  it('stores a delivery repeated within a batch once, and counts it', async () => {
+    const metrics = new RecordingMetrics();
+    const puts: Buffer[] = [];
+    const again = {
+      id: 'm1-again',
+      body: JSON.stringify(deliveryMessage(fixture('vehicle-state'), '2026-11-26T21:05:30.000Z')),
+    };
+    const result = await ingestBatch([messages[0], again, messages[2]], {
+      rawPrefix: 'raw',
+      logger: silent,
+      metrics,
+      putObject: async (_key, body) => {
+        puts.push(body);
+      },
+    });
+    expect(result).toMatchObject({ failedIds: [], recordsWritten: 2, duplicates: 1 });
+    expect(
+      puts
+        .flatMap((b) => decodeNdjsonGzip(b))
+        .map((r) => r.event_id)
+        .sort(),
+    ).toEqual(['550e8400-e29b-41d4-a716-446655440000', 'c0ffee00-1369-45da-a61c-9e67d092d6db']);
+    expect(metrics.total('DuplicatesDropped')).toBe(1);
+    expect(metrics.total('RecordsWritten')).toBe(2);
+    expect(metrics.total('ObjectsWritten')).toBe(2);
+  });
+
+  it('retries a duplicate together with its first copy when that one could not be written', async () => {
+    const again = { id: 'm1-again', body: JSON.stringify(deliveryMessage(fixture('vehicle-state'), at)) };
+    const result = await ingestBatch([messages[0], again, messages[2]], {
+      rawPrefix: 'raw',
+      logger: silent,
+      putObject: async (key) => {
+        if (key.includes('VEHICLE_STATE')) throw new Error('SlowDown');
+      },
+    });
+    expect(result.failedIds.sort()).toEqual(['m1', 'm1-again']);
+  });
+
+  it('reports how late the newest batch reached the lake', async () => {
+    const metrics = new RecordingMetrics();
+    await ingestBatch(messages.slice(0, 2), {
+      rawPrefix: 'raw',
+      logger: silent,
+      metrics,
+      now: () => new Date('2026-11-26T21:31:00.000Z'),
+      putObject: async () => {},
+    });
+    expect(metrics.emitted.find((m) => m.name === 'IngestLag')).toMatchObject({
+      value: 26 * 60_000 + 1000,
+      unit: 'Milliseconds',
+    });
   });
 
   it('reports an undecodable message and still writes the rest', async () => {

@@ -31,6 +31,7 @@ beforeEach(async () => {
   process.env.SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID = SECRET_ARN;
   process.env.DELIVERY_QUEUE_URL = QUEUE_URL;
   process.env.POWERTOOLS_DEV = 'false';
+  process.env.POWERTOOLS_SERVICE_NAME = 'TestStack';
   logs = [];
   for (const stream of [process.stdout, process.stderr]) {
     jest.spyOn(stream, 'write').mockImplementation((chunk) => {
@@ -193,6 +194,38 @@ describe('failures answer 5xx so that Smartcar retries', () => {
     sqs.on(SendMessageCommand).rejects(new Error('ServiceUnavailable'));
     const res = await handler(apiEvent(body, { 'sc-signature': sign(body) }));
     expect(res.statusCode).toBe(503);
+  });
+});
+
+describe('metrics (CloudWatch embedded metric format)', () => {
+  function emf(): { metric: string; value: unknown; dims: Record<string, unknown> }[] {
+    return logs
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.includes('"_aws"'))
+      .flatMap((l) => {
+        const doc = JSON.parse(l);
+        const def = doc._aws.CloudWatchMetrics[0];
+        return def.Metrics.map((m: { Name: string }) => ({
+          metric: m.Name,
+          value: doc[m.Name],
+          dims: Object.fromEntries(def.Dimensions.flat().map((d: string) => [d, doc[d]])),
+        }));
+      });
+  }
+
+  it('counts deliveries by event type and mode, signature failures and answered challenges', async () => {
+    const body = fixture('vehicle-state');
+    await handler(apiEvent(body, { 'sc-signature': sign(body) }));
+    await handler(apiEvent(body, { 'sc-signature': sign(body, 'forged') }));
+    await handler(apiEvent(fixture('verify-legacy')));
+    const emitted = emf();
+    expect(emitted).toContainEqual({
+      metric: 'Deliveries',
+      value: 1,
+      dims: { service: 'TestStack', EventType: 'VEHICLE_STATE', Mode: 'live' },
+    });
+    expect(emitted).toContainEqual({ metric: 'SignatureFailures', value: 1, dims: { service: 'TestStack' } });
+    expect(emitted).toContainEqual({ metric: 'VerifyChallengesAnswered', value: 1, dims: { service: 'TestStack' } });
   });
 });
 
