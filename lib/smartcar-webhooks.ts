@@ -3,13 +3,14 @@
  * authenticates every delivery by `SC-Signature`, queues it durably and writes it to an S3 data lake.
  * Bring your own bucket or secret, or let it create them with safe defaults.
  */
-import { Duration, RemovalPolicy, SecretValue } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
 import { DataLake, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
+import { Monitoring, type MonitoringOptions } from './monitoring';
 import { Receiver, type ReceiverThrottle } from './receiver';
 import { SubscriptionWorkflow } from './subscription-workflow';
 
@@ -79,6 +80,8 @@ export interface SmartcarWebhooksProps {
   readonly ingestMaxConcurrency?: number;
   /** Failed ingest attempts before a message moves to the dead-letter queue. @default 5 */
   readonly maxReceiveCount?: number;
+  /** Alarms, their SNS topic and the dashboard. @default - see {@link MonitoringOptions} */
+  readonly monitoring?: MonitoringOptions;
   /** The vehicle subscription workflow's settings. @default - see {@link SubscriptionWorkflowOptions} */
   readonly workflow?: SubscriptionWorkflowOptions;
   /** Retention of every log group the construct creates. @default logs.RetentionDays.ONE_MONTH */
@@ -100,6 +103,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly callbackUrl: string;
   /** The vehicle subscription workflow (state machine and task functions). */
   public readonly subscriptionWorkflow: SubscriptionWorkflow;
+  /** Alarms, alarm topic and dashboard. */
+  public readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
     super(scope, id);
@@ -164,6 +169,18 @@ export class SmartcarWebhooks extends Construct {
       ...props.workflow,
       logRetention,
       logRemovalPolicy,
+    });
+    const workflow = this.subscriptionWorkflow;
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      ...props.monitoring,
+      api: this.receiver.api,
+      verifyFunction: this.receiver.verifyFunction,
+      ingestFunction: this.dataLake.ingestFunction,
+      workflowFunctions: [workflow.planFunction, workflow.vehicleFunction, workflow.resultsFunction],
+      queue: this.receiver.queue,
+      deadLetterQueue: this.receiver.deadLetterQueue,
+      stateMachine: workflow.stateMachine,
+      serviceName: Stack.of(this).stackName,
     });
   }
 }

@@ -7,6 +7,12 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { SmartcarWebhooksStack, type SmartcarWebhooksStackProps } from '../../lib/smartcar-webhooks-stack';
 
+/**
+ * Templates are asserted on without building the function bundles (`cdk synth` in CI builds them, and
+ * test/infra/bundling.test.ts checks one build), which keeps the infrastructure tests fast.
+ */
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+
 export interface Synthesized {
   readonly template: Template;
   readonly templateFile: string;
@@ -24,7 +30,7 @@ export interface ValidationReport {
 }
 
 export function synthStack(props: SmartcarWebhooksStackProps = {}): Synthesized {
-  const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-test-')) });
+  const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-test-')), context: NO_BUNDLING });
   const stack = new SmartcarWebhooksStack(app, 'TestStack', props);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const assembly = app.synth(); // throws on any unacknowledged cdk-nag finding
@@ -38,5 +44,5 @@ export function synthStack(props: SmartcarWebhooksStackProps = {}): Synthesized 
 
 /** A bare stack for constructing SmartcarWebhooks directly (bring-your-own paths, prop validation). */
 export function bareStack(): Stack {
-  return new Stack(new App(), 'Bare');
+  return new Stack(new App({ context: NO_BUNDLING }), 'Bare');
 }

@@ -1,0 +1,266 @@
+/**
+ * Alarms, an SNS topic for them, and a dashboard: everything an operator needs to know that deliveries
+ * are being lost, forged, delayed or stuck, or that subscription runs fail.
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { METRIC, METRICS_NAMESPACE, type MetricName } from '../lambda/contract';
+
+/** What the construct user can tune. */
+export interface MonitoringOptions {
+  /**
+   * Email address subscribed to the alarm topic (confirm the subscription from the email).
+   * @default - no subscription; subscribe to the topic yourself
+   */
+  readonly alarmEmail?: string;
+  /**
+   * Topic the alarms notify instead of a new one.
+   * @default - a new topic
+   */
+  readonly existingAlarmTopic?: sns.ITopic;
+  /** p99 latency of the callback above which to alarm (Smartcar gives up at 15 s). @default Duration.seconds(5) */
+  readonly latencyThreshold?: Duration;
+  /** Rejected signatures in 5 minutes that raise an alarm. @default 10 */
+  readonly signatureFailureThreshold?: number;
+  /** Age of the oldest queued delivery that raises an alarm. @default Duration.minutes(10) */
+  readonly oldestMessageAgeThreshold?: Duration;
+  /** Create a CloudWatch dashboard ($3 a month). @default true */
+  readonly dashboard?: boolean;
+}
+
+export interface MonitoringProps extends MonitoringOptions {
+  readonly api: apigwv2.HttpApi;
+  readonly verifyFunction: lambda.IFunction;
+  readonly ingestFunction: lambda.IFunction;
+  readonly workflowFunctions: lambda.IFunction[];
+  readonly queue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  readonly stateMachine: sfn.IStateMachine;
+  /** The Powertools service name the functions publish their metrics under. */
+  readonly serviceName: string;
+}
+
+const FIVE_MINUTES = Duration.minutes(5);
+
+export class Monitoring extends Construct {
+  /** The topic every alarm notifies (on alarm and on recovery). */
+  public readonly alarmTopic: sns.ITopic;
+  /** Every alarm, by a short name. */
+  public readonly alarms: Record<string, cloudwatch.Alarm> = {};
+  public readonly dashboard?: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    this.alarmTopic =
+      props.existingAlarmTopic ??
+      new sns.Topic(this, 'AlarmTopic', {
+        displayName: `${Stack.of(this).stackName} Smartcar webhook alarms`,
+        enforceSSL: true,
+      });
+    if (props.alarmEmail) {
+      if (props.existingAlarmTopic)
+        throw new Error(
+          'alarmEmail subscribes to a topic this construct creates; subscribe existingAlarmTopic yourself.',
+        );
+      (this.alarmTopic as sns.Topic).addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+
+    const custom = (name: MetricName, statistic = 'Sum') =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: name,
+        dimensionsMap: { service: props.serviceName },
+        statistic,
+        period: FIVE_MINUTES,
+      });
+
+    const alarm = (
+      key: string,
+      metric: cloudwatch.IMetric,
+      threshold: number,
+      description: string,
+      comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    ) => {
+      const a = new cloudwatch.Alarm(this, key, {
+        alarmDescription: description,
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: comparison,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      a.addAlarmAction(new actions.SnsAction(this.alarmTopic));
+      a.addOkAction(new actions.SnsAction(this.alarmTopic));
+      this.alarms[key] = a;
+      return a;
+    };
+
+    alarm(
+      'Api5xx',
+      props.api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      1,
+      'The callback answered 5xx: Smartcar retries 3 times within about 3 minutes, then drops the event. Check the verification function logs (token unreadable or not set, queue unavailable).',
+    );
+    alarm(
+      'ApiLatency',
+      props.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p99' }),
+      (props.latencyThreshold ?? Duration.seconds(5)).toMilliseconds(),
+      'p99 latency of the callback is above the threshold; Smartcar counts an answer after 15 s as a failure.',
+      cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    );
+    alarm(
+      'SignatureFailures',
+      custom(METRIC.signatureFailures),
+      props.signatureFailureThreshold ?? 10,
+      'Many deliveries with a missing or wrong SC-Signature: forged requests, or the management token in the secret is not the one Smartcar signs with (after a rotation?).',
+    );
+    alarm(
+      'TokenUnavailable',
+      custom(METRIC.tokenUnavailable),
+      1,
+      'The verification function could not use the management token (secret unreadable or still the placeholder): deliveries are answered 5xx.',
+    );
+    alarm(
+      'DeadLetters',
+      props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: FIVE_MINUTES, statistic: 'Maximum' }),
+      1,
+      'Deliveries the ingest function could not store are in the dead-letter queue: fix the cause, then redrive (README, Operations).',
+    );
+    alarm(
+      'QueueAge',
+      props.queue.metricApproximateAgeOfOldestMessage({ period: FIVE_MINUTES, statistic: 'Maximum' }),
+      (props.oldestMessageAgeThreshold ?? Duration.minutes(10)).toSeconds(),
+      'Deliveries are waiting in the queue longer than expected: the ingest function is failing or throttled.',
+    );
+    alarm(
+      'IngestErrors',
+      props.ingestFunction.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      1,
+      'The ingest function failed (crashed or timed out): its batch will be retried.',
+    );
+    alarm(
+      'VerifyErrors',
+      props.verifyFunction.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      1,
+      'The verification function crashed or timed out: API Gateway answered 5xx.',
+    );
+    alarm(
+      'WorkflowFailed',
+      props.stateMachine.metricFailed({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      1,
+      'A subscription workflow execution failed (bad input, bad token, or an error): see its execution in the console.',
+    );
+    alarm(
+      'WorkflowTimedOut',
+      props.stateMachine.metricTimedOut({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      1,
+      'A subscription workflow execution timed out.',
+    );
+    alarm(
+      'WorkflowThrottled',
+      props.stateMachine.metricThrottled({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      1,
+      'Step Functions throttled the subscription workflow.',
+    );
+
+    if (props.dashboard ?? true) {
+      const d = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(6) });
+      const search = (metric: MetricName, label: string) =>
+        new cloudwatch.MathExpression({
+          expression: `SEARCH('{${METRICS_NAMESPACE},EventType,Mode,service} MetricName="${metric}" service="${props.serviceName}"', 'Sum', 300)`,
+          label,
+          period: FIVE_MINUTES,
+        });
+      d.addWidgets(
+        new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24, height: 3 }),
+      );
+      d.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Callback requests',
+          left: [
+            props.api.metricCount({ period: FIVE_MINUTES, statistic: 'Sum', label: 'requests' }),
+            props.api.metricClientError({ period: FIVE_MINUTES, statistic: 'Sum', label: '4xx' }),
+            props.api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum', label: '5xx' }),
+          ],
+          width: 8,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Callback latency (ms)',
+          left: [
+            props.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p50', label: 'p50' }),
+            props.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p99', label: 'p99' }),
+          ],
+          width: 8,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Deliveries by event type and mode',
+          left: [search(METRIC.deliveries, '')],
+          width: 8,
+        }),
+      );
+      d.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Rejections',
+          left: [
+            custom(METRIC.signatureFailures).with({ label: 'bad signature' }),
+            custom(METRIC.rejectedRequests).with({ label: 'malformed / too large' }),
+            custom(METRIC.tokenUnavailable).with({ label: 'token unavailable' }),
+            custom(METRIC.handOffFailures).with({ label: 'hand-off failed' }),
+            custom(METRIC.verifyChallengesAnswered).with({ label: 'VERIFY answered' }),
+          ],
+          width: 8,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Queue',
+          left: [
+            props.queue.metricApproximateNumberOfMessagesVisible({ period: FIVE_MINUTES, label: 'queued' }),
+            props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+              period: FIVE_MINUTES,
+              label: 'dead letters',
+            }),
+          ],
+          right: [props.queue.metricApproximateAgeOfOldestMessage({ period: FIVE_MINUTES, label: 'oldest (s)' })],
+          width: 8,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Lake',
+          left: [
+            custom(METRIC.recordsWritten).with({ label: 'records' }),
+            custom(METRIC.objectsWritten).with({ label: 'objects' }),
+            custom(METRIC.duplicatesDropped).with({ label: 'duplicates' }),
+            custom(METRIC.ingestFailures).with({ label: 'failed' }),
+          ],
+          right: [custom(METRIC.ingestLag, 'Maximum').with({ label: 'ingest lag (ms)' })],
+          width: 8,
+        }),
+      );
+      d.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Subscription workflow executions',
+          left: [
+            props.stateMachine.metricStarted({ period: FIVE_MINUTES, statistic: 'Sum', label: 'started' }),
+            props.stateMachine.metricSucceeded({ period: FIVE_MINUTES, statistic: 'Sum', label: 'succeeded' }),
+            props.stateMachine.metricFailed({ period: FIVE_MINUTES, statistic: 'Sum', label: 'failed' }),
+          ],
+          width: 12,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Function errors',
+          left: [props.verifyFunction, props.ingestFunction, ...props.workflowFunctions].map((fn) =>
+            fn.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+          ),
+          width: 12,
+        }),
+      );
+      this.dashboard = d;
+    }
+  }
+}

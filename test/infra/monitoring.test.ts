@@ -1,0 +1,105 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
+import { bareStack, synthStack } from '../support/synth';
+
+let template: Template;
+beforeAll(() => {
+  template = synthStack().template;
+});
+
+function alarmOn(metricName: string, extra: Record<string, unknown> = {}) {
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    MetricName: metricName,
+    AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') }],
+    OKActions: [{ Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') }],
+    TreatMissingData: 'notBreaching',
+    ...extra,
+  });
+}
+
+describe('alarms, all wired to the alarm topic', () => {
+  it('on API 5xx and on p99 latency above 5 s', () => {
+    alarmOn('5xx', { Namespace: 'AWS/ApiGateway', Statistic: 'Sum', Threshold: 1 });
+    alarmOn('Latency', {
+      Namespace: 'AWS/ApiGateway',
+      ExtendedStatistic: 'p99',
+      Threshold: 5000,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
+  it("on signature failures and an unusable token, from the functions' own metrics", () => {
+    const service = { Name: 'service', Value: 'TestStack' };
+    alarmOn('SignatureFailures', { Namespace: 'SmartcarWebhooks', Dimensions: [service], Threshold: 10 });
+    alarmOn('TokenUnavailable', { Namespace: 'SmartcarWebhooks', Dimensions: [service], Threshold: 1 });
+  });
+
+  it('on a non-empty dead-letter queue and on old queued deliveries', () => {
+    alarmOn('ApproximateNumberOfMessagesVisible', {
+      Namespace: 'AWS/SQS',
+      Dimensions: [
+        { Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('DeadLetterQueue'), 'QueueName'] } },
+      ],
+      Threshold: 1,
+    });
+    alarmOn('ApproximateAgeOfOldestMessage', {
+      Dimensions: [
+        { Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('DeliveryQueue'), 'QueueName'] } },
+      ],
+      Threshold: 600,
+    });
+  });
+
+  it('on workflow executions that fail, time out or are throttled', () => {
+    for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionThrottled'])
+      alarmOn(metric, { Namespace: 'AWS/States' });
+  });
+
+  it('has eleven alarms and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('keeps the alarm topic TLS-only', () => {
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('options', () => {
+  it('subscribes an email, tunes thresholds, and can skip the dashboard', () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', {
+      monitoring: { alarmEmail: 'ops@example.com', signatureFailureThreshold: 50, dashboard: false },
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'SignatureFailures', Threshold: 50 });
+    t.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+  });
+
+  it('notifies a topic the caller brings, and refuses an email for it', () => {
+    const stack = bareStack();
+    const topic = sns.Topic.fromTopicArn(stack, 'T', 'arn:aws:sns:us-east-1:123456789012:ops');
+    new SmartcarWebhooks(stack, 'W', { monitoring: { existingAlarmTopic: topic } });
+    const t = Template.fromStack(stack);
+    t.resourceCountIs('AWS::SNS::Topic', 0);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmActions: ['arn:aws:sns:us-east-1:123456789012:ops'] });
+    const other = bareStack();
+    expect(
+      () =>
+        new SmartcarWebhooks(other, 'W', {
+          monitoring: {
+            existingAlarmTopic: sns.Topic.fromTopicArn(other, 'T', 'arn:aws:sns:us-east-1:123456789012:ops'),
+            alarmEmail: 'a@b.c',
+          },
+        }),
+    ).toThrow(/subscribe existingAlarmTopic yourself/);
+  });
+});
