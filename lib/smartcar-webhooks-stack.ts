@@ -64,6 +64,10 @@ export class SmartcarWebhooksStack extends Stack {
       description: 'Open, then press "Start execution" and paste the input (see README)',
       value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${workflow.stateMachineArn}`,
     });
+    new CfnOutput(this, 'DeliveryQueueUrl', {
+      description: 'Queue between the receiver and the ingest function (the redrive target)',
+      value: this.webhooks.receiver.queue.queueUrl,
+    });
     new CfnOutput(this, 'DeadLetterQueueUrl', {
       description: 'Deliveries the ingest function could not store; should stay empty',
       value: this.webhooks.receiver.deadLetterQueue.queueUrl,

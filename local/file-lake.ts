@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import type { LakeRecord } from '../lambda/contract';
+import { decodeNdjsonGzip } from '../lambda/core/lake';
 
 export async function putLakeObject(root: string, key: string, body: Buffer): Promise<void> {
   const file = path.join(root, ...key.split('/'));
@@ -25,8 +25,7 @@ export async function readLake(root: string, rawPrefix = 'raw'): Promise<Map<str
     if (!entry.isFile() || !entry.name.endsWith('.ndjson.gz')) continue;
     const file = path.join(entry.parentPath, entry.name);
     const key = path.relative(root, file).split(path.sep).join('/');
-    const lines = gunzipSync(await readFile(file)).toString('utf8').split('\n').filter(Boolean);
-    objects.set(key, lines.map((l) => JSON.parse(l) as LakeRecord));
+    objects.set(key, decodeNdjsonGzip(await readFile(file)));
   }
   return objects;
 }

@@ -4,7 +4,7 @@
  * each record holding the exact raw body next to the extracted columns.
  */
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DeliveryMessage, LakeRecord } from '../contract';
 import { parseBody, readEnvelope, UNKNOWN_EVENT_TYPE, UNKNOWN_MODE } from './envelope';
 
@@ -103,4 +103,37 @@ export function groupByPartition<T extends { record: LakeRecord }>(
 function keySafe(value: string, fallback: string): string {
   const cleaned = value.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
   return cleaned === '' || /^\.+$/.test(cleaned) ? fallback : cleaned;
+}
+
+/**
+ * Re-derives records with the current code from what the lake kept (the raw body, receive time and
+ * request id), for replays after an ingest fix. Everything else in the record is recomputed.
+ */
+export function rederive(record: LakeRecord, now: Date): LakeRecord {
+  const body =
+    record.body_base64 !== null ? Buffer.from(record.body_base64, 'base64') : Buffer.from(record.body ?? '', 'utf8');
+  return toLakeRecord(
+    {
+      v: 1,
+      bodyBase64: body.toString('base64'),
+      receivedAt: record.received_at,
+      requestId: record.request_id ?? undefined,
+    },
+    now,
+  );
+}
+
+/** Decodes one gzip NDJSON lake object. */
+export function decodeNdjsonGzip(bytes: Uint8Array): LakeRecord[] {
+  return gunzipSync(bytes)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as LakeRecord);
+}
+
+/** The dt and hour partition values of a raw-zone key, or undefined for keys outside the layout. */
+export function keyTime(key: string): { dt: string; hour: string } | undefined {
+  const m = /\/dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\//.exec(key);
+  return m ? { dt: m[1], hour: m[2] } : undefined;
 }

@@ -1,0 +1,56 @@
+/** The lake as the operations scripts see it: an S3 bucket or a local lake directory. */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { putLakeObject } from '../../local/file-lake';
+
+export interface LakeStore {
+  list(prefix: string): Promise<string[]>;
+  get(key: string): Promise<Buffer>;
+  put(key: string, body: Buffer): Promise<void>;
+  delete(key: string): Promise<void>;
+  describe(): string;
+}
+
+export function s3Lake(bucket: string, s3 = new S3Client({})): LakeStore {
+  return {
+    async list(prefix) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+        token = out.NextContinuationToken;
+      } while (token);
+      return keys;
+    },
+    async get(key) {
+      const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    },
+    async put(key, body) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/gzip' }));
+    },
+    async delete(key) {
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+    describe: () => `s3://${bucket}`,
+  };
+}
+
+export function directoryLake(root: string): LakeStore {
+  return {
+    async list(prefix) {
+      const base = path.join(root, prefix);
+      await mkdir(base, { recursive: true });
+      const entries = await readdir(base, { recursive: true, withFileTypes: true });
+      return entries
+        .filter((e) => e.isFile() && !e.name.endsWith('.tmp'))
+        .map((e) => path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+    },
+    get: (key) => readFile(path.join(root, key)),
+    put: (key, body) => putLakeObject(root, key, body),
+    delete: (key) => rm(path.join(root, key), { force: true }),
+    describe: () => root,
+  };
+}
