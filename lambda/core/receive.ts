@@ -76,6 +76,14 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
     webhookId: envelope.fields.webhookId ?? undefined,
   };
 
+  // An unsigned delivery is rejected before the token is even looked up.
+  const signature = envelope.kind === 'event' ? headerValue(req.headers, SIGNATURE_HEADER) : undefined;
+  if (envelope.kind === 'event' && !signature) {
+    logger.warn('rejected: missing SC-Signature', ids);
+    metrics.count(METRIC.signatureFailures);
+    return reply(401, 'missing SC-Signature header');
+  }
+
   let token: string;
   try {
     token = await deps.token.get();
@@ -94,12 +102,6 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
     return { statusCode: 200, body: { challenge: challengeResponse(token, envelope.challenge) } };
   }
 
-  const signature = headerValue(req.headers, SIGNATURE_HEADER);
-  if (!signature) {
-    logger.warn('rejected: missing SC-Signature', ids);
-    metrics.count(METRIC.signatureFailures);
-    return reply(401, 'missing SC-Signature header');
-  }
   if (!isValidSignature(token, req.body, signature)) {
     // The token may have been rotated since we cached it: re-read once (rate-limited) and try again.
     let fresh: string | undefined;

@@ -56,6 +56,14 @@ describe('key layout', () => {
     expect(partitionPrefix('/lake/raw/', partitionOf(record))).toMatch(/^lake\/raw\/event_type=/);
   });
 
+  it('keeps a signed delivery of an unknown event type under a partition of its own', () => {
+    const novel = toLakeRecord(
+      deliveryMessage('{"eventId":"e-1","eventType":"VEHICLE_TELEPORTED","meta":{"mode":"LIVE"}}', '2026-01-02T03:00:00Z'),
+      INGESTED,
+    );
+    expect(partitionPrefix('raw', partitionOf(novel))).toBe('raw/event_type=VEHICLE_TELEPORTED/mode=live/dt=2026-01-02/hour=03/');
+  });
+
   it('makes partition values safe as key segments', () => {
     const odd = toLakeRecord(deliveryMessage('{"eventType":"a/b c=d"}', '2026-01-02T03:00:00Z'), INGESTED);
     expect(partitionOf(odd).eventType).toBe('a_b_c_d');

@@ -137,6 +137,11 @@ describe('rejections store nothing', () => {
     expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
   });
 
+  it('rejects an unsigned delivery without looking up the token', async () => {
+    expect((await handler(apiEvent(body))).statusCode).toBe(401);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+  });
+
   it('a flood of forged deliveries does not become a flood of Secrets Manager calls', async () => {
     for (let i = 0; i < 20; i++) {
       expect((await handler(apiEvent(body, { 'sc-signature': sign(body, `forged-${i}`) }))).statusCode).toBe(401);
