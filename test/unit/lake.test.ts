@@ -58,10 +58,15 @@ describe('key layout', () => {
 
   it('keeps a signed delivery of an unknown event type under a partition of its own', () => {
     const novel = toLakeRecord(
-      deliveryMessage('{"eventId":"e-1","eventType":"VEHICLE_TELEPORTED","meta":{"mode":"LIVE"}}', '2026-01-02T03:00:00Z'),
+      deliveryMessage(
+        '{"eventId":"e-1","eventType":"VEHICLE_TELEPORTED","meta":{"mode":"LIVE"}}',
+        '2026-01-02T03:00:00Z',
+      ),
       INGESTED,
     );
-    expect(partitionPrefix('raw', partitionOf(novel))).toBe('raw/event_type=VEHICLE_TELEPORTED/mode=live/dt=2026-01-02/hour=03/');
+    expect(partitionPrefix('raw', partitionOf(novel))).toBe(
+      'raw/event_type=VEHICLE_TELEPORTED/mode=live/dt=2026-01-02/hour=03/',
+    );
   });
 
   it('makes partition values safe as key segments', () => {
