@@ -16,6 +16,10 @@ export const ENV = {
   lakeBucketName: 'LAKE_BUCKET_NAME',
   /** Key prefix of the raw zone inside the lake bucket (no leading or trailing slash). */
   lakeRawPrefix: 'LAKE_RAW_PREFIX',
+  /** DynamoDB table remembering stored eventIds; unset turns cross-batch deduplication off. */
+  dedupTableName: 'DEDUP_TABLE_NAME',
+  /** How long an eventId is remembered, in seconds. */
+  dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
   /** Base URL of the Smartcar API (the official SDKs read the same variable). */
   smartcarApiOrigin: 'SMARTCAR_API_ORIGIN',
 } as const;
@@ -211,7 +215,7 @@ export const METRIC = {
   tokenUnavailable: 'TokenUnavailable',
   recordsWritten: 'RecordsWritten',
   objectsWritten: 'ObjectsWritten',
-  /** Deliveries with an eventId already seen in the same batch (stored once). */
+  /** Deliveries whose eventId was already stored (same batch or, with deduplication on, an earlier one). */
   duplicatesDropped: 'DuplicatesDropped',
   /** Queue messages the ingest function could not store (will be retried, then dead-lettered). */
   ingestFailures: 'IngestFailures',

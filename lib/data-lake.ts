@@ -4,6 +4,7 @@
  * NDJSON objects under Hive-style partitions.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -72,6 +73,14 @@ export interface DataLakeProps {
   readonly batchSize?: number;
   /** How long the ingest function waits to fill a batch. @default Duration.seconds(60) */
   readonly maxBatchingWindow?: Duration;
+  /**
+   * Remember stored eventIds (DynamoDB, on demand, with TTL) so that a delivery retried after its first
+   * copy was stored is not stored again; about $1.50 per million deliveries.
+   * @default true
+   */
+  readonly deduplication?: boolean;
+  /** How long stored eventIds are remembered (Smartcar suggests 7 days or more). @default Duration.days(7) */
+  readonly deduplicationWindow?: Duration;
   /** Most concurrent ingest invocations (2 to 1000); fewer means bigger objects. @default 2 */
   readonly maxConcurrency?: number;
   readonly logRetention: logs.RetentionDays;
@@ -88,6 +97,8 @@ export class DataLake extends Construct {
   public readonly ingestFunction: HouseFunction;
   /** Key prefix of the raw zone. */
   public readonly rawPrefix: string;
+  /** Stored eventIds, when deduplication is on. */
+  public readonly dedupTable?: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: DataLakeProps) {
     super(scope, id);
@@ -136,6 +147,21 @@ export class DataLake extends Construct {
     });
     // Write-only, and only under the raw zone: the ingest function never reads or deletes the lake.
     this.bucket.grantPut(this.ingestFunction, `${this.rawPrefix}/*`);
+
+    if (props.deduplication ?? true) {
+      const window = props.deduplicationWindow ?? Duration.days(7);
+      this.dedupTable = new dynamodb.Table(this, 'StoredEventIds', {
+        partitionKey: { name: 'eventId', type: dynamodb.AttributeType.STRING },
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        timeToLiveAttribute: 'expiresAt',
+        encryption: dynamodb.TableEncryption.AWS_MANAGED,
+        // A cache of ids: losing it means a possible duplicate, never a lost delivery.
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      this.dedupTable.grant(this.ingestFunction, 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem');
+      this.ingestFunction.addEnvironment(ENV.dedupTableName, this.dedupTable.tableName);
+      this.ingestFunction.addEnvironment(ENV.dedupTtlSeconds, String(window.toSeconds()));
+    }
 
     this.ingestFunction.addEventSource(
       new lambdaEvents.SqsEventSource(props.queue, {

@@ -69,6 +69,14 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
         'pass bucketProps.serverAccessLogsBucket to turn on S3 server access logs.',
     );
   }
+  if (dataLake.dedupTable) {
+    ack(
+      dataLake.dedupTable,
+      'DDB3',
+      'The table only caches stored eventIds for deduplication (items expire by TTL); losing it can cause a ' +
+        'duplicate record, never a lost one, so point-in-time recovery would be cost without benefit.',
+    );
+  }
   if (webhooks.managementTokenSecret.node.defaultChild) {
     ack(
       webhooks.managementTokenSecret,

@@ -76,6 +76,10 @@ export interface SmartcarWebhooksProps {
   readonly ingestBatchSize?: number;
   /** How long the ingest function waits to fill a batch (at most 5 minutes). @default Duration.seconds(60) */
   readonly ingestMaxBatchingWindow?: Duration;
+  /** Store a delivery retried after its first copy was stored only once (DynamoDB). @default true */
+  readonly deduplication?: boolean;
+  /** How long stored eventIds are remembered. @default Duration.days(7) */
+  readonly deduplicationWindow?: Duration;
   /** Most concurrent ingest invocations (2 to 1000). @default 2 */
   readonly ingestMaxConcurrency?: number;
   /** Failed ingest attempts before a message moves to the dead-letter queue. @default 5 */
@@ -159,6 +163,8 @@ export class SmartcarWebhooks extends Construct {
       batchSize: props.ingestBatchSize,
       maxBatchingWindow: batchingWindow,
       maxConcurrency,
+      deduplication: props.deduplication,
+      deduplicationWindow: props.deduplicationWindow,
       logRetention,
       logRemovalPolicy,
     });

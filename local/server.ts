@@ -9,6 +9,7 @@ import { DEFAULT_RAW_PREFIX, MAX_BODY_BYTES } from '../lambda/contract';
 import { ingestBatch } from '../lambda/core/ingest';
 import type { CoreLogger } from '../lambda/core/logger';
 import { receive } from '../lambda/core/receive';
+import { MemorySeenStore } from '../lambda/core/seen-store';
 import { putLakeObject } from './file-lake';
 import { Spool } from './spool';
 
@@ -39,6 +40,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const spool = new Spool(path.join(options.lakeDir, '.spool'));
   const { logger } = options;
   const token = { get: async () => options.managementToken, refresh: async () => undefined };
+  // As deployed: an eventId stored once is not stored again for 7 days (in memory here).
+  const seen = new MemorySeenStore(7 * 24 * 3600 * 1000);
 
   let flushing: Promise<void> = Promise.resolve();
   const flush = () => {
@@ -49,6 +52,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       const result = await ingestBatch(messages, {
         rawPrefix: DEFAULT_RAW_PREFIX,
         logger,
+        seen,
         putObject: (key, body) => putLakeObject(options.lakeDir, key, body),
       });
       const failed = new Set(result.failedIds);

@@ -8,6 +8,7 @@ import { type DeliveryMessage, type LakeRecord, METRIC } from '../contract';
 import { encodeNdjsonGzip, groupByPartition, objectKey, toLakeRecord } from './lake';
 import type { CoreLogger } from './logger';
 import { type CoreMetrics, noMetrics } from './metrics';
+import { nothingSeen, type SeenStore } from './seen-store';
 
 export interface QueuedMessage {
   readonly id: string;
@@ -20,6 +21,8 @@ export interface IngestDeps {
   readonly rawPrefix: string;
   readonly logger: CoreLogger;
   readonly metrics?: CoreMetrics;
+  /** Which eventIds are already stored. @default nothing is remembered across batches */
+  readonly seen?: SeenStore;
   readonly now?: () => Date;
 }
 
@@ -37,7 +40,7 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
   const failedIds: string[] = [];
   const decoded: { id: string; record: LakeRecord }[] = [];
   // Smartcar retries and SQS redelivers: the same eventId can arrive twice in one batch. Keep the first;
-  // the duplicate's message succeeds with it. (Across batches, the query layer deduplicates on event_id.)
+  // the duplicate's message succeeds with it. Across batches, the seen store says what is stored already.
   const duplicatesOf = new Map<string, string[]>(); // eventId → ids of the later messages carrying it
   let duplicates = 0;
   for (const m of messages) {
@@ -60,7 +63,18 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
     }
   }
 
-  const groups = groupByPartition(deps.rawPrefix, decoded);
+  const seen = deps.seen ?? nothingSeen;
+  let fresh: Set<string>;
+  try {
+    fresh = await seen.unseen(decoded.map((d) => d.record.event_id));
+  } catch (err) {
+    deps.logger.warn('deduplication look-up failed; storing the batch as new', { reason: String(err) });
+    fresh = new Set(decoded.map((d) => d.record.event_id));
+  }
+  const toWrite = decoded.filter((d) => fresh.has(d.record.event_id));
+  duplicates += decoded.length - toWrite.length;
+
+  const groups = groupByPartition(deps.rawPrefix, toWrite);
   const objectsWritten: string[] = [];
   let recordsWritten = 0;
   await Promise.all(
@@ -72,6 +86,10 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
         await deps.putObject(key, encodeNdjsonGzip(records));
         objectsWritten.push(key);
         recordsWritten += records.length;
+        await seen.markSeen(records.map((r) => r.event_id)).catch((err: unknown) => {
+          // Stored either way; at worst a later retry of these events is stored again.
+          deps.logger.warn('could not remember stored eventIds', { key, reason: String(err) });
+        });
       } catch (err) {
         deps.logger.error('could not write lake object; its messages will be retried', {
           key,
@@ -84,7 +102,7 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
     }),
   );
   const failed = new Set(failedIds);
-  const lag = decoded
+  const lag = toWrite
     .filter((d) => !failed.has(d.id))
     .reduce((max, d) => Math.max(max, now.getTime() - Date.parse(d.record.received_at)), 0);
   metrics.count(METRIC.recordsWritten, recordsWritten);

@@ -3,11 +3,13 @@
  * failures, so that only the messages whose object could not be written are delivered again.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
 import { coreMetrics, metrics } from '../adapters/metrics';
 import { DEFAULT_RAW_PREFIX, ENV } from '../contract';
-import { requireEnv } from '../core/env';
+import { numberEnv, requireEnv } from '../core/env';
 import { ingestBatch } from '../core/ingest';
 
 const logger = new Logger({ logRecordOrder: ['level', 'message'] });
@@ -15,6 +17,10 @@ const s3 = new S3Client({});
 
 const bucket = requireEnv(ENV.lakeBucketName);
 const rawPrefix = process.env[ENV.lakeRawPrefix] || DEFAULT_RAW_PREFIX;
+const dedupTable = process.env[ENV.dedupTableName];
+const seen = dedupTable
+  ? dynamoSeenStore(new DynamoDBClient({}), dedupTable, numberEnv(ENV.dedupTtlSeconds, 7 * 24 * 3600))
+  : undefined;
 
 export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
   if (context) logger.addContext(context);
@@ -23,6 +29,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
     rawPrefix,
     logger,
     metrics: coreMetrics,
+    seen,
     putObject: async (key, body) => {
       await s3.send(
         new PutObjectCommand({

@@ -141,6 +141,33 @@ describe('least privilege', () => {
   });
 });
 
+describe('deduplication table', () => {
+  it('is on-demand with a TTL, and the ingest function may only batch-get and batch-write it', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'eventId', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    const dynamo = actionsOf('SmartcarWebhooksDataLakeIngestFunctionRole').filter((a) => a.startsWith('dynamodb:'));
+    expect(dynamo.sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem']);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          DEDUP_TABLE_NAME: { Ref: Match.stringLikeRegexp('StoredEventIds') },
+          DEDUP_TTL_SECONDS: '604800',
+        }),
+      },
+    });
+  });
+
+  it('can be turned off', () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', { deduplication: false });
+    Template.fromStack(stack).resourceCountIs('AWS::DynamoDB::Table', 0);
+  });
+});
+
 describe('queue', () => {
   it('is encrypted, with a dead-letter queue after 5 receives and a visibility timeout above the ingest window', () => {
     template.resourceCountIs('AWS::SQS::Queue', 2);
@@ -460,6 +487,7 @@ describe('cdk-nag (AwsSolutions)', () => {
     const counts = Object.fromEntries([...new Set(ruleIds)].map((id) => [id, ruleIds.filter((r) => r === id).length]));
     expect(counts).toEqual({
       'AwsSolutions-APIG4': 1,
+      'AwsSolutions-DDB3': 1,
       'AwsSolutions-L1': 5,
       'AwsSolutions-S1': 2,
       'AwsSolutions-SF1': 1,

@@ -2,6 +2,7 @@
  * The whole delivery path against moto: API Gateway event → verification handler → SQS → ingest handler
  * → S3, with real SDK clients built from the default configuration.
  */
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -28,11 +29,20 @@ beforeAll(async () => {
   const secret = await sm.send(new CreateSecretCommand({ Name: 'smartcar/amt', SecretString: TEST_TOKEN }));
   queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'deliveries' }))).QueueUrl as string;
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await new DynamoDBClient({}).send(
+    new CreateTableCommand({
+      TableName: 'stored-event-ids',
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'eventId', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'eventId', KeyType: 'HASH' }],
+    }),
+  );
 
   process.env.SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID = secret.ARN;
   process.env.DELIVERY_QUEUE_URL = queueUrl;
   process.env.LAKE_BUCKET_NAME = BUCKET;
   process.env.LAKE_RAW_PREFIX = 'raw';
+  process.env.DEDUP_TABLE_NAME = 'stored-event-ids';
   // The handlers build their clients and read their configuration at module scope.
   verify = require('../../lambda/verify/index').handler;
   ingest = require('../../lambda/ingest/index').handler;
@@ -117,4 +127,14 @@ it('a signed delivery goes through the queue into the lake with its raw body byt
     received_at: '2026-11-26T21:04:59.123Z',
     request_id: 'req-123',
   });
+});
+
+it('a delivery Smartcar retries after it was stored is acknowledged and not stored again', async () => {
+  const body = fixture('vehicle-state');
+  const before = (await lakeKeys()).length;
+  expect((await verify(apiEvent(body, { 'sc-signature': sign(body) }))).statusCode).toBe(200);
+  const event = await drainQueue();
+  expect(event.Records).toHaveLength(1);
+  expect(await ingest(event)).toEqual({ batchItemFailures: [] });
+  expect((await lakeKeys()).length).toBe(before);
 });

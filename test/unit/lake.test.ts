@@ -2,6 +2,7 @@ import { ingestBatch } from '../../lambda/core/ingest';
 import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord } from '../../lambda/core/lake';
 import type { CoreLogger } from '../../lambda/core/logger';
 import { RecordingMetrics } from '../../lambda/core/metrics';
+import { MemorySeenStore } from '../../lambda/core/seen-store';
 import { fixture } from '../support/fixtures';
 import { decodeNdjsonGzip, deliveryMessage } from '../support/lake';
 
@@ -176,6 +177,44 @@ describe('ingestBatch', () => {
       },
     });
     expect(result.failedIds.sort()).toEqual(['m1', 'm1-again']);
+  });
+
+  it('does not store again what an earlier batch stored, and remembers only what it wrote', async () => {
+    const seen = new MemorySeenStore(60_000);
+    const put = async () => {};
+    const first = await ingestBatch(messages.slice(0, 2), { rawPrefix: 'raw', logger: silent, seen, putObject: put });
+    expect(first).toMatchObject({ recordsWritten: 2, duplicates: 0 });
+    const retried = { id: 'm1-retry', body: messages[0].body };
+    const second = await ingestBatch([retried, messages[2]], {
+      rawPrefix: 'raw',
+      logger: silent,
+      seen,
+      putObject: put,
+    });
+    expect(second).toMatchObject({ recordsWritten: 1, duplicates: 1, failedIds: [] });
+
+    // A write that fails is not remembered, so the retry stores it.
+    const failing = await ingestBatch([messages[3]], {
+      rawPrefix: 'raw',
+      logger: silent,
+      seen,
+      putObject: async () => Promise.reject(new Error('SlowDown')),
+    });
+    expect(failing.failedIds).toEqual(['m4']);
+    expect(await ingestBatch([messages[3]], { rawPrefix: 'raw', logger: silent, seen, putObject: put })).toMatchObject({
+      recordsWritten: 1,
+    });
+  });
+
+  it('stores everything when the deduplication look-up fails (a duplicate, never a loss)', async () => {
+    const broken = { unseen: async () => Promise.reject(new Error('ThrottlingException')), markSeen: async () => {} };
+    const result = await ingestBatch(messages.slice(0, 2), {
+      rawPrefix: 'raw',
+      logger: silent,
+      seen: broken,
+      putObject: async () => {},
+    });
+    expect(result).toMatchObject({ recordsWritten: 2, failedIds: [] });
   });
 
   it('reports how late the newest batch reached the lake', async () => {
