@@ -86,6 +86,12 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     );
   }
 
+  ack(
+    webhooks.catalog.resultsBucket,
+    'S1',
+    'Holds only Athena query results, written through the workgroup and expiring after 30 days; Athena and CloudTrail record who queried what.',
+  );
+
   // --- subscription workflow -------------------------------------------------------------------------
   ack(
     workflow.workBucket,

@@ -55,6 +55,14 @@ export class SmartcarWebhooksStack extends Stack {
       description: 'S3 bucket of the data lake',
       value: this.webhooks.dataLake.bucket.bucketName,
     });
+    new CfnOutput(this, 'AthenaWorkGroup', {
+      description: 'Athena workgroup: open it, run the named queries "01…05 create view" once, then query',
+      value: this.webhooks.catalog.workGroup.ref,
+    });
+    new CfnOutput(this, 'GlueDatabase', {
+      description: 'Glue database holding the deliveries table and the views',
+      value: this.webhooks.catalog.databaseName,
+    });
     const workflow = this.webhooks.subscriptionWorkflow.stateMachine;
     new CfnOutput(this, 'SubscriptionStateMachineArn', {
       description: 'Start with {"accessToken": "<user access token>"} to subscribe all of the user vehicles',

@@ -9,6 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
+import { Catalog, type CatalogOptions } from './catalog';
 import { DataLake, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { Monitoring, type MonitoringOptions } from './monitoring';
 import { Receiver, type ReceiverThrottle } from './receiver';
@@ -84,6 +85,8 @@ export interface SmartcarWebhooksProps {
   readonly ingestMaxConcurrency?: number;
   /** Failed ingest attempts before a message moves to the dead-letter queue. @default 5 */
   readonly maxReceiveCount?: number;
+  /** Glue catalog and Athena workgroup over the lake. @default - see {@link CatalogOptions} */
+  readonly query?: CatalogOptions;
   /** Alarms, their SNS topic and the dashboard. @default - see {@link MonitoringOptions} */
   readonly monitoring?: MonitoringOptions;
   /** The vehicle subscription workflow's settings. @default - see {@link SubscriptionWorkflowOptions} */
@@ -109,6 +112,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly subscriptionWorkflow: SubscriptionWorkflow;
   /** Alarms, alarm topic and dashboard. */
   public readonly monitoring: Monitoring;
+  /** Glue database and table, Athena workgroup, named queries. */
+  public readonly catalog: Catalog;
 
   constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
     super(scope, id);
@@ -169,6 +174,11 @@ export class SmartcarWebhooks extends Construct {
       logRemovalPolicy,
     });
     this.callbackUrl = this.receiver.callbackUrl;
+    this.catalog = new Catalog(this, 'Catalog', {
+      ...props.query,
+      bucket: this.dataLake.bucket,
+      rawPrefix: this.dataLake.rawPrefix,
+    });
     this.subscriptionWorkflow = new SubscriptionWorkflow(this, 'SubscriptionWorkflow', {
       managementTokenSecret: this.managementTokenSecret,
       webhookId: props.webhookId,

@@ -489,7 +489,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       'AwsSolutions-APIG4': 1,
       'AwsSolutions-DDB3': 1,
       'AwsSolutions-L1': 5,
-      'AwsSolutions-S1': 2,
+      'AwsSolutions-S1': 3,
       'AwsSolutions-SF1': 1,
       'AwsSolutions-SMG4': 1,
       'AwsSolutions-IAM5[Action::s3:Abort*]': 1,

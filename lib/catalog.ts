@@ -1,0 +1,175 @@
+/**
+ * Makes the lake queryable: a Glue database and table over the raw zone with partition projection (new
+ * partitions need no crawler and no MSCK REPAIR), an Athena workgroup with its own encrypted, expiring
+ * results bucket, and named queries that create the views of lib/queries.ts.
+ */
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as athena from 'aws-cdk-lib/aws-athena';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { athenaDialect, createViewSql, DELIVERY_COLUMNS, PARTITION_COLUMNS, RAW_TABLE, VIEWS } from './queries';
+
+/** Event types the table's `event_type` projection knows; a type not listed is stored but not queryable until added. */
+export const DEFAULT_EVENT_TYPES = [
+  'VEHICLE_STATE',
+  'VEHICLE_ERROR',
+  'schedule',
+  'scheduled',
+  'eventBased',
+  'dynamic',
+  'UNKNOWN',
+];
+export const MODES = ['live', 'test', 'simulated', 'unknown'];
+
+export interface CatalogOptions {
+  /** Glue database name (lowercase letters, digits, underscores). @default - derived from the stack name */
+  readonly databaseName?: string;
+  /**
+   * Values of the `event_type` partition Athena projects. Deliveries of other types are still stored
+   * (under their own partition); add their type here to query them.
+   * @default DEFAULT_EVENT_TYPES
+   */
+  readonly eventTypes?: string[];
+  /** First day the `dt` projection covers (YYYY-MM-DD). @default '2024-01-01' */
+  readonly queryableSince?: string;
+  /** Largest scan one query may make, in bytes (Athena bills $5 per TB scanned). @default 100 GiB */
+  readonly bytesScannedCutoffPerQuery?: number;
+  /** How long query results are kept. @default Duration.days(30) */
+  readonly resultsRetention?: Duration;
+}
+
+export interface CatalogProps extends CatalogOptions {
+  readonly bucket: s3.IBucket;
+  readonly rawPrefix: string;
+}
+
+export class Catalog extends Construct {
+  public readonly databaseName: string;
+  public readonly tableName = RAW_TABLE;
+  public readonly database: glue.CfnDatabase;
+  public readonly table: glue.CfnTable;
+  public readonly workGroup: athena.CfnWorkGroup;
+  public readonly resultsBucket: s3.Bucket;
+  /** The named queries that create the views, by view name. */
+  public readonly viewQueries: Record<string, athena.CfnNamedQuery> = {};
+
+  constructor(scope: Construct, id: string, props: CatalogProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.databaseName =
+      props.databaseName ??
+      `${stack.stackName}`
+        .toLowerCase()
+        .replace(/[^a-z0-9_]/g, '_')
+        .replace(/^_+|_+$/g, '')
+        .slice(0, 200);
+    if (!/^[a-z0-9_]{1,255}$/.test(this.databaseName)) {
+      throw new Error(
+        `databaseName "${this.databaseName}" must be lowercase letters, digits and underscores, e.g. "smartcar_webhooks".`,
+      );
+    }
+    const eventTypes = props.eventTypes ?? DEFAULT_EVENT_TYPES;
+    for (const t of eventTypes) {
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(t))
+        throw new Error(`eventTypes entry "${t}" is not a partition value the lake writes (letters, digits, _ . -).`);
+    }
+    const since = props.queryableSince ?? '2024-01-01';
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(since)) throw new Error(`queryableSince "${since}" must be a date as YYYY-MM-DD.`);
+
+    this.database = new glue.CfnDatabase(this, 'Database', {
+      catalogId: stack.account,
+      databaseInput: { name: this.databaseName, description: 'Smartcar webhook deliveries (raw zone) and views' },
+    });
+
+    const location = `s3://${props.bucket.bucketName}/${props.rawPrefix}/`;
+    this.table = new glue.CfnTable(this, 'Table', {
+      catalogId: stack.account,
+      databaseName: this.databaseName,
+      tableInput: {
+        name: RAW_TABLE,
+        description: 'One row per stored delivery; body holds the raw request body (json_extract it).',
+        tableType: 'EXTERNAL_TABLE',
+        parameters: {
+          classification: 'json',
+          compressionType: 'gzip',
+          'projection.enabled': 'true',
+          'projection.event_type.type': 'enum',
+          'projection.event_type.values': eventTypes.join(','),
+          'projection.mode.type': 'enum',
+          'projection.mode.values': MODES.join(','),
+          'projection.dt.type': 'date',
+          'projection.dt.format': 'yyyy-MM-dd',
+          'projection.dt.range': `${since},NOW`,
+          'projection.dt.interval': '1',
+          'projection.dt.interval.unit': 'DAYS',
+          'projection.hour.type': 'integer',
+          'projection.hour.range': '0,23',
+          'projection.hour.digits': '2',
+          'storage.location.template': `${location}event_type=\${event_type}/mode=\${mode}/dt=\${dt}/hour=\${hour}/`,
+        },
+        partitionKeys: PARTITION_COLUMNS.map((name) => ({ name, type: 'string' })),
+        storageDescriptor: {
+          location,
+          inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+          serdeInfo: { serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe' },
+          columns: DELIVERY_COLUMNS.map(([name, type]) => ({ name, type })),
+        },
+      },
+    });
+    this.table.addResourceDependency(this.database);
+
+    this.resultsBucket = new s3.Bucket(this, 'ResultsBucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        { id: 'expire-results', expiration: props.resultsRetention ?? Duration.days(30) },
+        { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+
+    this.workGroup = new athena.CfnWorkGroup(this, 'WorkGroup', {
+      name: this.databaseName.replace(/_/g, '-'),
+      description: 'Queries of the Smartcar webhook data lake',
+      state: 'ENABLED',
+      recursiveDeleteOption: true,
+      workGroupConfiguration: {
+        enforceWorkGroupConfiguration: true,
+        publishCloudWatchMetricsEnabled: true,
+        bytesScannedCutoffPerQuery: props.bytesScannedCutoffPerQuery ?? 100 * 1024 ** 3,
+        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+        resultConfiguration: {
+          outputLocation: `s3://${this.resultsBucket.bucketName}/results/`,
+          encryptionConfiguration: { encryptionOption: 'SSE_S3' },
+        },
+      },
+    });
+
+    const dialect = athenaDialect(this.databaseName);
+    VIEWS.forEach((view, i) => {
+      const q = new athena.CfnNamedQuery(this, `View${i + 1}`, {
+        name: `${String(i + 1).padStart(2, '0')} create view ${view.name}`,
+        description: `Run once (in order) to create the view: ${view.description}`.slice(0, 1024),
+        database: this.databaseName,
+        workGroup: this.workGroup.ref,
+        queryString: createViewSql(view, dialect),
+      });
+      q.addResourceDependency(this.workGroup);
+      q.addResourceDependency(this.table);
+      this.viewQueries[view.name] = q;
+    });
+    const latest = new athena.CfnNamedQuery(this, 'ExampleLatest', {
+      name: 'example latest state of every vehicle',
+      description: 'After creating the views: the latest value of every signal per vehicle.',
+      database: this.databaseName,
+      workGroup: this.workGroup.ref,
+      queryString: `SELECT vehicle_id, signal_group, signal_name, value, unit, oem_updated_at\nFROM ${dialect.table('latest_signals')}\nWHERE mode = 'live'\nORDER BY vehicle_id, signal_group, signal_name`,
+    });
+    latest.addResourceDependency(this.workGroup);
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The lake's views, written once and rendered for two engines: Athena (Trino) in AWS and DuckDB on the
+ * local lake. Each view is a function of a small {@link Dialect}; the few places where the engines
+ * differ (JSON access, timestamps, table names) are the dialect's methods, tested on their own, and the
+ * DuckDB renderings run against a fixture lake in the tests.
+ */
+
+export interface Dialect {
+  readonly name: 'athena' | 'duckdb';
+  /** A table or view of the lake by its bare name. */
+  table(name: string): string;
+  /** A JSON scalar at `path` as text; null for objects, arrays and missing values. */
+  jsonScalar(expr: string, path: string): string;
+  /** The JSON text of whatever is at `path` (object, array or scalar); null when missing. */
+  jsonText(expr: string, path: string): string;
+  /** The JSON array at `path` as an array of JSON values, for UNNEST. */
+  jsonArray(expr: string, path: string): string;
+  /** An ISO 8601 string as a timestamp. */
+  isoTimestamp(expr: string): string;
+  /** Epoch milliseconds (number or numeric text) as a timestamp. */
+  epochMs(expr: string): string;
+}
+
+export const athenaDialect = (database: string): Dialect => ({
+  name: 'athena',
+  table: (name) => `"${database}"."${name}"`,
+  jsonScalar: (e, p) => `json_extract_scalar(${e}, '${p}')`,
+  jsonText: (e, p) => `json_format(json_extract(${e}, '${p}'))`,
+  jsonArray: (e, p) => `CAST(json_extract(${e}, '${p}') AS ARRAY(JSON))`,
+  isoTimestamp: (e) => `from_iso8601_timestamp(${e})`,
+  epochMs: (e) => `from_unixtime(CAST(${e} AS DOUBLE) / 1000)`,
+});
+
+export const duckdbDialect: Dialect = {
+  name: 'duckdb',
+  table: (name) => `"${name}"`,
+  // DuckDB's json_extract_string renders objects and arrays as text; Athena's returns null for them.
+  jsonScalar: (e, p) =>
+    `CASE WHEN json_type(${e}, '${p}') IN ('OBJECT', 'ARRAY') THEN NULL ELSE json_extract_string(${e}, '${p}') END`,
+  jsonText: (e, p) => `CAST(json_extract(${e}, '${p}') AS VARCHAR)`,
+  jsonArray: (e, p) => `COALESCE(CAST(json_extract(${e}, '${p}') AS JSON[]), [])`,
+  isoTimestamp: (e) => `CAST(${e} AS TIMESTAMPTZ)`,
+  epochMs: (e) => `to_timestamp(CAST(${e} AS DOUBLE) / 1000)`,
+};
+
+export interface LakeView {
+  readonly name: string;
+  readonly description: string;
+  readonly sql: (d: Dialect) => string;
+}
+
+/** The raw table's columns, in order; the partition columns come last. */
+export const DELIVERY_COLUMNS = [
+  ['event_id', 'string'],
+  ['payload_version', 'string'],
+  ['webhook_id', 'string'],
+  ['webhook_name', 'string'],
+  ['delivery_id', 'string'],
+  ['vehicle_ids', 'array<string>'],
+  ['user_id', 'string'],
+  ['delivered_at', 'string'],
+  ['received_at', 'string'],
+  ['ingested_at', 'string'],
+  ['request_id', 'string'],
+  ['body', 'string'],
+  ['body_base64', 'string'],
+] as const;
+/** Partition keys; in the table they replace the records' own event_type and mode fields. */
+export const PARTITION_COLUMNS = ['event_type', 'mode', 'dt', 'hour'] as const;
+
+const ALL_COLUMNS = [...DELIVERY_COLUMNS.map(([c]) => c), ...PARTITION_COLUMNS].join(', ');
+
+export const RAW_TABLE = 'deliveries';
+
+export const VIEWS: readonly LakeView[] = [
+  {
+    name: 'deliveries_deduplicated',
+    description: 'One row per event (eventId, or body hash for legacy payloads): delivery is at least once.',
+    sql: (d) => `SELECT ${ALL_COLUMNS}
+FROM (
+  SELECT ${ALL_COLUMNS},
+         ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY received_at, ingested_at) AS copy
+  FROM ${d.table(RAW_TABLE)}
+) ranked
+WHERE copy = 1`,
+  },
+  {
+    name: 'signals',
+    description:
+      'One row per vehicle and signal of current VEHICLE_STATE payloads, and per vehicle and endpoint of legacy schedule payloads.',
+    sql: (d) => `SELECT e.event_id, e.event_type, e.mode, e.received_at,
+       COALESCE(${d.jsonScalar('e.body', '$.vehicleId')}, ${d.jsonScalar('e.body', '$.data.vehicle.id')}) AS vehicle_id,
+       ${d.jsonScalar('s.signal', '$.code')} AS signal_code,
+       ${d.jsonScalar('s.signal', '$.name')} AS signal_name,
+       ${d.jsonScalar('s.signal', '$.group')} AS signal_group,
+       ${d.jsonScalar('s.signal', '$.body.value')} AS value,
+       ${d.jsonScalar('s.signal', '$.body.unit')} AS unit,
+       ${d.jsonText('s.signal', '$.body')} AS body_json,
+       CAST(NULL AS INTEGER) AS status_code,
+       ${d.epochMs(d.jsonScalar('s.signal', '$.meta.oemUpdatedAt'))} AS oem_updated_at,
+       ${d.epochMs(`COALESCE(${d.jsonScalar('s.signal', '$.meta.fetchedAt')}, ${d.jsonScalar('s.signal', '$.meta.retrievedAt')})`)} AS fetched_at
+FROM ${d.table('deliveries_deduplicated')} e
+CROSS JOIN UNNEST(${d.jsonArray('e.body', '$.data.signals')}) AS s (signal)
+WHERE e.event_type = 'VEHICLE_STATE'
+UNION ALL
+SELECT e.event_id, e.event_type, e.mode, e.received_at,
+       ${d.jsonScalar('v.vehicle', '$.vehicleId')} AS vehicle_id,
+       ${d.jsonScalar('p.endpoint', '$.path')} AS signal_code,
+       ${d.jsonScalar('p.endpoint', '$.path')} AS signal_name,
+       CAST(NULL AS VARCHAR) AS signal_group,
+       CAST(NULL AS VARCHAR) AS value,
+       CAST(NULL AS VARCHAR) AS unit,
+       ${d.jsonText('p.endpoint', '$.body')} AS body_json,
+       CAST(${d.jsonScalar('p.endpoint', '$.code')} AS INTEGER) AS status_code,
+       ${d.epochMs('NULL')} AS oem_updated_at,
+       ${d.epochMs('NULL')} AS fetched_at
+FROM ${d.table('deliveries_deduplicated')} e
+CROSS JOIN UNNEST(${d.jsonArray('e.body', '$.payload.vehicles')}) AS v (vehicle)
+CROSS JOIN UNNEST(${d.jsonArray('v.vehicle', '$.data')}) AS p (endpoint)
+WHERE e.event_type IN ('schedule', 'scheduled')`,
+  },
+  {
+    // Both engines sort nulls last by default, also for DESC: rows without oemUpdatedAt rank after those with it.
+    name: 'latest_signals',
+    description:
+      'The latest value of each signal (or legacy endpoint) per vehicle, by oemUpdatedAt, then fetchedAt, then receipt.',
+    sql: (d) => `SELECT vehicle_id, signal_code, signal_name, signal_group, value, unit, body_json, status_code,
+       oem_updated_at, fetched_at, received_at, event_id, mode
+FROM (
+  SELECT s.*,
+         ROW_NUMBER() OVER (
+           PARTITION BY vehicle_id, signal_code, mode
+           ORDER BY oem_updated_at DESC, fetched_at DESC, received_at DESC
+         ) AS recency
+  FROM ${d.table('signals')} s
+  WHERE vehicle_id IS NOT NULL AND signal_code IS NOT NULL AND (status_code IS NULL OR status_code = 200)
+) ranked
+WHERE recency = 1`,
+  },
+  {
+    name: 'vehicle_errors',
+    description: 'One row per error of current VEHICLE_ERROR payloads.',
+    sql: (d) => `SELECT e.event_id, e.mode, e.received_at,
+       COALESCE(${d.jsonScalar('e.body', '$.vehicleId')}, ${d.jsonScalar('e.body', '$.data.vehicle.id')}) AS vehicle_id,
+       ${d.jsonScalar('x.error', '$.type')} AS error_type,
+       ${d.jsonScalar('x.error', '$.code')} AS error_code,
+       ${d.jsonScalar('x.error', '$.state')} AS state,
+       ${d.jsonScalar('x.error', '$.description')} AS description,
+       ${d.jsonScalar('x.error', '$.resolution.type')} AS resolution
+FROM ${d.table('deliveries_deduplicated')} e
+CROSS JOIN UNNEST(${d.jsonArray('e.body', '$.data.errors')}) AS x (error)
+WHERE e.event_type = 'VEHICLE_ERROR'`,
+  },
+  {
+    name: 'deliveries_per_hour',
+    description: 'Health: deliveries (with duplicates) and distinct events per hour, event type and mode.',
+    sql: (d) => `SELECT dt, hour, event_type, mode, COUNT(*) AS deliveries, COUNT(DISTINCT event_id) AS distinct_events
+FROM ${d.table(RAW_TABLE)}
+GROUP BY dt, hour, event_type, mode`,
+  },
+];
+
+/** `CREATE OR REPLACE VIEW` for a view, in a dialect. */
+export function createViewSql(view: LakeView, d: Dialect): string {
+  return `CREATE OR REPLACE VIEW ${d.table(view.name)} AS\n${view.sql(d)}`;
+}
