@@ -3,11 +3,12 @@
  * partitions need no crawler and no MSCK REPAIR), an Athena workgroup with its own encrypted, expiring
  * results bucket, and named queries that create the views of lib/queries.ts.
  */
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { privateBucket } from './private-bucket';
 import { athenaDialect, createViewSql, DELIVERY_COLUMNS, PARTITION_COLUMNS, RAW_TABLE, VIEWS } from './queries';
 
 /** Event types the table's `event_type` projection knows; a type not listed is stored but not queryable until added. */
@@ -120,13 +121,7 @@ export class Catalog extends Construct {
     });
     this.table.addResourceDependency(this.database);
 
-    this.resultsBucket = new s3.Bucket(this, 'ResultsBucket', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: RemovalPolicy.RETAIN,
+    this.resultsBucket = privateBucket(this, 'ResultsBucket', {
       lifecycleRules: [
         { id: 'expire-results', expiration: props.resultsRetention ?? Duration.days(30) },
         { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },

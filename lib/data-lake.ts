@@ -12,6 +12,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../lambda/contract';
 import { HouseFunction } from './function';
+import { privateBucket } from './private-bucket';
 
 /** Storage-class and expiry rules for the raw zone. */
 export interface LakeLifecycle {
@@ -121,13 +122,8 @@ export class DataLake extends Construct {
 
     this.bucket =
       props.existingBucket ??
-      new s3.Bucket(this, 'Bucket', {
-        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-        encryption: s3.BucketEncryption.S3_MANAGED,
-        enforceSSL: true,
-        minimumTLSVersion: 1.2,
+      privateBucket(this, 'Bucket', {
         versioned: true,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
         lifecycleRules: lifecycleRules(this.rawPrefix, props.lifecycle ?? {}),
         ...props.bucketProps,

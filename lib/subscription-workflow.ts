@@ -6,16 +6,17 @@
  * The user's access token never travels in state: tasks read it back from the execution input (or a
  * secret) themselves.
  */
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DEFAULT_SMARTCAR_API_ORIGIN, ENV, WORKFLOW_ENV } from '../lambda/contract';
 import { HouseFunction } from './function';
+import { privateBucket } from './private-bucket';
 
 /** Error names thrown by the task functions (kept in step with lambda/core/workflow.ts by a test). */
 export const RETRYABLE_ERROR = 'Smartcar.Retryable';
@@ -73,13 +74,7 @@ export class SubscriptionWorkflow extends Construct {
     const apiOrigin = props.smartcarApiOrigin ?? DEFAULT_SMARTCAR_API_ORIGIN;
     const common = { logRetention: props.logRetention, logRemovalPolicy: props.logRemovalPolicy };
 
-    this.workBucket = new s3.Bucket(this, 'WorkBucket', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: RemovalPolicy.RETAIN,
+    this.workBucket = privateBucket(this, 'WorkBucket', {
       lifecycleRules: [
         { id: 'expire-runs', expiration: props.workRetention ?? Duration.days(30) },
         { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },

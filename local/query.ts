@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { createViewSql, DELIVERY_COLUMNS, duckdbDialect, PARTITION_COLUMNS, RAW_TABLE, VIEWS } from '../lib/queries';
+import { runCli } from './cli';
 
 export type Row = Record<string, unknown>;
 
@@ -118,12 +119,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(`query: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCli('query', main);

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { challengeResponse, hmacHex } from '../lambda/core/signature';
 import { buildEvent, EVENT_KINDS, type EventKind } from './events';
 import { DEV_TOKEN_FILE } from './start';
+import { runCli } from './cli';
 
 export interface SendOptions {
   readonly kind: EventKind;
@@ -151,12 +152,4 @@ async function main(): Promise<number> {
   return failures === 0 ? 0 : 1;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(`send-event: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCli('send-event', main);

@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { consoleLogger } from './console-logger';
 import { startLocalServer } from './server';
+import { runCli } from './cli';
 
 export const DEV_TOKEN_FILE = '.dev-management-token';
 
@@ -67,14 +68,17 @@ Ctrl-C writes any pending batch to the lake before exiting.
 export class UsageError extends Error {}
 
 if (require.main === module) {
-  main().catch((err: NodeJS.ErrnoException) => {
-    const message =
-      err.code === 'EADDRINUSE'
-        ? `port ${process.env.PORT ?? 3000} is already in use; set PORT to another one (e.g. PORT=3001 npm start)`
-        : err.code === 'EACCES'
-          ? `not allowed to listen there (${err.message}); try another PORT or HOST`
-          : err.message;
-    console.error(`npm start: ${message}`);
-    process.exit(1);
-  });
+  runCli(
+    'npm start',
+    async () => {
+      await main();
+      return new Promise<number>(() => {}); // runs until a signal stops it
+    },
+    (err) => {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EADDRINUSE') return `port ${process.env.PORT ?? 3000} is already in use; set PORT to another one (e.g. PORT=3001 npm start)`;
+      if (e.code === 'EACCES') return `not allowed to listen there (${e.message}); try another PORT or HOST`;
+      return e.message;
+    },
+  );
 }

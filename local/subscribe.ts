@@ -13,6 +13,7 @@ import { SmartcarWebhooksStack } from '../lib/smartcar-webhooks-stack';
 import { consoleLogger } from './console-logger';
 import { localTaskHandlers } from './local-workflow';
 import { definitionFromTemplate, ExecutionFailed, executionArnOf, runLocally } from './workflow-runner';
+import { runCli } from './cli';
 
 /** The state machine definition exactly as `cdk synth` produces it. */
 export function synthesizedDefinition(): Record<string, unknown> {
@@ -148,12 +149,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(`subscribe: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCli('subscribe', main);

@@ -9,6 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { runCli } from '../../local/cli';
 
 export async function redrive(options: { dlqUrl: string; queueUrl: string; max?: number; sqs?: SQSClient }): Promise<number> {
   const sqs = options.sqs ?? new SQSClient({});
@@ -47,12 +48,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(`redrive: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCli('redrive', main);

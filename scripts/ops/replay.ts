@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_RAW_PREFIX, type LakeRecord } from '../../lambda/contract';
 import { decodeNdjsonGzip, encodeNdjsonGzip, keyTime, partitionOf, partitionPrefix, rederive } from '../../lambda/core/lake';
 import { directoryLake, type LakeStore, s3Lake } from './lake-store';
+import { runCli } from '../../local/cli';
 
 export interface ReplayOptions {
   readonly lake: LakeStore;
@@ -108,12 +109,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(`replay: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runCli('replay', main);

@@ -348,8 +348,9 @@ describe('bring your own', () => {
 
   it('creates no lake bucket and no secret and grants on the ones passed in', () => {
     const { construct, template: t } = byo();
-    // Only the workflow's own work bucket.
-    expect(Object.keys(t.findResources('AWS::S3::Bucket'))).toEqual([
+    // Only the buckets the construct always owns: the workflow's work bucket and Athena's results bucket.
+    expect(Object.keys(t.findResources('AWS::S3::Bucket')).sort()).toEqual([
+      expect.stringMatching(/^WebhooksCatalogResultsBucket/),
       expect.stringMatching(/^WebhooksSubscriptionWorkflowWorkBucket/),
     ]);
     t.resourceCountIs('AWS::SecretsManager::Secret', 0);
