@@ -39,12 +39,12 @@ function resolve(value: unknown): string {
   throw new Error(`cannot resolve ${JSON.stringify(value)} in the state machine definition`);
 }
 
-/** Every Task state (nested ones included) with the Resource it calls. */
-export function taskStates(definition: Json): Map<string, string> {
-  const found = new Map<string, string>();
+/** Every state by name, nested ones (Map item processors, Parallel branches) included. */
+export function allStates(definition: Json): Map<string, Json> {
+  const found = new Map<string, Json>();
   const walk = (states: Record<string, Json>) => {
     for (const [name, state] of Object.entries(states)) {
-      if (state.Type === 'Task') found.set(name, String(state.Resource));
+      found.set(name, state);
       const processor = (state.ItemProcessor ?? state.Iterator) as Json | undefined;
       if (processor?.States) walk(processor.States as Record<string, Json>);
       for (const branch of (state.Branches as Json[] | undefined) ?? []) walk(branch.States as Record<string, Json>);
@@ -52,6 +52,12 @@ export function taskStates(definition: Json): Map<string, string> {
   };
   walk(definition.States as Record<string, Json>);
   return found;
+}
+
+/** Every Task state (nested ones included) with the Resource it calls. */
+export function taskStates(definition: Json): Map<string, string> {
+  const tasks = [...allStates(definition)].filter(([, state]) => state.Type === 'Task');
+  return new Map(tasks.map(([name, state]) => [name, String(state.Resource)]));
 }
 
 export interface LocalRunOptions {
@@ -95,14 +101,9 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
   }
   const waitTimeOverrides: Record<string, number> = {};
   if (options.waitMs !== undefined) {
-    const walk = (states: Record<string, Json>) => {
-      for (const [name, state] of Object.entries(states)) {
-        if (state.Type === 'Wait') waitTimeOverrides[name] = options.waitMs as number;
-        const processor = (state.ItemProcessor ?? state.Iterator) as Json | undefined;
-        if (processor?.States) walk(processor.States as Record<string, Json>);
-      }
-    };
-    walk(options.definition.States as Record<string, Json>);
+    for (const [name, state] of allStates(options.definition)) {
+      if (state.Type === 'Wait') waitTimeOverrides[name] = options.waitMs;
+    }
   }
 
   const machine = new StateMachine(options.definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
