@@ -48,6 +48,12 @@ export interface TokenCacheOptions {
   readonly ttlMs: number;
   /** The shortest time between two loads forced by {@link TokenCache.refresh}. */
   readonly minRefreshIntervalMs?: number;
+  /**
+   * How long a failed load (secret unreadable, or still the placeholder) is remembered and rethrown
+   * instead of calling the source again: while the receiver is misconfigured, every request would
+   * otherwise cost a Secrets Manager call.
+   */
+  readonly failureBackoffMs?: number;
   /** Clock, for tests. */
   readonly now?: () => number;
 }
@@ -56,8 +62,10 @@ export class TokenCache {
   private value: string | undefined;
   private loadedAt = Number.NEGATIVE_INFINITY;
   private inFlight: Promise<string> | undefined;
+  private failure: { error: unknown; at: number } | undefined;
   private readonly ttlMs: number;
   private readonly minRefreshIntervalMs: number;
+  private readonly failureBackoffMs: number;
   private readonly now: () => number;
 
   constructor(
@@ -66,6 +74,7 @@ export class TokenCache {
   ) {
     this.ttlMs = options.ttlMs;
     this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 30_000;
+    this.failureBackoffMs = options.failureBackoffMs ?? 5_000;
     this.now = options.now ?? (() => Date.now());
   }
 
@@ -87,13 +96,21 @@ export class TokenCache {
   }
 
   private reload(): Promise<string> {
+    if (this.failure && this.now() - this.failure.at < this.failureBackoffMs) return Promise.reject(this.failure.error);
     // Concurrent callers share one load instead of each calling Secrets Manager.
     this.inFlight ??= this.load()
-      .then((token) => {
-        this.value = token;
-        this.loadedAt = this.now();
-        return token;
-      })
+      .then(
+        (token) => {
+          this.value = token;
+          this.loadedAt = this.now();
+          this.failure = undefined;
+          return token;
+        },
+        (error: unknown) => {
+          this.failure = { error, at: this.now() };
+          throw error;
+        },
+      )
       .finally(() => {
         this.inFlight = undefined;
       });

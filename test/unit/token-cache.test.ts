@@ -66,10 +66,16 @@ describe('TokenCache', () => {
     expect(load).toHaveBeenCalledTimes(2);
   });
 
-  it('propagates load failures and tries again on the next call', async () => {
-    const load = jest.fn().mockRejectedValueOnce(new Error('AccessDenied')).mockResolvedValueOnce('ok');
-    const cache = new TokenCache(load, { ttlMs: 1000 });
-    await expect(cache.get()).rejects.toThrow('AccessDenied');
+  it('remembers a failed load for a short while, then tries again', async () => {
+    let clock = 0;
+    const load = jest.fn().mockRejectedValueOnce(new TokenNotConfiguredError()).mockResolvedValueOnce('ok');
+    const cache = new TokenCache(load, { ttlMs: 1000, failureBackoffMs: 100, now: () => clock });
+    await expect(cache.get()).rejects.toThrow(TokenNotConfiguredError);
+    clock = 99;
+    await expect(cache.get()).rejects.toThrow(TokenNotConfiguredError); // no second Secrets Manager call
+    expect(load).toHaveBeenCalledTimes(1);
+    clock = 100;
     expect(await cache.get()).toBe('ok');
+    expect(load).toHaveBeenCalledTimes(2);
   });
 });

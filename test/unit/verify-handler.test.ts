@@ -183,6 +183,9 @@ describe('failures answer 5xx so that Smartcar retries', () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: '{"placeholder":"replace this"}' });
     const res = await handler(apiEvent(fixture('verify-current')));
     expect(res.statusCode).toBe(503);
+    // Requests right after do not each call Secrets Manager again.
+    expect((await handler(apiEvent(fixture('verify-legacy')))).statusCode).toBe(503);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
     expect(logs.join('\n')).toContain(`aws secretsmanager put-secret-value --secret-id ${SECRET_ARN}`);
   });
 
