@@ -1,8 +1,6 @@
 /** The lake as the operations scripts see it: an S3 bucket or a local lake directory. */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import * as path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { putLakeObject } from '../../local/file-lake';
+import { deleteLakeObject, getLakeObject, listLakeKeys, putLakeObject } from '../../local/file-lake';
 
 export interface LakeStore {
   list(prefix: string): Promise<string[]>;
@@ -40,17 +38,10 @@ export function s3Lake(bucket: string, s3 = new S3Client({})): LakeStore {
 
 export function directoryLake(root: string): LakeStore {
   return {
-    async list(prefix) {
-      const base = path.join(root, prefix);
-      await mkdir(base, { recursive: true });
-      const entries = await readdir(base, { recursive: true, withFileTypes: true });
-      return entries
-        .filter((e) => e.isFile() && !e.name.endsWith('.tmp'))
-        .map((e) => path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
-    },
-    get: (key) => readFile(path.join(root, key)),
+    list: (prefix) => listLakeKeys(root, prefix),
+    get: (key) => getLakeObject(root, key),
     put: (key, body) => putLakeObject(root, key, body),
-    delete: (key) => rm(path.join(root, key), { force: true }),
+    delete: (key) => deleteLakeObject(root, key),
     describe: () => root,
   };
 }
