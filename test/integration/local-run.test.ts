@@ -41,6 +41,17 @@ function run(script: string, args: string[], env: Record<string, string> = {}) {
 
 const STACK_TRACE = /^\s+at .+\(.+:\d+:\d+\)$/m;
 
+/** A command that failed as it should: the exit code, a message that says what is wrong, no stack trace. */
+function expectCleanFailure(
+  result: { code: number | null; stdout: string; stderr: string },
+  code: number,
+  message: RegExp,
+) {
+  expect(result.code).toBe(code);
+  expect(result.stdout + result.stderr).toMatch(message);
+  expect(result.stdout + result.stderr).not.toMatch(STACK_TRACE);
+}
+
 describe('local receiver', () => {
   it('stores every event kind in the deployed layout, byte for byte, and nothing for a bad signature', async () => {
     const lakeDir = tempDir();
@@ -172,9 +183,7 @@ describe('command-line errors are messages, not stack traces', () => {
       LOCAL_LAKE_DIR: tempDir(),
       SMARTCAR_MANAGEMENT_TOKEN: '',
     }).done;
-    expect(result.code).toBe(code);
-    expect(result.stdout + result.stderr).toMatch(message);
-    expect(result.stdout + result.stderr).not.toMatch(STACK_TRACE);
+    expectCleanFailure(result, code, message);
   });
 
   it('npm start says when the port is taken', async () => {
@@ -183,9 +192,7 @@ describe('command-line errors are messages, not stack traces', () => {
     try {
       const port = new URL(server.url).port;
       const result = await run('start.ts', [], { PORT: port, LOCAL_LAKE_DIR: lakeDir }).done;
-      expect(result.code).toBe(1);
-      expect(result.stderr).toContain(`port ${port} is already in use`);
-      expect(result.stderr).not.toMatch(STACK_TRACE);
+      expectCleanFailure(result, 1, new RegExp(`port ${port} is already in use`));
     } finally {
       await server.close();
     }
@@ -229,8 +236,6 @@ describe('npm run subscribe', () => {
       LOCAL_WORKFLOW_DIR: tempDir(),
       SMARTCAR_WEBHOOK_ID: '',
     }).done;
-    expect(result.code).toBe(code);
-    expect(result.stdout + result.stderr).toMatch(message);
-    expect(result.stdout + result.stderr).not.toMatch(STACK_TRACE);
+    expectCleanFailure(result, code, message);
   });
 });

@@ -1,10 +1,10 @@
 import { ingestBatch } from '../../lambda/core/ingest';
 import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord } from '../../lambda/core/lake';
 import type { CoreLogger } from '../../lambda/core/logger';
-import { RecordingMetrics } from '../../lambda/core/metrics';
 import { MemorySeenStore } from '../../lambda/core/seen-store';
 import { fixture } from '../support/fixtures';
 import { decodeNdjsonGzip, deliveryMessage } from '../support/lake';
+import { RecordingMetrics } from '../support/metrics';
 
 const silent: CoreLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const INGESTED = new Date('2026-11-26T21:05:00.000Z');
