@@ -84,6 +84,13 @@ export interface LakeRecord {
   readonly body: string | null;
   /** The raw body base64-encoded, only when it is not valid UTF-8; otherwise null. */
   readonly body_base64: string | null;
+  /**
+   * The body as JSON that every query engine reads, only when the raw text is not (a byte order mark,
+   * bytes that are not UTF-8, escapes of lone surrogates); otherwise null. Views read
+   * `COALESCE(body_json, body)`, so no single record can make a view fail; `body`/`body_base64` stay
+   * the exact evidence. Absent (null) in records written before it existed: `npm run replay` adds it.
+   */
+  readonly body_json?: string | null;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -98,9 +105,14 @@ export const WORKFLOW_ENV = {
   defaultWebhookId: 'SMARTCAR_WEBHOOK_ID',
   /** Name prefix of the secrets callers may name in `accessTokenSecretArn`. */
   accessTokenSecretPrefix: 'ACCESS_TOKEN_SECRET_PREFIX',
+  /** Comma-separated webhook ids an execution may (un)subscribe vehicles to; empty allows none. */
+  allowedWebhookIds: 'SMARTCAR_ALLOWED_WEBHOOK_IDS',
   /** Smartcar API request timeout, in milliseconds. */
   apiTimeoutMs: 'SMARTCAR_API_TIMEOUT_MS',
 } as const;
+
+/** What a Smartcar id (webhook, vehicle) looks like; anything else is refused before it reaches a URL. */
+export const SMARTCAR_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 /** Vehicles per page: the listing's page size, and the unit of work of one Distributed Map child. */
 export const VEHICLE_PAGE_SIZE = 50;
@@ -207,6 +219,8 @@ export const METRIC = {
   /** Requests rejected because SC-Signature was missing or wrong. */
   signatureFailures: 'SignatureFailures',
   verifyChallengesAnswered: 'VerifyChallengesAnswered',
+  /** VERIFY requests refused because the challenge is not of the answerable format (a signing-oracle probe). */
+  verifyChallengesRejected: 'VerifyChallengesRejected',
   /** Requests rejected as malformed, too large or of the wrong content type. */
   rejectedRequests: 'RejectedRequests',
   /** Authentic deliveries answered 5xx because the hand-off failed. */

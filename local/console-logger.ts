@@ -1,4 +1,9 @@
-/** A human-readable CoreLogger for the local tools: one line per event, identifiers only, never bodies. */
+/**
+ * A human-readable CoreLogger for the local tools: one line per event, identifiers only, never bodies.
+ * Every message and value has its control characters escaped, so no value (an unsigned `eventType`
+ * with a newline in it, say) can start a line of its own and pass for another log entry.
+ */
+import { escapeControl } from '../lambda/core/log-safe';
 import type { CoreLogger } from '../lambda/core/logger';
 
 export function consoleLogger(options: { quiet?: boolean } = {}): CoreLogger {
@@ -8,7 +13,7 @@ export function consoleLogger(options: { quiet?: boolean } = {}): CoreLogger {
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${v instanceof Error ? v.message : typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
       .join(' ');
-    return `${new Date().toISOString()} ${level.padEnd(5)} ${message}${text ? `  ${text}` : ''}`;
+    return escapeControl(`${new Date().toISOString()} ${level.padEnd(5)} ${message}${text ? `  ${text}` : ''}`);
   };
   return {
     info: (m, ...e) => {

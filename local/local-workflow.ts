@@ -38,6 +38,8 @@ export interface LocalWorkflowOptions {
   readonly secrets?: Map<string, string>;
   readonly managementToken?: string;
   readonly defaultWebhookId?: string;
+  /** @default - only `defaultWebhookId`, as deployed */
+  readonly allowedWebhookIds?: readonly string[];
   readonly accessTokenSecretPrefix?: string;
   readonly logger: CoreLogger;
   readonly timeoutMs?: number;
@@ -67,6 +69,7 @@ export function localTaskHandlers(options: LocalWorkflowOptions): Record<string,
         return options.managementToken;
       },
       defaultWebhookId: options.defaultWebhookId,
+      allowedWebhookIds: options.allowedWebhookIds,
       accessTokenSecretPrefix: options.accessTokenSecretPrefix ?? 'smartcar/access-tokens/',
     },
     readInput,

@@ -51,6 +51,8 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
     apiOrigin: options.apiOrigin,
     inputs,
     managementToken: options.managementToken,
+    // Locally the operator holds the tokens and names the webhook on the command line: that one is allowed.
+    allowedWebhookIds: options.input.webhookId ? [options.input.webhookId] : [],
     logger: consoleLogger({ quiet: true }),
   });
   const { output } = await runLocally({

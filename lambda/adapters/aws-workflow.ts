@@ -10,7 +10,7 @@ import { ENV, type TokenRef, WORKFLOW_ENV } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
 import { SmartcarClient } from '../core/smartcar-client';
 import { parseManagementToken, TokenCache } from '../core/token-cache';
-import type { WorkflowDeps, WorkStore } from '../core/workflow';
+import { parseAccessTokenSecret, type WorkflowDeps, type WorkStore } from '../core/workflow';
 
 const s3 = new S3Client({});
 const secrets = new SecretsManagerClient({});
@@ -89,14 +89,7 @@ async function readTokenFromInput(executionArn: string): Promise<string> {
 
 async function readAccessTokenSecret(secretArn: string): Promise<string> {
   const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
-  const value = (out.SecretString ?? '').trim();
-  if (value.startsWith('{')) {
-    const parsed = JSON.parse(value) as { accessToken?: unknown };
-    if (typeof parsed.accessToken === 'string' && parsed.accessToken !== '') return parsed.accessToken;
-    throw new Error('the secret is JSON without an "accessToken" field');
-  }
-  if (value === '') throw new Error('the secret is empty');
-  return value;
+  return parseAccessTokenSecret(out.SecretString, secretArn);
 }
 
 const managementTokenCache = new TokenCache(
@@ -107,6 +100,16 @@ const managementTokenCache = new TokenCache(
   { ttlMs: 5 * 60_000 },
 );
 
+/** A comma-separated list, or undefined when the variable is not set at all (the core's default applies). */
+function listEnv(name: string): string[] | undefined {
+  const value = process.env[name];
+  if (value === undefined) return undefined;
+  return value
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '');
+}
+
 export function workflowDeps(): WorkflowDeps {
   return {
     client: new SmartcarClient({ timeoutMs: numberEnv(WORKFLOW_ENV.apiTimeoutMs, 310_000) }),
@@ -116,5 +119,6 @@ export function workflowDeps(): WorkflowDeps {
     managementToken: () => managementTokenCache.get(),
     defaultWebhookId: process.env[WORKFLOW_ENV.defaultWebhookId] || undefined,
     accessTokenSecretPrefix: process.env[WORKFLOW_ENV.accessTokenSecretPrefix] ?? '',
+    allowedWebhookIds: listEnv(WORKFLOW_ENV.allowedWebhookIds),
   };
 }

@@ -1,11 +1,14 @@
-/** SeenStore on a DynamoDB table (partition key `eventId`, TTL attribute `expiresAt`). */
+/**
+ * SeenStore on a DynamoDB table (partition key `eventId`, TTL attribute `expiresAt`). Items are keyed by
+ * {@link dedupeKey}, so ids of any length or content fit DynamoDB's key rules.
+ */
 import { BatchGetItemCommand, BatchWriteItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { SeenStore } from '../core/seen-store';
+import { dedupeKey, type SeenStore } from '../core/seen-store';
 
 export function dynamoSeenStore(client: DynamoDBClient, table: string, ttlSeconds: number): SeenStore {
   return {
     async unseen(eventIds) {
-      const unique = [...new Set(eventIds)];
+      const unique = [...new Set(eventIds.map(dedupeKey))];
       const found = new Set<string>();
       for (let i = 0; i < unique.length; i += 100) {
         let keys: Record<string, { S: string }>[] | undefined = unique
@@ -26,11 +29,11 @@ export function dynamoSeenStore(client: DynamoDBClient, table: string, ttlSecond
         }
         if (keys?.length) throw new Error(`DynamoDB left ${keys.length} keys unprocessed`);
       }
-      return new Set(unique.filter((id) => !found.has(id)));
+      return new Set(eventIds.filter((id) => !found.has(dedupeKey(id))));
     },
     async markSeen(eventIds) {
       const expiresAt = String(Math.floor(Date.now() / 1000) + ttlSeconds);
-      const unique = [...new Set(eventIds)];
+      const unique = [...new Set(eventIds.map(dedupeKey))];
       for (let i = 0; i < unique.length; i += 25) {
         let writes: { PutRequest: { Item: Record<string, { S: string } | { N: string }> } }[] | undefined = unique
           .slice(i, i + 25)

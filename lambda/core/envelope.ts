@@ -5,6 +5,7 @@
  * always kept, with nulls where it says nothing.
  */
 import { createHash } from 'node:crypto';
+import { toWellFormed } from './log-safe';
 
 type Json = Record<string, unknown>;
 
@@ -58,6 +59,49 @@ export function readEnvelope(json: Json, raw: Uint8Array): Envelope {
     return { kind: 'verify', challenge, fields };
   }
   return { kind: 'event', fields };
+}
+
+/**
+ * The body as JSON text that any strict reader accepts (DuckDB, Athena), or null when the raw text
+ * already is that. Three things in an authentic, parseable body make strict readers fail a whole query:
+ * a UTF-8 byte order mark, bytes that are not UTF-8, and `\uD800`-style escapes of lone surrogates.
+ * The fix works on the text, not on a parsed tree (no recursion, however deep the JSON): the mark is
+ * dropped, bad bytes become U+FFFD, and each lone surrogate escape becomes `\uFFFD`; everything else,
+ * formatting included, stays as sent. The raw bytes themselves are kept elsewhere, untouched.
+ */
+export function viewSafeJson(raw: Uint8Array): string | null {
+  const exact = Buffer.from(raw);
+  let text = exact.toString('utf8');
+  let changed = !Buffer.from(text, 'utf8').equals(exact);
+  if (text.charCodeAt(0) === 0xfeff) {
+    text = text.slice(1);
+    changed = true;
+  }
+  const fixed = text.replace(ESCAPE, (sequence: string, hex: string | undefined, offset: number, whole: string) => {
+    if (hex === undefined) return sequence;
+    const unit = Number.parseInt(hex, 16);
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = /^\\u([dD][c-fC-F][0-9a-fA-F]{2})/.exec(whole.slice(offset + 6, offset + 12));
+      return next ? sequence : '\\ufffd';
+    }
+    if (unit >= 0xdc00 && unit <= 0xdfff) {
+      const previous = /\\u([dD][89abAB][0-9a-fA-F]{2})$/.exec(whole.slice(Math.max(0, offset - 6), offset));
+      return previous && !isEscapedBackslashAt(whole, offset - 6) ? sequence : '\\ufffd';
+    }
+    return sequence;
+  });
+  if (fixed !== text) changed = true;
+  return changed ? fixed : null;
+}
+
+/** One JSON escape sequence: `\uXXXX` (captured) or any other `\x`. A left-to-right scan keeps `\\` whole. */
+const ESCAPE = /\\(?:u([0-9a-fA-F]{4})|[\s\S])/g;
+
+/** Whether the backslash at `index` is itself the second half of a `\\` escape. */
+function isEscapedBackslashAt(text: string, index: number): boolean {
+  let backslashes = 0;
+  for (let i = index - 1; i >= 0 && text[i] === '\\'; i--) backslashes++;
+  return backslashes % 2 === 1;
 }
 
 /** `sha256:<hex>` of the body: the identity of a legacy payload, stable across Smartcar's retries. */
@@ -134,8 +178,9 @@ function obj(v: unknown): Json | null {
   return isObject(v) ? v : null;
 }
 
+/** A non-empty string, with lone surrogates replaced: the columns must be writable as valid UTF-8. */
 function str(v: unknown): string | null {
-  return typeof v === 'string' && v !== '' ? v : null;
+  return typeof v === 'string' && v !== '' ? toWellFormed(v) : null;
 }
 
 function scalar(v: unknown): string | null {

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DeliveryMessage, LakeRecord } from '../contract';
-import { parseBody, readEnvelope, UNKNOWN_EVENT_TYPE, UNKNOWN_MODE } from './envelope';
+import { parseBody, readEnvelope, UNKNOWN_EVENT_TYPE, UNKNOWN_MODE, viewSafeJson } from './envelope';
 
 export interface Partition {
   readonly eventType: string;
@@ -46,6 +46,7 @@ export function toLakeRecord(message: DeliveryMessage, ingestedAt: Date): LakeRe
     request_id: message.requestId ?? null,
     body: exactUtf8 ? text : null,
     body_base64: exactUtf8 ? null : message.bodyBase64,
+    body_json: parsed.ok ? viewSafeJson(raw) : null,
   };
 }
 

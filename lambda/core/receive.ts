@@ -7,9 +7,16 @@
  */
 import { DELIVERY_MESSAGE_VERSION, type DeliveryMessage, MAX_BODY_BYTES, METRIC } from '../contract';
 import { parseBody, readEnvelope } from './envelope';
+import { logSafe } from './log-safe';
 import type { CoreLogger } from './logger';
 import { type CoreMetrics, noMetrics } from './metrics';
-import { challengeResponse, headerValue, isValidSignature } from './signature';
+import {
+  challengeResponse,
+  headerValue,
+  isAnswerableChallenge,
+  isValidSignature,
+  MAX_CHALLENGE_LENGTH,
+} from './signature';
 import { TokenNotConfiguredError } from './token-cache';
 
 export interface IncomingRequest {
@@ -59,7 +66,7 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
   }
   const contentType = headerValue(req.headers, 'content-type');
   if (contentType !== undefined && !isJsonMediaType(contentType)) {
-    logger.warn('rejected: content type is not JSON', { ...base, contentType: contentType.slice(0, 100) });
+    logger.warn('rejected: content type is not JSON', { ...base, contentType: logSafe(contentType) });
     return rejected(415, 'content type must be application/json');
   }
   const parsed = parseBody(req.body);
@@ -68,17 +75,44 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
     return rejected(400, parsed.reason);
   }
   const envelope = readEnvelope(parsed.json, req.body);
+  // Nothing in the body is trusted until its signature is checked: log only bounded, escaped values.
   const ids = {
     ...base,
-    eventId: envelope.fields.eventId,
-    eventType: envelope.fields.eventType,
-    deliveryId: envelope.fields.deliveryId ?? undefined,
-    webhookId: envelope.fields.webhookId ?? undefined,
+    eventId: logSafe(envelope.fields.eventId),
+    eventType: logSafe(envelope.fields.eventType),
+    deliveryId: logSafe(envelope.fields.deliveryId),
+    webhookId: logSafe(envelope.fields.webhookId),
   };
 
+  if (envelope.kind === 'verify') {
+    // VERIFY carries no signature. Its answer is HMAC(token, challenge), the very function that signs
+    // deliveries, so only challenges that can never be a delivery body are answered (see signature.ts).
+    if (envelope.challenge === null) {
+      logger.warn('rejected: VERIFY without a challenge string', ids);
+      return rejected(400, 'VERIFY request without a challenge');
+    }
+    if (!isAnswerableChallenge(envelope.challenge)) {
+      logger.warn('rejected: VERIFY challenge outside the answerable format', {
+        ...ids,
+        challengeLength: envelope.challenge.length,
+      });
+      metrics.count(METRIC.verifyChallengesRejected);
+      return rejected(400, `challenge must be 1 to ${MAX_CHALLENGE_LENGTH} letters, digits or -_.~ characters`);
+    }
+    let token: string;
+    try {
+      token = await deps.token.get();
+    } catch (err) {
+      return tokenUnavailable(err, ids, deps);
+    }
+    logger.info('answered VERIFY challenge', ids);
+    metrics.count(METRIC.verifyChallengesAnswered);
+    return { statusCode: 200, body: { challenge: challengeResponse(token, envelope.challenge) } };
+  }
+
   // An unsigned delivery is rejected before the token is even looked up.
-  const signature = envelope.kind === 'event' ? headerValue(req.headers, SIGNATURE_HEADER) : undefined;
-  if (envelope.kind === 'event' && !signature) {
+  const signature = headerValue(req.headers, SIGNATURE_HEADER);
+  if (!signature) {
     logger.warn('rejected: missing SC-Signature', ids);
     metrics.count(METRIC.signatureFailures);
     return reply(401, 'missing SC-Signature header');
@@ -89,17 +123,6 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
     token = await deps.token.get();
   } catch (err) {
     return tokenUnavailable(err, ids, deps);
-  }
-
-  if (envelope.kind === 'verify') {
-    // VERIFY is answered without a signature: the answer proves we hold the token and reveals nothing.
-    if (envelope.challenge === null) {
-      logger.warn('rejected: VERIFY without a challenge string', ids);
-      return rejected(400, 'VERIFY request without a challenge');
-    }
-    logger.info('answered VERIFY challenge', ids);
-    metrics.count(METRIC.verifyChallengesAnswered);
-    return { statusCode: 200, body: { challenge: challengeResponse(token, envelope.challenge) } };
   }
 
   if (!isValidSignature(token, req.body, signature)) {

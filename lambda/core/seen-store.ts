@@ -6,6 +6,26 @@
  * The store is advisory: a look-up that fails counts everything as new (a possible duplicate, never a
  * loss), and ids are marked only after their object is written.
  */
+import { createHash } from 'node:crypto';
+import { toWellFormed } from './log-safe';
+
+/** Ids up to this many UTF-8 bytes are their own key; DynamoDB's partition key limit is 2,048 bytes. */
+export const MAX_PLAIN_DEDUPE_KEY_BYTES = 512;
+
+/**
+ * The key an eventId is remembered under. An id that is too long for a DynamoDB key, or that is not
+ * well-formed Unicode (a lone surrogate cannot be encoded as UTF-8), is replaced by a digest of it, so
+ * any id fits and one odd id cannot fail the look-up for the genuine ids in its batch. The `#` prefix
+ * keeps digests apart from plain ids and from legacy `sha256:` body-hash ids.
+ */
+export function dedupeKey(eventId: string): string {
+  if (toWellFormed(eventId) === eventId && Buffer.byteLength(eventId, 'utf8') <= MAX_PLAIN_DEDUPE_KEY_BYTES) {
+    return eventId;
+  }
+  // UTF-16 code units are hashed so that two ids differing only in their lone surrogates stay apart.
+  return `#sha256:${createHash('sha256').update(Buffer.from(eventId, 'utf16le')).digest('hex')}`;
+}
+
 export interface SeenStore {
   /** The subset of `eventIds` not stored before. */
   unseen(eventIds: readonly string[]): Promise<Set<string>>;

@@ -9,8 +9,30 @@ export function hmacHex(key: string, message: string | Uint8Array): string {
   return createHmac('sha256', key).update(message).digest('hex');
 }
 
-/** The value to return as `{"challenge": ...}` for a VERIFY request. */
+/**
+ * The challenges the receiver answers: letters, digits and `-_.~`, 1 to {@link MAX_CHALLENGE_LENGTH}
+ * characters. Smartcar's challenges are random strings of that kind (UUIDs in every example).
+ *
+ * Why the rule exists: the VERIFY answer is `HMAC(token, challenge)` and a delivery's `SC-Signature` is
+ * `HMAC(token, body)`, the same function. Answering any challenge would sign any body an attacker chose
+ * (send the forged body as the challenge, then post it with the answer as its signature). A delivery
+ * must be a JSON object, which starts with `{`; no string in this character set can be one, so no
+ * answer can ever serve as a valid signature.
+ */
+export const CHALLENGE_PATTERN = /^[A-Za-z0-9\-_.~]+$/;
+export const MAX_CHALLENGE_LENGTH = 256;
+
+/** Whether a VERIFY challenge may be answered (see {@link CHALLENGE_PATTERN}). */
+export function isAnswerableChallenge(challenge: string): boolean {
+  return challenge.length <= MAX_CHALLENGE_LENGTH && CHALLENGE_PATTERN.test(challenge);
+}
+
+/**
+ * The value to return as `{"challenge": ...}` for a VERIFY request. Refuses (throws) for a challenge
+ * outside the answerable format, so no caller can turn it into a signing oracle by mistake.
+ */
 export function challengeResponse(managementToken: string, challenge: string): string {
+  if (!isAnswerableChallenge(challenge)) throw new Error('refusing to answer a challenge outside the allowed format');
   return hmacHex(managementToken, challenge);
 }
 

@@ -7,6 +7,7 @@ import {
   type ListingState,
   MAX_RATE_LIMIT_WAITS,
   type RunPlan,
+  SMARTCAR_ID_PATTERN,
   SUMMARY_LIST_LIMIT,
   type TokenRef,
   VEHICLE_PAGE_SIZE,
@@ -53,6 +54,12 @@ export interface WorkflowDeps {
   readonly defaultWebhookId?: string;
   /** Secrets named in `accessTokenSecretArn` must have names starting with this. */
   readonly accessTokenSecretPrefix?: string;
+  /**
+   * The only webhooks an execution may subscribe vehicles to or unsubscribe them from. Whoever may start
+   * an execution acts with the application's authority (unsubscribe needs only the management token),
+   * so the webhook is not theirs to choose freely. @default - only `defaultWebhookId`
+   */
+  readonly allowedWebhookIds?: readonly string[];
 }
 
 export interface ExecutionContext {
@@ -62,7 +69,7 @@ export interface ExecutionContext {
 }
 
 const ALLOWED_INPUT_KEYS = new Set(['accessToken', 'accessTokenSecretArn', 'webhookId', 'vehicleIds', 'action']);
-const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+const ID = SMARTCAR_ID_PATTERN;
 const MAX_GIVEN_VEHICLES = 10_000;
 
 /** Validates the execution input, stages given vehicle ids, and returns the first listing state. */
@@ -90,6 +97,14 @@ export async function prepare(input: unknown, ctx: ExecutionContext, deps: Workf
   }
   if (typeof webhookId !== 'string' || !ID.test(webhookId)) {
     throw invalid(`"webhookId" must be a Smartcar webhook id, got ${JSON.stringify(webhookId)}.`);
+  }
+  const allowed = deps.allowedWebhookIds ?? (deps.defaultWebhookId ? [deps.defaultWebhookId] : []);
+  if (!allowed.includes(webhookId)) {
+    throw invalid(
+      `Webhook ${JSON.stringify(webhookId)} is not allowed for this workflow (allowed: ${
+        allowed.length > 0 ? allowed.join(', ') : 'none configured'
+      }). Add it to the construct option workflow.allowedWebhookIds (default: the configured webhookId) and redeploy.`,
+    );
   }
 
   let vehicleIds: string[] | undefined;
@@ -293,6 +308,27 @@ export async function summarize(
     truncated,
     report: deps.store.uri(reportKey),
   };
+}
+
+/**
+ * The access token in a secret's string: the plain token, or JSON `{"accessToken": "…"}`. Errors name the
+ * secret and the expected shape and never quote the value: a parser's message (V8's JSON.parse quotes the
+ * text around the fault) would copy part of the token into the execution's error output and the logs.
+ */
+export function parseAccessTokenSecret(secretString: string | undefined, secretName: string): string {
+  const value = (secretString ?? '').trim();
+  const shape = 'expected the plain access token, or JSON {"accessToken": "<token>"}';
+  if (value === '') throw new Error(`the secret ${secretName} is empty; ${shape}`);
+  if (!value.startsWith('{')) return value;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new Error(`the secret ${secretName} starts with "{" but is not valid JSON; ${shape}`);
+  }
+  const token = (parsed as { accessToken?: unknown } | null)?.accessToken;
+  if (typeof token === 'string' && token.trim() !== '') return token.trim();
+  throw new Error(`the secret ${secretName} is JSON without a non-empty "accessToken" string; ${shape}`);
 }
 
 export function pageKey(runId: string, offset: number): string {

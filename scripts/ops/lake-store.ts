@@ -1,10 +1,21 @@
 /** The lake as the operations scripts see it: an S3 bucket or a local lake directory. */
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NotFound,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { access } from 'node:fs/promises';
+import * as path from 'node:path';
 import { deleteLakeObject, getLakeObject, listLakeKeys, putLakeObject } from '../../local/file-lake';
 
 export interface LakeStore {
   list(prefix: string): Promise<string[]>;
   get(key: string): Promise<Buffer>;
+  exists(key: string): Promise<boolean>;
   put(key: string, body: Buffer): Promise<void>;
   delete(key: string): Promise<void>;
   describe(): string;
@@ -26,6 +37,15 @@ export function s3Lake(bucket: string, s3 = new S3Client({})): LakeStore {
       const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
     },
+    async exists(key) {
+      try {
+        await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return true;
+      } catch (err) {
+        if (err instanceof NotFound || (err as { name?: string }).name === 'NotFound') return false;
+        throw err;
+      }
+    },
     async put(key, body) {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/gzip' }));
     },
@@ -40,6 +60,11 @@ export function directoryLake(root: string): LakeStore {
   return {
     list: (prefix) => listLakeKeys(root, prefix),
     get: (key) => getLakeObject(root, key),
+    exists: (key) =>
+      access(path.join(root, ...key.split('/'))).then(
+        () => true,
+        () => false,
+      ),
     put: (key, body) => putLakeObject(root, key, body),
     delete: (key) => deleteLakeObject(root, key),
     describe: () => root,

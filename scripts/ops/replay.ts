@@ -1,8 +1,15 @@
 /**
  * Replay: re-ingests the raw zone for a time range with the current ingest code. Each record is rebuilt
  * from what the lake kept (raw body, receive time, request id); objects are rewritten in place, and
- * records whose partition changed move to a deterministic object in their new partition, so running
- * the same replay twice changes nothing. Overwritten objects stay recoverable as noncurrent versions.
+ * records whose partition changed move to `<source name>-replayed` in their new partition.
+ *
+ * It never loses a record, however often it runs and however the rules change between runs:
+ * - a destination that exists already is merged into, never overwritten (records are matched by their
+ *   identity, so a record is never added twice);
+ * - a source is rewritten or deleted only after its moved records have been read back from their
+ *   destination (durable elsewhere first);
+ * - an interrupted run leaves at worst a record in both places, which the next run merges away.
+ * Overwritten S3 objects stay recoverable as noncurrent versions.
  *
  *   npm run replay -- (--bucket NAME | --lake-dir DIR) --from 2026-11-26T00 --to 2026-11-27T00 [--prefix raw] [--dry-run]
  */
@@ -20,6 +27,11 @@ export interface ReplayOptions {
   readonly to: string;
   readonly dryRun?: boolean;
   readonly now?: Date;
+  /**
+   * How a stored record is rebuilt. @default the current ingest code ({@link rederive}), keeping `ingested_at`
+   * (for tests and one-off migrations that change the rules)
+   */
+  readonly derive?: (record: LakeRecord) => LakeRecord;
 }
 
 export interface ReplayReport {
@@ -31,6 +43,23 @@ export interface ReplayReport {
 }
 
 const HOUR = /^\d{4}-\d{2}-\d{2}T\d{2}$/;
+const REPLAYED = '-replayed';
+
+/** What makes two lake lines the same delivery copy: a record is never stored twice by a replay. */
+function identity(r: LakeRecord): string {
+  return JSON.stringify([r.event_id, r.received_at, r.request_id, r.body, r.body_base64]);
+}
+
+/** Writes `records` into `key`, keeping whatever is there already; returns once it is read back whole. */
+async function mergeInto(lake: LakeStore, key: string, records: LakeRecord[]): Promise<void> {
+  const existing = (await lake.exists(key)) ? decodeNdjsonGzip(await lake.get(key)) : [];
+  const have = new Set(existing.map(identity));
+  const added = records.filter((r) => !have.has(identity(r)));
+  if (added.length > 0) await lake.put(key, encodeNdjsonGzip([...existing, ...added]));
+  const stored = new Set(decodeNdjsonGzip(await lake.get(key)).map(identity));
+  const missing = records.filter((r) => !stored.has(identity(r))).length;
+  if (missing > 0) throw new Error(`${key}: ${missing} moved records are not there after writing; source left as it was`);
+}
 
 export async function replay(options: ReplayOptions): Promise<ReplayReport> {
   for (const [name, value] of [['from', options.from], ['to', options.to]] as const) {
@@ -39,6 +68,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
   if (options.from >= options.to) throw new Error(`--from ${options.from} must be before --to ${options.to}`);
   const rawPrefix = (options.rawPrefix ?? DEFAULT_RAW_PREFIX).replace(/^\/+|\/+$/g, '');
   const now = options.now ?? new Date();
+  // ingested_at is kept: replays should not look like fresh arrivals.
+  const derive = options.derive ?? ((record: LakeRecord) => ({ ...rederive(record, now), ingested_at: record.ingested_at }));
   const report: ReplayReport = { objectsRead: 0, recordsRead: 0, objectsRewritten: 0, recordsMoved: 0, objectsUnchanged: 0 };
 
   const keys = (await options.lake.list(`${rawPrefix}/`)).filter((key) => {
@@ -52,11 +83,14 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
     report.objectsRead++;
     report.recordsRead += records.length;
     const sourcePrefix = key.slice(0, key.lastIndexOf('/') + 1);
-    const name = key.slice(key.lastIndexOf('/') + 1).replace(/\.ndjson\.gz$/, '');
+    // A record moved twice keeps one suffix: `a-replayed`, not `a-replayed-replayed`.
+    const name = key
+      .slice(key.lastIndexOf('/') + 1)
+      .replace(/\.ndjson\.gz$/, '')
+      .replace(new RegExp(`${REPLAYED}$`), '');
     const byPrefix = new Map<string, LakeRecord[]>();
     for (const record of records) {
-      // ingested_at is kept: replays should not look like fresh arrivals.
-      const fresh = { ...rederive(record, now), ingested_at: record.ingested_at };
+      const fresh = derive(record);
       const prefix = partitionPrefix(rawPrefix, partitionOf(fresh));
       byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), fresh]);
     }
@@ -70,8 +104,9 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
     report.recordsMoved += records.length - stay.length;
     if (options.dryRun) continue;
     for (const [prefix, moved] of byPrefix) {
-      if (prefix !== sourcePrefix) await options.lake.put(`${prefix}${name}-replayed.ndjson.gz`, encodeNdjsonGzip(moved));
+      if (prefix !== sourcePrefix) await mergeInto(options.lake, `${prefix}${name}${REPLAYED}.ndjson.gz`, moved);
     }
+    // Only now, with every moved record read back from its new place, may the source lose them.
     if (stay.length > 0) await options.lake.put(key, encodeNdjsonGzip(stay));
     else await options.lake.delete(key);
   }

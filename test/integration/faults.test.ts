@@ -17,10 +17,11 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { LakeRecord } from '../../lambda/contract';
 import { ingestBatch } from '../../lambda/core/ingest';
-import { encodeNdjsonGzip, toLakeRecord } from '../../lambda/core/lake';
+import { decodeNdjsonGzip, encodeNdjsonGzip, toLakeRecord } from '../../lambda/core/lake';
 import { readLake } from '../../local/file-lake';
-import { directoryLake } from '../../scripts/ops/lake-store';
+import { directoryLake, type LakeStore, s3Lake } from '../../scripts/ops/lake-store';
 import { redrive } from '../../scripts/ops/redrive';
 import { replay } from '../../scripts/ops/replay';
 import { apiEvent } from '../support/api-event';
@@ -269,5 +270,80 @@ describe('replay', () => {
       objectsUnchanged: 2,
     });
     await expect(replay({ lake, from: '2026-11-26', to: '2026-11-27T00' })).rejects.toThrow(/YYYY-MM-DDTHH/);
+  });
+
+  describe.each([
+    ['a local lake directory', async () => directoryLake(mkdtempSync(path.join(tmpdir(), 'replay-merge-')))],
+    [
+      'an S3 bucket (moto)',
+      async () => {
+        const bucket = `replay-merge-${Date.now()}`;
+        await new S3Client({}).send(new CreateBucketCommand({ Bucket: bucket }));
+        return s3Lake(bucket);
+      },
+    ],
+  ])('on %s', (_, makeLake) => {
+    const at = (m: number) => `2026-11-26T21:${String(m).padStart(2, '0')}:00.000Z`;
+    const ids = ['evt-1', 'evt-2', 'evt-3', 'evt-4'];
+    const source = 'raw/event_type=VEHICLE_STATE/mode=live/dt=2026-11-26/hour=21/batch.ndjson.gz';
+    const body = (id: string) =>
+      fixture('vehicle-state').toString().replace('550e8400-e29b-41d4-a716-446655440000', id);
+    /** Partition rules that send the named events to event_type=MOVED and the rest where they belong. */
+    const movingTo = (moved: string[]) => (r: LakeRecord) => ({
+      ...r,
+      event_type: moved.includes(r.event_id) ? 'MOVED' : 'VEHICLE_STATE',
+    });
+    const census = async (lake: LakeStore) => {
+      const count = new Map<string, number>();
+      for (const key of await lake.list('raw/')) {
+        for (const r of decodeNdjsonGzip(await lake.get(key))) count.set(r.event_id, (count.get(r.event_id) ?? 0) + 1);
+      }
+      return Object.fromEntries([...count].sort());
+    };
+    const once = Object.fromEntries(ids.map((id) => [id, 1]));
+    const range = { from: '2026-11-26T00', to: '2026-11-27T00' };
+
+    it('successive replays with changed partition rules keep every record exactly once', async () => {
+      const lake = await makeLake();
+      const records = ids.map((id, i) => toLakeRecord(deliveryMessage(body(id), at(i)), new Date(at(i))));
+      await lake.put(source, encodeNdjsonGzip(records));
+      expect(await census(lake)).toEqual(once);
+
+      // Rule change 1 moves evt-1; rule change 2 also moves evt-2, into the same destination object.
+      await replay({ lake, ...range, derive: movingTo(['evt-1']) });
+      expect(await census(lake)).toEqual(once);
+      await replay({ lake, ...range, derive: movingTo(['evt-1', 'evt-2']) });
+      expect(await census(lake)).toEqual(once);
+      const moved = decodeNdjsonGzip(
+        await lake.get('raw/event_type=MOVED/mode=live/dt=2026-11-26/hour=21/batch-replayed.ndjson.gz'),
+      );
+      expect(moved.map((r) => r.event_id).sort()).toEqual(['evt-1', 'evt-2']);
+
+      // The same rules again change nothing; moving everything back merges into one object, still once each.
+      expect(await replay({ lake, ...range, derive: movingTo(['evt-1', 'evt-2']) })).toMatchObject({
+        objectsRewritten: 0,
+      });
+      await replay({ lake, ...range, derive: movingTo([]) });
+      expect(await census(lake)).toEqual(once);
+      expect((await lake.list('raw/event_type=MOVED/')).length).toBe(0);
+    });
+
+    it('a source is never changed when its moved records could not be written', async () => {
+      const lake = await makeLake();
+      const records = ids.map((id, i) => toLakeRecord(deliveryMessage(body(id), at(i)), new Date(at(i))));
+      await lake.put(source, encodeNdjsonGzip(records));
+      const failing: LakeStore = {
+        ...lake,
+        put: async (key, bytes) => {
+          if (key.includes('-replayed')) throw new Error('injected: destination unwritable');
+          return lake.put(key, bytes);
+        },
+      };
+      await expect(replay({ lake: failing, ...range, derive: movingTo(['evt-3']) })).rejects.toThrow(/injected/);
+      expect(decodeNdjsonGzip(await lake.get(source)).map((r) => r.event_id)).toEqual(ids);
+      // Rerun once the destination is writable: everything lands, once.
+      await replay({ lake, ...range, derive: movingTo(['evt-3']) });
+      expect(await census(lake)).toEqual(once);
+    });
   });
 });

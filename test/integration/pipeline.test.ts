@@ -138,3 +138,31 @@ it('a delivery Smartcar retries after it was stored is acknowledged and not stor
   expect(await ingest(event)).toEqual({ batchItemFailures: [] });
   expect((await lakeKeys()).length).toBe(before);
 });
+
+it('one eventId over DynamoDB key limits does not stop the genuine ids of its batch being remembered', async () => {
+  const bodyWith = (eventId: string) =>
+    fixture('vehicle-state').toString().replace('550e8400-e29b-41d4-a716-446655440000', eventId);
+  const bodies = [bodyWith('a'.repeat(3000)), bodyWith('dedupe-normal-1'), bodyWith('dedupe-normal-2')];
+  const send = async () => {
+    for (const b of bodies) expect((await verify(apiEvent(b, { 'sc-signature': sign(b) }))).statusCode).toBe(200);
+    const event = await drainQueue();
+    expect(event.Records).toHaveLength(3);
+    expect(await ingest(event)).toEqual({ batchItemFailures: [] });
+  };
+  const records = async () => {
+    const all = [];
+    for (const key of await lakeKeys()) {
+      const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      all.push(
+        ...decodeNdjsonGzip(
+          await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+        ),
+      );
+    }
+    return all.filter((r) => r.event_id.startsWith('dedupe-normal') || r.event_id.length === 3000);
+  };
+  await send();
+  expect(await records()).toHaveLength(3);
+  await send(); // Smartcar retries all three: every one was remembered, so none is stored twice
+  expect(await records()).toHaveLength(3);
+});

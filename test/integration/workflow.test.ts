@@ -207,6 +207,8 @@ describe('failing the run', () => {
     [{ accessToken: USER_TOKEN, vehicleID: ['x'] }, /Unknown input field\(s\) "vehicleID"/],
     [{ accessToken: USER_TOKEN, vehicleIds: [] }, /is empty/],
     [{ accessToken: USER_TOKEN, webhookId: 'bad id!' }, /webhookId/],
+    [{ accessToken: USER_TOKEN, webhookId: 'another-webhook' }, /"another-webhook" is not allowed/],
+    [{ action: 'unsubscribe', vehicleIds: ['v1'], webhookId: 'another-webhook' }, /not allowed/],
     [
       {
         accessToken: USER_TOKEN,
