@@ -1,13 +1,23 @@
 #!/usr/bin/env node
-/** The CDK app: reads context, instantiates the stack, and runs cdk-nag's AWS Solutions checks. */
+/**
+ * The CDK app: reads context, instantiates the stack, and runs cdk-nag's AWS Solutions checks. A bad
+ * setting stops synth with its one-line message (no stack trace) and exit code 1.
+ */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { SmartcarWebhooksStack, settingsFromContext } from '../lib/smartcar-webhooks-stack';
+import { ConfigurationError } from '../lib/validation';
 
-const app = new App();
-const stackName = (app.node.tryGetContext('stackName') as string | undefined) || 'SmartcarWebhooks';
-new SmartcarWebhooksStack(app, stackName, {
-  description: 'Receives Smartcar vehicle webhooks and keeps every payload in an S3 data lake',
-  settings: settingsFromContext((key) => app.node.tryGetContext(key)),
-});
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+try {
+  const app = new App();
+  const settings = settingsFromContext((key) => app.node.tryGetContext(key));
+  new SmartcarWebhooksStack(app, settings.stackName ?? 'SmartcarWebhooks', {
+    description: 'Receives Smartcar vehicle webhooks and keeps every payload in an S3 data lake',
+    settings,
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+} catch (err) {
+  if (!(err instanceof ConfigurationError)) throw err;
+  console.error(`Configuration error: ${err.message}`);
+  process.exit(1);
+}

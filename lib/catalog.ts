@@ -3,13 +3,14 @@
  * partitions need no crawler and no MSCK REPAIR), an Athena workgroup with its own encrypted, expiring
  * results bucket, and named queries that create the views of lib/queries.ts.
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { privateBucket } from './private-bucket';
 import { athenaDialect, createViewSql, DELIVERY_COLUMNS, PARTITION_COLUMNS, RAW_TABLE, VIEWS } from './queries';
+import { ConfigurationError } from './validation';
 
 /** Event types the table's `event_type` projection knows; a type not listed is stored but not queryable until added. */
 export const DEFAULT_EVENT_TYPES = [
@@ -65,18 +66,21 @@ export class Catalog extends Construct {
         .replace(/[^a-z0-9_]/g, '_')
         .replace(/^_+|_+$/g, '')
         .slice(0, 200);
-    if (!/^[a-z0-9_]{1,255}$/.test(this.databaseName)) {
-      throw new Error(
+    if (!Token.isUnresolved(this.databaseName) && !/^[a-z0-9_]{1,255}$/.test(this.databaseName)) {
+      throw new ConfigurationError(
         `databaseName "${this.databaseName}" must be lowercase letters, digits and underscores, e.g. "smartcar_webhooks".`,
       );
     }
     const eventTypes = props.eventTypes ?? DEFAULT_EVENT_TYPES;
     for (const t of eventTypes) {
-      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(t))
-        throw new Error(`eventTypes entry "${t}" is not a partition value the lake writes (letters, digits, _ . -).`);
+      if (!Token.isUnresolved(t) && !/^[A-Za-z0-9_.-]{1,64}$/.test(t))
+        throw new ConfigurationError(
+          `eventTypes entry "${t}" is not a partition value the lake writes (letters, digits, _ . -).`,
+        );
     }
     const since = props.queryableSince ?? '2024-01-01';
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(since)) throw new Error(`queryableSince "${since}" must be a date as YYYY-MM-DD.`);
+    if (!Token.isUnresolved(since) && !/^\d{4}-\d{2}-\d{2}$/.test(since))
+      throw new ConfigurationError(`queryableSince "${since}" must be a date as YYYY-MM-DD.`);
 
     this.database = new glue.CfnDatabase(this, 'Database', {
       catalogId: stack.account,

@@ -3,7 +3,7 @@
  * (or one the caller brings) and the ingest function that drains the delivery queue into batched gzip
  * NDJSON objects under Hive-style partitions.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { privateBucket } from './private-bucket';
+import { ConfigurationError } from './validation';
 
 /** Storage-class and expiry rules for the raw zone. */
 export interface LakeLifecycle {
@@ -104,18 +105,18 @@ export class DataLake extends Construct {
   constructor(scope: Construct, id: string, props: DataLakeProps) {
     super(scope, id);
     if (props.existingBucket && props.bucketProps) {
-      throw new Error(
+      throw new ConfigurationError(
         'Pass either existingBucket or bucketProps, not both: bucketProps only shape a bucket this construct creates.',
       );
     }
     if (props.existingBucket && props.lifecycle) {
-      throw new Error(
+      throw new ConfigurationError(
         'lifecycle applies only to a bucket this construct creates; set lifecycle rules on existingBucket yourself.',
       );
     }
     this.rawPrefix = (props.rawPrefix ?? 'raw').replace(/^\/+|\/+$/g, '');
-    if (!/^[A-Za-z0-9_.\-/]+$/.test(this.rawPrefix)) {
-      throw new Error(
+    if (!Token.isUnresolved(this.rawPrefix) && !/^[A-Za-z0-9_.\-/]+$/.test(this.rawPrefix)) {
+      throw new ConfigurationError(
         `rawPrefix "${props.rawPrefix}" must be a non-empty S3 key prefix of letters, digits, _ . - and /.`,
       );
     }

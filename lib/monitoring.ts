@@ -13,6 +13,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, type MetricName } from '../lambda/contract';
+import { ConfigurationError } from './validation';
 
 /** What the construct user can tune. */
 export interface MonitoringOptions {
@@ -30,6 +31,12 @@ export interface MonitoringOptions {
   readonly latencyThreshold?: Duration;
   /** Rejected signatures in 5 minutes that raise an alarm. @default 10 */
   readonly signatureFailureThreshold?: number;
+  /**
+   * VERIFY requests (answered or refused) in 5 minutes that raise an alarm. Smartcar sends VERIFY only when
+   * a webhook is created, its URL changes or someone presses Verify, so a stream of them is a probe.
+   * @default 10
+   */
+  readonly verifyVolumeThreshold?: number;
   /** Age of the oldest queued delivery that raises an alarm. @default Duration.minutes(10) */
   readonly oldestMessageAgeThreshold?: Duration;
   /** Create a CloudWatch dashboard ($3 a month). @default true */
@@ -67,7 +74,7 @@ export class Monitoring extends Construct {
       });
     if (props.alarmEmail) {
       if (props.existingAlarmTopic)
-        throw new Error(
+        throw new ConfigurationError(
           'alarmEmail subscribes to a topic this construct creates; subscribe existingAlarmTopic yourself.',
         );
       (this.alarmTopic as sns.Topic).addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
@@ -121,6 +128,20 @@ export class Monitoring extends Construct {
       custom(METRIC.signatureFailures),
       props.signatureFailureThreshold ?? 10,
       'Many deliveries with a missing or wrong SC-Signature: forged requests, or the management token in the secret is not the one Smartcar signs with (after a rotation?).',
+    );
+    alarm(
+      'VerifyVolume',
+      new cloudwatch.MathExpression({
+        expression: 'FILL(answered, 0) + FILL(refused, 0)',
+        usingMetrics: {
+          answered: custom(METRIC.verifyChallengesAnswered),
+          refused: custom(METRIC.verifyChallengesRejected),
+        },
+        label: 'VERIFY requests',
+        period: FIVE_MINUTES,
+      }),
+      props.verifyVolumeThreshold ?? 10,
+      'Unusually many VERIFY requests: Smartcar sends VERIFY only when a webhook is created or re-verified. Refused ones (challenge outside the answerable format) are attempts to use VERIFY as a signing oracle; they get nothing, but watch the source in the API access log.',
     );
     alarm(
       'TokenUnavailable',
@@ -215,6 +236,7 @@ export class Monitoring extends Construct {
             custom(METRIC.tokenUnavailable).with({ label: 'token unavailable' }),
             custom(METRIC.handOffFailures).with({ label: 'hand-off failed' }),
             custom(METRIC.verifyChallengesAnswered).with({ label: 'VERIFY answered' }),
+            custom(METRIC.verifyChallengesRejected).with({ label: 'VERIFY refused' }),
           ],
           width: 8,
         }),

@@ -64,6 +64,7 @@ export const DELIVERY_COLUMNS = [
   ['request_id', 'string'],
   ['body', 'string'],
   ['body_base64', 'string'],
+  ['body_json', 'string'],
 ] as const;
 /** Partition keys; in the table they replace the records' own event_type and mode fields. */
 export const PARTITION_COLUMNS = ['event_type', 'mode', 'dt', 'hour'] as const;
@@ -75,8 +76,9 @@ export const RAW_TABLE = 'deliveries';
 export const VIEWS: readonly LakeView[] = [
   {
     name: 'deliveries_deduplicated',
-    description: 'One row per event (eventId, or body hash for legacy payloads): delivery is at least once.',
-    sql: (d) => `SELECT ${ALL_COLUMNS}
+    description:
+      'One row per event (eventId, or body hash for legacy payloads): delivery is at least once. `payload` is the body as JSON every engine reads.',
+    sql: (d) => `SELECT ${ALL_COLUMNS}, COALESCE(body_json, body) AS payload
 FROM (
   SELECT ${ALL_COLUMNS},
          ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY received_at, ingested_at) AS copy
@@ -89,7 +91,7 @@ WHERE copy = 1`,
     description:
       'One row per vehicle and signal of current VEHICLE_STATE payloads, and per vehicle and endpoint of legacy schedule payloads.',
     sql: (d) => `SELECT e.event_id, e.event_type, e.mode, e.received_at,
-       COALESCE(${d.jsonScalar('e.body', '$.vehicleId')}, ${d.jsonScalar('e.body', '$.data.vehicle.id')}) AS vehicle_id,
+       COALESCE(${d.jsonScalar('e.payload', '$.vehicleId')}, ${d.jsonScalar('e.payload', '$.data.vehicle.id')}) AS vehicle_id,
        ${d.jsonScalar('s.signal', '$.code')} AS signal_code,
        ${d.jsonScalar('s.signal', '$.name')} AS signal_name,
        ${d.jsonScalar('s.signal', '$.group')} AS signal_group,
@@ -100,7 +102,7 @@ WHERE copy = 1`,
        ${d.epochMs(d.jsonScalar('s.signal', '$.meta.oemUpdatedAt'))} AS oem_updated_at,
        ${d.epochMs(`COALESCE(${d.jsonScalar('s.signal', '$.meta.fetchedAt')}, ${d.jsonScalar('s.signal', '$.meta.retrievedAt')})`)} AS fetched_at
 FROM ${d.table('deliveries_deduplicated')} e
-CROSS JOIN UNNEST(${d.jsonArray('e.body', '$.data.signals')}) AS s (signal)
+CROSS JOIN UNNEST(${d.jsonArray('e.payload', '$.data.signals')}) AS s (signal)
 WHERE e.event_type = 'VEHICLE_STATE'
 UNION ALL
 SELECT e.event_id, e.event_type, e.mode, e.received_at,
@@ -115,7 +117,7 @@ SELECT e.event_id, e.event_type, e.mode, e.received_at,
        ${d.epochMs('NULL')} AS oem_updated_at,
        ${d.epochMs('NULL')} AS fetched_at
 FROM ${d.table('deliveries_deduplicated')} e
-CROSS JOIN UNNEST(${d.jsonArray('e.body', '$.payload.vehicles')}) AS v (vehicle)
+CROSS JOIN UNNEST(${d.jsonArray('e.payload', '$.payload.vehicles')}) AS v (vehicle)
 CROSS JOIN UNNEST(${d.jsonArray('v.vehicle', '$.data')}) AS p (endpoint)
 WHERE e.event_type IN ('schedule', 'scheduled')`,
   },
@@ -141,14 +143,14 @@ WHERE recency = 1`,
     name: 'vehicle_errors',
     description: 'One row per error of current VEHICLE_ERROR payloads.',
     sql: (d) => `SELECT e.event_id, e.mode, e.received_at,
-       COALESCE(${d.jsonScalar('e.body', '$.vehicleId')}, ${d.jsonScalar('e.body', '$.data.vehicle.id')}) AS vehicle_id,
+       COALESCE(${d.jsonScalar('e.payload', '$.vehicleId')}, ${d.jsonScalar('e.payload', '$.data.vehicle.id')}) AS vehicle_id,
        ${d.jsonScalar('x.error', '$.type')} AS error_type,
        ${d.jsonScalar('x.error', '$.code')} AS error_code,
        ${d.jsonScalar('x.error', '$.state')} AS state,
        ${d.jsonScalar('x.error', '$.description')} AS description,
        ${d.jsonScalar('x.error', '$.resolution.type')} AS resolution
 FROM ${d.table('deliveries_deduplicated')} e
-CROSS JOIN UNNEST(${d.jsonArray('e.body', '$.data.errors')}) AS x (error)
+CROSS JOIN UNNEST(${d.jsonArray('e.payload', '$.data.errors')}) AS x (error)
 WHERE e.event_type = 'VEHICLE_ERROR'`,
   },
   {

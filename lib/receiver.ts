@@ -2,7 +2,7 @@
  * The public edge: an HTTP API with one throttled, access-logged `POST` route, the verification
  * function behind it, and the encrypted queue (with its dead-letter queue) it hands deliveries to.
  */
-import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -12,6 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../lambda/contract';
 import { HouseFunction } from './function';
+import { ConfigurationError } from './validation';
 
 /** Request rate limits of the API stage. */
 export interface ReceiverThrottle {
@@ -51,8 +52,11 @@ export class Receiver extends Construct {
   constructor(scope: Construct, id: string, props: ReceiverProps) {
     super(scope, id);
     const callbackPath = props.callbackPath ?? '/webhooks';
-    if (!/^\/[A-Za-z0-9._~\-/]*$/.test(callbackPath) || callbackPath.includes('{')) {
-      throw new Error(
+    if (
+      !Token.isUnresolved(callbackPath) &&
+      (!/^\/[A-Za-z0-9._~\-/]*$/.test(callbackPath) || callbackPath.includes('{'))
+    ) {
+      throw new ConfigurationError(
         `callbackPath "${callbackPath}" must start with "/" and use only URL path characters, e.g. "/webhooks".`,
       );
     }

@@ -7,9 +7,12 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
 import { SmartcarWebhooks } from './smartcar-webhooks';
+import { ConfigurationError, checkBucketName, checkSecretName, checkStackName, checkWebhookId } from './validation';
 
 /** Settings read from `cdk.json` or `-c key=value`. */
 export interface StackSettings {
+  /** CloudFormation stack name. @default 'SmartcarWebhooks' */
+  readonly stackName?: string;
   readonly webhookId?: string;
   readonly secretName?: string;
   readonly bucketName?: string;
@@ -88,7 +91,8 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
   const text = (key: string): string | undefined => {
     const v = get(key);
     if (v === undefined || v === null || v === '') return undefined;
-    if (typeof v !== 'string') throw new Error(`Context "${key}" must be a string, got ${JSON.stringify(v)}.`);
+    if (typeof v !== 'string')
+      throw new ConfigurationError(`Context "${key}" must be a string, got ${JSON.stringify(v)}.`);
     return v;
   };
   const positiveInt = (key: string): number | undefined => {
@@ -96,23 +100,30 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
     if (v === undefined || v === null || v === '') return undefined;
     const n = Number(v);
     if (!Number.isInteger(n) || n <= 0) {
-      throw new Error(`Context "${key}" must be a positive whole number of days, got ${JSON.stringify(v)}.`);
+      throw new ConfigurationError(
+        `Context "${key}" must be a positive whole number of days, got ${JSON.stringify(v)}.`,
+      );
     }
     return n;
   };
   const retention = positiveInt('logRetentionDays');
   if (retention !== undefined && !Object.values(logs.RetentionDays).includes(retention)) {
-    throw new Error(
+    throw new ConfigurationError(
       `Context "logRetentionDays" is ${retention}; CloudWatch accepts one of ${Object.values(logs.RetentionDays)
         .filter((d) => typeof d === 'number' && d > 0)
         .join(', ')}.`,
     );
   }
+  checkWebhookId('Context "webhookId"', text('webhookId'));
+  checkSecretName('Context "secretName"', text('secretName'));
+  checkBucketName('Context "bucketName"', text('bucketName'));
+  checkStackName('Context "stackName"', text('stackName'));
   const removal = text('bucketRemovalPolicy');
   if (removal !== undefined && removal !== 'retain' && removal !== 'destroy') {
-    throw new Error(`Context "bucketRemovalPolicy" must be "retain" or "destroy", got "${removal}".`);
+    throw new ConfigurationError(`Context "bucketRemovalPolicy" must be "retain" or "destroy", got "${removal}".`);
   }
   return {
+    stackName: text('stackName'),
     webhookId: text('webhookId'),
     secretName: text('secretName'),
     bucketName: text('bucketName'),

@@ -14,6 +14,7 @@ import { DataLake, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { Monitoring, type MonitoringOptions } from './monitoring';
 import { Receiver, type ReceiverThrottle } from './receiver';
 import { SubscriptionWorkflow } from './subscription-workflow';
+import { ConfigurationError, checkBucketName, checkEmail, checkInteger, checkSecretName } from './validation';
 
 /** Settings of the vehicle subscription workflow. */
 export interface SubscriptionWorkflowOptions {
@@ -26,6 +27,11 @@ export interface SubscriptionWorkflowOptions {
   readonly accessTokenSecretPrefix?: string;
   /** Base URL of the Smartcar API. @default 'https://api.smartcar.com' */
   readonly smartcarApiOrigin?: string;
+  /**
+   * The only webhooks executions may subscribe vehicles to or unsubscribe them from.
+   * @default - only the construct's `webhookId`
+   */
+  readonly allowedWebhookIds?: string[];
   /** Longest an execution may run. @default Duration.days(7) */
   readonly timeout?: Duration;
   /** How long run pages and reports are kept. @default Duration.days(30) */
@@ -118,18 +124,23 @@ export class SmartcarWebhooks extends Construct {
   constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
     super(scope, id);
     if (props.existingManagementTokenSecret && props.managementTokenSecretProps) {
-      throw new Error(
+      throw new ConfigurationError(
         'Pass either existingManagementTokenSecret or managementTokenSecretProps, not both: the props only shape a secret this construct creates.',
       );
     }
+    checkSecretName('managementTokenSecretProps.secretName', props.managementTokenSecretProps?.secretName);
+    checkBucketName('bucketProps.bucketName', props.bucketProps?.bucketName);
+    checkEmail('monitoring.alarmEmail', props.monitoring?.alarmEmail);
     const batchingWindow = props.ingestMaxBatchingWindow ?? Duration.seconds(60);
     if (batchingWindow.toSeconds() > 300) {
-      throw new Error(`ingestMaxBatchingWindow is ${batchingWindow.toSeconds()} s; Lambda allows at most 300 s.`);
+      throw new ConfigurationError(
+        `ingestMaxBatchingWindow is ${batchingWindow.toSeconds()} s; Lambda allows at most 300 s.`,
+      );
     }
     const maxConcurrency = props.ingestMaxConcurrency ?? 2;
-    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 2 || maxConcurrency > 1000) {
-      throw new Error(`ingestMaxConcurrency is ${maxConcurrency}; Lambda accepts an integer from 2 to 1000.`);
-    }
+    checkInteger('ingestMaxConcurrency', maxConcurrency, 2, 1000, 'what Lambda accepts');
+    checkInteger('ingestBatchSize', props.ingestBatchSize, 1, 10000, 'what an SQS event source accepts');
+    checkInteger('maxReceiveCount', props.maxReceiveCount, 1, 1000, 'what SQS accepts');
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
     this.webhookId = props.webhookId;

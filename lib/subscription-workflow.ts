@@ -6,7 +6,7 @@
  * The user's access token never travels in state: tasks read it back from the execution input (or a
  * secret) themselves.
  */
-import { Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, type RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -17,6 +17,7 @@ import { Construct } from 'constructs';
 import { DEFAULT_SMARTCAR_API_ORIGIN, ENV, WORKFLOW_ENV } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { privateBucket } from './private-bucket';
+import { ConfigurationError, checkApiOrigin, checkInteger, checkPattern, checkWebhookId } from './validation';
 
 /** Error names thrown by the task functions (kept in step with lambda/core/workflow.ts by a test). */
 export const RETRYABLE_ERROR = 'Smartcar.Retryable';
@@ -26,6 +27,12 @@ export interface SubscriptionWorkflowProps {
   readonly managementTokenSecret: secretsmanager.ISecret;
   /** Webhook id used when an execution names none. @default - executions must pass webhookId */
   readonly webhookId?: string;
+  /**
+   * The only webhooks executions may subscribe vehicles to or unsubscribe them from; enforced by the task
+   * code, so that starting an execution does not let anyone point vehicles at another webhook.
+   * @default - only `webhookId` (none when it is not set: every execution is refused)
+   */
+  readonly allowedWebhookIds?: string[];
   /** Vehicles processed at the same time within a page. @default 2 */
   readonly maxConcurrency?: number;
   /**
@@ -61,15 +68,28 @@ export class SubscriptionWorkflow extends Construct {
   constructor(scope: Construct, id: string, props: SubscriptionWorkflowProps) {
     super(scope, id);
     const maxConcurrency = props.maxConcurrency ?? 2;
-    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 40) {
-      throw new Error(
-        `maxConcurrency is ${maxConcurrency}; use a whole number from 1 to 40 (Smartcar's default rate limit refills 2 requests a minute).`,
+    checkInteger(
+      'workflow.maxConcurrency',
+      maxConcurrency,
+      1,
+      40,
+      "Smartcar's default rate limit refills 2 requests a minute",
+    );
+    const secretPrefix = props.accessTokenSecretPrefix ?? 'smartcar/access-tokens/';
+    checkPattern(
+      'workflow.accessTokenSecretPrefix',
+      secretPrefix,
+      /^[A-Za-z0-9/_+=.@-]+$/,
+      'use only letters, digits and /_+=.@-',
+    );
+    checkWebhookId('webhookId', props.webhookId);
+    for (const id of props.allowedWebhookIds ?? []) checkWebhookId('workflow.allowedWebhookIds entry', id);
+    if (props.allowedWebhookIds?.some((id) => Token.isUnresolved(id))) {
+      throw new ConfigurationError(
+        'workflow.allowedWebhookIds must be literal ids: the task code compares them at run time.',
       );
     }
-    const secretPrefix = props.accessTokenSecretPrefix ?? 'smartcar/access-tokens/';
-    if (!/^[A-Za-z0-9/_+=.@-]+$/.test(secretPrefix)) {
-      throw new Error(`accessTokenSecretPrefix "${secretPrefix}" may contain only letters, digits and /_+=.@-`);
-    }
+    checkApiOrigin('workflow.smartcarApiOrigin', props.smartcarApiOrigin);
     this.accessTokenSecretPrefix = secretPrefix;
     const apiOrigin = props.smartcarApiOrigin ?? DEFAULT_SMARTCAR_API_ORIGIN;
     const common = { logRetention: props.logRetention, logRemovalPolicy: props.logRemovalPolicy };
@@ -87,6 +107,9 @@ export class SubscriptionWorkflow extends Construct {
       [WORKFLOW_ENV.accessTokenSecretPrefix]: secretPrefix,
       [ENV.managementTokenSecretId]: props.managementTokenSecret.secretArn,
       ...(props.webhookId ? { [WORKFLOW_ENV.defaultWebhookId]: props.webhookId } : {}),
+      [WORKFLOW_ENV.allowedWebhookIds]: (props.allowedWebhookIds ?? (props.webhookId ? [props.webhookId] : [])).join(
+        ',',
+      ),
     };
     // Smartcar's latency can reach 300 s; the client gives up at 310 s, the function a little later.
     const apiTimeout = Duration.seconds(330);

@@ -56,8 +56,30 @@ describe('alarms, all wired to the alarm topic', () => {
       alarmOn(metric, { Namespace: 'AWS/States' });
   });
 
-  it('has eleven alarms and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+  it('on unusual VERIFY volume, answered and refused challenges together', () => {
+    const service = { Name: 'service', Value: 'TestStack' };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('signing oracle'),
+      Threshold: 10,
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') }],
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'FILL(answered, 0) + FILL(refused, 0)' }),
+        Match.objectLike({
+          Id: 'answered',
+          MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'VerifyChallengesAnswered' }) }),
+        }),
+        Match.objectLike({
+          Id: 'refused',
+          MetricStat: Match.objectLike({
+            Metric: { Namespace: 'SmartcarWebhooks', MetricName: 'VerifyChallengesRejected', Dimensions: [service] },
+          }),
+        }),
+      ]),
+    });
+  });
+
+  it('has twelve alarms and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 

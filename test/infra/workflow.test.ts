@@ -1,5 +1,5 @@
 import validator from 'asl-validator';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { WORKFLOW_ERRORS } from '../../lambda/core/workflow';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
 import { RETRYABLE_ERROR } from '../../lib/subscription-workflow';
@@ -159,10 +159,20 @@ describe('task configuration', () => {
       Environment: {
         Variables: Match.objectLike({
           SMARTCAR_WEBHOOK_ID: 'wh-configured',
+          SMARTCAR_ALLOWED_WEBHOOK_IDS: 'wh-configured',
           SMARTCAR_API_ORIGIN: 'https://api.smartcar.com',
           WORKFLOW_BUCKET_NAME: { Ref: Match.stringLikeRegexp('WorkBucket') },
         }),
       },
+    });
+  });
+
+  it('passes an explicit webhook allow-list to the tasks', () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', { webhookId: 'wh-a', workflow: { allowedWebhookIds: ['wh-a', 'wh-b'] } });
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('one vehicle'),
+      Environment: { Variables: Match.objectLike({ SMARTCAR_ALLOWED_WEBHOOK_IDS: 'wh-a,wh-b' }) },
     });
   });
 
