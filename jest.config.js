@@ -1,11 +1,19 @@
-/** Jest runs TypeScript through ts-jest in transpile-only mode (type checking is `npm run build`). */
+/**
+ * Jest runs TypeScript through SWC (transpile only: type checking is `npm run typecheck`). The global
+ * setup builds the handlers and synthesizes the default template once for every infrastructure test.
+ */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
+    '^.+\\.ts$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: 'inline' },
+    ],
   },
-  // Synthesis bundles the functions with esbuild and the moto tests start a server: allow for both.
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  setupFiles: ['<rootDir>/test/support/setup-env.ts'],
+  // Moto starts in a few seconds and synthesis takes a few: allow for both, never for a hang.
   testTimeout: 60000,
 };

@@ -10,7 +10,7 @@ let template: Template;
 let definition: Record<string, unknown>;
 
 beforeAll(() => {
-  template = synthStack({ settings: { webhookId: 'wh-configured' } }).template;
+  template = synthStack().template;
   definition = definitionFromTemplate(template.toJSON() as never);
 });
 
@@ -158,10 +158,21 @@ describe('task configuration', () => {
       Timeout: 330,
       Environment: {
         Variables: Match.objectLike({
+          SMARTCAR_API_ORIGIN: 'https://api.smartcar.com',
+          // No webhook configured: nothing is allowed, every execution is refused until one is.
+          SMARTCAR_ALLOWED_WEBHOOK_IDS: '',
+          WORKFLOW_BUCKET_NAME: { Ref: Match.stringLikeRegexp('WorkBucket') },
+        }),
+      },
+    });
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', { webhookId: 'wh-configured' });
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('one vehicle'),
+      Environment: {
+        Variables: Match.objectLike({
           SMARTCAR_WEBHOOK_ID: 'wh-configured',
           SMARTCAR_ALLOWED_WEBHOOK_IDS: 'wh-configured',
-          SMARTCAR_API_ORIGIN: 'https://api.smartcar.com',
-          WORKFLOW_BUCKET_NAME: { Ref: Match.stringLikeRegexp('WorkBucket') },
         }),
       },
     });

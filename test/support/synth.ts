@@ -1,5 +1,9 @@
-/** Synthesizes the stack the way `cdk synth` does (bundling included) for infrastructure tests. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+/**
+ * Synthesizes the stack the way `cdk synth` does for infrastructure tests. The default stack is
+ * synthesized once per test run (test/support/global-setup.ts) and read back by every file that asks
+ * for it; stacks with other props are synthesized where they are needed.
+ */
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
@@ -8,10 +12,13 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { SmartcarWebhooksStack, type SmartcarWebhooksStackProps } from '../../lib/smartcar-webhooks-stack';
 
 /**
- * Templates are asserted on without building the function bundles (`cdk synth` in CI builds them, and
- * test/infra/bundling.test.ts checks one build), which keeps the infrastructure tests fast.
+ * The functions deploy prebuilt handlers, so synthesis bundles nothing; this context also skips staging
+ * (copying) their assets where a test only reads the template.
  */
 const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+
+/** Environment variable naming the folder that holds the default stack's synthesis. */
+export const CACHE_ENV = 'SMARTCAR_TEST_SYNTH_CACHE';
 
 export interface Synthesized {
   readonly template: Template;
@@ -29,7 +36,28 @@ export interface ValidationReport {
   }[];
 }
 
-export function synthStack(props: SmartcarWebhooksStackProps = {}): Synthesized {
+export function synthStack(props?: SmartcarWebhooksStackProps): Synthesized {
+  const cache = process.env[CACHE_ENV];
+  if (props === undefined && cache && existsSync(`${cache}/template.json`)) {
+    return {
+      template: Template.fromJSON(JSON.parse(readFileSync(`${cache}/template.json`, 'utf8'))),
+      templateFile: `${cache}/template.json`,
+      validationReport: JSON.parse(readFileSync(`${cache}/validation-report.json`, 'utf8')),
+    };
+  }
+  return synthesize(props ?? {});
+}
+
+/** Synthesizes the default stack into a new folder and returns the folder (for the global setup). */
+export function synthAndCache(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cdk-default-'));
+  const synthesized = synthesize({});
+  copyFileSync(synthesized.templateFile, path.join(dir, 'template.json'));
+  writeFileSync(path.join(dir, 'validation-report.json'), JSON.stringify(synthesized.validationReport));
+  return dir;
+}
+
+function synthesize(props: SmartcarWebhooksStackProps): Synthesized {
   const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-test-')), context: NO_BUNDLING });
   const stack = new SmartcarWebhooksStack(app, 'TestStack', props);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
