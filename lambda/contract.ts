@@ -4,6 +4,13 @@
  * Nothing in here may import aws-cdk-lib: it is bundled into the functions.
  */
 
+/**
+ * The Lambda handlers, one folder each under `lambda/`; each is prebuilt to `dist/handlers/<name>/` and
+ * deployed from there (see scripts/build-handlers.ts and lib/function.ts).
+ */
+export const HANDLER_NAMES = ['verify', 'ingest', 'workflow-plan', 'workflow-vehicle', 'workflow-results'] as const;
+export type HandlerName = (typeof HANDLER_NAMES)[number];
+
 /** Environment variables read by the handlers; lib/ sets exactly these. */
 export const ENV = {
   /** ARN or name of the Secrets Manager secret that holds the application management token. */

@@ -131,7 +131,7 @@ export class DataLake extends Construct {
       });
 
     this.ingestFunction = new HouseFunction(this, 'IngestFunction', {
-      handlerDir: 'ingest',
+      handler: 'ingest',
       description: 'Writes queued Smartcar webhook deliveries to the S3 data lake in batches',
       timeout: INGEST_TIMEOUT,
       memorySize: 512,

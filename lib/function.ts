@@ -1,24 +1,44 @@
 /**
  * The one house Lambda construct: every function in the project is Node.js 22 on arm64 (cheaper per
- * GB-second than x86), bundled locally by esbuild (never Docker), with source maps, JSON logs and an
- * explicit log group whose retention the caller sets.
+ * GB-second than x86), deployed from the handler bundles prebuilt at package build time
+ * (`dist/handlers/<name>/`, see scripts/build-handlers.ts), with source maps, JSON logs and an explicit
+ * log group whose retention the caller sets. Synth bundles nothing: no esbuild, no Docker, no lock file.
  */
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../lambda/contract';
+import { type HandlerName, METRICS_NAMESPACE } from '../lambda/contract';
+import { ConfigurationError } from './validation';
 
-/** Root of the handler sources; entries are `lambda/<name>/index.ts`. */
-const LAMBDA_ROOT = path.join(__dirname, '..', 'lambda');
-const PROJECT_ROOT = path.join(__dirname, '..');
+/**
+ * The package's root: the nearest folder above this file with a package.json. From source that is the
+ * repository (lib/ → ..), from the compiled package the installed package (dist/lib/ → ../..).
+ */
+function packageRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${__dirname}`);
+  }
+}
+
+/** The folder holding one prebuilt handler (`index.js` and its source map). */
+export function handlerAssetPath(name: HandlerName): string {
+  const dir = path.join(packageRoot(), 'dist', 'handlers', name);
+  if (!existsSync(path.join(dir, 'index.js'))) {
+    throw new ConfigurationError(
+      `The prebuilt handler ${name} is missing at ${dir}: run "npm run build" in the package (it runs on npm ci and npm pack).`,
+    );
+  }
+  return dir;
+}
 
 export interface HouseFunctionProps {
-  /** Folder under `lambda/` whose `index.ts` exports `handler`. */
-  readonly handlerDir: string;
+  /** Which handler (folder under `lambda/`, prebuilt to `dist/handlers/`) the function runs. */
+  readonly handler: HandlerName;
   /** What the function is for, shown in the console. */
   readonly description: string;
   /**
@@ -49,7 +69,7 @@ export interface HouseFunctionProps {
   readonly reservedConcurrentExecutions?: number;
 }
 
-export class HouseFunction extends nodejs.NodejsFunction {
+export class HouseFunction extends lambda.Function {
   /** The function's own log group. */
   public readonly functionLogGroup: logs.LogGroup;
 
@@ -66,10 +86,8 @@ export class HouseFunction extends nodejs.NodejsFunction {
     });
     logGroup.grantWrite(role);
     super(scope, id, {
-      entry: path.join(LAMBDA_ROOT, props.handlerDir, 'index.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      code: lambda.Code.fromAsset(handlerAssetPath(props.handler)),
+      handler: 'index.handler',
       description: props.description,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
@@ -85,16 +103,6 @@ export class HouseFunction extends nodejs.NodejsFunction {
         POWERTOOLS_SERVICE_NAME: props.serviceName ?? Stack.of(scope).stackName,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,
-      },
-      bundling: {
-        forceDockerBundling: false,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        target: 'node22',
-        format: nodejs.OutputFormat.CJS,
-        // The Node.js 22 runtime ships AWS SDK v3; bundling it would only add cold-start weight.
-        externalModules: ['@aws-sdk/*'],
       },
     });
     this.functionLogGroup = logGroup;

@@ -18,6 +18,16 @@ function attr(construct: IConstruct, attribute: string): string {
   return `<${Stack.of(construct).getLogicalId(cfn)}.${attribute}>`;
 }
 
+/** cdk-nag (AwsSolutions) acknowledgements for a {@link SmartcarWebhooks}, each with its reason. */
+// biome-ignore lint/complexity/noStaticOnlyClass: jsii (the multi-language bindings) exports classes, not free functions
+export class NagAcknowledgements {
+  /** Acknowledges every AwsSolutions finding the construct knowingly raises, each with its reason. */
+  public static acknowledge(webhooks: SmartcarWebhooks): void {
+    acknowledgeNagFindings(webhooks);
+  }
+}
+
+/** See {@link NagAcknowledgements.acknowledge}. */
 export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
   const { receiver, dataLake, subscriptionWorkflow: workflow } = webhooks;
 

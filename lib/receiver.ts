@@ -75,7 +75,7 @@ export class Receiver extends Construct {
     });
 
     this.verifyFunction = new HouseFunction(this, 'VerifyFunction', {
-      handlerDir: 'verify',
+      handler: 'verify',
       description: 'Answers Smartcar VERIFY challenges and authenticates webhook deliveries by SC-Signature',
       // Smartcar gives up after 15 s; a cold start plus one Secrets Manager and one SQS call fits in 10.
       timeout: Duration.seconds(10),

@@ -114,21 +114,21 @@ export class SubscriptionWorkflow extends Construct {
     // Smartcar's latency can reach 300 s; the client gives up at 310 s, the function a little later.
     const apiTimeout = Duration.seconds(330);
     this.planFunction = new HouseFunction(this, 'PlanFunction', {
-      handlerDir: 'workflow-plan',
+      handler: 'workflow-plan',
       description: 'Subscription workflow: validates the input and lists the user vehicles page by page',
       timeout: apiTimeout,
       environment: taskEnv,
       ...common,
     });
     this.vehicleFunction = new HouseFunction(this, 'VehicleFunction', {
-      handlerDir: 'workflow-vehicle',
+      handler: 'workflow-vehicle',
       description: 'Subscription workflow: subscribes or unsubscribes one vehicle',
       timeout: apiTimeout,
       environment: taskEnv,
       ...common,
     });
     this.resultsFunction = new HouseFunction(this, 'ResultsFunction', {
-      handlerDir: 'workflow-results',
+      handler: 'workflow-results',
       description: 'Subscription workflow: loads vehicle pages, records results, writes the summary',
       timeout: Duration.seconds(120),
       memorySize: 512,

@@ -24,8 +24,10 @@ export async function listLakeKeys(root: string, prefix: string): Promise<string
     .map((e) => path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
 }
 
-export const getLakeObject = (root: string, key: string): Promise<Buffer> => readFile(path.join(root, ...key.split('/')));
-export const deleteLakeObject = (root: string, key: string): Promise<void> => rm(path.join(root, ...key.split('/')), { force: true });
+export const getLakeObject = (root: string, key: string): Promise<Buffer> =>
+  readFile(path.join(root, ...key.split('/')));
+export const deleteLakeObject = (root: string, key: string): Promise<void> =>
+  rm(path.join(root, ...key.split('/')), { force: true });
 
 /** Every `.ndjson.gz` object under the lake's raw zone, as key → records. */
 export async function readLake(root: string, rawPrefix = 'raw'): Promise<Map<string, LakeRecord[]>> {

@@ -65,7 +65,8 @@ export function localTaskHandlers(options: LocalWorkflowOptions): Record<string,
       logger: options.logger,
       resolveAccessToken,
       managementToken: async () => {
-        if (!options.managementToken) throw new Error('unsubscribe needs the management token (SMARTCAR_MANAGEMENT_TOKEN)');
+        if (!options.managementToken)
+          throw new Error('unsubscribe needs the management token (SMARTCAR_MANAGEMENT_TOKEN)');
         return options.managementToken;
       },
       defaultWebhookId: options.defaultWebhookId,

@@ -1,5 +1,7 @@
 /** aws-local-stepfunctions uses Promise.withResolvers (Node 22+); this project also runs on Node 20. */
-const P = Promise as unknown as { withResolvers?: <T>() => { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } };
+const P = Promise as unknown as {
+  withResolvers?: <T>() => { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void };
+};
 P.withResolvers ??= <T>() => {
   let resolve!: (v: T) => void;
   let reject!: (e: unknown) => void;
@@ -9,4 +11,5 @@ P.withResolvers ??= <T>() => {
   });
   return { promise, resolve, reject };
 };
+
 export {};

@@ -73,7 +73,11 @@ function printTable(rows: Row[]): void {
     return s.length > 60 ? `${s.slice(0, 57)}...` : s;
   };
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   console.log(line(cols));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(line(cols.map((c) => cell(r[c]))));
@@ -89,14 +93,22 @@ const USAGE = `usage: npm run query -- "<sql>" | <view> | --list  [--json]
 async function main(): Promise<number> {
   let parsed: { values: Record<string, boolean | undefined>; positionals: string[] };
   try {
-    parsed = parseArgs({ allowPositionals: true, options: { list: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }) as never;
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: { list: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    }) as never;
   } catch (err) {
     console.error(`query: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
   if (values.help || (!values.list && positionals.length !== 1)) {
-    if (!values.help) console.error(positionals.length === 0 ? 'query: what to run? give SQL or a view name\n' : 'query: quote the SQL as one argument\n');
+    if (!values.help)
+      console.error(
+        positionals.length === 0
+          ? 'query: what to run? give SQL or a view name\n'
+          : 'query: quote the SQL as one argument\n',
+      );
     console.error(USAGE);
     return values.help ? 0 : 2;
   }

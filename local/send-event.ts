@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { challengeResponse, hmacHex } from '../lambda/core/signature';
+import { runCli } from './cli';
 import { buildEvent, EVENT_KINDS, type EventKind } from './events';
 import { DEV_TOKEN_FILE } from './start';
-import { runCli } from './cli';
 
 export interface SendOptions {
   readonly kind: EventKind;
@@ -31,12 +31,18 @@ export interface SendResult {
 /** Sends one event and judges the answer: verify wants the right HMAC, data events a 2xx, a bad signature a 401. */
 export async function sendEvent(options: SendOptions): Promise<SendResult> {
   const event = buildEvent(options.kind);
-  const signature = options.badSignature ? hmacHex(`not-${options.token}`, event.body) : hmacHex(options.token, event.body);
+  const signature = options.badSignature
+    ? hmacHex(`not-${options.token}`, event.body)
+    : hmacHex(options.token, event.body);
   let res: Response;
   try {
     res = await fetch(options.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'Smartcar/local-send-event', 'sc-signature': signature },
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'Smartcar/local-send-event',
+        'sc-signature': signature,
+      },
       body: event.body,
       signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
     });
@@ -48,7 +54,13 @@ export async function sendEvent(options: SendOptions): Promise<SendResult> {
   const base = { status: res.status, body: event.body, eventId: event.eventId };
   if (options.badSignature) {
     const ok = res.status === 401;
-    return { ...base, ok, summary: ok ? `${options.kind} with a bad signature: 401 as expected` : `${options.kind} with a bad signature: expected 401, got ${res.status} ${text.slice(0, 200)}` };
+    return {
+      ...base,
+      ok,
+      summary: ok
+        ? `${options.kind} with a bad signature: 401 as expected`
+        : `${options.kind} with a bad signature: expected 401, got ${res.status} ${text.slice(0, 200)}`,
+    };
   }
   if (options.kind === 'verify') {
     let answer: unknown;
@@ -104,11 +116,15 @@ export function parseSendArgs(argv: string[], env = process.env): { options: Sen
   }
   const { values, positionals } = parsed;
   if (values.help) throw new UsageError('');
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which event? name one kind' : `one kind at a time, got ${positionals.join(' ')}`);
+  if (positionals.length !== 1)
+    throw new UsageError(
+      positionals.length === 0 ? 'which event? name one kind' : `one kind at a time, got ${positionals.join(' ')}`,
+    );
   const kind = positionals[0] as EventKind;
   if (!EVENT_KINDS.includes(kind)) throw new UsageError(`unknown event kind "${kind}"`);
   const count = values.count === undefined ? 1 : Number(values.count);
-  if (!Number.isInteger(count) || count < 1 || count > 10_000) throw new UsageError(`--count must be a whole number from 1 to 10000, got "${values.count}"`);
+  if (!Number.isInteger(count) || count < 1 || count > 10_000)
+    throw new UsageError(`--count must be a whole number from 1 to 10000, got "${values.count}"`);
   const url = (values.url as string | undefined) ?? `http://127.0.0.1:${env.PORT || 3000}/webhooks`;
   try {
     const parsedUrl = new URL(url);
@@ -122,7 +138,9 @@ export function parseSendArgs(argv: string[], env = process.env): { options: Sen
     try {
       token = readFileSync(file, 'utf8').trim();
     } catch {
-      throw new UsageError(`no token: pass --token, set SMARTCAR_MANAGEMENT_TOKEN, or start the local receiver first (npm start writes ${file})`);
+      throw new UsageError(
+        `no token: pass --token, set SMARTCAR_MANAGEMENT_TOKEN, or start the local receiver first (npm start writes ${file})`,
+      );
     }
   }
   return { options: { kind, url, token, badSignature: Boolean(values['bad-signature']) }, count };

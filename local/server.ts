@@ -72,7 +72,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       if (req.method !== 'POST') return send(405, { error: 'use POST' });
       const body = await readBody(req, MAX_BODY_BYTES + 1);
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
       const result = await receive(
         { body, headers, requestId: `local-${Date.now().toString(36)}`, receivedAt: new Date() },
         { token, logger, enqueue: (m) => spool.enqueue(m), howToSetToken: 'Set SMARTCAR_MANAGEMENT_TOKEN.' },

@@ -5,14 +5,16 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { runCli } from './cli';
 import { consoleLogger } from './console-logger';
 import { startLocalServer } from './server';
-import { runCli } from './cli';
 
 export const DEV_TOKEN_FILE = '.dev-management-token';
 
 /** The token from SMARTCAR_MANAGEMENT_TOKEN, else the lake's development token (made once, then reused). */
-export async function localManagementToken(lakeDir: string): Promise<{ token: string; source: 'env' | 'file' | 'new' }> {
+export async function localManagementToken(
+  lakeDir: string,
+): Promise<{ token: string; source: 'env' | 'file' | 'new' }> {
   const fromEnv = process.env.SMARTCAR_MANAGEMENT_TOKEN?.trim();
   if (fromEnv) return { token: fromEnv, source: 'env' };
   const file = path.join(lakeDir, DEV_TOKEN_FILE);
@@ -27,7 +29,8 @@ export async function localManagementToken(lakeDir: string): Promise<{ token: st
 async function main() {
   const lakeDir = path.resolve(process.env.LOCAL_LAKE_DIR || 'local-lake');
   const port = Number(process.env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`PORT must be a port number, got "${process.env.PORT}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`PORT must be a port number, got "${process.env.PORT}"`);
   const host = process.env.HOST || '127.0.0.1';
   const { token, source } = await localManagementToken(lakeDir);
   const logger = consoleLogger();
@@ -76,7 +79,8 @@ if (require.main === module) {
     },
     (err) => {
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'EADDRINUSE') return `port ${process.env.PORT ?? 3000} is already in use; set PORT to another one (e.g. PORT=3001 npm start)`;
+      if (e.code === 'EADDRINUSE')
+        return `port ${process.env.PORT ?? 3000} is already in use; set PORT to another one (e.g. PORT=3001 npm start)`;
       if (e.code === 'EACCES') return `not allowed to listen there (${e.message}); try another PORT or HOST`;
       return e.message;
     },

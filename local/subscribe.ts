@@ -8,12 +8,17 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { App } from 'aws-cdk-lib';
-import { DEFAULT_SMARTCAR_API_ORIGIN, type VehicleOutcome, type WorkflowInput, type WorkflowSummary } from '../lambda/contract';
+import {
+  DEFAULT_SMARTCAR_API_ORIGIN,
+  type VehicleOutcome,
+  type WorkflowInput,
+  type WorkflowSummary,
+} from '../lambda/contract';
 import { SmartcarWebhooksStack } from '../lib/smartcar-webhooks-stack';
+import { runCli } from './cli';
 import { consoleLogger } from './console-logger';
 import { localTaskHandlers } from './local-workflow';
 import { definitionFromTemplate, ExecutionFailed, executionArnOf, runLocally } from './workflow-runner';
-import { runCli } from './cli';
 
 /** The state machine definition exactly as `cdk synth` produces it. */
 export function synthesizedDefinition(): Record<string, unknown> {
@@ -68,7 +73,9 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
       const out = state.output as VehicleOutcome;
       if (out.outcome === 'succeeded') options.print(`  ok       ${out.vehicleId}`);
       else if (out.outcome === 'failed')
-        options.print(`  failed   ${out.vehicleId}  ${out.failure.status ?? ''} ${out.failure.type ?? ''} ${out.failure.description ?? ''}`.trimEnd());
+        options.print(
+          `  failed   ${out.vehicleId}  ${out.failure.status ?? ''} ${out.failure.type ?? ''} ${out.failure.description ?? ''}`.trimEnd(),
+        );
       else options.print(`  waiting  ${out.vehicleId}  rate limited, retrying in ${out.retryAfterSeconds}s`);
     },
   });
@@ -106,7 +113,8 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
     throw new UsageError((err as Error).message);
   }
   if (values.help) throw new UsageError('');
-  const apiOrigin = (values['api-origin'] as string | undefined) ?? env.SMARTCAR_API_ORIGIN ?? DEFAULT_SMARTCAR_API_ORIGIN;
+  const apiOrigin =
+    (values['api-origin'] as string | undefined) ?? env.SMARTCAR_API_ORIGIN ?? DEFAULT_SMARTCAR_API_ORIGIN;
   try {
     if (!/^https?:$/.test(new URL(apiOrigin).protocol)) throw new Error();
   } catch {
@@ -116,7 +124,11 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
   if (values['access-token'] !== undefined) input.accessToken = values['access-token'];
   const webhookId = (values['webhook-id'] as string | undefined) ?? env.SMARTCAR_WEBHOOK_ID;
   if (webhookId) input.webhookId = webhookId;
-  if (values['vehicle-ids'] !== undefined) input.vehicleIds = String(values['vehicle-ids']).split(',').map((v) => v.trim()).filter(Boolean);
+  if (values['vehicle-ids'] !== undefined)
+    input.vehicleIds = String(values['vehicle-ids'])
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
   if (values.action !== undefined) input.action = values.action;
   return {
     input: input as WorkflowInput,

@@ -106,9 +106,15 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
     }
   }
 
-  const machine = new StateMachine(options.definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
+  const machine = new StateMachine(options.definition as never, {
+    validationOptions: { checkArn: true, checkPaths: true },
+  });
   const execution = machine.run(options.input as never, {
-    overrides: { taskResourceLocalHandlers: taskResourceLocalHandlers as never, waitTimeOverrides, retryIntervalOverrides },
+    overrides: {
+      taskResourceLocalHandlers: taskResourceLocalHandlers as never,
+      waitTimeOverrides,
+      retryIntervalOverrides,
+    },
     context: {
       Execution: {
         Id: executionArnOf(options.executionName),
@@ -116,7 +122,10 @@ export async function runLocally(options: LocalRunOptions): Promise<LocalRunResu
         Input: options.input,
         StartTime: new Date().toISOString(),
       },
-      StateMachine: { Id: `arn:aws:states:us-east-1:123456789012:stateMachine:${LOCAL_STATE_MACHINE_NAME}`, Name: LOCAL_STATE_MACHINE_NAME },
+      StateMachine: {
+        Id: `arn:aws:states:us-east-1:123456789012:stateMachine:${LOCAL_STATE_MACHINE_NAME}`,
+        Name: LOCAL_STATE_MACHINE_NAME,
+      },
     } as never,
   });
   const events: Json[] = [];

@@ -22,7 +22,9 @@ async function main() {
   const app = new App({ outdir });
   const stack = new SmartcarWebhooksStack(app, 'Bench');
   const assembly = app.synth();
-  const definition = definitionFromTemplate(JSON.parse(readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8')));
+  const definition = definitionFromTemplate(
+    JSON.parse(readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8')),
+  );
 
   for (const count of [23, 1000]) {
     const vehicles = Array.from({ length: count }, (_, i) => `veh-${i}`);

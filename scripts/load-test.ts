@@ -32,7 +32,13 @@ async function main() {
   }
 
   const lakeDir = mkdtempSync(path.join(tmpdir(), 'load-lake-'));
-  const server = await startLocalServer({ lakeDir, managementToken: TOKEN, port: 0, batchWindowMs: 1000, logger: silent });
+  const server = await startLocalServer({
+    lakeDir,
+    managementToken: TOKEN,
+    port: 0,
+    batchWindowMs: 1000,
+    logger: silent,
+  });
   // Distinct events, then a few of them again (a retried delivery has the same eventId / body).
   const bodies = Array.from({ length: n }, (_, i) => buildEvent(KINDS[i % KINDS.length]).body);
   const plan = [...bodies, ...bodies.slice(0, duplicates)];
@@ -70,11 +76,16 @@ async function main() {
   const storedBodies = new Set(records.map((r) => r.body));
   const lost = bodies.filter((b) => !storedBodies.has(b.toString('utf8'))).length;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
-  console.log(`load test: ${plan.length} requests (${n} distinct deliveries + ${duplicates} repeated), ${concurrency} concurrent, ${seconds.toFixed(2)} s`);
+  const pct = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
+  console.log(
+    `load test: ${plan.length} requests (${n} distinct deliveries + ${duplicates} repeated), ${concurrency} concurrent, ${seconds.toFixed(2)} s`,
+  );
   console.log(`  delivered (200)   ${accepted}`);
   console.log(`  not accepted      ${failed}`);
-  console.log(`  stored records    ${records.length} (${unique.size} distinct eventIds; ${n} distinct deliveries sent)`);
+  console.log(
+    `  stored records    ${records.length} (${unique.size} distinct eventIds; ${n} distinct deliveries sent)`,
+  );
   console.log(`  stored twice      ${storedTwice}`);
   console.log(`  lost              ${lost}`);
   console.log(`  latency ms        p50 ${pct(50)}  p99 ${pct(99)}  max ${latencies[latencies.length - 1].toFixed(1)}`);

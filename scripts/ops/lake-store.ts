@@ -1,4 +1,7 @@
 /** The lake as the operations scripts see it: an S3 bucket or a local lake directory. */
+
+import { access } from 'node:fs/promises';
+import * as path from 'node:path';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -8,8 +11,6 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { access } from 'node:fs/promises';
-import * as path from 'node:path';
 import { deleteLakeObject, getLakeObject, listLakeKeys, putLakeObject } from '../../local/file-lake';
 
 export interface LakeStore {
@@ -27,7 +28,9 @@ export function s3Lake(bucket: string, s3 = new S3Client({})): LakeStore {
       const keys: string[] = [];
       let token: string | undefined;
       do {
-        const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        const out = await s3.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
         for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
         token = out.NextContinuationToken;
       } while (token);

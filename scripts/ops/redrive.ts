@@ -11,13 +11,23 @@ import { parseArgs } from 'node:util';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { runCli } from '../../local/cli';
 
-export async function redrive(options: { dlqUrl: string; queueUrl: string; max?: number; sqs?: SQSClient }): Promise<number> {
+export async function redrive(options: {
+  dlqUrl: string;
+  queueUrl: string;
+  max?: number;
+  sqs?: SQSClient;
+}): Promise<number> {
   const sqs = options.sqs ?? new SQSClient({});
   const max = options.max ?? Number.POSITIVE_INFINITY;
   let moved = 0;
   while (moved < max) {
     const out = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: options.dlqUrl, MaxNumberOfMessages: Math.min(10, max - moved), WaitTimeSeconds: 1, VisibilityTimeout: 60 }),
+      new ReceiveMessageCommand({
+        QueueUrl: options.dlqUrl,
+        MaxNumberOfMessages: Math.min(10, max - moved),
+        WaitTimeSeconds: 1,
+        VisibilityTimeout: 60,
+      }),
     );
     if (!out.Messages?.length) break;
     for (const m of out.Messages) {
@@ -32,11 +42,17 @@ export async function redrive(options: { dlqUrl: string; queueUrl: string; max?:
 async function main(): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ options: { 'dlq-url': { type: 'string' }, 'queue-url': { type: 'string' }, max: { type: 'string' } } }));
-    if (!values['dlq-url'] || !values['queue-url']) throw new Error('pass --dlq-url and --queue-url (stack outputs DeadLetterQueueUrl and the delivery queue)');
-    if (values.max !== undefined && !(Number(values.max) > 0)) throw new Error(`--max must be a positive number, got "${values.max}"`);
+    ({ values } = parseArgs({
+      options: { 'dlq-url': { type: 'string' }, 'queue-url': { type: 'string' }, max: { type: 'string' } },
+    }));
+    if (!values['dlq-url'] || !values['queue-url'])
+      throw new Error('pass --dlq-url and --queue-url (stack outputs DeadLetterQueueUrl and the delivery queue)');
+    if (values.max !== undefined && !(Number(values.max) > 0))
+      throw new Error(`--max must be a positive number, got "${values.max}"`);
   } catch (err) {
-    console.error(`redrive: ${(err as Error).message}\nusage: npm run redrive -- --dlq-url URL --queue-url URL [--max N]`);
+    console.error(
+      `redrive: ${(err as Error).message}\nusage: npm run redrive -- --dlq-url URL --queue-url URL [--max N]`,
+    );
     return 2;
   }
   const moved = await redrive({

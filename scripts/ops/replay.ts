@@ -15,9 +15,16 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_RAW_PREFIX, type LakeRecord } from '../../lambda/contract';
-import { decodeNdjsonGzip, encodeNdjsonGzip, keyTime, partitionOf, partitionPrefix, rederive } from '../../lambda/core/lake';
-import { directoryLake, type LakeStore, s3Lake } from './lake-store';
+import {
+  decodeNdjsonGzip,
+  encodeNdjsonGzip,
+  keyTime,
+  partitionOf,
+  partitionPrefix,
+  rederive,
+} from '../../lambda/core/lake';
 import { runCli } from '../../local/cli';
+import { directoryLake, type LakeStore, s3Lake } from './lake-store';
 
 export interface ReplayOptions {
   readonly lake: LakeStore;
@@ -58,19 +65,30 @@ async function mergeInto(lake: LakeStore, key: string, records: LakeRecord[]): P
   if (added.length > 0) await lake.put(key, encodeNdjsonGzip([...existing, ...added]));
   const stored = new Set(decodeNdjsonGzip(await lake.get(key)).map(identity));
   const missing = records.filter((r) => !stored.has(identity(r))).length;
-  if (missing > 0) throw new Error(`${key}: ${missing} moved records are not there after writing; source left as it was`);
+  if (missing > 0)
+    throw new Error(`${key}: ${missing} moved records are not there after writing; source left as it was`);
 }
 
 export async function replay(options: ReplayOptions): Promise<ReplayReport> {
-  for (const [name, value] of [['from', options.from], ['to', options.to]] as const) {
+  for (const [name, value] of [
+    ['from', options.from],
+    ['to', options.to],
+  ] as const) {
     if (!HOUR.test(value)) throw new Error(`--${name} must be an hour as YYYY-MM-DDTHH (UTC), got "${value}"`);
   }
   if (options.from >= options.to) throw new Error(`--from ${options.from} must be before --to ${options.to}`);
   const rawPrefix = (options.rawPrefix ?? DEFAULT_RAW_PREFIX).replace(/^\/+|\/+$/g, '');
   const now = options.now ?? new Date();
   // ingested_at is kept: replays should not look like fresh arrivals.
-  const derive = options.derive ?? ((record: LakeRecord) => ({ ...rederive(record, now), ingested_at: record.ingested_at }));
-  const report: ReplayReport = { objectsRead: 0, recordsRead: 0, objectsRewritten: 0, recordsMoved: 0, objectsUnchanged: 0 };
+  const derive =
+    options.derive ?? ((record: LakeRecord) => ({ ...rederive(record, now), ingested_at: record.ingested_at }));
+  const report: ReplayReport = {
+    objectsRead: 0,
+    recordsRead: 0,
+    objectsRewritten: 0,
+    recordsMoved: 0,
+    objectsUnchanged: 0,
+  };
 
   const keys = (await options.lake.list(`${rawPrefix}/`)).filter((key) => {
     const t = keyTime(key);
@@ -95,7 +113,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
       byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), fresh]);
     }
     const stay = byPrefix.get(sourcePrefix) ?? [];
-    const unchanged = stay.length === records.length && stay.every((r, i) => JSON.stringify(r) === JSON.stringify(records[i]));
+    const unchanged =
+      stay.length === records.length && stay.every((r, i) => JSON.stringify(r) === JSON.stringify(records[i]));
     if (unchanged) {
       report.objectsUnchanged++;
       continue;
@@ -129,7 +148,9 @@ async function main(): Promise<number> {
     if (Boolean(values.bucket) === Boolean(values['lake-dir'])) throw new Error('pass either --bucket or --lake-dir');
     if (!values.from || !values.to) throw new Error('pass --from and --to (YYYY-MM-DDTHH, UTC)');
   } catch (err) {
-    console.error(`replay: ${(err as Error).message}\nusage: npm run replay -- (--bucket NAME | --lake-dir DIR) --from YYYY-MM-DDTHH --to YYYY-MM-DDTHH [--prefix raw] [--dry-run]`);
+    console.error(
+      `replay: ${(err as Error).message}\nusage: npm run replay -- (--bucket NAME | --lake-dir DIR) --from YYYY-MM-DDTHH --to YYYY-MM-DDTHH [--prefix raw] [--dry-run]`,
+    );
     return 2;
   }
   const lake = values.bucket ? s3Lake(String(values.bucket)) : directoryLake(String(values['lake-dir']));

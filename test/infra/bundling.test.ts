@@ -1,26 +1,38 @@
+/**
+ * The functions deploy the handlers prebuilt by scripts/build-handlers.ts: synthesis bundles nothing,
+ * and what each function's asset holds is exactly the prebuilt, minified bundle with its source map.
+ */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
+import { HANDLER_NAMES } from '../../lambda/contract';
 import { SmartcarWebhooksStack } from '../../lib/smartcar-webhooks-stack';
 
-it('bundles every function locally with esbuild (no Docker), minified, with the AWS SDK left to the runtime', () => {
-  const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-bundle-')) });
-  const stack = new SmartcarWebhooksStack(app, 'Bundled');
+const DIST = path.join(__dirname, '..', '..', 'dist', 'handlers');
+
+it('each function deploys its prebuilt handler, minified, with a source map and the AWS SDK left to the runtime', () => {
+  const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-assets-')) });
+  const stack = new SmartcarWebhooksStack(app, 'Assets');
   const assembly = app.synth();
   const template = JSON.parse(readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8'));
-  const functions = Object.values<{ Type: string; Properties: { Code: { S3Key: string } } }>(template.Resources).filter(
-    (r) => r.Type === 'AWS::Lambda::Function',
-  );
-  expect(functions).toHaveLength(5);
+  const functions = Object.values<{ Type: string; Properties: { Code: { S3Key: string }; Handler: string } }>(
+    template.Resources,
+  ).filter((r) => r.Type === 'AWS::Lambda::Function');
+  expect(functions).toHaveLength(HANDLER_NAMES.length);
+  const prebuilt = new Map(HANDLER_NAMES.map((name) => [readFileSync(path.join(DIST, name, 'index.js'), 'utf8'), name]));
+  const deployed = new Set<string>();
   for (const fn of functions) {
-    const code = readFileSync(
-      path.join(assembly.directory, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`, 'index.js'),
-      'utf8',
-    );
-    expect(code.length).toBeGreaterThan(1000);
+    expect(fn.Properties.Handler).toBe('index.handler');
+    const asset = path.join(assembly.directory, `asset.${fn.Properties.Code.S3Key.replace(/\.zip$/, '')}`);
+    const code = readFileSync(path.join(asset, 'index.js'), 'utf8');
+    const name = prebuilt.get(code);
+    expect(name).toBeDefined();
+    deployed.add(name as string);
     expect(code.length).toBeLessThan(200 * 1024); // the SDK is not bundled
     expect(code).toContain('require("@aws-sdk/');
     expect(code).toMatch(/sourceMappingURL=index\.js\.map/);
+    expect(readFileSync(path.join(asset, 'index.js.map'), 'utf8')).not.toContain(path.join(__dirname, '..', '..'));
   }
+  expect([...deployed].sort()).toEqual([...HANDLER_NAMES].sort());
 });

@@ -1,0 +1,12 @@
+/**
+ * The package's public surface: the constructs and their props types. Nothing from `local/`, `scripts/`
+ * or the handlers' code is exported; the handlers ship prebuilt under `dist/handlers/`.
+ */
+export { Catalog, type CatalogOptions, type CatalogProps } from './catalog';
+export { DataLake, type DataLakeProps, type LakeLifecycle } from './data-lake';
+export { HouseFunction, type HouseFunctionProps } from './function';
+export { Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
+export { NagAcknowledgements } from './nag-acknowledgements';
+export { Receiver, type ReceiverProps, type ReceiverThrottle } from './receiver';
+export { SmartcarWebhooks, type SmartcarWebhooksProps, type SubscriptionWorkflowOptions } from './smartcar-webhooks';
+export { SubscriptionWorkflow, type SubscriptionWorkflowProps } from './subscription-workflow';

@@ -1,0 +1,69 @@
+/**
+ * Compiles the public API with jsii, the compiler that lets a release ship Python, Java, .NET and Go
+ * bindings. It runs in a staging folder holding only what the package's entry point reaches (lib/ and
+ * lambda/contract.ts), so jsii's own tsconfig and strictness apply there and nowhere else.
+ *
+ *   npm run jsii      (exit 0 and "jsii: OK" when the API is jsii-compatible; jsii's diagnostics otherwise)
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..');
+
+export function jsiiCheck(): { ok: boolean; output: string; types: string[] } {
+  const stage = mkdtempSync(path.join(tmpdir(), 'jsii-'));
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    cpSync(path.join(ROOT, 'lib'), path.join(stage, 'lib'), { recursive: true });
+    mkdirSync(path.join(stage, 'lambda'));
+    cpSync(path.join(ROOT, 'lambda', 'contract.ts'), path.join(stage, 'lambda', 'contract.ts'));
+    cpSync(path.join(ROOT, 'README.md'), path.join(stage, 'README.md'));
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(stage, 'node_modules'), 'dir');
+    writeFileSync(
+      path.join(stage, 'package.json'),
+      JSON.stringify(
+        {
+          name: pkg.name,
+          version: pkg.version,
+          description: pkg.description,
+          license: pkg.license,
+          author: pkg.author,
+          repository: pkg.repository,
+          main: 'lib/index.js',
+          types: 'lib/index.d.ts',
+          peerDependencies: pkg.peerDependencies,
+          // jsii wants the lowest version of each peer as a devDependency: the one the API is compiled against.
+          devDependencies: Object.fromEntries(
+            Object.entries<string>(pkg.peerDependencies).map(([name, range]) => [name, range.replace(/^[\^~]/, '')]),
+          ),
+          stability: 'experimental',
+          jsii: { outdir: 'dist', targets: {} },
+        },
+        null,
+        2,
+      ),
+    );
+    const run = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules', 'jsii', 'bin', 'jsii'), stage, '--silence-warnings=reserved-word'],
+      {
+        cwd: stage,
+        encoding: 'utf8',
+      },
+    );
+    const assembly = run.status === 0 ? JSON.parse(readFileSync(path.join(stage, '.jsii'), 'utf8')) : undefined;
+    const types = assembly ? Object.keys(assembly.types ?? {}).map((t) => t.replace(`${pkg.name}.`, '')) : [];
+    return { ok: run.status === 0, output: `${run.stdout}${run.stderr}`.trim(), types };
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  const { ok, output, types } = jsiiCheck();
+  if (output) console.log(output);
+  console.log(ok ? `jsii: OK, ${types.length} types: ${types.sort().join(', ')}` : 'jsii: FAILED');
+  process.exit(ok ? 0 : 1);
+}
