@@ -31,9 +31,21 @@ export const ENV = {
   smartcarApiOrigin: 'SMARTCAR_API_ORIGIN',
 } as const;
 
+// ---------------------------------------------------------------------------------------------------
+// Shared defaults: lib/ puts them in the functions' environment, lambda/ falls back to them, and local/
+// uses them as deployed.
+// ---------------------------------------------------------------------------------------------------
+
 export const DEFAULT_SMARTCAR_API_ORIGIN = 'https://api.smartcar.com';
 export const DEFAULT_RAW_PREFIX = 'raw';
+/** How long the verification function keeps the management token in memory. */
 export const DEFAULT_TOKEN_CACHE_TTL_SECONDS = 300;
+/** How long an access token (read back from an execution's input or a secret) is kept in memory. */
+export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 300;
+/** How long stored eventIds are remembered for deduplication (Smartcar suggests 7 days or more). */
+export const DEFAULT_DEDUP_TTL_SECONDS = 7 * 24 * 3600;
+/** Smartcar API request timeout: its latency can reach 300 s, so the client waits a little longer. */
+export const DEFAULT_API_TIMEOUT_MS = 310_000;
 
 /**
  * Largest request body the receiver accepts. Smartcar documents 50 KB as its maximum payload; the margin
@@ -121,6 +133,28 @@ export const WORKFLOW_ENV = {
 /** What a Smartcar id (webhook, vehicle) looks like; anything else is refused before it reaches a URL. */
 export const SMARTCAR_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
+/**
+ * Error names the task functions throw and the state machine matches on (`Retry`/`Catch`), and that
+ * executions fail with.
+ */
+export const WORKFLOW_ERRORS = {
+  invalidInput: 'InvalidInput',
+  /** A transient Smartcar failure (5xx, 409, network, timeout): retried with backoff by the state machine. */
+  retryable: 'Smartcar.Retryable',
+  /** The listing itself failed permanently (e.g. 401: the token is bad); nothing else can succeed. */
+  listingFailed: 'Smartcar.ListingFailed',
+} as const;
+
+/** The `task` field of each payload the state machine sends to a task function. */
+export const WORKFLOW_TASKS = {
+  prepare: 'prepare',
+  listPage: 'listPage',
+  processVehicle: 'processVehicle',
+  loadPage: 'loadPage',
+  recordPage: 'recordPage',
+  summarize: 'summarize',
+} as const;
+
 /** Vehicles per page: the listing's page size, and the unit of work of one Distributed Map child. */
 export const VEHICLE_PAGE_SIZE = 50;
 /** How often one vehicle may be answered 429 before it is reported as failed. */
@@ -198,6 +232,18 @@ export type VehicleOutcome =
       readonly rateLimitWaits: number;
       readonly plan: RunPlan;
     };
+
+/** What the state machine sends to the plan function. */
+export type PlanTaskEvent =
+  | { task: typeof WORKFLOW_TASKS.prepare; executionArn: string; executionName: string }
+  | { task: typeof WORKFLOW_TASKS.listPage; state: ListingState };
+/** What the state machine sends to the vehicle function. */
+export type VehicleTaskEvent = { task: typeof WORKFLOW_TASKS.processVehicle; vehicle: VehicleTask };
+/** What the state machine sends to the results function. */
+export type ResultsTaskEvent =
+  | { task: typeof WORKFLOW_TASKS.loadPage; page: { plan: RunPlan; offset: number } }
+  | { task: typeof WORKFLOW_TASKS.recordPage; plan: RunPlan; offset: number; results: VehicleOutcome[] }
+  | { task: typeof WORKFLOW_TASKS.summarize; plan: RunPlan; vehicleCount: number };
 
 /** The execution's output, shaped for a person reading it in the console. */
 export interface WorkflowSummary {

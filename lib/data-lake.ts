@@ -10,7 +10,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV } from '../lambda/contract';
+import { DEFAULT_DEDUP_TTL_SECONDS, ENV } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { privateBucket } from './private-bucket';
 import { ConfigurationError } from './validation';
@@ -146,7 +146,7 @@ export class DataLake extends Construct {
     this.bucket.grantPut(this.ingestFunction, `${this.rawPrefix}/*`);
 
     if (props.deduplication ?? true) {
-      const window = props.deduplicationWindow ?? Duration.days(7);
+      const window = props.deduplicationWindow ?? Duration.seconds(DEFAULT_DEDUP_TTL_SECONDS);
       this.dedupTable = new dynamodb.Table(this, 'StoredEventIds', {
         partitionKey: { name: 'eventId', type: dynamodb.AttributeType.STRING },
         billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,

@@ -10,7 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV } from '../lambda/contract';
+import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { ConfigurationError } from './validation';
 
@@ -83,7 +83,7 @@ export class Receiver extends Construct {
       environment: {
         [ENV.managementTokenSecretId]: props.managementTokenSecret.secretArn,
         [ENV.deliveryQueueUrl]: this.queue.queueUrl,
-        [ENV.tokenCacheTtlSeconds]: String((props.tokenCacheTtl ?? Duration.minutes(5)).toSeconds()),
+        [ENV.tokenCacheTtlSeconds]: String(props.tokenCacheTtl?.toSeconds() ?? DEFAULT_TOKEN_CACHE_TTL_SECONDS),
       },
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,

@@ -14,13 +14,10 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { DEFAULT_SMARTCAR_API_ORIGIN, ENV, WORKFLOW_ENV } from '../lambda/contract';
+import { DEFAULT_SMARTCAR_API_ORIGIN, ENV, WORKFLOW_ENV, WORKFLOW_ERRORS, WORKFLOW_TASKS } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { privateBucket } from './private-bucket';
 import { ConfigurationError, checkApiOrigin, checkInteger, checkPattern, checkWebhookId } from './validation';
-
-/** Error names thrown by the task functions (kept in step with lambda/core/workflow.ts by a test). */
-export const RETRYABLE_ERROR = 'Smartcar.Retryable';
 
 export interface SubscriptionWorkflowProps {
   /** The secret with the application management token (Unsubscribe uses it). */
@@ -188,15 +185,20 @@ export class SubscriptionWorkflow extends Construct {
   }
 
   private definition(maxConcurrency: number): sfn.IChainable {
-    const invoke = (id: string, fn: HouseFunction, task: string, payload: Record<string, unknown>) =>
+    const invoke = (
+      id: string,
+      fn: HouseFunction,
+      task: keyof typeof WORKFLOW_TASKS,
+      payload: Record<string, unknown>,
+    ) =>
       new tasks.LambdaInvoke(this, id, {
         lambdaFunction: fn,
         payloadResponseOnly: true,
-        payload: sfn.TaskInput.fromObject({ task, ...payload }),
+        payload: sfn.TaskInput.fromObject({ task: WORKFLOW_TASKS[task], ...payload }),
       });
     const retryTransient = (state: tasks.LambdaInvoke) =>
       state.addRetry({
-        errors: [RETRYABLE_ERROR],
+        errors: [WORKFLOW_ERRORS.retryable],
         interval: Duration.seconds(5),
         backoffRate: 2,
         maxAttempts: 6,

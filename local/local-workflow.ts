@@ -4,7 +4,7 @@
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { TokenRef } from '../lambda/contract';
+import { accessTokenResolver } from '../lambda/core/access-token';
 import type { CoreLogger } from '../lambda/core/logger';
 import { SmartcarClient } from '../lambda/core/smartcar-client';
 import { taskHandlers, type WorkStore } from '../lambda/core/workflow';
@@ -48,16 +48,15 @@ export interface LocalWorkflowOptions {
 /** Handlers keyed the way {@link runLocally} matches them to the template's function logical ids. */
 export function localTaskHandlers(options: LocalWorkflowOptions): Record<string, TaskHandler> {
   const readInput = async (executionArn: string) => options.inputs.get(executionArn);
-  const resolveAccessToken = async (ref: TokenRef) => {
-    if (ref.kind === 'secret') {
-      const token = options.secrets?.get(ref.secretArn);
-      if (!token) throw new Error(`no local secret ${ref.secretArn}`);
+  // The same resolution and caching as deployed; only the readers differ.
+  const resolveAccessToken = accessTokenResolver({
+    executionInput: readInput,
+    secretString: async (secretArn) => {
+      const token = options.secrets?.get(secretArn);
+      if (token === undefined) throw new Error(`no local secret ${secretArn}`);
       return token;
-    }
-    const input = (await readInput(ref.executionArn)) as { accessToken?: string } | undefined;
-    if (!input?.accessToken) throw new Error('the execution input has no accessToken');
-    return input.accessToken;
-  };
+    },
+  });
   const tasks = taskHandlers(
     {
       client: new SmartcarClient({ origin: options.apiOrigin, timeoutMs: options.timeoutMs }),

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { DEFAULT_RAW_PREFIX, MAX_BODY_BYTES } from '../lambda/contract';
+import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX, MAX_BODY_BYTES } from '../lambda/contract';
 import { ingestBatch } from '../lambda/core/ingest';
 import type { CoreLogger } from '../lambda/core/logger';
 import { receive } from '../lambda/core/receive';
@@ -41,7 +41,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const { logger } = options;
   const token = { get: async () => options.managementToken, refresh: async () => undefined };
   // As deployed: an eventId stored once is not stored again for 7 days (in memory here).
-  const seen = new MemorySeenStore(7 * 24 * 3600 * 1000);
+  const seen = new MemorySeenStore(DEFAULT_DEDUP_TTL_SECONDS * 1000);
 
   let flushing: Promise<void> = Promise.resolve();
   const flush = () => {

@@ -2,21 +2,23 @@
  * AWS wiring of the workflow core, shared by the three task functions: the S3 work store, the access
  * token resolver (execution input or secret, cached per execution), and the management token.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
+
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { ENV, type TokenRef, WORKFLOW_ENV } from '../contract';
+import { DEFAULT_API_TIMEOUT_MS, DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV, WORKFLOW_ENV } from '../contract';
+import { accessTokenResolver } from '../core/access-token';
 import { numberEnv, requireEnv } from '../core/env';
 import { SmartcarClient } from '../core/smartcar-client';
 import { parseManagementToken, TokenCache } from '../core/token-cache';
-import { parseAccessTokenSecret, type WorkflowDeps, type WorkStore } from '../core/workflow';
+import type { WorkflowDeps, WorkStore } from '../core/workflow';
+import { createLogger } from './logger';
 
 const s3 = new S3Client({});
 const secrets = new SecretsManagerClient({});
 const sfn = new SFNClient({});
 
-export const logger = new Logger({ logRecordOrder: ['level', 'message'] });
+export const logger = createLogger();
 
 export function s3WorkStore(bucket: string): WorkStore {
   return {
@@ -60,44 +62,19 @@ export async function executionInput(executionArn: string): Promise<unknown> {
   }
 }
 
-/** Tokens are cached per execution or secret for a few minutes: one look-up per run, not per vehicle. */
-const TOKEN_TTL_MS = 5 * 60_000;
-const tokenCache = new Map<string, { token: Promise<string>; at: number }>();
-
-export function resolveAccessToken(ref: TokenRef): Promise<string> {
-  const key = ref.kind === 'secret' ? `secret:${ref.secretArn}` : `execution:${ref.executionArn}`;
-  const hit = tokenCache.get(key);
-  if (hit && Date.now() - hit.at < TOKEN_TTL_MS) return hit.token;
-  const token = (
-    ref.kind === 'secret' ? readAccessTokenSecret(ref.secretArn) : readTokenFromInput(ref.executionArn)
-  ).catch((err) => {
-    tokenCache.delete(key);
-    throw err;
-  });
-  if (tokenCache.size > 100) tokenCache.clear();
-  tokenCache.set(key, { token, at: Date.now() });
-  return token;
-}
-
-async function readTokenFromInput(executionArn: string): Promise<string> {
-  const input = (await executionInput(executionArn)) as { accessToken?: unknown } | null;
-  if (typeof input?.accessToken !== 'string' || input.accessToken === '') {
-    throw new Error('the execution input has no accessToken');
-  }
-  return input.accessToken;
-}
-
-async function readAccessTokenSecret(secretArn: string): Promise<string> {
-  const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
-  return parseAccessTokenSecret(out.SecretString, secretArn);
-}
+/** Access tokens, read back from the execution's input or its secret and cached per run (core/access-token.ts). */
+export const resolveAccessToken = accessTokenResolver({
+  executionInput,
+  secretString: async (secretArn) =>
+    (await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString,
+});
 
 const managementTokenCache = new TokenCache(
   async () => {
     const out = await secrets.send(new GetSecretValueCommand({ SecretId: requireEnv(ENV.managementTokenSecretId) }));
     return parseManagementToken(out.SecretString);
   },
-  { ttlMs: 5 * 60_000 },
+  { ttlMs: DEFAULT_TOKEN_CACHE_TTL_SECONDS * 1000 },
 );
 
 /** A comma-separated list, or undefined when the variable is not set at all (the core's default applies). */
@@ -112,7 +89,7 @@ function listEnv(name: string): string[] | undefined {
 
 export function workflowDeps(): WorkflowDeps {
   return {
-    client: new SmartcarClient({ timeoutMs: numberEnv(WORKFLOW_ENV.apiTimeoutMs, 310_000) }),
+    client: new SmartcarClient({ timeoutMs: numberEnv(WORKFLOW_ENV.apiTimeoutMs, DEFAULT_API_TIMEOUT_MS) }),
     store: s3WorkStore(requireEnv(WORKFLOW_ENV.workBucketName)),
     logger,
     resolveAccessToken,

@@ -3,14 +3,14 @@
  * subscribe and unsubscribe, request timeouts, and typed errors that say whether a retry can help.
  * Tokens are only ever put in the Authorization header; errors and messages never contain them.
  */
-import { DEFAULT_SMARTCAR_API_ORIGIN } from '../contract';
+import { DEFAULT_API_TIMEOUT_MS, DEFAULT_SMARTCAR_API_ORIGIN } from '../contract';
 
 /** Retry-After values are clamped to this, so a bogus header cannot park a run for days. */
 export const MAX_RETRY_AFTER_SECONDS = 3600;
 /** Used for a 429 that carries no usable Retry-After. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 30;
 /** Smartcar's own SDKs allow 310 s; its latency can reach 300 s. */
-export const DEFAULT_TIMEOUT_MS = 310_000;
+export const DEFAULT_TIMEOUT_MS = DEFAULT_API_TIMEOUT_MS;
 
 export interface SmartcarClientOptions {
   /** @default process.env.SMARTCAR_API_ORIGIN, else https://api.smartcar.com */

@@ -6,6 +6,8 @@
 import {
   type ListingState,
   MAX_RATE_LIMIT_WAITS,
+  type PlanTaskEvent,
+  type ResultsTaskEvent,
   type RunPlan,
   SMARTCAR_ID_PATTERN,
   SUMMARY_LIST_LIMIT,
@@ -14,20 +16,17 @@ import {
   type VehicleFailure,
   type VehicleOutcome,
   type VehicleTask,
+  type VehicleTaskEvent,
+  WORKFLOW_ERRORS,
+  WORKFLOW_TASKS,
   type WorkflowAction,
   type WorkflowSummary,
 } from '../contract';
 import type { CoreLogger } from './logger';
 import { SmartcarApiError, type SmartcarClient } from './smartcar-client';
 
-/** Error names the state machine matches on. */
-export const WORKFLOW_ERRORS = {
-  invalidInput: 'InvalidInput',
-  /** A transient Smartcar failure (5xx, 409, network, timeout): retried with backoff by the state machine. */
-  retryable: 'Smartcar.Retryable',
-  /** The listing itself failed permanently (e.g. 401: the token is bad); nothing else can succeed. */
-  listingFailed: 'Smartcar.ListingFailed',
-} as const;
+/** Error names the state machine matches on; defined in the contract, re-exported for the cores' callers. */
+export { WORKFLOW_ERRORS };
 
 export class WorkflowError extends Error {
   constructor(name: string, message: string) {
@@ -310,27 +309,6 @@ export async function summarize(
   };
 }
 
-/**
- * The access token in a secret's string: the plain token, or JSON `{"accessToken": "…"}`. Errors name the
- * secret and the expected shape and never quote the value: a parser's message (V8's JSON.parse quotes the
- * text around the fault) would copy part of the token into the execution's error output and the logs.
- */
-export function parseAccessTokenSecret(secretString: string | undefined, secretName: string): string {
-  const value = (secretString ?? '').trim();
-  const shape = 'expected the plain access token, or JSON {"accessToken": "<token>"}';
-  if (value === '') throw new Error(`the secret ${secretName} is empty; ${shape}`);
-  if (!value.startsWith('{')) return value;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    throw new Error(`the secret ${secretName} starts with "{" but is not valid JSON; ${shape}`);
-  }
-  const token = (parsed as { accessToken?: unknown } | null)?.accessToken;
-  if (typeof token === 'string' && token.trim() !== '') return token.trim();
-  throw new Error(`the secret ${secretName} is JSON without a non-empty "accessToken" string; ${shape}`);
-}
-
 export function pageKey(runId: string, offset: number): string {
   return `runs/${runId}/pages/${String(offset).padStart(7, '0')}.json`;
 }
@@ -362,35 +340,27 @@ function rateLimitedFailure(vehicleId: string): VehicleFailure {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Task dispatch: the payloads the state machine sends to each task function (see lib/subscription-workflow.ts)
+// Task dispatch: the payloads (contract.ts) the state machine sends to each task function
 // ---------------------------------------------------------------------------------------------------
-
-export type PlanTaskEvent =
-  | { task: 'prepare'; executionArn: string; executionName: string }
-  | { task: 'listPage'; state: ListingState };
-export type VehicleTaskEvent = { task: 'processVehicle'; vehicle: VehicleTask };
-export type ResultsTaskEvent =
-  | { task: 'loadPage'; page: { plan: RunPlan; offset: number } }
-  | { task: 'recordPage'; plan: RunPlan; offset: number; results: VehicleOutcome[] }
-  | { task: 'summarize'; plan: RunPlan; vehicleCount: number };
 
 /** The three task functions of the state machine, given their dependencies. */
 export function taskHandlers(deps: WorkflowDeps, readExecutionInput: (executionArn: string) => Promise<unknown>) {
   const unknownTask = (event: { task?: unknown }) => new Error(`unknown task ${JSON.stringify(event?.task)}`);
   return {
     plan: async (event: PlanTaskEvent): Promise<ListingState> => {
-      if (event?.task === 'prepare') return prepare(await readExecutionInput(event.executionArn), event, deps);
-      if (event?.task === 'listPage') return listPage(event.state, deps);
+      if (event?.task === WORKFLOW_TASKS.prepare)
+        return prepare(await readExecutionInput(event.executionArn), event, deps);
+      if (event?.task === WORKFLOW_TASKS.listPage) return listPage(event.state, deps);
       throw unknownTask(event);
     },
     vehicle: async (event: VehicleTaskEvent): Promise<VehicleOutcome> => {
-      if (event?.task === 'processVehicle') return processVehicle(event.vehicle, deps);
+      if (event?.task === WORKFLOW_TASKS.processVehicle) return processVehicle(event.vehicle, deps);
       throw unknownTask(event);
     },
     results: async (event: ResultsTaskEvent) => {
-      if (event?.task === 'loadPage') return loadPage(event.page, deps);
-      if (event?.task === 'recordPage') return recordPage(event, deps);
-      if (event?.task === 'summarize') return summarize(event, deps);
+      if (event?.task === WORKFLOW_TASKS.loadPage) return loadPage(event.page, deps);
+      if (event?.task === WORKFLOW_TASKS.recordPage) return recordPage(event, deps);
+      if (event?.task === WORKFLOW_TASKS.summarize) return summarize(event, deps);
       throw unknownTask(event);
     },
   };

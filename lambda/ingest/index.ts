@@ -2,24 +2,25 @@
  * SQS adapter for the ingest core: writes each batch to the lake bucket and reports partial batch
  * failures, so that only the messages whose object could not be written are delivered again.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
+
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
+import { createLogger } from '../adapters/logger';
 import { coreMetrics, metrics } from '../adapters/metrics';
-import { DEFAULT_RAW_PREFIX, ENV } from '../contract';
+import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX, ENV } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
 import { ingestBatch } from '../core/ingest';
 
-const logger = new Logger({ logRecordOrder: ['level', 'message'] });
+const logger = createLogger();
 const s3 = new S3Client({});
 
 const bucket = requireEnv(ENV.lakeBucketName);
 const rawPrefix = process.env[ENV.lakeRawPrefix] || DEFAULT_RAW_PREFIX;
 const dedupTable = process.env[ENV.dedupTableName];
 const seen = dedupTable
-  ? dynamoSeenStore(new DynamoDBClient({}), dedupTable, numberEnv(ENV.dedupTtlSeconds, 7 * 24 * 3600))
+  ? dynamoSeenStore(new DynamoDBClient({}), dedupTable, numberEnv(ENV.dedupTtlSeconds, DEFAULT_DEDUP_TTL_SECONDS))
   : undefined;
 
 export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {

@@ -3,17 +3,18 @@
  * reads the management token from Secrets Manager through a TTL cache, and hands authentic deliveries
  * to SQS before answering.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
+
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { createLogger } from '../adapters/logger';
 import { coreMetrics, metrics } from '../adapters/metrics';
 import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
 import { type ReceiverResponse, receive } from '../core/receive';
 import { parseManagementToken, TokenCache } from '../core/token-cache';
 
-const logger = new Logger({ logRecordOrder: ['level', 'message'] });
+const logger = createLogger();
 const secrets = new SecretsManagerClient({});
 const sqs = new SQSClient({});
 

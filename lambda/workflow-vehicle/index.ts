@@ -1,6 +1,7 @@
 /** Workflow task function: subscribes or unsubscribes one vehicle. */
 import { executionInput, logger, workflowDeps } from '../adapters/aws-workflow';
-import { taskHandlers, type VehicleTaskEvent } from '../core/workflow';
+import type { VehicleTaskEvent } from '../contract';
+import { taskHandlers } from '../core/workflow';
 
 const tasks = taskHandlers(workflowDeps(), executionInput);
 

@@ -20,7 +20,9 @@ it('each function deploys its prebuilt handler, minified, with a source map and 
     template.Resources,
   ).filter((r) => r.Type === 'AWS::Lambda::Function');
   expect(functions).toHaveLength(HANDLER_NAMES.length);
-  const prebuilt = new Map(HANDLER_NAMES.map((name) => [readFileSync(path.join(DIST, name, 'index.js'), 'utf8'), name]));
+  const prebuilt = new Map(
+    HANDLER_NAMES.map((name) => [readFileSync(path.join(DIST, name, 'index.js'), 'utf8'), name]),
+  );
   const deployed = new Set<string>();
   for (const fn of functions) {
     expect(fn.Properties.Handler).toBe('index.handler');

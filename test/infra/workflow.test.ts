@@ -1,8 +1,7 @@
 import validator from 'asl-validator';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { WORKFLOW_ERRORS } from '../../lambda/core/workflow';
+import { WORKFLOW_ERRORS, WORKFLOW_TASKS } from '../../lambda/contract';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
-import { RETRYABLE_ERROR } from '../../lib/subscription-workflow';
 import { definitionFromTemplate, taskStates } from '../../local/workflow-runner';
 import { bareStack, synthStack } from '../support/synth';
 
@@ -56,11 +55,15 @@ describe('state machine', () => {
     });
   });
 
+  it('sends the task functions exactly the tasks of the contract', () => {
+    const sent = new Set([...JSON.stringify(definition).matchAll(/"task":"([A-Za-z]+)"/g)].map((m) => m[1]));
+    expect([...sent].sort()).toEqual(Object.values(WORKFLOW_TASKS).sort());
+  });
+
   it('retries transient Smartcar errors with bounded exponential backoff and full jitter', () => {
-    expect(RETRYABLE_ERROR).toBe(WORKFLOW_ERRORS.retryable);
     const json = JSON.stringify(definition);
     const retry = {
-      ErrorEquals: [RETRYABLE_ERROR],
+      ErrorEquals: [WORKFLOW_ERRORS.retryable],
       IntervalSeconds: 5,
       MaxAttempts: 6,
       BackoffRate: 2,

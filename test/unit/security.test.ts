@@ -10,6 +10,7 @@ import type * as SecretsManagerModule from '@aws-sdk/client-secrets-manager';
 import type * as SqsModule from '@aws-sdk/client-sqs';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
+import { parseAccessTokenSecret } from '../../lambda/core/access-token';
 import { parseBody } from '../../lambda/core/envelope';
 import { escapeControl, logSafe } from '../../lambda/core/log-safe';
 import { receive } from '../../lambda/core/receive';
@@ -21,7 +22,7 @@ import {
   isAnswerableChallenge,
   MAX_CHALLENGE_LENGTH,
 } from '../../lambda/core/signature';
-import { parseAccessTokenSecret, prepare, type WorkflowDeps } from '../../lambda/core/workflow';
+import { prepare, type WorkflowDeps } from '../../lambda/core/workflow';
 import type { handler as Handler } from '../../lambda/verify/index';
 import { consoleLogger } from '../../local/console-logger';
 import { readLake } from '../../local/file-lake';
