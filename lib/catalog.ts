@@ -3,9 +3,10 @@
  * partitions need no crawler and no MSCK REPAIR), an Athena workgroup with its own encrypted, expiring
  * results bucket, and named queries that create the views of lib/queries.ts.
  */
-import { Duration, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { privateBucket } from './private-bucket';
@@ -39,25 +40,42 @@ export interface CatalogOptions {
   readonly bytesScannedCutoffPerQuery?: number;
   /** How long query results are kept. @default Duration.days(30) */
   readonly resultsRetention?: Duration;
+  /**
+   * What happens to the Athena results bucket when the stack is deleted. `DESTROY` removes it only when
+   * it is empty.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly resultsBucketRemovalPolicy?: RemovalPolicy;
 }
 
 export interface CatalogProps extends CatalogOptions {
+  /** The lake bucket. */
   readonly bucket: s3.IBucket;
+  /** Key prefix of the raw zone in it (no leading or trailing slash). */
   readonly rawPrefix: string;
 }
 
 export class Catalog extends Construct {
+  /** Name of the Glue database holding the table and the views. */
   public readonly databaseName: string;
+  /** Name of the table over the raw zone. */
   public readonly tableName = RAW_TABLE;
+  /** The Glue database. */
   public readonly database: glue.CfnDatabase;
+  /** The Glue table over the raw zone, with partition projection. */
   public readonly table: glue.CfnTable;
+  /** The Athena workgroup queries run in (engine v3, enforced settings, scan cap). */
   public readonly workGroup: athena.CfnWorkGroup;
+  /** Where Athena writes query results (expiring). */
   public readonly resultsBucket: s3.Bucket;
+  /** The lake bucket and raw zone the table reads. */
+  private readonly lake: { bucket: s3.IBucket; rawPrefix: string };
   /** The named queries that create the views, by view name. */
   public readonly viewQueries: Record<string, athena.CfnNamedQuery> = {};
 
   constructor(scope: Construct, id: string, props: CatalogProps) {
     super(scope, id);
+    this.lake = { bucket: props.bucket, rawPrefix: props.rawPrefix };
     const stack = Stack.of(this);
     this.databaseName =
       props.databaseName ??
@@ -126,6 +144,7 @@ export class Catalog extends Construct {
     this.table.addResourceDependency(this.database);
 
     this.resultsBucket = privateBucket(this, 'ResultsBucket', {
+      removalPolicy: props.resultsBucketRemovalPolicy ?? RemovalPolicy.RETAIN,
       lifecycleRules: [
         { id: 'expire-results', expiration: props.resultsRetention ?? Duration.days(30) },
         { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
@@ -170,5 +189,43 @@ export class Catalog extends Construct {
       queryString: `SELECT vehicle_id, signal_group, signal_name, value, unit, oem_updated_at\nFROM ${dialect.table('latest_signals')}\nWHERE mode = 'live'\nORDER BY vehicle_id, signal_group, signal_name`,
     });
     latest.addResourceDependency(this.workGroup);
+  }
+
+  /**
+   * Lets `grantee` run queries of the lake in the workgroup: start and read Athena queries there, read
+   * the Glue database and table, read the raw zone, and read and write the query results.
+   */
+  public grantQuery(grantee: iam.IGrantable): iam.Grant {
+    const stack = Stack.of(this);
+    const arn = (service: string, resource: string, resourceName?: string) =>
+      stack.formatArn({ service, resource, resourceName });
+    const athenaGrant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: [
+        'athena:StartQueryExecution',
+        'athena:GetQueryExecution',
+        'athena:GetQueryResults',
+        'athena:StopQueryExecution',
+        'athena:GetWorkGroup',
+        'athena:ListNamedQueries',
+        'athena:GetNamedQuery',
+        'athena:BatchGetNamedQuery',
+      ],
+      resourceArns: [arn('athena', 'workgroup', this.workGroup.ref)],
+    });
+    athenaGrant.combine(
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions'],
+        resourceArns: [
+          arn('glue', 'catalog'),
+          arn('glue', 'database', this.databaseName),
+          arn('glue', 'table', `${this.databaseName}/*`),
+        ],
+      }),
+    );
+    athenaGrant.combine(this.lake.bucket.grantRead(grantee, `${this.lake.rawPrefix}/*`));
+    athenaGrant.combine(this.resultsBucket.grantReadWrite(grantee));
+    return athenaGrant;
   }
 }

@@ -83,9 +83,17 @@ export interface DataLakeProps {
   readonly deduplication?: boolean;
   /** How long stored eventIds are remembered (Smartcar suggests 7 days or more). @default Duration.days(7) */
   readonly deduplicationWindow?: Duration;
+  /**
+   * What happens to the deduplication table when the stack is deleted. It holds only expiring ids:
+   * losing it means a possible duplicate, never a lost delivery.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly deduplicationTableRemovalPolicy?: RemovalPolicy;
   /** Most concurrent ingest invocations (2 to 1000); fewer means bigger objects. @default 2 */
   readonly maxConcurrency?: number;
+  /** Retention of the ingest function's log group. */
   readonly logRetention: logs.RetentionDays;
+  /** What happens to that log group when the stack is deleted. */
   readonly logRemovalPolicy: RemovalPolicy;
 }
 
@@ -152,8 +160,7 @@ export class DataLake extends Construct {
         billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
         timeToLiveAttribute: 'expiresAt',
         encryption: dynamodb.TableEncryption.AWS_MANAGED,
-        // A cache of ids: losing it means a possible duplicate, never a lost delivery.
-        removalPolicy: RemovalPolicy.DESTROY,
+        removalPolicy: props.deduplicationTableRemovalPolicy ?? RemovalPolicy.DESTROY,
       });
       this.dedupTable.grant(this.ingestFunction, 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem');
       this.ingestFunction.addEnvironment(ENV.dedupTableName, this.dedupTable.tableName);

@@ -8,5 +8,9 @@ export { HouseFunction, type HouseFunctionProps } from './function';
 export { Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
 export { NagAcknowledgements } from './nag-acknowledgements';
 export { Receiver, type ReceiverProps, type ReceiverThrottle } from './receiver';
-export { SmartcarWebhooks, type SmartcarWebhooksProps, type SubscriptionWorkflowOptions } from './smartcar-webhooks';
-export { SubscriptionWorkflow, type SubscriptionWorkflowProps } from './subscription-workflow';
+export { SmartcarWebhooks, type SmartcarWebhooksProps } from './smartcar-webhooks';
+export {
+  SubscriptionWorkflow,
+  type SubscriptionWorkflowOptions,
+  type SubscriptionWorkflowProps,
+} from './subscription-workflow';

@@ -44,12 +44,19 @@ export interface MonitoringOptions {
 }
 
 export interface MonitoringProps extends MonitoringOptions {
+  /** The callback API. */
   readonly api: apigwv2.HttpApi;
+  /** The verification function. */
   readonly verifyFunction: lambda.IFunction;
+  /** The ingest function. */
   readonly ingestFunction: lambda.IFunction;
+  /** The subscription workflow's task functions. */
   readonly workflowFunctions: lambda.IFunction[];
+  /** The delivery queue. */
   readonly queue: sqs.IQueue;
+  /** The dead-letter queue of the delivery queue. */
   readonly deadLetterQueue: sqs.IQueue;
+  /** The subscription workflow's state machine. */
   readonly stateMachine: sfn.IStateMachine;
   /** The Powertools service name the functions publish their metrics under. */
   readonly serviceName: string;
@@ -62,7 +69,10 @@ export class Monitoring extends Construct {
   public readonly alarmTopic: sns.ITopic;
   /** Every alarm, by a short name. */
   public readonly alarms: Record<string, cloudwatch.Alarm> = {};
+  /** The dashboard, unless turned off. */
   public readonly dashboard?: cloudwatch.Dashboard;
+  /** The `service` dimension the functions publish their metrics under. */
+  public readonly serviceName: string;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
@@ -80,14 +90,8 @@ export class Monitoring extends Construct {
       (this.alarmTopic as sns.Topic).addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
 
-    const custom = (name: MetricName, statistic = 'Sum') =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: name,
-        dimensionsMap: { service: props.serviceName },
-        statistic,
-        period: FIVE_MINUTES,
-      });
+    this.serviceName = props.serviceName;
+    const custom = (name: MetricName, statistic = 'Sum') => this.metric(name, { statistic });
 
     const alarm = (
       key: string,
@@ -284,5 +288,39 @@ export class Monitoring extends Construct {
       );
       this.dashboard = d;
     }
+  }
+
+  /**
+   * One of the functions' own metrics (namespace `SmartcarWebhooks`, dimension `service`), e.g.
+   * `SignatureFailures`, `RecordsWritten`, `DuplicatesDropped`, `IngestLag`; see METRIC in
+   * lambda/contract.ts for the list. `Deliveries` carries EventType and Mode dimensions too: use
+   * {@link metricDeliveries} for the total.
+   * @default - Sum over 5 minutes
+   */
+  public metric(metricName: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    if (!(Object.values(METRIC) as string[]).includes(metricName)) {
+      throw new ConfigurationError(
+        `metric "${metricName}" is not one the functions publish; use one of ${Object.values(METRIC).join(', ')}.`,
+      );
+    }
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { service: this.serviceName },
+      statistic: 'Sum',
+      period: FIVE_MINUTES,
+      ...props,
+    });
+  }
+
+  /** Authentic deliveries handed off, all event types and modes together. */
+  public metricDeliveries(props: cloudwatch.MathExpressionOptions = {}): cloudwatch.MathExpression {
+    const period = props.period ?? FIVE_MINUTES;
+    return new cloudwatch.MathExpression({
+      expression: `SUM(SEARCH('{${METRICS_NAMESPACE},EventType,Mode,service} MetricName="${METRIC.deliveries}" service="${this.serviceName}"', 'Sum', ${period.toSeconds()}))`,
+      label: 'deliveries',
+      ...props,
+      period,
+    });
   }
 }

@@ -2,7 +2,7 @@
  * The public edge: an HTTP API with one throttled, access-logged `POST` route, the verification
  * function behind it, and the encrypted queue (with its dead-letter queue) it hands deliveries to.
  */
-import { Duration, type RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -35,16 +35,29 @@ export interface ReceiverProps {
   readonly maxReceiveCount?: number;
   /** Visibility timeout of the queue; must exceed the ingest function's timeout plus batching window. */
   readonly queueVisibilityTimeout: Duration;
+  /**
+   * What happens to the delivery queue and the dead-letter queue when the stack is deleted.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly queueRemovalPolicy?: RemovalPolicy;
+  /** Retention of the function's and the access log's log groups. */
   readonly logRetention: logs.RetentionDays;
+  /** What happens to those log groups when the stack is deleted. */
   readonly logRemovalPolicy: RemovalPolicy;
 }
 
 export class Receiver extends Construct {
+  /** The HTTP API Smartcar posts to. */
   public readonly api: apigwv2.HttpApi;
+  /** Its throttled default stage, with access logs. */
   public readonly stage: apigwv2.HttpStage;
+  /** The stage's access log group. */
   public readonly accessLogGroup: logs.LogGroup;
+  /** Answers VERIFY and authenticates deliveries. */
   public readonly verifyFunction: HouseFunction;
+  /** Authentic deliveries, waiting for the ingest function. */
   public readonly queue: sqs.Queue;
+  /** Deliveries the ingest function failed to store after `maxReceiveCount` tries. */
   public readonly deadLetterQueue: sqs.Queue;
   /** The URL to paste into the Smartcar Dashboard. */
   public readonly callbackUrl: string;
@@ -62,11 +75,13 @@ export class Receiver extends Construct {
     }
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
     this.queue = new sqs.Queue(this, 'DeliveryQueue', {
+      removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(4),

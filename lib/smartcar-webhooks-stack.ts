@@ -13,15 +13,22 @@ import { ConfigurationError, checkBucketName, checkSecretName, checkStackName, c
 export interface StackSettings {
   /** CloudFormation stack name. @default 'SmartcarWebhooks' */
   readonly stackName?: string;
+  /** Smartcar webhook id. @default - none: the workflow refuses every execution until one is set */
   readonly webhookId?: string;
+  /** Name of the management-token secret. @default - generated */
   readonly secretName?: string;
+  /** Name of the lake bucket. @default - generated */
   readonly bucketName?: string;
+  /** Retention of every log group. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetentionDays?: logs.RetentionDays;
+  /** What happens to every bucket the stack creates when it is deleted. @default RemovalPolicy.RETAIN */
   readonly bucketRemovalPolicy?: RemovalPolicy;
+  /** Delete raw objects after this many days. @default - never */
   readonly lakeExpireAfterDays?: number;
 }
 
 export interface SmartcarWebhooksStackProps extends StackProps {
+  /** Settings, usually from CDK context (see {@link settingsFromContext}). @default - all defaults */
   readonly settings?: StackSettings;
 }
 
@@ -35,7 +42,10 @@ export class SmartcarWebhooksStack extends Stack {
       webhookId: s.webhookId,
       managementTokenSecretProps: s.secretName ? { secretName: s.secretName } : undefined,
       bucketProps: s.bucketName ? { bucketName: s.bucketName } : undefined,
+      // One setting for every bucket the stack creates: the lake, the workflow's work bucket, Athena results.
       bucketRemovalPolicy: s.bucketRemovalPolicy,
+      catalog: { resultsBucketRemovalPolicy: s.bucketRemovalPolicy },
+      subscriptionWorkflow: { workBucketRemovalPolicy: s.bucketRemovalPolicy },
       logRetention: s.logRetentionDays,
       lifecycle: s.lakeExpireAfterDays ? { expireAfter: Duration.days(s.lakeExpireAfterDays) } : undefined,
     });

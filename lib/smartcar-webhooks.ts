@@ -4,39 +4,19 @@
  * Bring your own bucket or secret, or let it create them with safe defaults.
  */
 import { Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
+import { METRIC, PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
 import { Catalog, type CatalogOptions } from './catalog';
 import { DataLake, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { Monitoring, type MonitoringOptions } from './monitoring';
 import { Receiver, type ReceiverThrottle } from './receiver';
-import { SubscriptionWorkflow } from './subscription-workflow';
+import { SubscriptionWorkflow, type SubscriptionWorkflowOptions } from './subscription-workflow';
 import { ConfigurationError, checkBucketName, checkEmail, checkInteger, checkSecretName } from './validation';
-
-/** Settings of the vehicle subscription workflow. */
-export interface SubscriptionWorkflowOptions {
-  /** Vehicles processed at the same time within a page of 50. @default 2 */
-  readonly maxConcurrency?: number;
-  /**
-   * Name prefix of the secrets executions may name in `accessTokenSecretArn`.
-   * @default 'smartcar/access-tokens/'
-   */
-  readonly accessTokenSecretPrefix?: string;
-  /** Base URL of the Smartcar API. @default 'https://api.smartcar.com' */
-  readonly smartcarApiOrigin?: string;
-  /**
-   * The only webhooks executions may subscribe vehicles to or unsubscribe them from.
-   * @default - only the construct's `webhookId`
-   */
-  readonly allowedWebhookIds?: string[];
-  /** Longest an execution may run. @default Duration.days(7) */
-  readonly timeout?: Duration;
-  /** How long run pages and reports are kept. @default Duration.days(30) */
-  readonly workRetention?: Duration;
-}
 
 export interface SmartcarWebhooksProps {
   /**
@@ -87,16 +67,29 @@ export interface SmartcarWebhooksProps {
   readonly deduplication?: boolean;
   /** How long stored eventIds are remembered. @default Duration.days(7) */
   readonly deduplicationWindow?: Duration;
+  /**
+   * What happens to the deduplication table when the stack is deleted (it holds only expiring ids).
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly deduplicationTableRemovalPolicy?: RemovalPolicy;
   /** Most concurrent ingest invocations (2 to 1000). @default 2 */
   readonly ingestMaxConcurrency?: number;
   /** Failed ingest attempts before a message moves to the dead-letter queue. @default 5 */
   readonly maxReceiveCount?: number;
-  /** Glue catalog and Athena workgroup over the lake. @default - see {@link CatalogOptions} */
-  readonly query?: CatalogOptions;
-  /** Alarms, their SNS topic and the dashboard. @default - see {@link MonitoringOptions} */
+  /**
+   * What happens to the delivery queue and the dead-letter queue when the stack is deleted.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly queueRemovalPolicy?: RemovalPolicy;
+  /** Glue catalog and Athena workgroup over the lake (exposed as `catalog`). @default - see {@link CatalogOptions} */
+  readonly catalog?: CatalogOptions;
+  /** Alarms, their SNS topic and the dashboard (exposed as `monitoring`). @default - see {@link MonitoringOptions} */
   readonly monitoring?: MonitoringOptions;
-  /** The vehicle subscription workflow's settings. @default - see {@link SubscriptionWorkflowOptions} */
-  readonly workflow?: SubscriptionWorkflowOptions;
+  /**
+   * The vehicle subscription workflow (exposed as `subscriptionWorkflow`).
+   * @default - see {@link SubscriptionWorkflowOptions}
+   */
+  readonly subscriptionWorkflow?: SubscriptionWorkflowOptions;
   /** Retention of every log group the construct creates. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
@@ -164,6 +157,7 @@ export class SmartcarWebhooks extends Construct {
       throttle: props.throttle,
       tokenCacheTtl: props.tokenCacheTtl,
       maxReceiveCount: props.maxReceiveCount,
+      queueRemovalPolicy: props.queueRemovalPolicy,
       // AWS's guidance for SQS event sources: at least six times the function timeout, plus the window.
       queueVisibilityTimeout: Duration.seconds(INGEST_TIMEOUT.toSeconds() * 6 + batchingWindow.toSeconds()),
       logRetention,
@@ -181,19 +175,20 @@ export class SmartcarWebhooks extends Construct {
       maxConcurrency,
       deduplication: props.deduplication,
       deduplicationWindow: props.deduplicationWindow,
+      deduplicationTableRemovalPolicy: props.deduplicationTableRemovalPolicy,
       logRetention,
       logRemovalPolicy,
     });
     this.callbackUrl = this.receiver.callbackUrl;
     this.catalog = new Catalog(this, 'Catalog', {
-      ...props.query,
+      ...props.catalog,
       bucket: this.dataLake.bucket,
       rawPrefix: this.dataLake.rawPrefix,
     });
     this.subscriptionWorkflow = new SubscriptionWorkflow(this, 'SubscriptionWorkflow', {
       managementTokenSecret: this.managementTokenSecret,
       webhookId: props.webhookId,
-      ...props.workflow,
+      ...props.subscriptionWorkflow,
       logRetention,
       logRemovalPolicy,
     });
@@ -209,5 +204,40 @@ export class SmartcarWebhooks extends Construct {
       stateMachine: workflow.stateMachine,
       serviceName: Stack.of(this).stackName,
     });
+  }
+
+  /** Lets `grantee` start executions of the subscription workflow (what the console's Start execution needs). */
+  public grantStartSubscriptionWorkflow(grantee: iam.IGrantable): iam.Grant {
+    return this.subscriptionWorkflow.stateMachine.grantStartExecution(grantee);
+  }
+
+  /** Lets `grantee` read the raw zone of the lake (list and get objects under the raw prefix). */
+  public grantReadLake(grantee: iam.IGrantable): iam.Grant {
+    return this.dataLake.bucket.grantRead(grantee, `${this.dataLake.rawPrefix}/*`);
+  }
+
+  /** Lets `grantee` query the lake in the Athena workgroup (see {@link Catalog.grantQuery}). */
+  public grantQueryLake(grantee: iam.IGrantable): iam.Grant {
+    return this.catalog.grantQuery(grantee);
+  }
+
+  /** One of the functions' own metrics, by name (see {@link Monitoring.metric}). */
+  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.monitoring.metric(metricName, props);
+  }
+
+  /** Authentic deliveries handed off, all event types and modes together. */
+  public metricDeliveries(props?: cloudwatch.MathExpressionOptions): cloudwatch.MathExpression {
+    return this.monitoring.metricDeliveries(props);
+  }
+
+  /** Deliveries rejected for a missing or wrong SC-Signature. */
+  public metricSignatureFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.monitoring.metric(METRIC.signatureFailures, props);
+  }
+
+  /** Records written to the lake. */
+  public metricRecordsWritten(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.monitoring.metric(METRIC.recordsWritten, props);
   }
 }

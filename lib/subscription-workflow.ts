@@ -6,7 +6,7 @@
  * The user's access token never travels in state: tasks read it back from the execution input (or a
  * secret) themselves.
  */
-import { Aws, Duration, type RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -19,18 +19,15 @@ import { HouseFunction } from './function';
 import { privateBucket } from './private-bucket';
 import { ConfigurationError, checkApiOrigin, checkInteger, checkPattern, checkWebhookId } from './validation';
 
-export interface SubscriptionWorkflowProps {
-  /** The secret with the application management token (Unsubscribe uses it). */
-  readonly managementTokenSecret: secretsmanager.ISecret;
-  /** Webhook id used when an execution names none. @default - executions must pass webhookId */
-  readonly webhookId?: string;
+/** What a user of {@link SmartcarWebhooks} can set about the subscription workflow. */
+export interface SubscriptionWorkflowOptions {
   /**
    * The only webhooks executions may subscribe vehicles to or unsubscribe them from; enforced by the task
    * code, so that starting an execution does not let anyone point vehicles at another webhook.
    * @default - only `webhookId` (none when it is not set: every execution is refused)
    */
   readonly allowedWebhookIds?: string[];
-  /** Vehicles processed at the same time within a page. @default 2 */
+  /** Vehicles processed at the same time within a page of 50. @default 2 */
   readonly maxConcurrency?: number;
   /**
    * Name prefix of the secrets that executions may name in `accessTokenSecretArn`; the task functions
@@ -44,11 +41,27 @@ export interface SubscriptionWorkflowProps {
   readonly timeout?: Duration;
   /** How long run pages and reports are kept in the work bucket. @default Duration.days(30) */
   readonly workRetention?: Duration;
+  /**
+   * What happens to the work bucket (run pages, results and reports) when the stack is deleted.
+   * `DESTROY` removes it only when it is empty.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly workBucketRemovalPolicy?: RemovalPolicy;
+}
+
+export interface SubscriptionWorkflowProps extends SubscriptionWorkflowOptions {
+  /** The secret with the application management token (Unsubscribe uses it). */
+  readonly managementTokenSecret: secretsmanager.ISecret;
+  /** Webhook id used when an execution names none. @default - executions must pass webhookId */
+  readonly webhookId?: string;
+  /** Retention of the functions' and the state machine's log groups. */
   readonly logRetention: logs.RetentionDays;
+  /** What happens to those log groups when the stack is deleted. */
   readonly logRemovalPolicy: RemovalPolicy;
 }
 
 export class SubscriptionWorkflow extends Construct {
+  /** The Standard state machine operators start (console or StartExecution). */
   public readonly stateMachine: sfn.StateMachine;
   /** Holds each run's vehicle pages, per-page results and report (never tokens). */
   public readonly workBucket: s3.Bucket;
@@ -58,6 +71,7 @@ export class SubscriptionWorkflow extends Construct {
   public readonly vehicleFunction: HouseFunction;
   /** Loads pages, records results, writes the summary. */
   public readonly resultsFunction: HouseFunction;
+  /** The state machine's log group (ERROR level, no execution data). */
   public readonly logGroup: logs.LogGroup;
   /** Name prefix of the secrets executions may name in `accessTokenSecretArn`. */
   public readonly accessTokenSecretPrefix: string;
@@ -66,7 +80,7 @@ export class SubscriptionWorkflow extends Construct {
     super(scope, id);
     const maxConcurrency = props.maxConcurrency ?? 2;
     checkInteger(
-      'workflow.maxConcurrency',
+      'subscriptionWorkflow.maxConcurrency',
       maxConcurrency,
       1,
       40,
@@ -74,24 +88,25 @@ export class SubscriptionWorkflow extends Construct {
     );
     const secretPrefix = props.accessTokenSecretPrefix ?? 'smartcar/access-tokens/';
     checkPattern(
-      'workflow.accessTokenSecretPrefix',
+      'subscriptionWorkflow.accessTokenSecretPrefix',
       secretPrefix,
       /^[A-Za-z0-9/_+=.@-]+$/,
       'use only letters, digits and /_+=.@-',
     );
     checkWebhookId('webhookId', props.webhookId);
-    for (const id of props.allowedWebhookIds ?? []) checkWebhookId('workflow.allowedWebhookIds entry', id);
+    for (const id of props.allowedWebhookIds ?? []) checkWebhookId('subscriptionWorkflow.allowedWebhookIds entry', id);
     if (props.allowedWebhookIds?.some((id) => Token.isUnresolved(id))) {
       throw new ConfigurationError(
-        'workflow.allowedWebhookIds must be literal ids: the task code compares them at run time.',
+        'subscriptionWorkflow.allowedWebhookIds must be literal ids: the task code compares them at run time.',
       );
     }
-    checkApiOrigin('workflow.smartcarApiOrigin', props.smartcarApiOrigin);
+    checkApiOrigin('subscriptionWorkflow.smartcarApiOrigin', props.smartcarApiOrigin);
     this.accessTokenSecretPrefix = secretPrefix;
     const apiOrigin = props.smartcarApiOrigin ?? DEFAULT_SMARTCAR_API_ORIGIN;
     const common = { logRetention: props.logRetention, logRemovalPolicy: props.logRemovalPolicy };
 
     this.workBucket = privateBucket(this, 'WorkBucket', {
+      removalPolicy: props.workBucketRemovalPolicy ?? RemovalPolicy.RETAIN,
       lifecycleRules: [
         { id: 'expire-runs', expiration: props.workRetention ?? Duration.days(30) },
         { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },

@@ -55,10 +55,36 @@ export function jsiiCheck(): { ok: boolean; output: string; types: string[] } {
     );
     const assembly = run.status === 0 ? JSON.parse(readFileSync(path.join(stage, '.jsii'), 'utf8')) : undefined;
     const types = assembly ? Object.keys(assembly.types ?? {}).map((t) => t.replace(`${pkg.name}.`, '')) : [];
-    return { ok: run.status === 0, output: `${run.stdout}${run.stderr}`.trim(), types };
+    const undocumented = assembly ? undocumentedProps(assembly) : [];
+    const output = [`${run.stdout}${run.stderr}`.trim(), ...undocumented.map((u) => `undocumented: ${u}`)].join('\n');
+    return { ok: run.status === 0 && undocumented.length === 0, output: output.trim(), types };
   } finally {
     rmSync(stage, { recursive: true, force: true });
   }
+}
+
+interface JsiiProperty {
+  name: string;
+  optional?: boolean;
+  docs?: { summary?: string; default?: string };
+}
+
+/**
+ * The house rule, checked on what jsii extracted: every property of every exported type has a summary,
+ * and every optional property of a props or options interface says what happens without it (`@default`).
+ */
+function undocumentedProps(assembly: {
+  types: Record<string, { kind: string; name: string; properties?: JsiiProperty[] }>;
+}): string[] {
+  const problems: string[] = [];
+  for (const type of Object.values(assembly.types)) {
+    for (const p of type.properties ?? []) {
+      if (!p.docs?.summary) problems.push(`${type.name}.${p.name} has no summary`);
+      if (type.kind === 'interface' && p.optional && !p.docs?.default)
+        problems.push(`${type.name}.${p.name} has no @default`);
+    }
+  }
+  return problems;
 }
 
 if (require.main === module) {

@@ -102,7 +102,7 @@ export async function prepare(input: unknown, ctx: ExecutionContext, deps: Workf
     throw invalid(
       `Webhook ${JSON.stringify(webhookId)} is not allowed for this workflow (allowed: ${
         allowed.length > 0 ? allowed.join(', ') : 'none configured'
-      }). Add it to the construct option workflow.allowedWebhookIds (default: the configured webhookId) and redeploy.`,
+      }). Add it to the construct option subscriptionWorkflow.allowedWebhookIds (default: the configured webhookId) and redeploy.`,
     );
   }
 

@@ -107,7 +107,7 @@ describe('Athena', () => {
   it('takes options and rejects bad ones', () => {
     const stack = bareStack();
     new SmartcarWebhooks(stack, 'W', {
-      query: {
+      catalog: {
         databaseName: 'fleet_lake',
         eventTypes: ['VEHICLE_STATE', 'NEW_TYPE'],
         bytesScannedCutoffPerQuery: 10 ** 9,
@@ -124,13 +124,13 @@ describe('Athena', () => {
       Name: 'fleet-lake',
       WorkGroupConfiguration: Match.objectLike({ BytesScannedCutoffPerQuery: 10 ** 9 }),
     });
-    expect(() => new SmartcarWebhooks(bareStack(), 'W', { query: { databaseName: 'Fleet-Lake' } })).toThrow(
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { catalog: { databaseName: 'Fleet-Lake' } })).toThrow(
       /lowercase letters/,
     );
-    expect(() => new SmartcarWebhooks(bareStack(), 'W', { query: { eventTypes: ['a/b'] } })).toThrow(
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { catalog: { eventTypes: ['a/b'] } })).toThrow(
       /eventTypes entry "a\/b"/,
     );
-    expect(() => new SmartcarWebhooks(bareStack(), 'W', { query: { queryableSince: '2024' } })).toThrow(/YYYY-MM-DD/);
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { catalog: { queryableSince: '2024' } })).toThrow(/YYYY-MM-DD/);
   });
 });
 

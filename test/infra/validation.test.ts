@@ -44,7 +44,7 @@ describe('construct props', () => {
     ['webhookId', { webhookId: 'bad id!' }, /^webhookId "bad id!" is invalid/],
     [
       'allowed webhook ids',
-      { webhookId: 'wh', workflow: { allowedWebhookIds: ['ok', 'not ok'] } },
+      { webhookId: 'wh', subscriptionWorkflow: { allowedWebhookIds: ['ok', 'not ok'] } },
       /allowedWebhookIds entry "not ok"/,
     ],
     [
@@ -53,13 +53,25 @@ describe('construct props', () => {
       /managementTokenSecretProps.secretName "a b"/,
     ],
     ['bucket name', { bucketProps: { bucketName: 'UPPER' } }, /bucketProps.bucketName "UPPER"/],
-    ['API origin', { workflow: { smartcarApiOrigin: 'http://api.smartcar.com' } }, /smartcarApiOrigin .* https origin/],
-    ['API origin with a path', { workflow: { smartcarApiOrigin: 'https://api.smartcar.com/v2.0' } }, /https origin/],
+    [
+      'API origin',
+      { subscriptionWorkflow: { smartcarApiOrigin: 'http://api.smartcar.com' } },
+      /smartcarApiOrigin .* https origin/,
+    ],
+    [
+      'API origin with a path',
+      { subscriptionWorkflow: { smartcarApiOrigin: 'https://api.smartcar.com/v2.0' } },
+      /https origin/,
+    ],
     ['alarm email', { monitoring: { alarmEmail: 'ops' } }, /monitoring.alarmEmail "ops"/],
     ['ingest concurrency', { ingestMaxConcurrency: 1 }, /ingestMaxConcurrency is 1/],
     ['batch size', { ingestBatchSize: 0 }, /ingestBatchSize is 0/],
     ['batching window', { ingestMaxBatchingWindow: Duration.minutes(6) }, /at most 300 s/],
-    ['workflow concurrency', { workflow: { maxConcurrency: 41 } }, /workflow.maxConcurrency is 41/],
+    [
+      'workflow concurrency',
+      { subscriptionWorkflow: { maxConcurrency: 41 } },
+      /subscriptionWorkflow.maxConcurrency is 41/,
+    ],
     ['callback path', { callbackPath: 'webhooks' }, /callbackPath "webhooks"/],
     ['raw prefix', { rawPrefix: 'raw zone' }, /rawPrefix "raw zone"/],
   ])('a bad %s fails with one line', (_, props, message) => {

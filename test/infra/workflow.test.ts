@@ -183,7 +183,10 @@ describe('task configuration', () => {
 
   it('passes an explicit webhook allow-list to the tasks', () => {
     const stack = bareStack();
-    new SmartcarWebhooks(stack, 'W', { webhookId: 'wh-a', workflow: { allowedWebhookIds: ['wh-a', 'wh-b'] } });
+    new SmartcarWebhooks(stack, 'W', {
+      webhookId: 'wh-a',
+      subscriptionWorkflow: { allowedWebhookIds: ['wh-a', 'wh-b'] },
+    });
     Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('one vehicle'),
       Environment: { Variables: Match.objectLike({ SMARTCAR_ALLOWED_WEBHOOK_IDS: 'wh-a,wh-b' }) },
@@ -211,6 +214,6 @@ describe('task configuration', () => {
     [{ maxConcurrency: 2.5 }, /maxConcurrency is 2.5/],
     [{ accessTokenSecretPrefix: 'bad prefix*' }, /accessTokenSecretPrefix/],
   ])('rejects workflow options %p', (workflow, message) => {
-    expect(() => new SmartcarWebhooks(bareStack(), 'W', { workflow })).toThrow(message);
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { subscriptionWorkflow: workflow })).toThrow(message);
   });
 });

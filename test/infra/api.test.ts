@@ -1,0 +1,131 @@
+/**
+ * The construct's API beyond its resources: removal policies for every stateful resource, grant and
+ * metric helpers, and the public entry point.
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as api from '../../lib';
+import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
+import { bareStack, synthStack } from '../support/synth';
+
+function deletionPolicies(template: Template, type: string): string[] {
+  return Object.values(template.findResources(type)).map((r) => r.DeletionPolicy ?? 'Delete');
+}
+
+describe('removal policies', () => {
+  it('by default keep the buckets, and drop the queues and the dedupe table', () => {
+    const { template } = synthStack();
+    expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Retain', 'Retain', 'Retain']);
+    expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Delete', 'Delete']);
+    expect(deletionPolicies(template, 'AWS::DynamoDB::Table')).toEqual(['Delete']);
+  });
+
+  it('can be set for every stateful resource', () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', {
+      bucketRemovalPolicy: RemovalPolicy.DESTROY,
+      queueRemovalPolicy: RemovalPolicy.RETAIN,
+      deduplicationTableRemovalPolicy: RemovalPolicy.RETAIN,
+      catalog: { resultsBucketRemovalPolicy: RemovalPolicy.DESTROY },
+      subscriptionWorkflow: { workBucketRemovalPolicy: RemovalPolicy.DESTROY },
+      managementTokenSecretProps: { removalPolicy: RemovalPolicy.RETAIN },
+    });
+    const template = Template.fromStack(stack);
+    expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Delete', 'Delete', 'Delete']);
+    expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Retain', 'Retain']);
+    expect(deletionPolicies(template, 'AWS::DynamoDB::Table')).toEqual(['Retain']);
+    expect(deletionPolicies(template, 'AWS::SecretsManager::Secret')).toEqual(['Retain']);
+  });
+
+  it('the stack applies bucketRemovalPolicy to every bucket it creates', () => {
+    const { template } = synthStack({ settings: { bucketRemovalPolicy: RemovalPolicy.DESTROY } });
+    expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Delete', 'Delete', 'Delete']);
+  });
+});
+
+describe('grant helpers', () => {
+  const setup = () => {
+    const stack = bareStack();
+    const webhooks = new SmartcarWebhooks(stack, 'W', { webhookId: 'wh', rawPrefix: 'smartcar/raw' });
+    const role = new iam.Role(stack, 'Analyst', { assumedBy: new iam.AccountRootPrincipal() });
+    return { stack, webhooks, role };
+  };
+  const statementsOf = (template: Template) =>
+    Object.values(
+      template.findResources('AWS::IAM::Policy', {
+        Properties: { Roles: [{ Ref: Match.stringLikeRegexp('Analyst') }] },
+      }),
+    )
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[])
+      .map((s) => ({ actions: ([] as string[]).concat(s.Action), resource: JSON.stringify(s.Resource) }));
+
+  it('grantStartSubscriptionWorkflow allows StartExecution on the state machine only', () => {
+    const { stack, webhooks, role } = setup();
+    webhooks.grantStartSubscriptionWorkflow(role);
+    const statements = statementsOf(Template.fromStack(stack));
+    expect(statements).toEqual([
+      { actions: ['states:StartExecution'], resource: expect.stringContaining('StateMachine') },
+    ]);
+  });
+
+  it('grantReadLake reads the raw zone, not the rest of the bucket', () => {
+    const { stack, webhooks, role } = setup();
+    webhooks.grantReadLake(role);
+    const statements = statementsOf(Template.fromStack(stack));
+    expect(statements.flatMap((s) => s.actions)).toEqual(expect.arrayContaining(['s3:GetObject*', 's3:List*']));
+    expect(statements.flatMap((s) => s.actions).some((a) => /Put|Delete/.test(a))).toBe(false);
+    expect(statements.map((s) => s.resource).join()).toContain('/smartcar/raw/*');
+  });
+
+  it('grantQueryLake runs Athena in the workgroup, reads the catalog and the lake, writes results', () => {
+    const { stack, webhooks, role } = setup();
+    webhooks.grantQueryLake(role);
+    const statements = statementsOf(Template.fromStack(stack));
+    const actions = statements.flatMap((s) => s.actions);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'athena:StartQueryExecution',
+        'athena:GetQueryResults',
+        'glue:GetTable',
+        'glue:GetPartitions',
+        's3:GetObject*',
+        's3:PutObject',
+      ]),
+    );
+    const athena = statements.find((s) => s.actions.includes('athena:StartQueryExecution'));
+    expect(athena?.resource).toContain(':workgroup/');
+  });
+});
+
+describe('metric helpers', () => {
+  it('name the functions’ own metrics with the service dimension', () => {
+    const stack = bareStack();
+    const webhooks = new SmartcarWebhooks(stack, 'W', {});
+    expect(stack.resolve(webhooks.metricSignatureFailures().toMetricConfig().metricStat)).toMatchObject({
+      namespace: 'SmartcarWebhooks',
+      metricName: 'SignatureFailures',
+      dimensions: [{ name: 'service', value: 'Bare' }],
+      statistic: 'Sum',
+    });
+    expect(webhooks.metric('IngestLag', { statistic: 'Maximum' }).statistic).toBe('Maximum');
+    expect(webhooks.metricRecordsWritten().metricName).toBe('RecordsWritten');
+    expect(webhooks.metricDeliveries().expression).toMatch(
+      /^SUM\(SEARCH\('\{SmartcarWebhooks,EventType,Mode,service\} MetricName="Deliveries" service="Bare"'/,
+    );
+    expect(() => webhooks.metric('NotAMetric')).toThrow(/not one the functions publish/);
+  });
+});
+
+it('the entry point exports the constructs and nothing from local/ or scripts/', () => {
+  expect(Object.keys(api).sort()).toEqual([
+    'Catalog',
+    'DataLake',
+    'HouseFunction',
+    'Monitoring',
+    'NagAcknowledgements',
+    'Receiver',
+    'SmartcarWebhooks',
+    'SubscriptionWorkflow',
+  ]);
+});
