@@ -90,10 +90,12 @@ const USAGE = `usage: npm run query -- "<sql>" | <view> | --list  [--json]
   The lake is $LOCAL_LAKE_DIR (default ./local-lake), as written by npm start.
   example: npm run query -- "SELECT vehicle_id, signal_name, value, unit FROM latest_signals"`;
 
-async function main(): Promise<number> {
+/** The command, as `npm run` runs it: reads process.argv and process.env, returns the exit code. */
+export async function main(): Promise<number> {
   let parsed: { values: Record<string, boolean | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({
+      args: process.argv.slice(2),
       allowPositionals: true,
       options: { list: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     }) as never;

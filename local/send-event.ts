@@ -148,7 +148,8 @@ export function parseSendArgs(argv: string[], env = process.env): { options: Sen
 
 export class UsageError extends Error {}
 
-async function main(): Promise<number> {
+/** The command, as `npm run` runs it: reads process.argv and process.env, returns the exit code. */
+export async function main(): Promise<number> {
   let args: ReturnType<typeof parseSendArgs>;
   try {
     args = parseSendArgs(process.argv.slice(2));

@@ -14,8 +14,9 @@ export const DEV_TOKEN_FILE = '.dev-management-token';
 /** The token from SMARTCAR_MANAGEMENT_TOKEN, else the lake's development token (made once, then reused). */
 export async function localManagementToken(
   lakeDir: string,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ token: string; source: 'env' | 'file' | 'new' }> {
-  const fromEnv = process.env.SMARTCAR_MANAGEMENT_TOKEN?.trim();
+  const fromEnv = env.SMARTCAR_MANAGEMENT_TOKEN?.trim();
   if (fromEnv) return { token: fromEnv, source: 'env' };
   const file = path.join(lakeDir, DEV_TOKEN_FILE);
   const existing = (await readFile(file, 'utf8').catch(() => '')).trim();
@@ -26,17 +27,21 @@ export async function localManagementToken(
   return { token, source: 'new' };
 }
 
-async function main() {
-  const lakeDir = path.resolve(process.env.LOCAL_LAKE_DIR || 'local-lake');
-  const port = Number(process.env.PORT ?? 3000);
+/**
+ * Starts the receiver as `npm start` does (PORT, HOST, LOCAL_LAKE_DIR, SMARTCAR_MANAGEMENT_TOKEN from
+ * `env`) and prints the banner; the caller stops it.
+ */
+export async function startFromEnv(env: NodeJS.ProcessEnv = process.env, print = (text: string) => console.log(text)) {
+  const lakeDir = path.resolve(env.LOCAL_LAKE_DIR || 'local-lake');
+  const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError(`PORT must be a port number, got "${process.env.PORT}"`);
-  const host = process.env.HOST || '127.0.0.1';
-  const { token, source } = await localManagementToken(lakeDir);
+    throw new UsageError(`PORT must be a port number, got "${env.PORT}"`);
+  const host = env.HOST || '127.0.0.1';
+  const { token, source } = await localManagementToken(lakeDir, env);
   const logger = consoleLogger();
   const server = await startLocalServer({ lakeDir, managementToken: token, port, host, logger });
 
-  console.log(`
+  print(`
 Smartcar webhook receiver (local)
   callback URL   ${server.url}
   data lake      ${lakeDir}${path.sep}raw/event_type=…/mode=…/dt=…/hour=…/*.ndjson.gz
@@ -54,7 +59,20 @@ Real Smartcar: expose the port through a tunnel (e.g. \`cloudflared tunnel --url
                restart, paste <tunnel URL>/webhooks as the callback URI in the Dashboard and press Verify.
 Ctrl-C writes any pending batch to the lake before exiting.
 `);
+  return server;
+}
 
+/** What `npm start` says when it cannot start. */
+export function explainStartError(err: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE')
+    return `port ${env.PORT ?? 3000} is already in use; set PORT to another one (e.g. PORT=3001 npm start)`;
+  if (e.code === 'EACCES') return `not allowed to listen there (${e.message}); try another PORT or HOST`;
+  return e.message;
+}
+
+async function main() {
+  const server = await startFromEnv();
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -77,12 +95,6 @@ if (require.main === module) {
       await main();
       return new Promise<number>(() => {}); // runs until a signal stops it
     },
-    (err) => {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'EADDRINUSE')
-        return `port ${process.env.PORT ?? 3000} is already in use; set PORT to another one (e.g. PORT=3001 npm start)`;
-      if (e.code === 'EACCES') return `not allowed to listen there (${e.message}); try another PORT or HOST`;
-      return e.message;
-    },
+    (err) => explainStartError(err),
   );
 }

@@ -20,8 +20,15 @@ import { consoleLogger } from './console-logger';
 import { localTaskHandlers } from './local-workflow';
 import { definitionFromTemplate, ExecutionFailed, executionArnOf, runLocally } from './workflow-runner';
 
-/** The state machine definition exactly as `cdk synth` produces it. */
+let cachedDefinition: Record<string, unknown> | undefined;
+
+/** The state machine definition exactly as `cdk synth` produces it (synthesized once per process). */
 export function synthesizedDefinition(): Record<string, unknown> {
+  cachedDefinition ??= synthesizeDefinition();
+  return cachedDefinition;
+}
+
+function synthesizeDefinition(): Record<string, unknown> {
   const outdir = mkdtempSync(path.join(tmpdir(), 'smartcar-synth-'));
   try {
     // Only the definition is needed: skip bundling the functions (the handlers run in this process).
@@ -137,7 +144,8 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
   };
 }
 
-async function main(): Promise<number> {
+/** The command, as `npm run` runs it: reads process.argv and process.env, returns the exit code. */
+export async function main(): Promise<number> {
   let args: ReturnType<typeof parseSubscribeArgs>;
   try {
     args = parseSubscribeArgs(process.argv.slice(2));

@@ -43,6 +43,7 @@ async function main(): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
+      args: process.argv.slice(2),
       options: { 'dlq-url': { type: 'string' }, 'queue-url': { type: 'string' }, max: { type: 'string' } },
     }));
     if (!values['dlq-url'] || !values['queue-url'])

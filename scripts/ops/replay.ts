@@ -136,6 +136,7 @@ async function main(): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
+      args: process.argv.slice(2),
       options: {
         bucket: { type: 'string' },
         'lake-dir': { type: 'string' },

@@ -3,54 +3,22 @@
  * the deployed layout with its raw body byte for byte; a bad signature writes nothing; stopping with a
  * pending batch loses nothing; and the three commands fail with a message, not a stack trace.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { readLake } from '../../local/file-lake';
-import { sendEvent } from '../../local/send-event';
+import { sendEvent, main as sendEventMain } from '../../local/send-event';
 import { startLocalServer } from '../../local/server';
 import { Spool } from '../../local/spool';
+import { explainStartError, startFromEnv } from '../../local/start';
+import { main as subscribeMain } from '../../local/subscribe';
+import { expectCleanFailure, runInProcess, spawnCommand } from '../support/cli';
 import { FakeSmartcar } from '../support/fake-smartcar';
 import { deliveryMessage } from '../support/lake';
 
-const ROOT = path.join(__dirname, '..', '..');
 const TOKEN = 'local-test-token';
 const silent = { info() {}, warn() {}, error() {} };
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'local-lake-'));
-
-function run(script: string, args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'local', script), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, done, output: () => stdout };
-}
-
-const STACK_TRACE = /^\s+at .+\(.+:\d+:\d+\)$/m;
-
-/** A command that failed as it should: the exit code, a message that says what is wrong, no stack trace. */
-function expectCleanFailure(
-  result: { code: number | null; stdout: string; stderr: string },
-  code: number,
-  message: RegExp,
-) {
-  expect(result.code).toBe(code);
-  expect(result.stdout + result.stderr).toMatch(message);
-  expect(result.stdout + result.stderr).not.toMatch(STACK_TRACE);
-}
 
 describe('local receiver', () => {
   it('stores every event kind in the deployed layout, byte for byte, and nothing for a bad signature', async () => {
@@ -121,20 +89,16 @@ describe('local receiver', () => {
 });
 
 describe('npm start', () => {
-  it('prints the callback URL, and Ctrl-C writes the pending batch before exiting', async () => {
+  it('(spawned) prints the callback URL, and Ctrl-C writes the pending batch before exiting', async () => {
     const lakeDir = tempDir();
-    const start = run('start.ts', [], { PORT: '0', LOCAL_LAKE_DIR: lakeDir, SMARTCAR_MANAGEMENT_TOKEN: TOKEN });
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setInterval(() => {
-        const m = /callback URL\s+(http:\/\/\S+)/.exec(start.output());
-        if (m) {
-          clearInterval(timer);
-          resolve(m[1]);
-        }
-      }, 50);
-      start.done.then(() => reject(new Error('npm start exited early')));
+    const start = spawnCommand('start.ts', [], {
+      PORT: '0',
+      LOCAL_LAKE_DIR: lakeDir,
+      SMARTCAR_MANAGEMENT_TOKEN: TOKEN,
     });
+    const [, url] = await start.waitFor(/callback URL\s+(http:\/\/\S+)/);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/webhooks$/);
+    await start.waitFor(/Ctrl-C/);
     const result = await sendEvent({ kind: 'vehicle-error', url, token: TOKEN });
     expect(result.ok).toBe(true);
     start.child.kill('SIGINT');
@@ -144,29 +108,32 @@ describe('npm start', () => {
     expect([...(await readLake(lakeDir)).values()].flat().map((r) => r.event_id)).toEqual([result.eventId]);
   });
 
-  it('generates a development token once and reuses it', async () => {
+  it('generates a development token once and reuses it; send-event finds it', async () => {
     const lakeDir = tempDir();
-    const first = run('start.ts', [], { PORT: '0', LOCAL_LAKE_DIR: lakeDir, SMARTCAR_MANAGEMENT_TOKEN: '' });
-    await new Promise((r) => setTimeout(r, 200));
-    while (!first.output().includes('Ctrl-C')) await new Promise((r) => setTimeout(r, 50));
-    first.child.kill('SIGINT');
-    const { stdout } = await first.done;
-    const token = /generated for development.*\n\s+(dev-[0-9a-f]+)/.exec(stdout)?.[1];
-    expect(token).toMatch(/^dev-[0-9a-f]{48}$/);
-    const second = run('start.ts', [], { PORT: '0', LOCAL_LAKE_DIR: lakeDir, SMARTCAR_MANAGEMENT_TOKEN: '' });
-    while (!second.output().includes('Ctrl-C')) await new Promise((r) => setTimeout(r, 50));
-    second.child.kill('SIGINT');
-    const again = await second.done;
-    expect(again.stdout).toContain('development token from');
-    expect(again.stdout).not.toContain(token as string);
-    // send-event finds it without being told.
-    const send = run('send-event.ts', ['verify', '--url', 'http://127.0.0.1:1/webhooks'], {
-      LOCAL_LAKE_DIR: lakeDir,
-      SMARTCAR_MANAGEMENT_TOKEN: '',
+    const env = { PORT: '0', LOCAL_LAKE_DIR: lakeDir, SMARTCAR_MANAGEMENT_TOKEN: '' };
+    let banner = '';
+    const first = await startFromEnv(env, (text) => {
+      banner = text;
     });
-    const sent = await send.done;
-    expect(sent.stdout).toContain('could not reach');
-    expect(sent.code).toBe(1);
+    await first.close();
+    const token = /generated for development.*\n\s+(dev-[0-9a-f]+)/.exec(banner)?.[1];
+    expect(token).toMatch(/^dev-[0-9a-f]{48}$/);
+    const second = await startFromEnv(env, (text) => {
+      banner = text;
+    });
+    try {
+      expect(banner).toContain('development token from');
+      expect(banner).not.toContain(token as string);
+      // send-event signs with it without being told, and the receiver accepts it.
+      const sent = await runInProcess('send-event', sendEventMain, ['vehicle-state', '--url', second.url], {
+        LOCAL_LAKE_DIR: lakeDir,
+        SMARTCAR_MANAGEMENT_TOKEN: undefined,
+      });
+      expect(sent).toMatchObject({ code: 0 });
+      expect(sent.stdout).toMatch(/ok\s+vehicle-state: HTTP 200/);
+    } finally {
+      await second.close();
+    }
   });
 });
 
@@ -179,20 +146,34 @@ describe('command-line errors are messages, not stack traces', () => {
     [['vehicle-state', '--frobnicate'], 2, /Unknown option '--frobnicate'/],
     [['vehicle-state', '--token', 't', '--url', 'http://127.0.0.1:1/webhooks'], 1, /could not reach/],
   ])('send-event %p exits %d', async (args, code, message) => {
-    const result = await run('send-event.ts', args as string[], {
+    const result = await runInProcess('send-event', sendEventMain, args as string[], {
       LOCAL_LAKE_DIR: tempDir(),
       SMARTCAR_MANAGEMENT_TOKEN: '',
-    }).done;
+    });
     expectCleanFailure(result, code, message);
+  });
+
+  it('(spawned) send-event exits 2 with its usage, no stack trace', async () => {
+    const result = await spawnCommand('send-event.ts', ['bogus'], { LOCAL_LAKE_DIR: tempDir() }).done;
+    expectCleanFailure(result, 2, /unknown event kind "bogus"[\s\S]*usage: npm run send-event/);
   });
 
   it('npm start says when the port is taken', async () => {
     const lakeDir = tempDir();
     const server = await startLocalServer({ lakeDir, managementToken: TOKEN, port: 0, logger: silent });
     try {
-      const port = new URL(server.url).port;
-      const result = await run('start.ts', [], { PORT: port, LOCAL_LAKE_DIR: lakeDir }).done;
-      expectCleanFailure(result, 1, new RegExp(`port ${port} is already in use`));
+      const env = { PORT: new URL(server.url).port, LOCAL_LAKE_DIR: lakeDir, SMARTCAR_MANAGEMENT_TOKEN: TOKEN };
+      const result = await runInProcess(
+        'npm start',
+        async () => {
+          await (await startFromEnv(env, () => {})).close();
+          return 0;
+        },
+        [],
+        {},
+        (err) => explainStartError(err, env),
+      );
+      expectCleanFailure(result, 1, new RegExp(`port ${env.PORT} is already in use`));
     } finally {
       await server.close();
     }
@@ -214,11 +195,12 @@ describe('npm run subscribe', () => {
   afterAll(() => fake.stop());
 
   it('runs the synthesized workflow against --api-origin and prints each vehicle and the summary', async () => {
-    const result = await run(
-      'subscribe.ts',
+    const result = await runInProcess(
+      'subscribe',
+      subscribeMain,
       ['--access-token', 'user-token', '--webhook-id', 'wh-local', '--api-origin', origin],
       { LOCAL_WORKFLOW_DIR: tempDir() },
-    ).done;
+    );
     expect(result.stdout).toMatch(/ok\s+veh-a/);
     expect(result.stdout).toMatch(/failed\s+veh-b\s+403 PERMISSION/);
     expect(result.stdout).toContain('"succeededCount": 2');
@@ -232,10 +214,15 @@ describe('npm run subscribe', () => {
     [['--bogus'], 2, /Unknown option '--bogus'/],
     [['--webhook-id', 'wh-local', '--api-origin', 'http://127.0.0.1:1'], 1, /InvalidInput: No access token/],
   ])('%p exits %d with a message', async (args, code, message) => {
-    const result = await run('subscribe.ts', args as string[], {
+    const result = await runInProcess('subscribe', subscribeMain, args as string[], {
       LOCAL_WORKFLOW_DIR: tempDir(),
       SMARTCAR_WEBHOOK_ID: '',
-    }).done;
+    });
     expectCleanFailure(result, code, message);
+  });
+
+  it('(spawned) exits 2 on a bad flag, before synthesizing anything', async () => {
+    const result = await spawnCommand('subscribe.ts', ['--bogus'], { LOCAL_WORKFLOW_DIR: tempDir() }).done;
+    expectCleanFailure(result, 2, /Unknown option '--bogus'[\s\S]*usage: npm run subscribe/);
   });
 });

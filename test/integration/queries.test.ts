@@ -3,13 +3,13 @@
  * and current payloads, errors and test-mode events, written in the deployed layout; plus the
  * `npm run query` command.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord } from '../../lambda/core/lake';
 import { putLakeObject } from '../../local/file-lake';
-import { type LocalLake, openLocalLake } from '../../local/query';
+import { type LocalLake, openLocalLake, main as queryMain } from '../../local/query';
+import { runInProcess, spawnCommand } from '../support/cli';
 import { fixture } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 
@@ -201,31 +201,33 @@ it('an empty lake has the same table and views, with no rows', async () => {
 });
 
 describe('npm run query', () => {
-  const run = (args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', '..', 'local', 'query.ts'), ...args], {
-      env: { ...process.env, LOCAL_LAKE_DIR: lakeDir },
-      encoding: 'utf8',
-    });
+  const run = (args: string[]) => runInProcess('query', queryMain, args, { LOCAL_LAKE_DIR: lakeDir });
 
-  it('runs a view by name and SQL, and lists the views', () => {
-    const byName = run(['latest_signals']);
-    expect(byName.status).toBe(0);
+  it('runs a view by name and SQL, and lists the views', async () => {
+    const byName = await run(['latest_signals']);
+    expect(byName.code).toBe(0);
     expect(byName.stdout).toContain('(3 rows)');
-    const json = run([
+    const json = await run([
       '--json',
       "SELECT value FROM latest_signals WHERE signal_code = 'tractionbattery-stateofcharge'",
     ]);
     expect(json.stdout.trim()).toBe('{"value":"80"}');
-    expect(run(['--list']).stdout).toContain('deliveries_per_hour');
+    expect((await run(['--list'])).stdout).toContain('deliveries_per_hour');
   });
 
-  it('answers bad SQL and missing arguments with a message, not a stack trace', () => {
-    const bad = run(['SELECT nope FROM nowhere']);
-    expect(bad.status).toBe(1);
+  it('answers bad SQL and missing arguments with a message, not a stack trace', async () => {
+    const bad = await run(['SELECT nope FROM nowhere']);
+    expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^query: .*nowhere/);
     expect(bad.stderr).not.toMatch(/^\s+at /m);
-    const none = run([]);
-    expect(none.status).toBe(2);
+    const none = await run([]);
+    expect(none.code).toBe(2);
     expect(none.stderr).toContain('usage: npm run query');
+  });
+
+  it('(spawned) prints a view as a table', async () => {
+    const result = await spawnCommand('query.ts', ['latest_signals'], { LOCAL_LAKE_DIR: lakeDir }).done;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('(3 rows)');
   });
 });

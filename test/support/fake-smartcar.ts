@@ -2,6 +2,11 @@
  * A fake Smartcar API on 127.0.0.1 for tests: pages the vehicle list (with its own maximum page size),
  * rate-limits with a token bucket and `Retry-After`, fails transiently or permanently per vehicle, and
  * records every call so tests can assert that each vehicle was subscribed exactly once.
+ *
+ * The token bucket runs on simulated time, not the wall clock: time stands still between requests and
+ * moves on by `Retry-After` whenever a 429 is answered (the caller is told to wait that long). So how
+ * often a run is rate limited depends only on the sequence of requests, never on how fast the machine
+ * is: on wall time a slow run refilled the bucket between requests and was never limited.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +20,10 @@ export interface FakeSmartcarOptions {
   webhookId: string;
   /** Largest page the listing returns, whatever `limit` asks. @default 50 */
   maxPageSize?: number;
-  /** Token bucket: capacity and refill per second; 429 with Retry-After when empty. @default no limit */
+  /**
+   * Token bucket: capacity and refill per second of simulated time; 429 with Retry-After when empty,
+   * after which simulated time moves on by Retry-After. @default no limit
+   */
   rateLimit?: { capacity: number; refillPerSecond: number; retryAfterSeconds: number };
   /** Per vehicle: statuses to answer before succeeding (e.g. [500, 502]) — transient failures. */
   transient?: Record<string, number[]>;
@@ -49,7 +57,9 @@ export class FakeSmartcar {
   rateLimited = 0;
   private server: Server | undefined;
   private tokens = 0;
-  private lastRefill = Date.now();
+  /** Simulated milliseconds: advanced only by the Retry-After of each 429. */
+  private simulatedMs = 0;
+  private lastRefill = 0;
   private requestSeq = 0;
   private readonly transientLeft = new Map<string, number[]>();
 
@@ -65,7 +75,8 @@ export class FakeSmartcar {
     this.unsubscribed.clear();
     this.rateLimited = 0;
     this.tokens = options.rateLimit?.capacity ?? 0;
-    this.lastRefill = Date.now();
+    this.simulatedMs = 0;
+    this.lastRefill = 0;
     this.transientLeft.clear();
     for (const [id, statuses] of Object.entries(options.transient ?? {})) this.transientLeft.set(id, [...statuses]);
   }
@@ -113,6 +124,7 @@ export class FakeSmartcar {
 
     if (!this.take()) {
       this.rateLimited++;
+      this.simulatedMs += (this.options.rateLimit?.retryAfterSeconds ?? 1) * 1000;
       const [type, code] = ERROR_TYPES[429];
       return send(
         429,
@@ -155,7 +167,7 @@ export class FakeSmartcar {
   private take(): boolean {
     const limit = this.options.rateLimit;
     if (!limit) return true;
-    const now = Date.now();
+    const now = this.simulatedMs;
     this.tokens = Math.min(limit.capacity, this.tokens + ((now - this.lastRefill) / 1000) * limit.refillPerSecond);
     this.lastRefill = now;
     if (this.tokens < 1) return false;
