@@ -8,7 +8,14 @@
  * The Lambda handlers, one folder each under `lambda/`; each is prebuilt to `dist/handlers/<name>/` and
  * deployed from there (see scripts/build-handlers.ts and lib/function.ts).
  */
-export const HANDLER_NAMES = ['verify', 'ingest', 'workflow-plan', 'workflow-vehicle', 'workflow-results'] as const;
+export const HANDLER_NAMES = [
+  'verify',
+  'ingest',
+  'recover',
+  'workflow-plan',
+  'workflow-vehicle',
+  'workflow-results',
+] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 /** Environment variables read by the handlers; lib/ sets exactly these. */
@@ -29,6 +36,14 @@ export const ENV = {
   dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
   /** Base URL of the Smartcar API (the official SDKs read the same variable). */
   smartcarApiOrigin: 'SMARTCAR_API_ORIGIN',
+  /** How long after a rotation the previous management token is still accepted, in seconds. */
+  tokenGraceSeconds: 'SMARTCAR_TOKEN_GRACE_SECONDS',
+  /** Bucket of the quarantine (deliveries rejected only for their signature); unset turns it off. */
+  quarantineBucketName: 'QUARANTINE_BUCKET_NAME',
+  /** Most deliveries one verification function instance quarantines per minute. */
+  quarantineMaxPerMinute: 'QUARANTINE_MAX_PER_MINUTE',
+  /** Most body bytes one verification function instance quarantines per hour. */
+  quarantineMaxBytesPerHour: 'QUARANTINE_MAX_BYTES_PER_HOUR',
 } as const;
 
 // ---------------------------------------------------------------------------------------------------
@@ -46,6 +61,15 @@ export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 300;
 export const DEFAULT_DEDUP_TTL_SECONDS = 7 * 24 * 3600;
 /** Smartcar API request timeout: its latency can reach 300 s, so the client waits a little longer. */
 export const DEFAULT_API_TIMEOUT_MS = 310_000;
+/** How long after a rotation the previous management token is still accepted. */
+export const DEFAULT_TOKEN_GRACE_SECONDS = 24 * 3600;
+/** How long quarantined deliveries are kept. */
+export const DEFAULT_QUARANTINE_RETENTION_DAYS = 14;
+/** Per verification function instance: quarantined deliveries per minute, and body bytes per hour. */
+export const DEFAULT_QUARANTINE_MAX_PER_MINUTE = 60;
+export const DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR = 64 * 1024 * 1024;
+/** Key prefix of quarantined deliveries (in the quarantine bucket, or beside the local lake). */
+export const QUARANTINE_PREFIX = 'quarantine';
 
 /**
  * Largest request body the receiver accepts. Smartcar documents 50 KB as its maximum payload; the margin
@@ -73,6 +97,24 @@ export interface DeliveryMessage {
   /** When the receiver accepted the delivery, ISO 8601 UTC. */
   readonly receivedAt: string;
   /** API Gateway request id, for tracing a record back to its access log line. */
+  readonly requestId?: string;
+}
+
+/** Version of the {@link QuarantinedDelivery} format. */
+export const QUARANTINE_RECORD_VERSION = 1;
+
+/**
+ * A delivery answered 401 only because its signature did not match, kept (outside the lake) so that it
+ * can be re-verified and ingested once the secret holds the token it was signed with.
+ */
+export interface QuarantinedDelivery {
+  readonly v: typeof QUARANTINE_RECORD_VERSION;
+  /** The request body exactly as received, base64-encoded. */
+  readonly bodyBase64: string;
+  /** The SC-Signature it came with (lowercase hex). */
+  readonly signature: string;
+  /** When the receiver rejected it, ISO 8601 UTC; it becomes the record's receive time if recovered. */
+  readonly receivedAt: string;
   readonly requestId?: string;
 }
 
@@ -280,6 +322,16 @@ export const METRIC = {
   handOffFailures: 'HandOffFailures',
   /** Requests answered 5xx because the token could not be read (or is not set yet). */
   tokenUnavailable: 'TokenUnavailable',
+  /** Smartcar-shaped deliveries whose signature did not match: the token is likely wrong (alarm TokenMismatch). */
+  signatureMismatches: 'SignatureMismatches',
+  /** Deliveries accepted with the previous token during a rotation's grace period. */
+  acceptedWithPreviousToken: 'AcceptedWithPreviousToken',
+  /** Rejected deliveries kept in the quarantine. */
+  quarantined: 'Quarantined',
+  /** Rejected deliveries not kept because a quarantine cap (count or bytes) was reached. */
+  quarantineDropped: 'QuarantineDropped',
+  /** Quarantined deliveries re-verified and handed to ingest by a recovery. */
+  recovered: 'Recovered',
   recordsWritten: 'RecordsWritten',
   objectsWritten: 'ObjectsWritten',
   /** Deliveries whose eventId was already stored (same batch or, with deduplication on, an earlier one). */

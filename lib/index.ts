@@ -7,6 +7,7 @@ export { DataLake, type DataLakeProps, type LakeLifecycle } from './data-lake';
 export { HouseFunction, type HouseFunctionProps } from './function';
 export { Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
 export { NagAcknowledgements } from './nag-acknowledgements';
+export { Quarantine, type QuarantineOptions, type QuarantineProps } from './quarantine';
 export { Receiver, type ReceiverProps, type ReceiverThrottle } from './receiver';
 export { SmartcarWebhooks, type SmartcarWebhooksProps } from './smartcar-webhooks';
 export {

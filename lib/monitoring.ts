@@ -37,6 +37,11 @@ export interface MonitoringOptions {
    * @default 10
    */
   readonly verifyVolumeThreshold?: number;
+  /**
+   * Smartcar-shaped deliveries with a wrong signature in 5 minutes that raise the TokenMismatch alarm (the
+   * secret likely does not hold the token Smartcar signs with). @default 3
+   */
+  readonly tokenMismatchThreshold?: number;
   /** Age of the oldest queued delivery that raises an alarm. @default Duration.minutes(10) */
   readonly oldestMessageAgeThreshold?: Duration;
   /** Create a CloudWatch dashboard ($3 a month). @default true */
@@ -50,6 +55,8 @@ export interface MonitoringProps extends MonitoringOptions {
   readonly verifyFunction: lambda.IFunction;
   /** The ingest function. */
   readonly ingestFunction: lambda.IFunction;
+  /** The recovery function, when the quarantine is on. @default - none */
+  readonly recoverFunction?: lambda.IFunction;
   /** The subscription workflow's task functions. */
   readonly workflowFunctions: lambda.IFunction[];
   /** The delivery queue. */
@@ -148,6 +155,16 @@ export class Monitoring extends Construct {
       'Unusually many VERIFY requests: Smartcar sends VERIFY only when a webhook is created or re-verified. Refused ones (challenge outside the answerable format) are attempts to use VERIFY as a signing oracle; they get nothing, but watch the source in the API access log.',
     );
     alarm(
+      'TokenMismatch',
+      custom(METRIC.signatureMismatches),
+      props.tokenMismatchThreshold ?? 3,
+      "Deliveries shaped like Smartcar's are failing their signature: most likely the management token in the secret " +
+        'is not the one Smartcar signs with (rotated in the Dashboard, secret not updated, or a typo). They are answered ' +
+        '401 and kept in the quarantine. Fix: put the Dashboard token in the secret with `npm run rotate-token -- ' +
+        '--secret-id <secret>`, then re-ingest what was rejected with `npm run recover-rejected -- --bucket <quarantine ' +
+        'bucket> --since <time>` (stack outputs RotateTokenCommand and RecoverRejectedCommand).',
+    );
+    alarm(
       'TokenUnavailable',
       custom(METRIC.tokenUnavailable),
       1,
@@ -241,6 +258,10 @@ export class Monitoring extends Construct {
             custom(METRIC.handOffFailures).with({ label: 'hand-off failed' }),
             custom(METRIC.verifyChallengesAnswered).with({ label: 'VERIFY answered' }),
             custom(METRIC.verifyChallengesRejected).with({ label: 'VERIFY refused' }),
+            custom(METRIC.signatureMismatches).with({ label: 'token mismatch' }),
+            custom(METRIC.quarantined).with({ label: 'quarantined' }),
+            custom(METRIC.quarantineDropped).with({ label: 'quarantine full' }),
+            custom(METRIC.acceptedWithPreviousToken).with({ label: 'previous token' }),
           ],
           width: 8,
         }),
@@ -280,9 +301,12 @@ export class Monitoring extends Construct {
         }),
         new cloudwatch.GraphWidget({
           title: 'Function errors',
-          left: [props.verifyFunction, props.ingestFunction, ...props.workflowFunctions].map((fn) =>
-            fn.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
-          ),
+          left: [
+            props.verifyFunction,
+            props.ingestFunction,
+            ...(props.recoverFunction ? [props.recoverFunction] : []),
+            ...props.workflowFunctions,
+          ].map((fn) => fn.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' })),
           width: 12,
         }),
       );

@@ -40,6 +40,7 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
   for (const fn of [
     receiver.verifyFunction,
     dataLake.ingestFunction,
+    ...(webhooks.quarantine ? [webhooks.quarantine.recoverFunction] : []),
     workflow.planFunction,
     workflow.vehicleFunction,
     workflow.resultsFunction,
@@ -101,6 +102,26 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     'S1',
     'Holds only Athena query results, written through the workgroup and expiring after 30 days; Athena and CloudTrail record who queried what.',
   );
+
+  // --- quarantine ------------------------------------------------------------------------------------
+  const quarantine = webhooks.quarantine;
+  if (quarantine) {
+    ack(
+      quarantine.bucket,
+      'S1',
+      'Holds only deliveries rejected for their signature, written by the verification function (PutObject only) and ' +
+        'read by the recovery function; expires after 14 days. Every write is counted in the Quarantined metric.',
+    );
+    const quarantined = `IAM5[Resource::${attr(quarantine.bucket, 'Arn')}/quarantine/*]`;
+    for (const fn of [receiver.verifyFunction, quarantine.recoverFunction]) {
+      ack(
+        fn.role as Scope,
+        quarantined,
+        'Quarantined deliveries have generated keys; access is limited to the quarantine/ prefix of the quarantine bucket ' +
+          '(the verification function may only put, the recovery function only get and delete).',
+      );
+    }
+  }
 
   // --- subscription workflow -------------------------------------------------------------------------
   ack(

@@ -42,10 +42,11 @@ export class SmartcarWebhooksStack extends Stack {
       webhookId: s.webhookId,
       managementTokenSecretProps: s.secretName ? { secretName: s.secretName } : undefined,
       bucketProps: s.bucketName ? { bucketName: s.bucketName } : undefined,
-      // One setting for every bucket the stack creates: the lake, the workflow's work bucket, Athena results.
+      // One setting for every bucket the stack creates: the lake, work, Athena results and quarantine buckets.
       bucketRemovalPolicy: s.bucketRemovalPolicy,
       catalog: { resultsBucketRemovalPolicy: s.bucketRemovalPolicy },
       subscriptionWorkflow: { workBucketRemovalPolicy: s.bucketRemovalPolicy },
+      quarantine: { bucketRemovalPolicy: s.bucketRemovalPolicy },
       logRetention: s.logRetentionDays,
       lifecycle: s.lakeExpireAfterDays ? { expireAfter: Duration.days(s.lakeExpireAfterDays) } : undefined,
     });
@@ -64,6 +65,31 @@ export class SmartcarWebhooksStack extends Stack {
       description: 'Run once (token from Smartcar Dashboard → Configuration) before pressing Verify',
       value: `aws secretsmanager put-secret-value --secret-id ${secret.secretArn} --secret-string "$SMARTCAR_MANAGEMENT_TOKEN"`,
     });
+    new CfnOutput(this, 'RotateTokenCommand', {
+      description: 'After generating a new token in the Dashboard: pipe it in (never as an argument)',
+      value: `npm run rotate-token -- --secret-id ${secret.secretArn}${
+        this.webhooks.quarantine ? ` --recover-function ${this.webhooks.quarantine.recoverFunction.functionName}` : ''
+      }`,
+    });
+    const quarantine = this.webhooks.quarantine;
+    if (quarantine) {
+      new CfnOutput(this, 'QuarantineBucketName', {
+        description: 'Deliveries answered 401 only for their signature, kept 14 days for recovery',
+        value: quarantine.bucket.bucketName,
+      });
+      new CfnOutput(this, 'RecoveryFunctionName', {
+        description: 'Invoke with {"since": "<ISO time>"} to re-ingest quarantined deliveries that now verify',
+        value: quarantine.recoverFunction.functionName,
+      });
+      const dedup = this.webhooks.dataLake.dedupTable;
+      new CfnOutput(this, 'RecoverRejectedCommand', {
+        description:
+          'Re-verify and re-ingest quarantined deliveries from a workstation (add --since/--until/--dry-run)',
+        value: `npm run recover-rejected -- --bucket ${quarantine.bucket.bucketName} --secret-id ${secret.secretArn} --queue-url ${
+          this.webhooks.receiver.queue.queueUrl
+        }${dedup ? ` --dedup-table ${dedup.tableName}` : ''}`,
+      });
+    }
     new CfnOutput(this, 'LakeBucketName', {
       description: 'S3 bucket of the data lake',
       value: this.webhooks.dataLake.bucket.bucketName,

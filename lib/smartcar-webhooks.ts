@@ -10,10 +10,11 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { METRIC, PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
+import { DEFAULT_TOKEN_GRACE_SECONDS, ENV, METRIC, PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
 import { Catalog, type CatalogOptions } from './catalog';
 import { DataLake, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { Monitoring, type MonitoringOptions } from './monitoring';
+import { Quarantine, type QuarantineOptions } from './quarantine';
 import { Receiver, type ReceiverThrottle } from './receiver';
 import { SubscriptionWorkflow, type SubscriptionWorkflowOptions } from './subscription-workflow';
 import { ConfigurationError, checkBucketName, checkEmail, checkInteger, checkSecretName } from './validation';
@@ -59,6 +60,16 @@ export interface SmartcarWebhooksProps {
   readonly throttle?: ReceiverThrottle;
   /** How long the verification function caches the token. @default Duration.minutes(5) */
   readonly tokenCacheTtl?: Duration;
+  /**
+   * How long after a rotation (a new secret version) deliveries signed with the previous token are still
+   * accepted; VERIFY is always answered with the current one. @default Duration.hours(24)
+   */
+  readonly tokenGracePeriod?: Duration;
+  /**
+   * The quarantine of deliveries rejected only for their signature, and their recovery (exposed as
+   * `quarantine`). @default - see {@link QuarantineOptions}
+   */
+  readonly quarantine?: QuarantineOptions;
   /** Most messages per ingest invocation. @default 500 */
   readonly ingestBatchSize?: number;
   /** How long the ingest function waits to fill a batch (at most 5 minutes). @default Duration.seconds(60) */
@@ -113,6 +124,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly monitoring: Monitoring;
   /** Glue database and table, Athena workgroup, named queries. */
   public readonly catalog: Catalog;
+  /** The quarantine bucket and the recovery function, unless turned off. */
+  public readonly quarantine?: Quarantine;
 
   constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
     super(scope, id);
@@ -180,6 +193,21 @@ export class SmartcarWebhooks extends Construct {
       logRemovalPolicy,
     });
     this.callbackUrl = this.receiver.callbackUrl;
+    const tokenGracePeriod = props.tokenGracePeriod ?? Duration.seconds(DEFAULT_TOKEN_GRACE_SECONDS);
+    this.receiver.verifyFunction.addEnvironment(ENV.tokenGraceSeconds, String(tokenGracePeriod.toSeconds()));
+    if (props.quarantine?.enabled ?? true) {
+      this.quarantine = new Quarantine(this, 'Quarantine', {
+        ...props.quarantine,
+        verifyFunction: this.receiver.verifyFunction,
+        managementTokenSecret: this.managementTokenSecret,
+        queue: this.receiver.queue,
+        dedupTable: this.dataLake.dedupTable,
+        deduplicationWindow: props.deduplicationWindow,
+        tokenGracePeriod,
+        logRetention,
+        logRemovalPolicy,
+      });
+    }
     this.catalog = new Catalog(this, 'Catalog', {
       ...props.catalog,
       bucket: this.dataLake.bucket,
@@ -198,6 +226,7 @@ export class SmartcarWebhooks extends Construct {
       api: this.receiver.api,
       verifyFunction: this.receiver.verifyFunction,
       ingestFunction: this.dataLake.ingestFunction,
+      recoverFunction: this.quarantine?.recoverFunction,
       workflowFunctions: [workflow.planFunction, workflow.vehicleFunction, workflow.resultsFunction],
       queue: this.receiver.queue,
       deadLetterQueue: this.receiver.deadLetterQueue,

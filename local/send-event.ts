@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { challengeResponse, hmacHex } from '../lambda/core/signature';
 import { runCli } from './cli';
 import { buildEvent, EVENT_KINDS, type EventKind } from './events';
-import { DEV_TOKEN_FILE } from './start';
+import { DEV_TOKEN_FILE } from './token-files';
 
 export interface SendOptions {
   readonly kind: EventKind;

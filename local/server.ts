@@ -5,17 +5,34 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX, MAX_BODY_BYTES } from '../lambda/contract';
+import {
+  DEFAULT_DEDUP_TTL_SECONDS,
+  DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR,
+  DEFAULT_QUARANTINE_MAX_PER_MINUTE,
+  DEFAULT_RAW_PREFIX,
+  MAX_BODY_BYTES,
+} from '../lambda/contract';
 import { ingestBatch } from '../lambda/core/ingest';
 import type { CoreLogger } from '../lambda/core/logger';
-import { receive } from '../lambda/core/receive';
+import type { CoreMetrics } from '../lambda/core/metrics';
+import { type QuarantineCaps, QuarantineWriter } from '../lambda/core/quarantine';
+import { receive, type TokenSource } from '../lambda/core/receive';
 import { MemorySeenStore } from '../lambda/core/seen-store';
 import { putLakeObject } from './file-lake';
 import { Spool } from './spool';
+import { fixedToken } from './token-files';
 
 export interface LocalServerOptions {
   readonly lakeDir: string;
-  readonly managementToken: string;
+  /** A fixed management token; or pass `tokens`. */
+  readonly managementToken?: string;
+  /** Where the token comes from, rotations included (see token-files.ts). @default the fixed `managementToken` */
+  readonly tokens?: TokenSource;
+  /**
+   * Keep deliveries rejected only for their signature in `<lakeDir>/quarantine/`, within the same caps as
+   * deployed. @default the deployed defaults; false turns it off
+   */
+  readonly quarantine?: QuarantineCaps | false;
   /** @default 3000 (0 picks a free port) */
   readonly port?: number;
   /** @default '127.0.0.1' */
@@ -25,6 +42,8 @@ export interface LocalServerOptions {
   /** How long deliveries wait to be written together, like the deployed batching window. @default 2000 */
   readonly batchWindowMs?: number;
   readonly logger: CoreLogger;
+  /** Where the receiver's metrics go (tests count them). @default none */
+  readonly metrics?: CoreMetrics;
 }
 
 export interface LocalServer {
@@ -39,7 +58,20 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const route = options.path ?? '/webhooks';
   const spool = new Spool(path.join(options.lakeDir, '.spool'));
   const { logger } = options;
-  const token = { get: async () => options.managementToken, refresh: async () => undefined };
+  if (!options.tokens && !options.managementToken) throw new Error('pass managementToken or tokens');
+  const token = options.tokens ?? fixedToken(options.managementToken as string);
+  const quarantine =
+    options.quarantine === false
+      ? undefined
+      : new QuarantineWriter(
+          (key, body) => putLakeObject(options.lakeDir, key, body),
+          options.quarantine ?? {
+            maxPerMinute: DEFAULT_QUARANTINE_MAX_PER_MINUTE,
+            maxBytesPerHour: DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR,
+          },
+          options.metrics,
+          logger,
+        );
   // As deployed: an eventId stored once is not stored again for 7 days (in memory here).
   const seen = new MemorySeenStore(DEFAULT_DEDUP_TTL_SECONDS * 1000);
 
@@ -76,7 +108,15 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
       const result = await receive(
         { body, headers, requestId: `local-${Date.now().toString(36)}`, receivedAt: new Date() },
-        { token, logger, enqueue: (m) => spool.enqueue(m), howToSetToken: 'Set SMARTCAR_MANAGEMENT_TOKEN.' },
+        {
+          token,
+          logger,
+          metrics: options.metrics,
+          quarantine: quarantine ? (d) => quarantine.offer(d) : undefined,
+          enqueue: (m) => spool.enqueue(m),
+          howToSetToken:
+            'Set SMARTCAR_MANAGEMENT_TOKEN, or rotate the local token with npm run rotate-token -- --lake-dir.',
+        },
       );
       send(result.statusCode, result.body);
     } catch (err) {

@@ -8,8 +8,9 @@ import * as path from 'node:path';
 import { runCli } from './cli';
 import { consoleLogger } from './console-logger';
 import { startLocalServer } from './server';
+import { DEV_TOKEN_FILE, fileTokens, fixedToken } from './token-files';
 
-export const DEV_TOKEN_FILE = '.dev-management-token';
+export { DEV_TOKEN_FILE };
 
 /** The token from SMARTCAR_MANAGEMENT_TOKEN, else the lake's development token (made once, then reused). */
 export async function localManagementToken(
@@ -39,7 +40,10 @@ export async function startFromEnv(env: NodeJS.ProcessEnv = process.env, print =
   const host = env.HOST || '127.0.0.1';
   const { token, source } = await localManagementToken(lakeDir, env);
   const logger = consoleLogger();
-  const server = await startLocalServer({ lakeDir, managementToken: token, port, host, logger });
+  // The token file is read again as it changes (npm run rotate-token), with the previous one accepted for
+  // the grace period, as deployed; SMARTCAR_MANAGEMENT_TOKEN is used as given.
+  const tokens = source === 'env' ? fixedToken(token) : fileTokens(lakeDir);
+  const server = await startLocalServer({ lakeDir, tokens, port, host, logger });
 
   print(`
 Smartcar webhook receiver (local)

@@ -5,7 +5,14 @@
  * Status codes: 200 accepted or challenge answered; 400 malformed; 401 unsigned or wrongly signed;
  * 413 too large; 415 not JSON; 500/503 when the token or the hand-off is unavailable, so Smartcar retries.
  */
-import { DELIVERY_MESSAGE_VERSION, type DeliveryMessage, MAX_BODY_BYTES, METRIC } from '../contract';
+import {
+  DELIVERY_MESSAGE_VERSION,
+  type DeliveryMessage,
+  MAX_BODY_BYTES,
+  METRIC,
+  QUARANTINE_RECORD_VERSION,
+  type QuarantinedDelivery,
+} from '../contract';
 import { parseBody, readEnvelope } from './envelope';
 import { logSafe } from './log-safe';
 import type { CoreLogger } from './logger';
@@ -32,11 +39,13 @@ export interface ReceiverResponse {
   readonly body: Record<string, unknown>;
 }
 
-/** Where the token comes from: {@link TokenCache} in Lambda, a fixed value locally. */
+/** Where the token comes from: {@link RotatingTokens} on Secrets Manager in Lambda, files or a fixed value locally. */
 export interface TokenSource {
   get(): Promise<string>;
   /** A possibly newer token after a failed signature, or undefined when there is nothing new to try. */
   refresh(): Promise<string | undefined>;
+  /** The token before the last rotation, while its grace period lasts; undefined otherwise or when unknown. */
+  previous?(): Promise<string | undefined>;
 }
 
 export interface ReceiverDeps {
@@ -47,6 +56,11 @@ export interface ReceiverDeps {
   /** How operators put the token in place; quoted in the log when it is missing. */
   readonly howToSetToken?: string;
   readonly metrics?: CoreMetrics;
+  /**
+   * Keeps a delivery that failed authentication only because its signature did not match (see
+   * {@link isQuarantinable}); never awaited by anything but this request's answer. @default nothing kept
+   */
+  readonly quarantine?: (delivery: QuarantinedDelivery) => Promise<unknown>;
 }
 
 export const SIGNATURE_HEADER = 'sc-signature';
@@ -134,9 +148,36 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
       return tokenUnavailable(err, ids, deps);
     }
     if (fresh === undefined || !isValidSignature(fresh, req.body, signature)) {
-      logger.warn('rejected: SC-Signature does not match', ids);
-      metrics.count(METRIC.signatureFailures);
-      return reply(401, 'invalid SC-Signature');
+      let previous: string | undefined;
+      try {
+        previous = await deps.token.previous?.();
+      } catch {
+        previous = undefined;
+      }
+      if (previous !== undefined && isValidSignature(previous, req.body, signature)) {
+        logger.warn('accepted with the previous management token (rotation grace period)', ids);
+        metrics.count(METRIC.acceptedWithPreviousToken);
+      } else {
+        logger.warn('rejected: SC-Signature does not match', ids);
+        metrics.count(METRIC.signatureFailures);
+        if (deps.quarantine && isQuarantinable(signature)) {
+          // Smartcar-shaped (a JSON object within the size limit, a well-formed signature): most likely a
+          // genuine delivery signed with a token the secret does not hold yet. Keep it for recovery.
+          metrics.count(METRIC.signatureMismatches);
+          try {
+            await deps.quarantine({
+              v: QUARANTINE_RECORD_VERSION,
+              bodyBase64: Buffer.from(req.body).toString('base64'),
+              signature: signature.trim().toLowerCase(),
+              receivedAt: req.receivedAt.toISOString(),
+              requestId: req.requestId,
+            });
+          } catch (err) {
+            logger.error('could not quarantine a rejected delivery', { ...ids, error: asError(err) });
+          }
+        }
+        return reply(401, 'invalid SC-Signature');
+      }
     }
   }
 
@@ -169,6 +210,15 @@ function tokenUnavailable(err: unknown, ids: Record<string, unknown>, deps: Rece
   }
   deps.logger.error('could not read the management token', { ...ids, error: asError(err) });
   return reply(500, 'receiver unable to authenticate requests right now');
+}
+
+/**
+ * Whether a delivery that failed only on its signature is worth keeping: its body already parsed as a
+ * JSON object within the size limit (checked before the signature), and its signature has the shape
+ * Smartcar's have (64 hex digits). Unsigned, malformed and oversized requests never get here or fail this.
+ */
+export function isQuarantinable(signature: string): boolean {
+  return /^[0-9a-f]{64}$/i.test(signature.trim());
 }
 
 function isJsonMediaType(value: string): boolean {

@@ -1,9 +1,10 @@
 /**
  * The application management token, read from wherever the deployment keeps it and cached in memory.
  * A Secrets Manager call per delivery would cost $5 per million deliveries and add latency, so the value
- * is kept for a TTL; a signature that fails may force one early re-read (the token may have been
- * rotated), but at most once per `minRefreshIntervalMs`, so a flood of forged requests cannot turn into a
- * flood of Secrets Manager calls.
+ * is kept for a TTL; a signature that fails may force an early re-read (the token may have been
+ * rotated). Those re-reads come from a small bucket (`refreshBurst`, refilled one per
+ * `minRefreshIntervalMs`): the first deliveries signed with a newly rotated token are accepted at once,
+ * while a flood of forged requests costs at most one Secrets Manager call per interval.
  */
 import { PLACEHOLDER_SECRET_KEY } from '../contract';
 
@@ -46,8 +47,10 @@ export function parseManagementToken(secretString: string | undefined | null): s
 export interface TokenCacheOptions {
   /** How long a loaded token is used before it is read again. */
   readonly ttlMs: number;
-  /** The shortest time between two loads forced by {@link TokenCache.refresh}. */
+  /** One early re-read (see {@link TokenCache.refresh}) becomes available per this interval. @default 30 s */
   readonly minRefreshIntervalMs?: number;
+  /** How many early re-reads may be spent at once before the interval applies. @default 3 */
+  readonly refreshBurst?: number;
   /**
    * How long a failed load (secret unreadable, or still the placeholder) is remembered and rethrown
    * instead of calling the source again: while the receiver is misconfigured, every request would
@@ -65,6 +68,9 @@ export class TokenCache {
   private failure: { error: unknown; at: number } | undefined;
   private readonly ttlMs: number;
   private readonly minRefreshIntervalMs: number;
+  private readonly refreshBurst: number;
+  private refreshTokens: number;
+  private refreshTokensAt: number;
   private readonly failureBackoffMs: number;
   private readonly now: () => number;
 
@@ -76,6 +82,9 @@ export class TokenCache {
     this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 30_000;
     this.failureBackoffMs = options.failureBackoffMs ?? 5_000;
     this.now = options.now ?? (() => Date.now());
+    this.refreshBurst = options.refreshBurst ?? 3;
+    this.refreshTokens = this.refreshBurst;
+    this.refreshTokensAt = this.now();
   }
 
   /** The cached token, loading it when there is none or it is older than the TTL. */
@@ -85,11 +94,19 @@ export class TokenCache {
   }
 
   /**
-   * Re-reads the token unless it was read less than `minRefreshIntervalMs` ago. Returns the fresh token
-   * when it differs from the one held before, else undefined (nothing new to try).
+   * Re-reads the token when an early re-read is available (a burst of `refreshBurst`, then one per
+   * `minRefreshIntervalMs`). Returns the fresh token when it differs from the one held before, else
+   * undefined (nothing new to try).
    */
   async refresh(): Promise<string | undefined> {
-    if (this.now() - this.loadedAt < this.minRefreshIntervalMs) return undefined;
+    const now = this.now();
+    this.refreshTokens = Math.min(
+      this.refreshBurst,
+      this.refreshTokens + (now - this.refreshTokensAt) / Math.max(1, this.minRefreshIntervalMs),
+    );
+    this.refreshTokensAt = now;
+    if (this.refreshTokens < 1) return undefined;
+    this.refreshTokens -= 1;
     const before = this.value;
     const after = await this.reload();
     return after !== before ? after : undefined;

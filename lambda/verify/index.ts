@@ -1,33 +1,48 @@
 /**
  * API Gateway (HTTP API, payload 2.0) adapter for the receiver core: decodes the body exactly as sent,
- * reads the management token from Secrets Manager through a TTL cache, and hands authentic deliveries
- * to SQS before answering.
+ * reads the management token (current, and previous during a rotation's grace period) from Secrets
+ * Manager through a TTL cache, hands authentic deliveries to SQS before answering, and keeps deliveries
+ * rejected only for their signature in the quarantine bucket.
  */
-
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createLogger } from '../adapters/logger';
+import { secretsManagerTokens } from '../adapters/management-token';
 import { coreMetrics, metrics } from '../adapters/metrics';
-import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV } from '../contract';
+import { DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR, DEFAULT_QUARANTINE_MAX_PER_MINUTE, ENV } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
+import { QuarantineWriter } from '../core/quarantine';
 import { type ReceiverResponse, receive } from '../core/receive';
-import { parseManagementToken, TokenCache } from '../core/token-cache';
 
 const logger = createLogger();
 const secrets = new SecretsManagerClient({});
 const sqs = new SQSClient({});
+const s3 = new S3Client({});
 
 const secretId = requireEnv(ENV.managementTokenSecretId);
 const queueUrl = requireEnv(ENV.deliveryQueueUrl);
 
-const token = new TokenCache(
-  async () => {
-    const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
-    return parseManagementToken(out.SecretString);
-  },
-  { ttlMs: numberEnv(ENV.tokenCacheTtlSeconds, DEFAULT_TOKEN_CACHE_TTL_SECONDS) * 1000 },
-);
+const token = secretsManagerTokens(secrets, secretId);
+
+// Deliveries rejected only for their signature, kept for recovery (capped per instance).
+const quarantineBucket = process.env[ENV.quarantineBucketName];
+const quarantine = quarantineBucket
+  ? new QuarantineWriter(
+      async (key, body) => {
+        await s3.send(
+          new PutObjectCommand({ Bucket: quarantineBucket, Key: key, Body: body, ContentType: 'application/json' }),
+        );
+      },
+      {
+        maxPerMinute: numberEnv(ENV.quarantineMaxPerMinute, DEFAULT_QUARANTINE_MAX_PER_MINUTE),
+        maxBytesPerHour: numberEnv(ENV.quarantineMaxBytesPerHour, DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR),
+      },
+      coreMetrics,
+      logger,
+    )
+  : undefined;
 
 const howToSetToken =
   `Put the application management token (Smartcar Dashboard → Configuration) in the secret: ` +
@@ -53,6 +68,7 @@ export async function handler(
         logger,
         metrics: coreMetrics,
         howToSetToken,
+        quarantine: quarantine ? (d) => quarantine.offer(d) : undefined,
         enqueue: async (message) => {
           await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message) }));
         },

@@ -16,7 +16,7 @@ function deletionPolicies(template: Template, type: string): string[] {
 describe('removal policies', () => {
   it('by default keep the buckets, and drop the queues and the dedupe table', () => {
     const { template } = synthStack();
-    expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Retain', 'Retain', 'Retain']);
+    expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Retain', 'Retain', 'Retain', 'Retain']);
     expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Delete', 'Delete']);
     expect(deletionPolicies(template, 'AWS::DynamoDB::Table')).toEqual(['Delete']);
   });
@@ -29,10 +29,11 @@ describe('removal policies', () => {
       deduplicationTableRemovalPolicy: RemovalPolicy.RETAIN,
       catalog: { resultsBucketRemovalPolicy: RemovalPolicy.DESTROY },
       subscriptionWorkflow: { workBucketRemovalPolicy: RemovalPolicy.DESTROY },
+      quarantine: { bucketRemovalPolicy: RemovalPolicy.DESTROY },
       managementTokenSecretProps: { removalPolicy: RemovalPolicy.RETAIN },
     });
     const template = Template.fromStack(stack);
-    expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Delete', 'Delete', 'Delete']);
+    expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Delete', 'Delete', 'Delete', 'Delete']);
     expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Retain', 'Retain']);
     expect(deletionPolicies(template, 'AWS::DynamoDB::Table')).toEqual(['Retain']);
     expect(deletionPolicies(template, 'AWS::SecretsManager::Secret')).toEqual(['Retain']);
@@ -40,7 +41,7 @@ describe('removal policies', () => {
 
   it('the stack applies bucketRemovalPolicy to every bucket it creates', () => {
     const { template } = synthStack({ settings: { bucketRemovalPolicy: RemovalPolicy.DESTROY } });
-    expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Delete', 'Delete', 'Delete']);
+    expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Delete', 'Delete', 'Delete', 'Delete']);
   });
 });
 
@@ -124,6 +125,7 @@ it('the entry point exports the constructs and nothing from local/ or scripts/',
     'HouseFunction',
     'Monitoring',
     'NagAcknowledgements',
+    'Quarantine',
     'Receiver',
     'SmartcarWebhooks',
     'SubscriptionWorkflow',

@@ -78,8 +78,16 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('has twelve alarms and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
+  it('on Smartcar-shaped signature mismatches, naming the cause and the two commands that fix it', () => {
+    alarmOn('SignatureMismatches', {
+      Namespace: 'SmartcarWebhooks',
+      Threshold: 3,
+      AlarmDescription: Match.stringLikeRegexp('token.*npm run rotate-token.*npm run recover-rejected'),
+    });
+  });
+
+  it('has thirteen alarms and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 13);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 

@@ -61,8 +61,8 @@ describe('API', () => {
 describe('functions', () => {
   it('run Node.js 22 on arm64 with JSON logs to their own log groups', () => {
     const fns = template.findResources('AWS::Lambda::Function');
-    // verification, ingest, and the workflow's plan, vehicle and results tasks
-    expect(Object.keys(fns)).toHaveLength(5);
+    // verification, ingest, recovery, and the workflow's plan, vehicle and results tasks
+    expect(Object.keys(fns)).toHaveLength(6);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -89,12 +89,13 @@ describe('functions', () => {
 });
 
 describe('least privilege', () => {
-  it('verification role: read the secret, send to the delivery queue, write its logs', () => {
+  it('verification role: read the secret, send to the delivery queue, put into the quarantine, write its logs', () => {
     const statements = statementsOf('SmartcarWebhooksReceiverVerifyFunctionRole');
     expect(actionsOf('SmartcarWebhooksReceiverVerifyFunctionRole').sort()).toEqual(
       [
         'logs:CreateLogStream',
         'logs:PutLogEvents',
+        's3:PutObject',
         'secretsmanager:DescribeSecret',
         'secretsmanager:GetSecretValue',
         'sqs:GetQueueAttributes',
@@ -106,6 +107,35 @@ describe('least privilege', () => {
     expect(secretStatement?.Resource).toEqual({ Ref: expect.stringMatching(/^SmartcarWebhooksManagementToken/) });
     const sqsStatement = statements.find((s) => JSON.stringify(s.Action).includes('sqs'));
     expect(sqsStatement?.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/DeliveryQueue/), 'Arn'] });
+    const s3Statement = statements.find((s) => JSON.stringify(s.Action).includes('s3:'));
+    expect(s3Statement?.Action).toBe('s3:PutObject');
+    expect(JSON.stringify(s3Statement?.Resource)).toMatch(/QuarantineBucket.*\/quarantine\/\*/);
+  });
+
+  it('recovery role: get and delete quarantined objects, list only their prefix, read the secret, send to the queue', () => {
+    const statements = statementsOf('SmartcarWebhooksQuarantineRecoverFunctionRole');
+    expect(actionsOf('SmartcarWebhooksQuarantineRecoverFunctionRole').sort()).toEqual(
+      [
+        'dynamodb:BatchGetItem',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        's3:DeleteObject',
+        's3:GetObject',
+        's3:ListBucket',
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:GetSecretValue',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+    const list = statements.find((s) => JSON.stringify(s.Action).includes('s3:ListBucket'));
+    expect((list as { Condition?: unknown } | undefined)?.Condition).toEqual({
+      StringLike: { 's3:prefix': ['quarantine/*'] },
+    });
+    for (const s of statements.filter((x) => /s3:(Get|Delete)Object/.test(JSON.stringify(x.Action)))) {
+      expect(JSON.stringify(s.Resource)).toMatch(/QuarantineBucket.*\/quarantine\/\*/);
+    }
   });
 
   it('ingest role: put objects under the raw zone, consume the queue, write its logs; never read the token', () => {
@@ -348,9 +378,10 @@ describe('bring your own', () => {
 
   it('creates no lake bucket and no secret and grants on the ones passed in', () => {
     const { construct, template: t } = byo();
-    // Only the buckets the construct always owns: the workflow's work bucket and Athena's results bucket.
+    // Only the buckets the construct always owns: Athena's results, the quarantine, the workflow's work bucket.
     expect(Object.keys(t.findResources('AWS::S3::Bucket')).sort()).toEqual([
       expect.stringMatching(/^WebhooksCatalogResultsBucket/),
+      expect.stringMatching(/^WebhooksQuarantineBucket/),
       expect.stringMatching(/^WebhooksSubscriptionWorkflowWorkBucket/),
     ]);
     t.resourceCountIs('AWS::SecretsManager::Secret', 0);
@@ -489,12 +520,13 @@ describe('cdk-nag (AwsSolutions)', () => {
     expect(counts).toEqual({
       'AwsSolutions-APIG4': 1,
       'AwsSolutions-DDB3': 1,
-      'AwsSolutions-L1': 5,
-      'AwsSolutions-S1': 3,
+      'AwsSolutions-L1': 6,
+      'AwsSolutions-S1': 4,
       'AwsSolutions-SF1': 1,
       'AwsSolutions-SMG4': 1,
       'AwsSolutions-IAM5[Action::s3:Abort*]': 1,
       'AwsSolutions-IAM5[Resource::*]': 1,
+      'AwsSolutions-IAM5[Resource::<ref>/quarantine/*]': 2,
       'AwsSolutions-IAM5[Resource::<ref>/raw/*]': 1,
       'AwsSolutions-IAM5[Resource::<ref>/runs/*]': 2,
       'AwsSolutions-IAM5[Resource::<ref>:*]': 3,

@@ -146,7 +146,10 @@ describe('rejections store nothing', () => {
     for (let i = 0; i < 20; i++) {
       expect((await handler(apiEvent(body, { 'sc-signature': sign(body, `forged-${i}`) }))).statusCode).toBe(401);
     }
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    // One load, then the burst of three early re-reads a rotation may need; none after that.
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(4);
+    for (let i = 0; i < 20; i++) await handler(apiEvent(body, { 'sc-signature': sign(body, `more-${i}`) }));
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(4);
   });
 
   it.each([
