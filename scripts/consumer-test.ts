@@ -103,8 +103,8 @@ function checkTemplate(template: Template, how: string): void {
   }
   check(ofType('AWS::SecretsManager::Secret').length === 0, `${how}: a secret was created although one was brought`);
   check(
-    ofType('AWS::S3::Bucket').length === 3,
-    `${how}: expected the app's lake bucket plus the work and Athena results buckets`,
+    ofType('AWS::S3::Bucket').length === 4,
+    `${how}: expected the app's lake bucket plus the work, Athena results and quarantine buckets`,
   );
   const ingest = functions.find((f) => JSON.stringify(f.Properties).includes('LAKE_RAW_PREFIX'));
   check(
