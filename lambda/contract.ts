@@ -12,6 +12,7 @@ export const HANDLER_NAMES = [
   'verify',
   'ingest',
   'recover',
+  'reconcile',
   'workflow-plan',
   'workflow-vehicle',
   'workflow-results',
@@ -52,6 +53,10 @@ export const ENV = {
 // ---------------------------------------------------------------------------------------------------
 
 export const DEFAULT_SMARTCAR_API_ORIGIN = 'https://api.smartcar.com';
+/** Smartcar's current platform (reference section 7): application tokens, connections, v3 subscriptions. */
+export const DEFAULT_SMARTCAR_IAM_ORIGIN = 'https://iam.smartcar.com';
+export const DEFAULT_SMARTCAR_MANAGEMENT_ORIGIN = 'https://management.smartcar.com';
+export const DEFAULT_SMARTCAR_SUBSCRIPTIONS_ORIGIN = 'https://management.api.smartcar.com';
 export const DEFAULT_RAW_PREFIX = 'raw';
 /** How long the verification function keeps the management token in memory. */
 export const DEFAULT_TOKEN_CACHE_TTL_SECONDS = 300;
@@ -195,6 +200,32 @@ export const WORKFLOW_TASKS = {
   loadPage: 'loadPage',
   recordPage: 'recordPage',
   summarize: 'summarize',
+} as const;
+
+/** Environment of the reconcile function (besides WORKFLOW_ENV's bucket, webhook and allow-list). */
+export const RECONCILE_ENV = {
+  /** Secret holding the application's client credentials, JSON {"clientId", "clientSecret"}. */
+  clientCredentialsSecretId: 'SMARTCAR_CLIENT_CREDENTIALS_SECRET_ID',
+  /** Defaults of the selection rules, JSON {mode, includeUserIds, …}; the execution input overrides them. */
+  defaults: 'RECONCILE_DEFAULTS',
+  /** The client-side pacer: bucket capacity and refill per minute. */
+  rateCapacity: 'SMARTCAR_RATE_CAPACITY',
+  ratePerMinute: 'SMARTCAR_RATE_PER_MINUTE',
+  /** Seconds between applying and confirming. */
+  confirmDelaySeconds: 'RECONCILE_CONFIRM_DELAY_SECONDS',
+  iamOrigin: 'SMARTCAR_IAM_ORIGIN',
+  managementOrigin: 'SMARTCAR_MANAGEMENT_ORIGIN',
+  subscriptionsOrigin: 'SMARTCAR_SUBSCRIPTIONS_ORIGIN',
+} as const;
+
+/** Smartcar's default application rate limit: a bucket of 120 requests refilling at 2 a minute. */
+export const DEFAULT_RATE_LIMIT = { capacity: 120, perMinute: 2 } as const;
+
+/** The `task` field of each payload the reconcile state machine sends to its function. */
+export const RECONCILE_TASKS = {
+  prepare: 'reconcilePrepare',
+  step: 'reconcileStep',
+  summarize: 'reconcileSummarize',
 } as const;
 
 /** Vehicles per page: the listing's page size, and the unit of work of one Distributed Map child. */

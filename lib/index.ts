@@ -9,6 +9,7 @@ export { Monitoring, type MonitoringOptions, type MonitoringProps } from './moni
 export { NagAcknowledgements } from './nag-acknowledgements';
 export { Quarantine, type QuarantineOptions, type QuarantineProps } from './quarantine';
 export { Receiver, type ReceiverProps, type ReceiverThrottle } from './receiver';
+export { Reconcile, type ReconcileOptions, type ReconcileProps } from './reconcile';
 export { SmartcarWebhooks, type SmartcarWebhooksProps } from './smartcar-webhooks';
 export {
   SubscriptionWorkflow,

@@ -184,4 +184,41 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
       'Added by DistributedMap: the state machine manages the child executions of its own runs only.',
     );
   }
+
+  // --- reconcile --------------------------------------------------------------------------------------
+  const reconcile = webhooks.reconcile;
+  ack(
+    reconcile.reconcileFunction,
+    'L1',
+    'The project targets the nodejs22.x runtime on purpose (tested there); upgrades are a reviewed change.',
+  );
+  ack(
+    reconcile.reconcileFunction.role as Scope,
+    `IAM5[Resource::${attr(workflow.workBucket, 'Arn')}/reconcile/*]`,
+    'Run lists, reports and the incremental watermark have generated keys; access is limited to the reconcile/ prefix.',
+  );
+  ack(
+    reconcile.stateMachine.role,
+    `IAM5[Resource::${attr(reconcile.reconcileFunction, 'Arn')}:*]`,
+    'Added by LambdaInvoke: the state machine may invoke its own task function and its versions only.',
+  );
+  ack(
+    reconcile.stateMachine.role,
+    'IAM5[Resource::*]',
+    'X-Ray tracing and CloudWatch Logs delivery: AWS documents these actions as not supporting resource-level permissions.',
+  );
+  ack(
+    reconcile.stateMachine,
+    'SF1',
+    'Logging is at ERROR without execution data on purpose: ALL would copy user and vehicle ids into CloudWatch Logs ' +
+      'for every step of runs that take days; the execution history keeps the detail.',
+  );
+  if (reconcile.clientCredentialsSecret.node.defaultChild) {
+    ack(
+      reconcile.clientCredentialsSecret,
+      'SMG4',
+      'Client credentials are issued in the Smartcar Dashboard (up to three secrets at once for rotation without ' +
+        'downtime) and cannot be rotated by a Lambda; operators replace the value by hand.',
+    );
+  }
 }

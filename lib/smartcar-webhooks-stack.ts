@@ -25,6 +25,8 @@ export interface StackSettings {
   readonly bucketRemovalPolicy?: RemovalPolicy;
   /** Delete raw objects after this many days. @default - never */
   readonly lakeExpireAfterDays?: number;
+  /** Turn on the reconcile schedules. @default false */
+  readonly reconcile?: boolean;
 }
 
 export interface SmartcarWebhooksStackProps extends StackProps {
@@ -47,6 +49,7 @@ export class SmartcarWebhooksStack extends Stack {
       catalog: { resultsBucketRemovalPolicy: s.bucketRemovalPolicy },
       subscriptionWorkflow: { workBucketRemovalPolicy: s.bucketRemovalPolicy },
       quarantine: { bucketRemovalPolicy: s.bucketRemovalPolicy },
+      reconcile: { enabled: s.reconcile ?? false },
       logRetention: s.logRetentionDays,
       lifecycle: s.lakeExpireAfterDays ? { expireAfter: Duration.days(s.lakeExpireAfterDays) } : undefined,
     });
@@ -102,6 +105,20 @@ export class SmartcarWebhooksStack extends Stack {
       description: 'Glue database holding the deliveries table and the views',
       value: this.webhooks.catalog.databaseName,
     });
+    const reconcile = this.webhooks.reconcile;
+    new CfnOutput(this, 'ClientCredentialsSecretName', {
+      description: 'Put {"clientId": "…", "clientSecret": "…"} (Dashboard → API Credentials) here before reconciling',
+      value: reconcile.clientCredentialsSecret.secretName,
+    });
+    new CfnOutput(this, 'ReconcileStateMachineArn', {
+      description:
+        'Start with {"kind": "full", "dryRun": true} to see the plan; schedules run it when -c reconcile=true',
+      value: reconcile.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'ReconcileConsoleUrl', {
+      description: 'Open, then press "Start execution" (see README, Keeping the fleet subscribed)',
+      value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${reconcile.stateMachine.stateMachineArn}`,
+    });
     const workflow = this.webhooks.subscriptionWorkflow.stateMachine;
     new CfnOutput(this, 'SubscriptionStateMachineArn', {
       description: 'Start with {"accessToken": "<user access token>"} to subscribe all of the user vehicles',
@@ -123,7 +140,15 @@ export class SmartcarWebhooksStack extends Stack {
 }
 
 /** Turns raw context values into settings, naming the key and the fix when a value is wrong. */
+function booleanOf(key: string, v: unknown): boolean | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new ConfigurationError(`Context "${key}" must be true or false, got ${JSON.stringify(v)}.`);
+}
+
 export function settingsFromContext(get: (key: string) => unknown): StackSettings {
+  const booleanContext = (key: string) => booleanOf(key, get(key));
   const text = (key: string): string | undefined => {
     const v = get(key);
     if (v === undefined || v === null || v === '') return undefined;
@@ -167,5 +192,6 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
     bucketRemovalPolicy:
       removal === 'destroy' ? RemovalPolicy.DESTROY : removal === 'retain' ? RemovalPolicy.RETAIN : undefined,
     lakeExpireAfterDays: positiveInt('lakeExpireAfterDays'),
+    reconcile: booleanContext('reconcile'),
   };
 }

@@ -16,6 +16,7 @@ import { DataLake, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { Monitoring, type MonitoringOptions } from './monitoring';
 import { Quarantine, type QuarantineOptions } from './quarantine';
 import { Receiver, type ReceiverThrottle } from './receiver';
+import { Reconcile, type ReconcileOptions } from './reconcile';
 import { SubscriptionWorkflow, type SubscriptionWorkflowOptions } from './subscription-workflow';
 import { ConfigurationError, checkBucketName, checkEmail, checkInteger, checkSecretName } from './validation';
 
@@ -101,6 +102,12 @@ export interface SmartcarWebhooksProps {
    * @default - see {@link SubscriptionWorkflowOptions}
    */
   readonly subscriptionWorkflow?: SubscriptionWorkflowOptions;
+  /**
+   * Reconciliation with the application's client credentials: keeps every connected vehicle subscribed,
+   * on schedules that are DISABLED until `reconcile.enabled` is true (exposed as `reconcile`).
+   * @default - see {@link ReconcileOptions}
+   */
+  readonly reconcile?: ReconcileOptions;
   /** Retention of every log group the construct creates. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
@@ -126,6 +133,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly catalog: Catalog;
   /** The quarantine bucket and the recovery function, unless turned off. */
   public readonly quarantine?: Quarantine;
+  /** The reconcile state machine, its function, credentials secret and schedules. */
+  public readonly reconcile: Reconcile;
 
   constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
     super(scope, id);
@@ -221,13 +230,27 @@ export class SmartcarWebhooks extends Construct {
       logRemovalPolicy,
     });
     const workflow = this.subscriptionWorkflow;
+    this.reconcile = new Reconcile(this, 'Reconcile', {
+      ...props.reconcile,
+      managementTokenSecret: this.managementTokenSecret,
+      workBucket: workflow.workBucket,
+      webhookId: props.webhookId,
+      allowedWebhookIds: props.subscriptionWorkflow?.allowedWebhookIds,
+      logRetention,
+      logRemovalPolicy,
+    });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       ...props.monitoring,
       api: this.receiver.api,
       verifyFunction: this.receiver.verifyFunction,
       ingestFunction: this.dataLake.ingestFunction,
       recoverFunction: this.quarantine?.recoverFunction,
-      workflowFunctions: [workflow.planFunction, workflow.vehicleFunction, workflow.resultsFunction],
+      workflowFunctions: [
+        workflow.planFunction,
+        workflow.vehicleFunction,
+        workflow.resultsFunction,
+        this.reconcile.reconcileFunction,
+      ],
       queue: this.receiver.queue,
       deadLetterQueue: this.receiver.deadLetterQueue,
       stateMachine: workflow.stateMachine,

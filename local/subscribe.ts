@@ -10,32 +10,42 @@ import { parseArgs } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import {
   DEFAULT_SMARTCAR_API_ORIGIN,
+  SMARTCAR_ID_PATTERN,
   type VehicleOutcome,
   type WorkflowInput,
   type WorkflowSummary,
 } from '../lambda/contract';
+import type { Mode } from '../lambda/core/reconcile';
 import { SmartcarWebhooksStack } from '../lib/smartcar-webhooks-stack';
 import { runCli } from './cli';
 import { consoleLogger } from './console-logger';
 import { localTaskHandlers } from './local-workflow';
-import { definitionFromTemplate, ExecutionFailed, executionArnOf, runLocally } from './workflow-runner';
+import { reconcileInput, runReconcile } from './reconcile';
+import {
+  type CfnTemplate,
+  definitionFromTemplate,
+  ExecutionFailed,
+  executionArnOf,
+  runLocally,
+  STATE_MACHINES,
+} from './workflow-runner';
 
-let cachedDefinition: Record<string, unknown> | undefined;
+let cachedTemplate: CfnTemplate | undefined;
 
-/** The state machine definition exactly as `cdk synth` produces it (synthesized once per process). */
-export function synthesizedDefinition(): Record<string, unknown> {
-  cachedDefinition ??= synthesizeDefinition();
-  return cachedDefinition;
+/** A state machine definition exactly as `cdk synth` produces it (the stack is synthesized once per process). */
+export function synthesizedDefinition(which: string = STATE_MACHINES.subscription): Record<string, unknown> {
+  cachedTemplate ??= synthesizeTemplate();
+  return definitionFromTemplate(cachedTemplate, which);
 }
 
-function synthesizeDefinition(): Record<string, unknown> {
+function synthesizeTemplate(): CfnTemplate {
   const outdir = mkdtempSync(path.join(tmpdir(), 'smartcar-synth-'));
   try {
     // Only the definition is needed: skip bundling the functions (the handlers run in this process).
     const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = new SmartcarWebhooksStack(app, 'Local');
     const assembly = app.synth();
-    return definitionFromTemplate(JSON.parse(readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8')));
+    return JSON.parse(readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8'));
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
@@ -91,6 +101,9 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
 
 const USAGE = `usage: npm run subscribe -- --access-token TOKEN [--webhook-id ID] [--vehicle-ids ID,ID,...]
                            [--action subscribe|unsubscribe] [--api-origin URL] [--management-token TOKEN]
+       npm run subscribe -- --reconcile [--incremental] [--dry-run] [--prune] [--mode live|simulated|all]
+                           [--webhook-id ID] [--api-origin URL]
+         (reads SMARTCAR_CLIENT_ID, SMARTCAR_CLIENT_SECRET and SMARTCAR_MANAGEMENT_TOKEN from the environment)
 
   --access-token TOKEN      the user's access token from Smartcar Connect
   --webhook-id ID           the webhook to subscribe to (default $SMARTCAR_WEBHOOK_ID)
@@ -113,6 +126,11 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
         action: { type: 'string' },
         'api-origin': { type: 'string' },
         'management-token': { type: 'string' },
+        reconcile: { type: 'boolean' },
+        incremental: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        prune: { type: 'boolean' },
+        mode: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -127,9 +145,50 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
   } catch {
     throw new UsageError(`--api-origin "${apiOrigin}" is not an http(s) URL`);
   }
+  const webhookId = (values['webhook-id'] as string | undefined) ?? env.SMARTCAR_WEBHOOK_ID;
+  // Everything is checked here, before the state machine is synthesized (which takes seconds).
+  if (webhookId !== undefined && webhookId !== '' && !SMARTCAR_ID_PATTERN.test(webhookId)) {
+    throw new UsageError(`--webhook-id "${webhookId}" is not a Smartcar webhook id`);
+  }
+  if (values.reconcile) {
+    if (!webhookId)
+      throw new UsageError(
+        '--reconcile needs --webhook-id (or SMARTCAR_WEBHOOK_ID): the webhook to keep vehicles subscribed to',
+      );
+    const mode = values.mode as string | undefined;
+    if (mode !== undefined && !['live', 'simulated', 'all'].includes(mode))
+      throw new UsageError(`--mode must be live, simulated or all, got "${mode}"`);
+    if (values.prune && values.incremental) throw new UsageError('--prune needs a full run, not --incremental');
+    for (const flag of ['access-token', 'vehicle-ids', 'action']) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} is for the per-user workflow, not --reconcile`);
+    }
+    const missing = ['SMARTCAR_CLIENT_ID', 'SMARTCAR_CLIENT_SECRET', 'SMARTCAR_MANAGEMENT_TOKEN'].filter(
+      (k) => !env[k],
+    );
+    if (missing.length)
+      throw new UsageError(`--reconcile needs ${missing.join(', ')} in the environment (never on the command line)`);
+    return {
+      kind: 'reconcile' as const,
+      apiOrigin: values['api-origin'] as string | undefined,
+      webhookId,
+      input: reconcileInput({
+        webhookId,
+        incremental: Boolean(values.incremental),
+        dryRun: Boolean(values['dry-run']),
+        prune: Boolean(values.prune),
+        mode: mode as Mode | undefined,
+      }),
+      clientId: env.SMARTCAR_CLIENT_ID as string,
+      clientSecret: env.SMARTCAR_CLIENT_SECRET as string,
+      managementToken: env.SMARTCAR_MANAGEMENT_TOKEN as string,
+    };
+  }
+  for (const flag of ['incremental', 'dry-run', 'prune', 'mode']) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --reconcile`);
+  }
+  if (!webhookId) throw new UsageError('no webhook id: pass --webhook-id (or set SMARTCAR_WEBHOOK_ID)');
   const input: Record<string, unknown> = {};
   if (values['access-token'] !== undefined) input.accessToken = values['access-token'];
-  const webhookId = (values['webhook-id'] as string | undefined) ?? env.SMARTCAR_WEBHOOK_ID;
   if (webhookId) input.webhookId = webhookId;
   if (values['vehicle-ids'] !== undefined)
     input.vehicleIds = String(values['vehicle-ids'])
@@ -138,6 +197,7 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
       .filter(Boolean);
   if (values.action !== undefined) input.action = values.action;
   return {
+    kind: 'subscribe' as const,
     input: input as WorkflowInput,
     apiOrigin,
     managementToken: (values['management-token'] as string | undefined) ?? env.SMARTCAR_MANAGEMENT_TOKEN,
@@ -156,6 +216,32 @@ export async function main(): Promise<number> {
     return 2;
   }
   const workDir = path.resolve(process.env.LOCAL_WORKFLOW_DIR || '.local-workflow');
+  if (args.kind === 'reconcile') {
+    console.log(
+      `Reconciling locally (${args.input.kind}${args.input.dryRun ? ', dry run' : ''}) against ${args.apiOrigin ?? "Smartcar's API"} …`,
+    );
+    try {
+      const { summary } = await runReconcile({
+        definition: synthesizedDefinition(STATE_MACHINES.reconcile),
+        input: args.input,
+        apiOrigin: args.apiOrigin,
+        clientId: args.clientId,
+        clientSecret: args.clientSecret,
+        managementToken: args.managementToken,
+        webhookId: args.webhookId,
+        workDir,
+        print: (l) => console.log(l),
+      });
+      console.log(`\n${JSON.stringify(summary, null, 2)}`);
+      return summary.failed.length === 0 ? 0 : 1;
+    } catch (err) {
+      if (err instanceof ExecutionFailed) {
+        console.error(`\nThe run failed: ${err.name}: ${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+  }
   console.log(`Running the subscription workflow locally against ${args.apiOrigin} …`);
   try {
     const summary = await runSubscribe({ ...args, workDir, print: (l) => console.log(l) });

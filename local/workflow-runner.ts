@@ -1,5 +1,5 @@
 /**
- * Runs the *synthesized* subscription state machine in-process with aws-local-stepfunctions: the
+ * Runs a *synthesized* state machine (subscription or reconcile) in-process with aws-local-stepfunctions: the
  * definition comes from the CloudFormation template exactly as deployed, and each Task state runs the
  * task handler of the function it names. Used by the tests and the local `subscribe` command.
  */
@@ -15,11 +15,23 @@ export interface CfnTemplate {
 
 const FAKE_ARN = (logicalId: string) => `arn:aws:lambda:us-east-1:123456789012:function:${logicalId}`;
 
-/** The state machine definition of a template, with function ARNs resolved to stand-ins named after their logical ids. */
-export function definitionFromTemplate(template: CfnTemplate): Json {
-  const machines = Object.values(template.Resources).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine');
-  if (machines.length !== 1) throw new Error(`expected one state machine in the template, found ${machines.length}`);
-  return JSON.parse(resolve(machines[0].Properties?.DefinitionString));
+/** Logical-id parts of the stack's two state machines. */
+export const STATE_MACHINES = {
+  subscription: 'SubscriptionWorkflowStateMachine',
+  reconcile: 'ReconcileStateMachine',
+} as const;
+
+/**
+ * A state machine definition of a template (by a part of its logical id), with function ARNs resolved to
+ * stand-ins named after their logical ids.
+ */
+export function definitionFromTemplate(template: CfnTemplate, which: string = STATE_MACHINES.subscription): Json {
+  const machines = Object.entries(template.Resources).filter(
+    ([id, r]) => r.Type === 'AWS::StepFunctions::StateMachine' && id.includes(which),
+  );
+  if (machines.length !== 1)
+    throw new Error(`expected one ${which} state machine in the template, found ${machines.length}`);
+  return JSON.parse(resolve(machines[0][1].Properties?.DefinitionString));
 }
 
 function resolve(value: unknown): string {

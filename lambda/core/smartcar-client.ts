@@ -166,51 +166,81 @@ export class SmartcarClient {
 
   // biome-ignore lint/suspicious/noExplicitAny: JSON bodies are validated by the callers.
   private async request(operation: string, method: string, path: string, token: string): Promise<any> {
-    let res: Response;
-    try {
-      res = await this.fetchImpl(`${this.origin}${path}`, {
+    return (
+      await smartcarRequest(this.fetchImpl, `${this.origin}${path}`, {
+        operation,
         method,
+        timeoutMs: this.timeoutMs,
         headers: {
           authorization: `Bearer ${token}`,
           accept: 'application/json',
           'sc-unit-system': this.unitSystem,
         },
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (err) {
-      // Not `instanceof Error`: the abort reason is a DOMException, which may come from another realm.
-      const name = (err as { name?: unknown } | null)?.name;
-      const timedOut = name === 'TimeoutError' || name === 'AbortError';
-      throw new SmartcarApiError({
-        status: null,
-        type: timedOut ? 'TIMEOUT' : 'NETWORK',
-        description: timedOut ? `no answer within ${this.timeoutMs} ms` : errorText(err),
-        retryable: true,
-        operation,
-      });
-    }
-    const requestId = res.headers.get('sc-request-id');
-    const text = await res.text().catch(() => '');
-    let body: Record<string, unknown> | null = null;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch {
-      body = null;
-    }
-    if (res.ok) return body;
-    const retryAfter =
-      res.status === 429 ? (parseRetryAfter(res.headers.get('retry-after')) ?? DEFAULT_RETRY_AFTER_SECONDS) : null;
+      })
+    ).body;
+  }
+}
+
+export interface SmartcarRequest {
+  readonly operation: string;
+  readonly method: string;
+  readonly headers: Record<string, string>;
+  readonly body?: string;
+  readonly timeoutMs: number;
+}
+
+/**
+ * One request to any Smartcar API (vehicle, IAM, management): a timeout, and every failure as a
+ * {@link SmartcarApiError} that says whether a retry can help. The status comes back for 2xx answers.
+ */
+export async function smartcarRequest(
+  fetchImpl: typeof fetch,
+  url: string,
+  req: SmartcarRequest,
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies are validated by the callers.
+): Promise<{ status: number; body: any }> {
+  const { operation } = req;
+  let res: Response;
+  try {
+    res = await fetchImpl(url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      signal: AbortSignal.timeout(req.timeoutMs),
+    });
+  } catch (err) {
+    // Not `instanceof Error`: the abort reason is a DOMException, which may come from another realm.
+    const name = (err as { name?: unknown } | null)?.name;
+    const timedOut = name === 'TimeoutError' || name === 'AbortError';
     throw new SmartcarApiError({
-      status: res.status,
-      type: str(body?.type),
-      code: str(body?.code),
-      description: str(body?.description) ?? (body ? null : text.slice(0, 200) || null),
-      requestId: requestId ?? str(body?.requestId),
-      retryAfterSeconds: retryAfter,
-      retryable: RETRYABLE_STATUSES.has(res.status),
+      status: null,
+      type: timedOut ? 'TIMEOUT' : 'NETWORK',
+      description: timedOut ? `no answer within ${req.timeoutMs} ms` : errorText(err),
+      retryable: true,
       operation,
     });
   }
+  const requestId = res.headers.get('sc-request-id');
+  const text = await res.text().catch(() => '');
+  let body: Record<string, unknown> | null = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (res.ok) return { status: res.status, body };
+  const retryAfter =
+    res.status === 429 ? (parseRetryAfter(res.headers.get('retry-after')) ?? DEFAULT_RETRY_AFTER_SECONDS) : null;
+  throw new SmartcarApiError({
+    status: res.status,
+    type: str(body?.type) ?? str(body?.error),
+    code: str(body?.code),
+    description: str(body?.description) ?? str(body?.error_description) ?? (body ? null : text.slice(0, 200) || null),
+    requestId: requestId ?? str(body?.requestId),
+    retryAfterSeconds: retryAfter,
+    retryable: RETRYABLE_STATUSES.has(res.status),
+    operation,
+  });
 }
 
 function enc(segment: string): string {

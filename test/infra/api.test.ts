@@ -36,7 +36,10 @@ describe('removal policies', () => {
     expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Delete', 'Delete', 'Delete', 'Delete']);
     expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Retain', 'Retain']);
     expect(deletionPolicies(template, 'AWS::DynamoDB::Table')).toEqual(['Retain']);
-    expect(deletionPolicies(template, 'AWS::SecretsManager::Secret')).toEqual(['Retain']);
+    const amt = Object.entries(template.findResources('AWS::SecretsManager::Secret')).filter(([id]) =>
+      id.includes('ManagementToken'),
+    );
+    expect(amt.map(([, r]) => r.DeletionPolicy)).toEqual(['Retain']);
   });
 
   it('the stack applies bucketRemovalPolicy to every bucket it creates', () => {
@@ -127,6 +130,7 @@ it('the entry point exports the constructs and nothing from local/ or scripts/',
     'NagAcknowledgements',
     'Quarantine',
     'Receiver',
+    'Reconcile',
     'SmartcarWebhooks',
     'SubscriptionWorkflow',
   ]);

@@ -61,8 +61,8 @@ describe('API', () => {
 describe('functions', () => {
   it('run Node.js 22 on arm64 with JSON logs to their own log groups', () => {
     const fns = template.findResources('AWS::Lambda::Function');
-    // verification, ingest, recovery, and the workflow's plan, vehicle and results tasks
-    expect(Object.keys(fns)).toHaveLength(6);
+    // verification, ingest, recovery, reconcile, and the workflow's plan, vehicle and results tasks
+    expect(Object.keys(fns)).toHaveLength(7);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -285,10 +285,13 @@ describe('data lake bucket', () => {
 });
 
 describe('management token secret', () => {
-  it('is created with a recognisable placeholder, never a token', () => {
-    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+  it('is created with a recognisable placeholder, never a token (as is the client-credentials secret)', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       SecretString: JSON.stringify({ placeholder: 'replace this whole value with the management token' }),
+    });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      SecretString: JSON.stringify({ placeholder: 'replace this whole value with the client credentials' }),
     });
   });
 });
@@ -384,7 +387,10 @@ describe('bring your own', () => {
       expect.stringMatching(/^WebhooksQuarantineBucket/),
       expect.stringMatching(/^WebhooksSubscriptionWorkflowWorkBucket/),
     ]);
-    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    // Only the reconcile client-credentials secret, which was not brought here.
+    expect(Object.keys(t.findResources('AWS::SecretsManager::Secret'))).toEqual([
+      expect.stringMatching(/^WebhooksReconcileClientCredentials/),
+    ]);
     expect(construct.dataLake.bucket.bucketName).toBe('team-lake');
     t.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
@@ -520,16 +526,17 @@ describe('cdk-nag (AwsSolutions)', () => {
     expect(counts).toEqual({
       'AwsSolutions-APIG4': 1,
       'AwsSolutions-DDB3': 1,
-      'AwsSolutions-L1': 6,
+      'AwsSolutions-L1': 7,
       'AwsSolutions-S1': 4,
-      'AwsSolutions-SF1': 1,
-      'AwsSolutions-SMG4': 1,
+      'AwsSolutions-SF1': 2,
+      'AwsSolutions-SMG4': 2,
       'AwsSolutions-IAM5[Action::s3:Abort*]': 1,
-      'AwsSolutions-IAM5[Resource::*]': 1,
+      'AwsSolutions-IAM5[Resource::*]': 2,
       'AwsSolutions-IAM5[Resource::<ref>/quarantine/*]': 2,
       'AwsSolutions-IAM5[Resource::<ref>/raw/*]': 1,
+      'AwsSolutions-IAM5[Resource::<ref>/reconcile/*]': 1,
       'AwsSolutions-IAM5[Resource::<ref>/runs/*]': 2,
-      'AwsSolutions-IAM5[Resource::<ref>:*]': 3,
+      'AwsSolutions-IAM5[Resource::<ref>:*]': 4,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:smartcar/access-tokens/*]': 2,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<ref>:*]': 1,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"SmartcarWebhooksSubscriptionWorkflowStateMachine86269BD0"}]}]}/*:*]': 1,

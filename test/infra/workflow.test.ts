@@ -109,6 +109,7 @@ describe('least privilege', () => {
     expect(amtReaders.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
       'SmartcarWebhooksQuarantineRecoverFunctionRoleDefaultPolicy',
       'SmartcarWebhooksReceiverVerifyFunctionRoleDefaultPolicy',
+      'SmartcarWebhooksReconcileReconcileFunctionRoleDefaultPolicy',
       'SmartcarWebhooksSubscriptionWorkflowVehicleFunctionRoleDefaultPolicy',
     ]);
   });

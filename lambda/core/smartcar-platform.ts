@@ -1,0 +1,262 @@
+/**
+ * Smartcar's current platform (reference section 7), the one client for it: the application access token
+ * (OAuth client credentials), the application's connections (management token), and the Management API
+ * v3 subscriptions (application token). Each base URL is one option, because the hosts are young and
+ * tests point all of them at one fake. Tokens go only into Authorization headers, never into errors.
+ */
+import {
+  DEFAULT_API_TIMEOUT_MS,
+  DEFAULT_SMARTCAR_IAM_ORIGIN,
+  DEFAULT_SMARTCAR_MANAGEMENT_ORIGIN,
+  DEFAULT_SMARTCAR_SUBSCRIPTIONS_ORIGIN,
+} from '../contract';
+import { SmartcarApiError, smartcarRequest } from './smartcar-client';
+
+export interface PlatformOrigins {
+  /** Application tokens. @default https://iam.smartcar.com */
+  readonly iam?: string;
+  /** Connections. @default https://management.smartcar.com */
+  readonly management?: string;
+  /** v3 subscriptions. @default https://management.api.smartcar.com */
+  readonly subscriptions?: string;
+}
+
+export interface Connection {
+  readonly userId: string;
+  readonly vehicleId: string;
+  /** ISO 8601; connections are listed newest first. */
+  readonly connectedAt: string;
+  /** live or simulated (lowercase). */
+  readonly mode: string;
+}
+
+export interface Subscription {
+  readonly id: string;
+  readonly vehicleId: string;
+  readonly userId: string | null;
+  readonly mode: string | null;
+}
+
+/** Largest page of connections the API returns. */
+export const CONNECTIONS_PAGE_SIZE = 100;
+export const SUBSCRIPTIONS_PAGE_SIZE = 100;
+
+export class SmartcarPlatform {
+  private readonly iam: string;
+  private readonly management: string;
+  private readonly subscriptions: string;
+
+  constructor(
+    origins: PlatformOrigins = {},
+    private readonly fetchImpl: typeof fetch = globalThis.fetch,
+    private readonly timeoutMs = DEFAULT_API_TIMEOUT_MS,
+  ) {
+    const base = (url: string) => url.replace(/\/+$/, '');
+    this.iam = base(origins.iam ?? DEFAULT_SMARTCAR_IAM_ORIGIN);
+    this.management = base(origins.management ?? DEFAULT_SMARTCAR_MANAGEMENT_ORIGIN);
+    this.subscriptions = base(origins.subscriptions ?? DEFAULT_SMARTCAR_SUBSCRIPTIONS_ORIGIN);
+  }
+
+  /** An application access token (client credentials grant); valid `expiresIn` seconds, no refresh token. */
+  async applicationToken(clientId: string, clientSecret: string): Promise<{ token: string; expiresIn: number }> {
+    const { body } = await smartcarRequest(this.fetchImpl, `${this.iam}/oauth2/token`, {
+      operation: 'get an application token',
+      method: 'POST',
+      timeoutMs: this.timeoutMs,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: clientId,
+        client_secret: clientSecret,
+      }).toString(),
+    });
+    if (typeof body?.access_token !== 'string') throw invalid('get an application token', 'no access_token');
+    return { token: body.access_token, expiresIn: typeof body.expires_in === 'number' ? body.expires_in : 3600 };
+  }
+
+  /** One page of the application's connections, newest first; `cursor` null on the last page. */
+  async listConnections(
+    managementToken: string,
+    page: { cursor?: string | null; limit?: number; mode?: string },
+  ): Promise<{ connections: Connection[]; cursor: string | null }> {
+    const q = new URLSearchParams({ limit: String(page.limit ?? CONNECTIONS_PAGE_SIZE) });
+    if (page.cursor) q.set('cursor', page.cursor);
+    if (page.mode) q.set('mode', page.mode);
+    const { body } = await smartcarRequest(this.fetchImpl, `${this.management}/v2.0/management/connections?${q}`, {
+      operation: 'list connections',
+      method: 'GET',
+      timeoutMs: this.timeoutMs,
+      headers: {
+        authorization: `Basic ${Buffer.from(`default:${managementToken}`).toString('base64')}`,
+        accept: 'application/json',
+      },
+    });
+    if (!Array.isArray(body?.connections)) throw invalid('list connections', 'no connections[]');
+    const connections: Connection[] = [];
+    for (const c of body.connections as Record<string, unknown>[]) {
+      if (typeof c?.vehicleId !== 'string' || typeof c?.userId !== 'string') continue;
+      connections.push({
+        userId: c.userId,
+        vehicleId: c.vehicleId,
+        connectedAt: typeof c.connectedAt === 'string' ? c.connectedAt : '',
+        mode: typeof c.mode === 'string' ? c.mode.toLowerCase() : 'live',
+      });
+    }
+    const cursor = typeof body.paging?.cursor === 'string' && body.paging.cursor !== '' ? body.paging.cursor : null;
+    return { connections, cursor };
+  }
+
+  /** One page (1-based) of the webhook's v3 subscriptions; `more` when another page may follow. */
+  async listSubscriptions(
+    token: string,
+    page: { webhookId: string; number: number; size?: number; vehicleId?: string },
+  ): Promise<{ subscriptions: Subscription[]; more: boolean }> {
+    const size = page.size ?? SUBSCRIPTIONS_PAGE_SIZE;
+    const q = new URLSearchParams({
+      'filter[webhookId]': page.webhookId,
+      'page[number]': String(page.number),
+      'page[size]': String(size),
+    });
+    if (page.vehicleId) q.set('filter[vehicleId]', page.vehicleId);
+    const { body } = await smartcarRequest(this.fetchImpl, `${this.subscriptions}/v3/subscriptions?${q}`, {
+      operation: 'list subscriptions',
+      method: 'GET',
+      timeoutMs: this.timeoutMs,
+      headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.api+json' },
+    });
+    if (!Array.isArray(body?.data)) throw invalid('list subscriptions', 'no data[]');
+    const subscriptions: Subscription[] = [];
+    // biome-ignore lint/suspicious/noExplicitAny: JSON:API items are checked field by field below.
+    for (const item of body.data as Record<string, any>[]) {
+      const vehicleId = item?.relationships?.vehicle?.data?.id;
+      if (typeof item?.id !== 'string' || typeof vehicleId !== 'string') continue;
+      const userId = item.relationships?.user?.data?.id;
+      const mode = item.attributes?.vehicle?.mode;
+      subscriptions.push({
+        id: item.id,
+        vehicleId,
+        userId: typeof userId === 'string' ? userId : null,
+        mode: typeof mode === 'string' ? mode.toLowerCase() : null,
+      });
+    }
+    const more = body.links ? Boolean(body.links.next) : body.data.length >= size;
+    return { subscriptions, more };
+  }
+
+  /** Asks for a subscription: `accepted` (202, created asynchronously) or `exists` (409, already subscribed). */
+  async createSubscription(
+    token: string,
+    s: { webhookId: string; userId: string; vehicleId: string },
+  ): Promise<'accepted' | 'exists'> {
+    try {
+      await smartcarRequest(this.fetchImpl, `${this.subscriptions}/v3/subscriptions`, {
+        operation: 'create subscription',
+        method: 'POST',
+        timeoutMs: this.timeoutMs,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/vnd.api+json',
+          accept: 'application/vnd.api+json',
+        },
+        body: JSON.stringify({
+          data: { attributes: { webhookId: s.webhookId, userId: s.userId, vehicleId: s.vehicleId } },
+        }),
+      });
+      return 'accepted';
+    } catch (err) {
+      if (err instanceof SmartcarApiError && err.status === 409) return 'exists';
+      throw err;
+    }
+  }
+
+  async deleteSubscription(token: string, subscriptionId: string): Promise<void> {
+    try {
+      await smartcarRequest(
+        this.fetchImpl,
+        `${this.subscriptions}/v3/subscriptions/${encodeURIComponent(subscriptionId)}`,
+        {
+          operation: 'delete subscription',
+          method: 'DELETE',
+          timeoutMs: this.timeoutMs,
+          headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.api+json' },
+        },
+      );
+    } catch (err) {
+      if (err instanceof SmartcarApiError && err.status === 404) return; // already gone
+      throw err;
+    }
+  }
+}
+
+function invalid(operation: string, what: string): SmartcarApiError {
+  return new SmartcarApiError({
+    status: 200,
+    type: 'INVALID_RESPONSE',
+    description: what,
+    retryable: false,
+    operation,
+  });
+}
+
+/**
+ * The application token, cached until a minute before it expires; `withToken` retries a call once with
+ * a fresh token when it answers 401 (the token expired early or was revoked).
+ */
+export class ApplicationTokens {
+  private cached: { token: string; until: number } | undefined;
+  private loading: Promise<string> | undefined;
+
+  constructor(
+    private readonly fetchToken: () => Promise<{ token: string; expiresIn: number }>,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  async get(): Promise<string> {
+    if (this.cached && this.now() < this.cached.until) return this.cached.token;
+    this.loading ??= this.fetchToken()
+      .then(({ token, expiresIn }) => {
+        this.cached = { token, until: this.now() + Math.max(0, expiresIn - 60) * 1000 };
+        return token;
+      })
+      .finally(() => {
+        this.loading = undefined;
+      });
+    return this.loading;
+  }
+
+  async withToken<T>(call: (token: string) => Promise<T>): Promise<T> {
+    const token = await this.get();
+    try {
+      return await call(token);
+    } catch (err) {
+      if (!(err instanceof SmartcarApiError && err.status === 401)) throw err;
+      this.cached = undefined;
+      return call(await this.get());
+    }
+  }
+}
+
+/** Client id and secret from a secret string: JSON `{"clientId": "…", "clientSecret": "…"}`; never quoted in errors. */
+export function parseClientCredentials(
+  secretString: string | undefined,
+  secretName: string,
+): { clientId: string; clientSecret: string } {
+  const shape = 'expected JSON {"clientId": "<id>", "clientSecret": "<secret>"} (Dashboard → API Credentials)';
+  let value: unknown;
+  try {
+    value = JSON.parse(secretString ?? '');
+  } catch {
+    throw new Error(`the secret ${secretName} is not valid JSON; ${shape}`);
+  }
+  const v = value as { clientId?: unknown; clientSecret?: unknown; placeholder?: unknown } | null;
+  if (v && 'placeholder' in v) throw new Error(`the secret ${secretName} still holds its placeholder; ${shape}`);
+  if (
+    typeof v?.clientId !== 'string' ||
+    v.clientId === '' ||
+    typeof v.clientSecret !== 'string' ||
+    v.clientSecret === ''
+  ) {
+    throw new Error(`the secret ${secretName} lacks clientId or clientSecret; ${shape}`);
+  }
+  return { clientId: v.clientId, clientSecret: v.clientSecret };
+}

@@ -1,0 +1,49 @@
+/**
+ * The reconcile state machine's task function: application token from the client-credentials secret,
+ * connections with the management token, v3 subscriptions, paced under the rate limit (core/reconcile.ts).
+ */
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { logger, s3WorkStore } from '../adapters/aws-workflow';
+import { secretsManagerTokens } from '../adapters/management-token';
+import { DEFAULT_RATE_LIMIT, ENV, RECONCILE_ENV, WORKFLOW_ENV } from '../contract';
+import { numberEnv, requireEnv } from '../core/env';
+import type { Mode } from '../core/reconcile';
+import { type ReconcileTaskEvent, reconcileHandler } from '../core/reconcile-tasks';
+import { ApplicationTokens, parseClientCredentials, SmartcarPlatform } from '../core/smartcar-platform';
+
+const secrets = new SecretsManagerClient({});
+const credentialsSecret = requireEnv(RECONCILE_ENV.clientCredentialsSecretId);
+const platform = new SmartcarPlatform({
+  iam: process.env[RECONCILE_ENV.iamOrigin] || undefined,
+  management: process.env[RECONCILE_ENV.managementOrigin] || undefined,
+  subscriptions: process.env[RECONCILE_ENV.subscriptionsOrigin] || undefined,
+});
+const managementTokens = secretsManagerTokens(secrets, requireEnv(ENV.managementTokenSecretId));
+const appTokens = new ApplicationTokens(async () => {
+  const out = await secrets.send(new GetSecretValueCommand({ SecretId: credentialsSecret }));
+  const { clientId, clientSecret } = parseClientCredentials(out.SecretString, credentialsSecret);
+  return platform.applicationToken(clientId, clientSecret);
+});
+const defaults = JSON.parse(process.env[RECONCILE_ENV.defaults] || '{}') as { mode?: Mode };
+const allowed = process.env[WORKFLOW_ENV.allowedWebhookIds];
+
+const handle = reconcileHandler({
+  platform,
+  appTokens,
+  managementToken: () => managementTokens.get(),
+  store: s3WorkStore(requireEnv(WORKFLOW_ENV.workBucketName)),
+  logger,
+  rateLimit: {
+    capacity: numberEnv(RECONCILE_ENV.rateCapacity, DEFAULT_RATE_LIMIT.capacity),
+    perMinute: numberEnv(RECONCILE_ENV.ratePerMinute, DEFAULT_RATE_LIMIT.perMinute),
+  },
+  defaultWebhookId: process.env[WORKFLOW_ENV.defaultWebhookId] || undefined,
+  allowedWebhookIds: allowed === undefined ? undefined : allowed.split(',').filter((id) => id !== ''),
+  defaultMode: defaults.mode,
+  confirmDelaySeconds: numberEnv(RECONCILE_ENV.confirmDelaySeconds, 60),
+});
+
+export async function handler(event: ReconcileTaskEvent) {
+  logger.appendKeys({ task: event?.task });
+  return handle(event);
+}

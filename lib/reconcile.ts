@@ -1,0 +1,239 @@
+/**
+ * Reconciliation, unattended: a Standard state machine that keeps every connected vehicle of the
+ * application subscribed to the webhook (core/reconcile.ts), with the application's client credentials
+ * in their own secret, and two EventBridge Scheduler schedules: an incremental run every 15 minutes (new
+ * connections only: O(1) requests when nothing changed) and a full run daily (every connection against
+ * every subscription; `prune` removes subscriptions no longer wanted). The schedules are always there
+ * for operators to see and switch, DISABLED until `enabled` is true.
+ */
+import { Duration, type RemovalPolicy, SecretValue } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import {
+  DEFAULT_RATE_LIMIT,
+  ENV,
+  PLACEHOLDER_SECRET_KEY,
+  RECONCILE_ENV,
+  RECONCILE_TASKS,
+  WORKFLOW_ENV,
+} from '../lambda/contract';
+import { HouseFunction } from './function';
+import { ConfigurationError, checkApiOrigin, checkInteger, checkPattern } from './validation';
+
+/** What a user of {@link SmartcarWebhooks} can set about reconciliation. */
+export interface ReconcileOptions {
+  /** Turn the schedules on (they exist either way, DISABLED until this is true). @default false */
+  readonly enabled?: boolean;
+  /**
+   * A secret that already holds the client credentials, JSON `{"clientId": "…", "clientSecret": "…"}`.
+   * @default - a new secret is created, holding a placeholder until you put the credentials in it
+   */
+  readonly existingClientCredentialsSecret?: secretsmanager.ISecret;
+  /** Which connections the scheduled runs keep subscribed: `live`, `simulated` or `all`. @default 'live' */
+  readonly mode?: string;
+  /** Only these users' vehicles (scheduled runs). @default - every user */
+  readonly includeUserIds?: string[];
+  /** Never these users' vehicles (scheduled runs). @default - none excluded */
+  readonly excludeUserIds?: string[];
+  /** Only these vehicles (scheduled runs). @default - every vehicle */
+  readonly includeVehicleIds?: string[];
+  /** Never these vehicles (scheduled runs). @default - none excluded */
+  readonly excludeVehicleIds?: string[];
+  /** Scheduled full runs also delete subscriptions no longer desired. @default false */
+  readonly prune?: boolean;
+  /** How often the incremental run starts. @default Duration.minutes(15) */
+  readonly incrementalInterval?: Duration;
+  /** How often the full run starts. @default Duration.days(1) */
+  readonly fullInterval?: Duration;
+  /** The client-side pacer: the application's Smartcar rate limit. @default - 120 requests, 2 a minute */
+  readonly rateLimitCapacity?: number;
+  /** Requests the rate limit regains per minute. @default 2 */
+  readonly rateLimitPerMinute?: number;
+  /** How long after applying the run lists again to confirm (creation is asynchronous). @default Duration.seconds(60) */
+  readonly confirmDelay?: Duration;
+  /** Base URL of the application-token endpoint. @default 'https://iam.smartcar.com' */
+  readonly iamOrigin?: string;
+  /** Base URL of the connections endpoint. @default 'https://management.smartcar.com' */
+  readonly managementOrigin?: string;
+  /** Base URL of the v3 subscriptions endpoints. @default 'https://management.api.smartcar.com' */
+  readonly subscriptionsOrigin?: string;
+}
+
+export interface ReconcileProps extends ReconcileOptions {
+  /** The management token secret (connections are listed with it). */
+  readonly managementTokenSecret: secretsmanager.ISecret;
+  /** The workflow's work bucket; runs keep their lists under `reconcile/`. */
+  readonly workBucket: s3.IBucket;
+  /** The webhook to keep vehicles subscribed to. @default - every run must name one */
+  readonly webhookId?: string;
+  /** Webhooks runs may act on. @default - only `webhookId` */
+  readonly allowedWebhookIds?: string[];
+  /** Longest a run may take (10,000 vehicles at 2 requests a minute take about 3.5 days). @default Duration.days(7) */
+  readonly timeout?: Duration;
+  /** Retention of the function's and the state machine's log groups. */
+  readonly logRetention: logs.RetentionDays;
+  /** What happens to those log groups when the stack is deleted. */
+  readonly logRemovalPolicy: RemovalPolicy;
+}
+
+const MODES = ['live', 'simulated', 'all'];
+
+export class Reconcile extends Construct {
+  /** The Standard state machine; start it from the console with `{"kind": "full", "dryRun": true}`. */
+  public readonly stateMachine: sfn.StateMachine;
+  /** Runs every step of a reconcile run. */
+  public readonly reconcileFunction: HouseFunction;
+  /** The application's client credentials (Dashboard → API Credentials). */
+  public readonly clientCredentialsSecret: secretsmanager.ISecret;
+  /** Starts an incremental run every `incrementalInterval`. */
+  public readonly incrementalSchedule: scheduler.Schedule;
+  /** Starts a full run every `fullInterval`. */
+  public readonly fullSchedule: scheduler.Schedule;
+  /** The state machine's log group. */
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ReconcileProps) {
+    super(scope, id);
+    const mode = props.mode ?? 'live';
+    if (!MODES.includes(mode))
+      throw new ConfigurationError(`reconcile.mode "${mode}" must be one of ${MODES.join(', ')}.`);
+    checkInteger('reconcile.rateLimitCapacity', props.rateLimitCapacity, 1, 1_000_000);
+    checkInteger('reconcile.rateLimitPerMinute', props.rateLimitPerMinute, 1, 1_000_000);
+    for (const [name, value] of [
+      ['reconcile.iamOrigin', props.iamOrigin],
+      ['reconcile.managementOrigin', props.managementOrigin],
+      ['reconcile.subscriptionsOrigin', props.subscriptionsOrigin],
+    ] as const) {
+      checkApiOrigin(name, value);
+    }
+    for (const list of ['includeUserIds', 'excludeUserIds', 'includeVehicleIds', 'excludeVehicleIds'] as const) {
+      for (const v of props[list] ?? [])
+        checkPattern(`reconcile.${list} entry`, v, /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'an id');
+    }
+
+    this.clientCredentialsSecret =
+      props.existingClientCredentialsSecret ??
+      new secretsmanager.Secret(this, 'ClientCredentials', {
+        description:
+          'Smartcar application client credentials (Dashboard → API Credentials): replace the whole value with {"clientId": "…", "clientSecret": "…"}',
+        secretStringValue: SecretValue.unsafePlainText(
+          JSON.stringify({ [PLACEHOLDER_SECRET_KEY]: 'replace this whole value with the client credentials' }),
+        ),
+      });
+
+    const allowed = props.allowedWebhookIds ?? (props.webhookId ? [props.webhookId] : []);
+    this.reconcileFunction = new HouseFunction(this, 'ReconcileFunction', {
+      handler: 'reconcile',
+      description: 'Reconciliation: lists connections and subscriptions, subscribes and unsubscribes, paced',
+      timeout: Duration.minutes(14),
+      memorySize: 512,
+      environment: {
+        [WORKFLOW_ENV.workBucketName]: props.workBucket.bucketName,
+        [ENV.managementTokenSecretId]: props.managementTokenSecret.secretArn,
+        [RECONCILE_ENV.clientCredentialsSecretId]: this.clientCredentialsSecret.secretArn,
+        ...(props.webhookId ? { [WORKFLOW_ENV.defaultWebhookId]: props.webhookId } : {}),
+        [WORKFLOW_ENV.allowedWebhookIds]: allowed.join(','),
+        [RECONCILE_ENV.defaults]: JSON.stringify({ mode }),
+        [RECONCILE_ENV.rateCapacity]: String(props.rateLimitCapacity ?? DEFAULT_RATE_LIMIT.capacity),
+        [RECONCILE_ENV.ratePerMinute]: String(props.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT.perMinute),
+        [RECONCILE_ENV.confirmDelaySeconds]: String((props.confirmDelay ?? Duration.seconds(60)).toSeconds()),
+        ...(props.iamOrigin ? { [RECONCILE_ENV.iamOrigin]: props.iamOrigin } : {}),
+        ...(props.managementOrigin ? { [RECONCILE_ENV.managementOrigin]: props.managementOrigin } : {}),
+        ...(props.subscriptionsOrigin ? { [RECONCILE_ENV.subscriptionsOrigin]: props.subscriptionsOrigin } : {}),
+      },
+      logRetention: props.logRetention,
+      logRemovalPolicy: props.logRemovalPolicy,
+    });
+    const fn = this.reconcileFunction;
+    props.managementTokenSecret.grantRead(fn);
+    this.clientCredentialsSecret.grantRead(fn);
+    // Exact actions on the reconcile/ prefix: runs' lists, reports and the incremental watermark.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [props.workBucket.arnForObjects('reconcile/*')],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [props.workBucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': ['reconcile/*'] } },
+      }),
+    );
+
+    const invoke = (name: string, payload: Record<string, unknown>) =>
+      new tasks.LambdaInvoke(this, name, {
+        lambdaFunction: fn,
+        payloadResponseOnly: true,
+        payload: sfn.TaskInput.fromObject(payload),
+        retryOnServiceExceptions: true,
+      });
+    const prepare = invoke('Check reconcile input', {
+      task: RECONCILE_TASKS.prepare,
+      input: sfn.JsonPath.entirePayload,
+      executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+    });
+    const stepState = invoke('Reconcile step', { task: RECONCILE_TASKS.step, run: sfn.JsonPath.entirePayload });
+    const summarize = invoke('Summarize reconcile run', {
+      task: RECONCILE_TASKS.summarize,
+      run: sfn.JsonPath.entirePayload,
+    });
+    const wait = new sfn.Wait(this, 'Wait (rate limit, backoff or confirmation)', {
+      time: sfn.WaitTime.secondsPath('$.waitSeconds'),
+    }).next(stepState);
+    const next = new sfn.Choice(this, 'Reconcile done?')
+      .when(sfn.Condition.stringEquals('$.phase', 'done'), summarize)
+      .when(sfn.Condition.numberGreaterThan('$.waitSeconds', 0), wait)
+      .otherwise(stepState);
+    this.logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
+      retention: props.logRetention,
+      removalPolicy: props.logRemovalPolicy,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      definitionBody: sfn.DefinitionBody.fromChainable(prepare.next(stepState).next(next)),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      timeout: props.timeout ?? Duration.days(7),
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
+      comment: 'Keeps the connected vehicles subscribed to the webhook: connections vs v3 subscriptions, paced',
+    });
+
+    const rules = {
+      mode,
+      ...(props.includeUserIds ? { includeUserIds: props.includeUserIds } : {}),
+      ...(props.excludeUserIds ? { excludeUserIds: props.excludeUserIds } : {}),
+      ...(props.includeVehicleIds ? { includeVehicleIds: props.includeVehicleIds } : {}),
+      ...(props.excludeVehicleIds ? { excludeVehicleIds: props.excludeVehicleIds } : {}),
+    };
+    const schedule = (name: string, every: Duration, input: Record<string, unknown>, description: string) =>
+      new scheduler.Schedule(this, name, {
+        description,
+        schedule: scheduler.ScheduleExpression.rate(every),
+        target: new targets.StepFunctionsStartExecution(this.stateMachine, {
+          input: scheduler.ScheduleTargetInput.fromObject(input),
+          retryAttempts: 2,
+        }),
+        enabled: props.enabled ?? false,
+      });
+    this.incrementalSchedule = schedule(
+      'IncrementalSchedule',
+      props.incrementalInterval ?? Duration.minutes(15),
+      { kind: 'incremental', ...rules },
+      'Subscribes newly connected vehicles (incremental reconcile)',
+    );
+    this.fullSchedule = schedule(
+      'FullSchedule',
+      props.fullInterval ?? Duration.days(1),
+      { kind: 'full', ...rules, ...(props.prune ? { prune: true } : {}) },
+      'Reconciles every connection against every subscription (full reconcile)',
+    );
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Reconciliation end to end: the synthesized reconcile state machine run in-process with the real task
+ * code against a fake of Smartcar's platform (tokens that expire, cursor and page-number paging,
+ * asynchronous 202 creation, 409 duplicates, a token bucket with Retry-After, transient and permanent
+ * errors), on simulated time that moves with the state machine's Wait states.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { ReconcileSummary } from '../../lambda/core/reconcile';
+import { runReconcile } from '../../local/reconcile';
+import { definitionFromTemplate, STATE_MACHINES } from '../../local/workflow-runner';
+import { connections, FakePlatform, type FakePlatformOptions } from '../support/fake-platform';
+import { synthStack } from '../support/synth';
+
+const WEBHOOK = 'wh-fleet';
+const base = (extra: Partial<FakePlatformOptions> = {}): FakePlatformOptions => ({
+  clientId: 'client-1',
+  clientSecret: 'client-secret-1',
+  managementToken: 'amt-1',
+  webhookId: WEBHOOK,
+  connections: [...connections(250), ...connections(20, 1000, 'simulated')],
+  rateLimit: { capacity: 120, perMinute: 2 },
+  ...extra,
+});
+
+let fake: FakePlatform;
+let origin: string;
+let definition: Record<string, unknown>;
+/** One work store for the whole file, like the deployed work bucket: runs see the watermark of earlier runs. */
+let workDir: string;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  definition = definitionFromTemplate(synthStack().template.toJSON() as never, STATE_MACHINES.reconcile);
+  fake = new FakePlatform(base());
+  origin = await fake.start();
+});
+afterAll(() => fake.stop());
+beforeAll(() => {
+  workDir = mkdtempSync(path.join(tmpdir(), 'reconcile-'));
+});
+beforeEach(() => {
+  lines.length = 0;
+});
+
+let seq = 0;
+async function reconcile(
+  input: Record<string, unknown>,
+  extra: { maxRequestsPerStep?: number; rateLimit?: { capacity: number; perMinute: number } } = {},
+) {
+  const before = fake.counts().api;
+  const { summary, events } = await runReconcile({
+    definition,
+    input: { webhookId: WEBHOOK, ...input },
+    apiOrigin: origin,
+    clientId: 'client-1',
+    clientSecret: 'client-secret-1',
+    managementToken: 'amt-1',
+    webhookId: WEBHOOK,
+    workDir,
+    rateLimit: { capacity: 120, perMinute: 2 },
+    now: () => fake.now(),
+    onWait: (s) => fake.advance(s),
+    waitMs: 0,
+    executionName: `run-${++seq}`,
+    print: (l) => lines.push(l),
+    ...extra,
+  });
+  return { summary, events, requests: fake.counts().api - before };
+}
+
+const once = () => [...fake.created.values()].every((n) => n === 1);
+
+it('first full run: every live connection subscribed once, paced, confirmed; failures reported per vehicle', async () => {
+  fake.reset(base({ transient: { 'veh-000010': [500, 502] }, permanent: { 'veh-000020': 403 } }));
+  const { summary, requests } = await reconcile({ kind: 'full' });
+  expect(summary).toMatchObject<Partial<ReconcileSummary>>({
+    kind: 'full',
+    mode: 'live',
+    webhookId: WEBHOOK,
+    desired: 250,
+    subscribed: 249,
+    unsubscribed: 0,
+    unchanged: 0,
+    pending: 0,
+  });
+  expect(summary.failed).toEqual([
+    expect.objectContaining({ vehicleId: 'veh-000020', op: 'create', status: 403, type: 'PERMISSION' }),
+  ]);
+  expect(fake.created.size).toBe(249);
+  expect(once()).toBe(true);
+  expect([...fake.created.keys()].some((id) => Number(id.slice(4)) > 250)).toBe(false); // no simulated vehicle
+  // Paced under the bucket (120, then 2 a minute): almost never answered 429, and the waits were printed.
+  expect(fake.rateLimited).toBeLessThanOrEqual(2);
+  expect(lines.some((l) => /waiting \d+ s: pacing under the rate limit/.test(l))).toBe(true);
+  expect(lines.some((l) => /waiting \d+ s: transient error, backing off/.test(l))).toBe(true);
+  // The run counts its requests; the fake also saw the one retry after the application token expired (401).
+  expect(summary.requests).toBe(requests - fake.requests.filter((r) => r.status === 401).length);
+});
+
+it('a rerun that changes nothing: a full run lists, an incremental run makes one request', async () => {
+  const full = await reconcile({ kind: 'full' });
+  expect(full.summary).toMatchObject({ desired: 250, unchanged: 249, subscribed: 0, failed: [expect.anything()] });
+  expect(full.requests).toBe(3 + 3 + 1); // 3 pages of connections, 3 of subscriptions, the 403 again
+  const incremental = await reconcile({ kind: 'incremental' });
+  expect(incremental.summary).toMatchObject({ kind: 'incremental', desired: 0, subscribed: 0 });
+  expect(incremental.requests).toBe(1);
+  expect(once()).toBe(true);
+});
+
+it('an incremental run subscribes newly connected vehicles, confirming them', async () => {
+  fake.connect(...connections(3, 5000));
+  const limitedBefore = fake.rateLimited;
+  const { summary, requests } = await reconcile({ kind: 'incremental' });
+  // A new run's pacer starts from a full bucket; the real one may still be low from the last run (one 429).
+  const limited = fake.rateLimited - limitedBefore;
+  expect(summary).toMatchObject({ kind: 'incremental', desired: 3, subscribed: 3, pending: 0 });
+  expect(['veh-005001', 'veh-005002', 'veh-005003'].every((v) => fake.created.get(v) === 1)).toBe(true);
+  expect(requests - limited).toBe(1 + 3 + 3); // a page of connections, 3 creates, 3 confirming pages
+  expect(limited).toBeLessThanOrEqual(1);
+  expect((await reconcile({ kind: 'incremental' })).requests).toBe(1);
+});
+
+it('dry run reports the plan and changes nothing; prune removes what is no longer wanted', async () => {
+  const gone = ['veh-000001', 'veh-000002'];
+  fake.options.connections = fake.options.connections.filter((c) => !gone.includes(c.vehicleId));
+  const created = fake.created.size;
+  const dry = await reconcile({ kind: 'full', prune: true, dryRun: true });
+  expect(dry.summary).toMatchObject({ dryRun: true, toSubscribe: 1, toUnsubscribe: 2, subscribed: 0, unsubscribed: 0 });
+  expect(fake.created.size).toBe(created);
+  expect(fake.subscriptions.has('veh-000001')).toBe(true);
+  const pruned = await reconcile({ kind: 'full', prune: true });
+  expect(pruned.summary).toMatchObject({ unsubscribed: 2 });
+  expect(gone.some((v) => fake.subscriptions.has(v))).toBe(false);
+});
+
+it('an application token that expires mid-run is replaced and the run goes on', async () => {
+  fake.reset(base({ tokenLifetimeSeconds: 900 }));
+  const { summary } = await reconcile({ kind: 'full' });
+  expect(summary).toMatchObject({ subscribed: 250, failed: [] });
+  const tokenRequests = fake.requests.filter((r) => r.path === '/oauth2/token').length;
+  expect(tokenRequests).toBeGreaterThan(1); // the run outlived its first token
+  expect(fake.requests.filter((r) => r.status === 401).length).toBeLessThanOrEqual(tokenRequests);
+  expect(once()).toBe(true);
+});
+
+it('bad input fails with InvalidInput before any request', async () => {
+  const before = fake.counts().all;
+  await expect(reconcile({ kind: 'incremental', prune: true })).rejects.toMatchObject({ name: 'InvalidInput' });
+  await expect(reconcile({ kind: 'full', webhookId: 'another' })).rejects.toMatchObject({
+    message: expect.stringMatching(/not allowed/),
+  });
+  await expect(reconcile({ kind: 'full', vehicleID: 'x' })).rejects.toMatchObject({
+    message: expect.stringMatching(/Unknown input/),
+  });
+  expect(fake.counts().all).toBe(before);
+});
+
+it('10,000 connections in one execution, each vehicle subscribed exactly once', async () => {
+  fake.reset(base({ connections: connections(10_000), rateLimit: { capacity: 1_000_000, perMinute: 1_000_000 } }));
+  const unlimited = { capacity: 1_000_000, perMinute: 1_000_000 };
+  const { summary, requests } = await reconcile({ kind: 'full' }, { maxRequestsPerStep: 500, rateLimit: unlimited });
+  expect(summary).toMatchObject({ desired: 10_000, subscribed: 10_000, pending: 0, failed: [] });
+  expect(fake.created.size).toBe(10_000);
+  expect(once()).toBe(true);
+  expect(requests).toBe(100 + 1 + 10_000 + 100); // connection pages, empty subscriptions, creates, confirming pages
+}, 120_000);
