@@ -39,7 +39,7 @@ export interface LocalReconcileOptions {
 
 export async function runReconcile(
   options: LocalReconcileOptions,
-): Promise<{ summary: ReconcileSummary; events: number }> {
+): Promise<{ summary: ReconcileSummary; events: number; transitions: number }> {
   const origins = options.apiOrigin
     ? { iam: options.apiOrigin, management: options.apiOrigin, subscriptions: options.apiOrigin }
     : {};
@@ -62,6 +62,7 @@ export async function runReconcile(
     now: options.now,
   });
   let events = 0;
+  let transitions = 0; // states entered
   const { output } = await runLocally({
     definition: options.definition,
     input: options.input,
@@ -70,6 +71,7 @@ export async function runReconcile(
     waitMs: options.waitMs,
     onEvent: (event) => {
       events++;
+      if (event.type === 'StateEntered') transitions++;
       const state = (event as { state?: { name?: string; input?: unknown; output?: unknown } }).state;
       if (event.type === 'StateEntered' && state?.name === RECONCILE_WAIT_STATE) {
         const run = state.input as ReconcileRun;
@@ -77,17 +79,31 @@ export async function runReconcile(
         options.print(`  waiting ${run.waitSeconds} s: ${run.waitReason ?? ''}`.trimEnd());
       }
       if (event.type === 'StateExited' && state?.name === 'Reconcile step') {
-        const run = state.output as ReconcileRun;
-        const c = run.counts;
-        const where =
-          run.phase === 'apply' ? ` ${run.index}/${run.total}` : run.phase === 'done' ? '' : ` page ${run.page}`;
-        options.print(
-          `  ${run.phase}${where}  desired ${c.desired}, to subscribe ${c.toSubscribe}, to unsubscribe ${c.toUnsubscribe}, requests ${run.requests}`,
-        );
+        const before = state.input as ReconcileRun;
+        const after = state.output as ReconcileRun;
+        const c = after.counts;
+        const did =
+          before.phase === 'connections'
+            ? `listed connections page ${before.page + 1} (desired so far ${c.desired})`
+            : before.phase === 'subscriptions'
+              ? `listed subscriptions page ${before.page + 1}`
+              : before.phase === 'plan'
+                ? `planned: desired ${c.desired}, unchanged ${c.unchanged}, to subscribe ${c.toSubscribe}, to unsubscribe ${c.toUnsubscribe}`
+                : before.phase === 'apply'
+                  ? `applied ${after.index}/${after.total} (accepted ${c.accepted})`
+                  : `confirming: listed subscriptions page ${before.page + 1}`;
+        if (
+          after.waitSeconds === 0 ||
+          before.phase !== after.phase ||
+          after.index !== before.index ||
+          after.page !== before.page
+        ) {
+          options.print(`  ${did}; requests ${after.requests}`);
+        }
       }
     },
   });
-  return { summary: output as ReconcileSummary, events };
+  return { summary: output as ReconcileSummary, events, transitions };
 }
 
 export function reconcileInput(flags: {

@@ -9,12 +9,14 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import {
+  DEFAULT_RATE_LIMIT,
   DEFAULT_SMARTCAR_API_ORIGIN,
   SMARTCAR_ID_PATTERN,
   type VehicleOutcome,
   type WorkflowInput,
   type WorkflowSummary,
 } from '../lambda/contract';
+import { numberEnv } from '../lambda/core/env';
 import type { Mode } from '../lambda/core/reconcile';
 import { SmartcarWebhooksStack } from '../lib/smartcar-webhooks-stack';
 import { runCli } from './cli';
@@ -85,7 +87,21 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
     waitMs: options.waitMs,
     retryMs: options.retryMs,
     onEvent: (event) => {
-      const state = (event as { state?: { name?: string; output?: unknown } }).state;
+      const state = (event as { state?: { name?: string; type?: string; input?: unknown; output?: unknown } }).state;
+      // Every wait and every retry is printed as it starts: a run against a slow or unreachable API
+      // says what it is doing instead of going silent for minutes.
+      if (event.type === 'StateEntered' && state?.type === 'Wait') {
+        const input = state.input as { retryAfterSeconds?: number; vehicleId?: string };
+        options.print(
+          `  waiting  ${input.retryAfterSeconds ?? '?'} s (${state.name}${input.vehicleId ? `, ${input.vehicleId}` : ''})`,
+        );
+      }
+      if (event.type === 'StateRetried') {
+        const retry = (event as { retry?: { attempt?: number } }).retry;
+        options.print(
+          `  retrying ${state?.name ?? 'a task'} after a transient error (attempt ${retry?.attempt ?? '?'}), backing off`,
+        );
+      }
       if (event.type !== 'StateExited' || state?.name !== 'Subscribe or unsubscribe vehicle') return;
       const out = state.output as VehicleOutcome;
       if (out.outcome === 'succeeded') options.print(`  ok       ${out.vehicleId}`);
@@ -231,6 +247,12 @@ export async function main(): Promise<number> {
         webhookId: args.webhookId,
         workDir,
         print: (l) => console.log(l),
+        // The same knobs as the deployed function's environment, for other rate limits and for tests.
+        rateLimit: {
+          capacity: numberEnv('SMARTCAR_RATE_CAPACITY', DEFAULT_RATE_LIMIT.capacity),
+          perMinute: numberEnv('SMARTCAR_RATE_PER_MINUTE', DEFAULT_RATE_LIMIT.perMinute),
+        },
+        confirmDelaySeconds: numberEnv('RECONCILE_CONFIRM_DELAY_SECONDS', 60),
       });
       console.log(`\n${JSON.stringify(summary, null, 2)}`);
       return summary.failed.length === 0 ? 0 : 1;

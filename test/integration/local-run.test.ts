@@ -11,8 +11,9 @@ import { sendEvent, main as sendEventMain } from '../../local/send-event';
 import { startLocalServer } from '../../local/server';
 import { Spool } from '../../local/spool';
 import { explainStartError, startFromEnv } from '../../local/start';
-import { main as subscribeMain } from '../../local/subscribe';
+import { runSubscribe, main as subscribeMain } from '../../local/subscribe';
 import { expectCleanFailure, runInProcess, spawnCommand } from '../support/cli';
+import { connections, FakePlatform } from '../support/fake-platform';
 import { FakeSmartcar } from '../support/fake-smartcar';
 import { deliveryMessage } from '../support/lake';
 
@@ -224,5 +225,88 @@ describe('npm run subscribe', () => {
   it('(spawned) exits 2 on a bad flag, before synthesizing anything', async () => {
     const result = await spawnCommand('subscribe.ts', ['--bogus'], { LOCAL_WORKFLOW_DIR: tempDir() }).done;
     expectCleanFailure(result, 2, /Unknown option '--bogus'[\s\S]*usage: npm run subscribe/);
+  });
+});
+
+describe('npm run subscribe -- --reconcile', () => {
+  const platform = new FakePlatform({
+    clientId: 'cid',
+    clientSecret: 'csecret',
+    managementToken: 'amt-local',
+    webhookId: 'wh-local',
+    connections: [...connections(4), ...connections(2, 100, 'simulated')],
+    appearAfterSeconds: 0,
+  });
+  let origin: string;
+  const env = {
+    SMARTCAR_CLIENT_ID: 'cid',
+    SMARTCAR_CLIENT_SECRET: 'csecret',
+    SMARTCAR_MANAGEMENT_TOKEN: 'amt-local',
+    RECONCILE_CONFIRM_DELAY_SECONDS: '0',
+  };
+  beforeAll(async () => {
+    origin = await platform.start();
+  });
+  afterAll(() => platform.stop());
+
+  it('reconciles against --api-origin, printing each step, then a rerun changes nothing', async () => {
+    const workDir = tempDir();
+    const args = ['--reconcile', '--webhook-id', 'wh-local', '--api-origin', origin];
+    const dry = await runInProcess('subscribe', subscribeMain, [...args, '--dry-run'], {
+      ...env,
+      LOCAL_WORKFLOW_DIR: workDir,
+    });
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('"toSubscribe": 4');
+    expect(platform.created.size).toBe(0);
+    const run = await runInProcess('subscribe', subscribeMain, args, { ...env, LOCAL_WORKFLOW_DIR: workDir });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/listed connections page 1/);
+    expect(run.stdout).toMatch(/planned: desired 4, unchanged 0, to subscribe 4/);
+    expect(run.stdout).toMatch(/applied 4\/4 \(accepted 4\)/);
+    expect(run.stdout).toContain('"subscribed": 4');
+    expect(run.stdout + run.stderr).not.toMatch(/csecret|amt-local/);
+    expect([...platform.created.keys()].sort()).toEqual(['veh-000001', 'veh-000002', 'veh-000003', 'veh-000004']);
+    const again = await runInProcess('subscribe', subscribeMain, [...args, '--incremental'], {
+      ...env,
+      LOCAL_WORKFLOW_DIR: workDir,
+    });
+    expect(again.stdout).toContain('"subscribed": 0');
+  });
+
+  it.each([
+    [['--reconcile', '--api-origin', 'http://127.0.0.1:1'], {}, /--reconcile needs --webhook-id/],
+    [
+      ['--reconcile', '--webhook-id', 'wh'],
+      { SMARTCAR_CLIENT_SECRET: undefined },
+      /needs SMARTCAR_CLIENT_SECRET in the environment/,
+    ],
+    [['--reconcile', '--webhook-id', 'wh', '--mode', 'test'], {}, /--mode must be live, simulated or all/],
+    [['--reconcile', '--webhook-id', 'wh', '--prune', '--incremental'], {}, /--prune needs a full run/],
+    [['--prune', '--access-token', 't', '--webhook-id', 'wh'], {}, /--prune goes with --reconcile/],
+    [['--access-token', 't'], { SMARTCAR_WEBHOOK_ID: '' }, /no webhook id: pass --webhook-id/],
+  ])('%p is refused before anything is synthesized', async (args, extra, message) => {
+    const started = Date.now();
+    const result = await runInProcess('subscribe', subscribeMain, args as string[], {
+      ...env,
+      ...extra,
+      LOCAL_WORKFLOW_DIR: tempDir(),
+    });
+    expectCleanFailure(result, 2, message);
+    expect(Date.now() - started).toBeLessThan(1000); // no synth (which takes seconds)
+  });
+
+  it('the per-user workflow prints its retries against an unreachable API instead of going silent', async () => {
+    const lines: string[] = [];
+    await expect(
+      runSubscribe({
+        input: { accessToken: 'user-token', webhookId: 'wh-local' },
+        apiOrigin: 'http://127.0.0.1:1',
+        workDir: tempDir(),
+        print: (l) => lines.push(l),
+        retryMs: 1,
+      }),
+    ).rejects.toThrow();
+    expect(lines.filter((l) => l.includes('retrying List a page of vehicles'))).toHaveLength(6);
   });
 });
