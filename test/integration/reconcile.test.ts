@@ -145,6 +145,17 @@ it('an application token that expires mid-run is replaced and the run goes on', 
   expect(once()).toBe(true);
 });
 
+it('subscriptions not listed yet are reported pending, and a rerun meets 409 (already subscribed), never a duplicate', async () => {
+  fake.reset(base({ connections: connections(5), appearAfterSeconds: 24 * 3600 }));
+  const first = await reconcile({ kind: 'full' });
+  expect(first.summary).toMatchObject({ subscribed: 0, pending: 5 });
+  expect(first.summary.pendingVehicleIds).toHaveLength(5);
+  const again = await reconcile({ kind: 'full' });
+  expect(again.summary).toMatchObject({ subscribed: 5, pending: 0, failed: [] }); // 409: already subscribed
+  expect(fake.requests.filter((r) => r.status === 409)).toHaveLength(5);
+  expect(once()).toBe(true);
+});
+
 it('bad input fails with InvalidInput before any request', async () => {
   const before = fake.counts().all;
   await expect(reconcile({ kind: 'incremental', prune: true })).rejects.toMatchObject({ name: 'InvalidInput' });
