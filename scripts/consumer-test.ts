@@ -101,7 +101,12 @@ function checkTemplate(template: Template, how: string): void {
     );
     check(p.Handler === 'index.handler', `${how}: a function does not run the prebuilt index.handler`);
   }
-  check(ofType('AWS::SecretsManager::Secret').length === 0, `${how}: a secret was created although one was brought`);
+  // The management token secret was brought; the only secret created is the reconcile client credentials' placeholder.
+  const secrets = ofType('AWS::SecretsManager::Secret');
+  check(
+    secrets.length === 1 && JSON.stringify(secrets[0].Properties).includes('client credentials'),
+    `${how}: a management token secret was created although one was brought`,
+  );
   check(
     ofType('AWS::S3::Bucket').length === 4,
     `${how}: expected the app's lake bucket plus the work, Athena results and quarantine buckets`,
