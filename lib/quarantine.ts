@@ -22,7 +22,7 @@ import {
   QUARANTINE_PREFIX,
 } from '../lambda/contract';
 import { HouseFunction } from './function';
-import { privateBucket } from './private-bucket';
+import { listPrefixStatement, privateBucket } from './private-bucket';
 import { checkInteger } from './validation';
 
 /** What a user of {@link SmartcarWebhooks} can set about the quarantine. */
@@ -116,13 +116,7 @@ export class Quarantine extends Construct {
     recover.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:DeleteObject'], resources: [objects] }),
     );
-    recover.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [this.bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${QUARANTINE_PREFIX}/*`] } },
-      }),
-    );
+    recover.addToRolePolicy(listPrefixStatement(this.bucket, QUARANTINE_PREFIX));
     props.managementTokenSecret.grantRead(recover);
     props.queue.grantSendMessages(recover);
     props.dedupTable?.grant(recover, 'dynamodb:BatchGetItem');

@@ -25,6 +25,7 @@ import {
   WORKFLOW_ENV,
 } from '../lambda/contract';
 import { HouseFunction } from './function';
+import { listPrefixStatement } from './private-bucket';
 import { ConfigurationError, checkApiOrigin, checkInteger, checkPattern } from './validation';
 
 /** What a user of {@link SmartcarWebhooks} can set about reconciliation. */
@@ -161,13 +162,7 @@ export class Reconcile extends Construct {
         resources: [props.workBucket.arnForObjects('reconcile/*')],
       }),
     );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [props.workBucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': ['reconcile/*'] } },
-      }),
-    );
+    fn.addToRolePolicy(listPrefixStatement(props.workBucket, 'reconcile'));
 
     const invoke = (name: string, payload: Record<string, unknown>) =>
       new tasks.LambdaInvoke(this, name, {

@@ -3,7 +3,7 @@
  * token resolver (execution input or secret, cached per execution), and the management token.
  */
 
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { DEFAULT_API_TIMEOUT_MS, DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV, WORKFLOW_ENV } from '../contract';
@@ -13,6 +13,7 @@ import { SmartcarClient } from '../core/smartcar-client';
 import { parseManagementToken, TokenCache } from '../core/token-cache';
 import type { WorkflowDeps, WorkStore } from '../core/workflow';
 import { createLogger } from './logger';
+import { listAllKeys } from './s3-objects';
 
 const s3 = new S3Client({});
 const secrets = new SecretsManagerClient({});
@@ -36,18 +37,7 @@ export function s3WorkStore(bucket: string): WorkStore {
       const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return JSON.parse(await (out.Body as { transformToString(): Promise<string> }).transformToString());
     },
-    async listKeys(prefix) {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const out = await s3.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-        );
-        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
-        token = out.NextContinuationToken;
-      } while (token);
-      return keys;
-    },
+    listKeys: (prefix) => listAllKeys(s3, bucket, prefix),
     uri: (key) => `s3://${bucket}/${key}`,
   };
 }

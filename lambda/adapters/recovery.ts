@@ -1,29 +1,16 @@
 /** AWS pieces of the recovery: the quarantine bucket, the delivery queue, and the dedupe table as "already stored". */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DeliveryMessage } from '../contract';
 import type { QuarantineStore } from '../core/quarantine';
 import { dynamoSeenStore } from './dynamodb-seen-store';
+import { getObjectBytes, listAllKeys } from './s3-objects';
 
 export function s3QuarantineStore(s3: S3Client, bucket: string): QuarantineStore {
   return {
-    async list(prefix) {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const out = await s3.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-        );
-        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
-        token = out.NextContinuationToken;
-      } while (token);
-      return keys;
-    },
-    async get(key) {
-      const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
-    },
+    list: (prefix) => listAllKeys(s3, bucket, prefix),
+    get: (key) => getObjectBytes(s3, bucket, key),
     async delete(key) {
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     },

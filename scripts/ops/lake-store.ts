@@ -2,15 +2,8 @@
 
 import { access } from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  NotFound,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, NotFound, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getObjectBytes, listAllKeys } from '../../lambda/adapters/s3-objects';
 import { deleteLakeObject, getLakeObject, listLakeKeys, putLakeObject } from '../../local/file-lake';
 
 export interface LakeStore {
@@ -24,22 +17,8 @@ export interface LakeStore {
 
 export function s3Lake(bucket: string, s3 = new S3Client({})): LakeStore {
   return {
-    async list(prefix) {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const out = await s3.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-        );
-        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
-        token = out.NextContinuationToken;
-      } while (token);
-      return keys;
-    },
-    async get(key) {
-      const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
-    },
+    list: (prefix) => listAllKeys(s3, bucket, prefix),
+    get: (key) => getObjectBytes(s3, bucket, key),
     async exists(key) {
       try {
         await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
