@@ -19,6 +19,12 @@ export interface Dialect {
   isoTimestamp(expr: string): string;
   /** Epoch milliseconds (number or numeric text) as a timestamp. */
   epochMs(expr: string): string;
+  /** A timestamp as epoch seconds (a double). */
+  epochSeconds(expr: string): string;
+  /** The median of a numeric column (approximate in Athena). */
+  median(expr: string): string;
+  /** The current time as a timestamp. */
+  now(): string;
 }
 
 export const athenaDialect = (database: string): Dialect => ({
@@ -29,6 +35,9 @@ export const athenaDialect = (database: string): Dialect => ({
   jsonArray: (e, p) => `CAST(json_extract(${e}, '${p}') AS ARRAY(JSON))`,
   isoTimestamp: (e) => `from_iso8601_timestamp(${e})`,
   epochMs: (e) => `from_unixtime(CAST(${e} AS DOUBLE) / 1000)`,
+  epochSeconds: (e) => `to_unixtime(${e})`,
+  median: (e) => `approx_percentile(${e}, 0.5)`,
+  now: () => 'current_timestamp',
 });
 
 export const duckdbDialect: Dialect = {
@@ -41,6 +50,9 @@ export const duckdbDialect: Dialect = {
   jsonArray: (e, p) => `COALESCE(CAST(json_extract(${e}, '${p}') AS JSON[]), [])`,
   isoTimestamp: (e) => `CAST(${e} AS TIMESTAMPTZ)`,
   epochMs: (e) => `to_timestamp(CAST(${e} AS DOUBLE) / 1000)`,
+  epochSeconds: (e) => `epoch(${e})`,
+  median: (e) => `median(${e})`,
+  now: () => 'now()',
 };
 
 export interface LakeView {
@@ -152,6 +164,84 @@ WHERE recency = 1`,
 FROM ${d.table('deliveries_deduplicated')} e
 CROSS JOIN UNNEST(${d.jsonArray('e.payload', '$.data.errors')}) AS x (error)
 WHERE e.event_type = 'VEHICLE_ERROR'`,
+  },
+  {
+    name: 'vehicle_activity',
+    description:
+      'One row per vehicle and mode: first and last delivery, deliveries, make/model/year where known, and the typical gap between its deliveries (median of its own gaps).',
+    sql: (d) => `SELECT vehicle_id, mode, MIN(received_at) AS first_seen, MAX(received_at) AS last_seen, COUNT(*) AS deliveries,
+       MAX(make) AS make, MAX(model) AS model, MAX(year) AS year,
+       ${d.median('gap_seconds')} AS typical_gap_seconds
+FROM (
+  SELECT vehicle_id, mode, received_at, make, model, year,
+         ${d.epochSeconds(d.isoTimestamp('received_at'))} - ${d.epochSeconds(d.isoTimestamp('LAG(received_at) OVER (PARTITION BY vehicle_id, mode ORDER BY received_at)'))} AS gap_seconds
+  FROM (
+    SELECT COALESCE(${d.jsonScalar('e.payload', '$.vehicleId')}, ${d.jsonScalar('e.payload', '$.data.vehicle.id')}, ${d.jsonScalar('e.payload', '$.payload.vehicleId')}) AS vehicle_id,
+           e.mode, e.received_at,
+           ${d.jsonScalar('e.payload', '$.data.vehicle.make')} AS make,
+           ${d.jsonScalar('e.payload', '$.data.vehicle.model')} AS model,
+           ${d.jsonScalar('e.payload', '$.data.vehicle.year')} AS year
+    FROM ${d.table('deliveries_deduplicated')} e
+  ) named
+  WHERE vehicle_id IS NOT NULL
+) gaps
+GROUP BY vehicle_id, mode`,
+  },
+  {
+    // Silent: no delivery for longer than three of its own typical gaps (at least an hour, so hourly
+    // schedules are not flagged by a late delivery); vehicles with too few deliveries to have a typical
+    // gap fall back to 24 hours.
+    name: 'silent_vehicles',
+    description:
+      'Vehicles that stopped reporting: no delivery for more than 3 typical gaps (at least 1 hour; 24 hours when the gap is unknown).',
+    sql: (d) => `SELECT vehicle_id, mode, last_seen, typical_gap_seconds, expected_within_seconds,
+       ${d.epochSeconds(d.now())} - ${d.epochSeconds(d.isoTimestamp('last_seen'))} AS silent_for_seconds
+FROM (
+  SELECT a.*, CASE WHEN typical_gap_seconds IS NULL OR deliveries < 3 THEN 86400
+                   ELSE GREATEST(3 * typical_gap_seconds, 3600) END AS expected_within_seconds
+  FROM ${d.table('vehicle_activity')} a
+) expected
+WHERE ${d.epochSeconds(d.now())} - ${d.epochSeconds(d.isoTimestamp('last_seen'))} > expected_within_seconds`,
+  },
+  {
+    // An error opens with an ERROR event for a vehicle and error type/code, and closes with RESOLVED.
+    name: 'open_vehicle_errors',
+    description:
+      'Errors still open per vehicle, type and code: opened at the first ERROR after the last RESOLVED, with their age and what the user must do (resolution).',
+    sql: (d) => `SELECT vehicle_id, mode, error_type, error_code, opened_at, last_error_at, resolution, description,
+       ${d.epochSeconds(d.now())} - ${d.epochSeconds(d.isoTimestamp('opened_at'))} AS age_seconds
+FROM (
+  SELECT vehicle_id, mode, error_type, error_code,
+         MIN(CASE WHEN state = 'ERROR' AND (last_resolved IS NULL OR received_at > last_resolved) THEN received_at END) AS opened_at,
+         MAX(CASE WHEN state = 'ERROR' THEN received_at END) AS last_error_at,
+         MAX(last_resolved) AS last_resolved,
+         MAX(CASE WHEN state = 'ERROR' AND received_at = last_error THEN resolution END) AS resolution,
+         MAX(CASE WHEN state = 'ERROR' AND received_at = last_error THEN description END) AS description
+  FROM (
+    SELECT x.*,
+           MAX(CASE WHEN state = 'RESOLVED' THEN received_at END) OVER (PARTITION BY vehicle_id, mode, error_type, error_code) AS last_resolved,
+           MAX(CASE WHEN state = 'ERROR' THEN received_at END) OVER (PARTITION BY vehicle_id, mode, error_type, error_code) AS last_error
+    FROM ${d.table('vehicle_errors')} x
+  ) marked
+  GROUP BY vehicle_id, mode, error_type, error_code
+) errors
+WHERE last_error_at IS NOT NULL AND (last_resolved IS NULL OR last_error_at > last_resolved)`,
+  },
+  {
+    name: 'error_resolution_times',
+    description: 'Per error code: errors resolved and the median and longest time from ERROR to the next RESOLVED.',
+    sql: (d) => `SELECT error_type, error_code, COUNT(*) AS resolved, ${d.median('seconds')} AS median_seconds, MAX(seconds) AS max_seconds
+FROM (
+  SELECT e.error_type, e.error_code,
+         MIN(${d.epochSeconds(d.isoTimestamp('r.received_at'))} - ${d.epochSeconds(d.isoTimestamp('e.received_at'))}) AS seconds
+  FROM ${d.table('vehicle_errors')} e
+  JOIN ${d.table('vehicle_errors')} r
+    ON r.vehicle_id = e.vehicle_id AND r.mode = e.mode AND r.error_type = e.error_type
+   AND COALESCE(r.error_code, '') = COALESCE(e.error_code, '') AND r.state = 'RESOLVED' AND r.received_at > e.received_at
+  WHERE e.state = 'ERROR'
+  GROUP BY e.vehicle_id, e.mode, e.error_type, e.error_code, e.received_at
+) spans
+GROUP BY error_type, error_code`,
   },
   {
     name: 'deliveries_per_hour',

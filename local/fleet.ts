@@ -1,0 +1,120 @@
+/**
+ * `npm run fleet [-- --json]`: the fleet as an operator asks about it every morning, from the local lake
+ * (LOCAL_LAKE_DIR, as written by npm start): per vehicle the last delivery, whether it went silent, its
+ * open errors and its latest key signals. The same views the stack registers in Athena answer it.
+ */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runCli } from './cli';
+import { type LocalLake, openLocalLake, type Row } from './query';
+
+export interface FleetRow {
+  vehicle_id: string;
+  mode: string;
+  make: string | null;
+  model: string | null;
+  last_seen: string;
+  deliveries: number;
+  silent: boolean;
+  open_errors: string[];
+  signals: Record<string, string>;
+}
+
+/** One row per vehicle and mode, from the lake's views. */
+export async function fleetTable(lake: LocalLake): Promise<FleetRow[]> {
+  const activity = await lake.query(
+    'SELECT vehicle_id, mode, make, model, last_seen, deliveries FROM vehicle_activity ORDER BY vehicle_id, mode',
+  );
+  const silent = new Set((await lake.query('SELECT vehicle_id, mode FROM silent_vehicles')).map(key));
+  const errors = new Map<string, string[]>();
+  for (const e of await lake.query(
+    'SELECT vehicle_id, mode, error_type, error_code, resolution FROM open_vehicle_errors ORDER BY opened_at',
+  )) {
+    const list = errors.get(key(e)) ?? [];
+    list.push(`${e.error_type}${e.error_code ? `/${e.error_code}` : ''}${e.resolution ? ` (${e.resolution})` : ''}`);
+    errors.set(key(e), list);
+  }
+  const signals = new Map<string, Record<string, string>>();
+  for (const s of await lake.query(
+    'SELECT vehicle_id, mode, signal_name, value, unit FROM latest_signals WHERE value IS NOT NULL ORDER BY signal_name',
+  )) {
+    const map = signals.get(key(s)) ?? {};
+    map[String(s.signal_name)] = `${s.value}${s.unit ? ` ${s.unit}` : ''}`;
+    signals.set(key(s), map);
+  }
+  return activity.map((a) => ({
+    vehicle_id: String(a.vehicle_id),
+    mode: String(a.mode),
+    make: (a.make as string | null) ?? null,
+    model: (a.model as string | null) ?? null,
+    last_seen: String(a.last_seen),
+    deliveries: Number(a.deliveries),
+    silent: silent.has(key(a)),
+    open_errors: errors.get(key(a)) ?? [],
+    signals: signals.get(key(a)) ?? {},
+  }));
+}
+
+function key(r: Row): string {
+  return `${r.vehicle_id}\u0000${r.mode}`;
+}
+
+function print(rows: FleetRow[]): void {
+  if (rows.length === 0) {
+    console.log('(no vehicles in the lake yet)');
+    return;
+  }
+  const table = rows.map((r) => [
+    r.vehicle_id,
+    r.mode,
+    [r.make, r.model].filter(Boolean).join(' '),
+    r.last_seen.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    r.silent ? 'SILENT' : 'ok',
+    r.open_errors.join(', ') || '-',
+    Object.entries(r.signals)
+      .slice(0, 3)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' '),
+  ]);
+  const header = ['vehicle', 'mode', 'vehicle model', 'last seen (UTC)', 'silent?', 'open errors', 'key signals'];
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  console.log(line(header));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const row of table) console.log(line(row));
+  const silentCount = rows.filter((r) => r.silent).length;
+  const withErrors = rows.filter((r) => r.open_errors.length > 0).length;
+  console.log(`(${rows.length} vehicles, ${silentCount} silent, ${withErrors} with open errors)`);
+}
+
+export async function main(): Promise<number> {
+  let values: { json?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (err) {
+    console.error(`fleet: ${(err as Error).message}\n\nusage: npm run fleet [-- --json]`);
+    return 2;
+  }
+  if (values.help) {
+    console.log('usage: npm run fleet [-- --json]   (the local lake: $LOCAL_LAKE_DIR, default ./local-lake)');
+    return 0;
+  }
+  const lake = await openLocalLake(path.resolve(process.env.LOCAL_LAKE_DIR || 'local-lake'));
+  try {
+    const rows = await fleetTable(lake);
+    if (values.json) for (const r of rows) console.log(JSON.stringify(r));
+    else print(rows);
+    return 0;
+  } finally {
+    lake.close();
+  }
+}
+
+if (require.main === module) runCli('fleet', main);
