@@ -35,6 +35,8 @@ export const ENV = {
   dedupTableName: 'DEDUP_TABLE_NAME',
   /** How long an eventId is remembered, in seconds. */
   dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
+  /** DynamoDB table of current vehicle state; unset turns it off. */
+  stateTableName: 'STATE_TABLE_NAME',
   /** Base URL of the Smartcar API (the official SDKs read the same variable). */
   smartcarApiOrigin: 'SMARTCAR_API_ORIGIN',
   /** How long after a rotation the previous management token is still accepted, in seconds. */
@@ -361,6 +363,8 @@ export const METRIC = {
   quarantined: 'Quarantined',
   /** Rejected deliveries not kept because a quarantine cap (count or bytes) was reached. */
   quarantineDropped: 'QuarantineDropped',
+  /** Vehicle-state updates that could not be written (the lake has the records; rebuild-state restores). */
+  stateUpdateFailures: 'StateUpdateFailures',
   /** Quarantined deliveries re-verified and handed to ingest by a recovery. */
   recovered: 'Recovered',
   recordsWritten: 'RecordsWritten',

@@ -89,6 +89,13 @@ export interface DataLakeProps {
    * @default RemovalPolicy.DESTROY
    */
   readonly deduplicationTableRemovalPolicy?: RemovalPolicy;
+  /**
+   * Keep each vehicle's current state (latest value of each signal by its own time, last delivery,
+   * make/model) in a DynamoDB table, updated by the ingest function after the lake write. @default false
+   */
+  readonly vehicleStateTable?: boolean;
+  /** What happens to the vehicle-state table on stack deletion (it can be rebuilt from the lake). @default RemovalPolicy.DESTROY */
+  readonly vehicleStateTableRemovalPolicy?: RemovalPolicy;
   /** Most concurrent ingest invocations (2 to 1000); fewer means bigger objects. @default 2 */
   readonly maxConcurrency?: number;
   /** Retention of the ingest function's log group. */
@@ -109,6 +116,8 @@ export class DataLake extends Construct {
   public readonly rawPrefix: string;
   /** Stored eventIds, when deduplication is on. */
   public readonly dedupTable?: dynamodb.Table;
+  /** Current state per vehicle and signal, when `vehicleStateTable` is on. */
+  public readonly vehicleStateTable?: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: DataLakeProps) {
     super(scope, id);
@@ -165,6 +174,18 @@ export class DataLake extends Construct {
       this.dedupTable.grant(this.ingestFunction, 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem');
       this.ingestFunction.addEnvironment(ENV.dedupTableName, this.dedupTable.tableName);
       this.ingestFunction.addEnvironment(ENV.dedupTtlSeconds, String(window.toSeconds()));
+    }
+
+    if (props.vehicleStateTable) {
+      this.vehicleStateTable = new dynamodb.Table(this, 'VehicleState', {
+        partitionKey: { name: 'vehicleId', type: dynamodb.AttributeType.STRING },
+        sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption: dynamodb.TableEncryption.AWS_MANAGED,
+        removalPolicy: props.vehicleStateTableRemovalPolicy ?? RemovalPolicy.DESTROY,
+      });
+      this.vehicleStateTable.grant(this.ingestFunction, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+      this.ingestFunction.addEnvironment(ENV.stateTableName, this.vehicleStateTable.tableName);
     }
 
     this.ingestFunction.addEventSource(

@@ -88,6 +88,14 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
         'duplicate record, never a lost one, so point-in-time recovery would be cost without benefit.',
     );
   }
+  if (dataLake.vehicleStateTable) {
+    ack(
+      dataLake.vehicleStateTable,
+      'DDB3',
+      'The table holds current state derived from the lake; npm run rebuild-state rebuilds it from the lake, which is ' +
+        'versioned, so point-in-time recovery would be cost without benefit.',
+    );
+  }
   if (webhooks.managementTokenSecret.node.defaultChild) {
     ack(
       webhooks.managementTokenSecret,

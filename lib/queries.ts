@@ -169,7 +169,9 @@ WHERE e.event_type = 'VEHICLE_ERROR'`,
     name: 'vehicle_activity',
     description:
       'One row per vehicle and mode: first and last delivery, deliveries, make/model/year where known, and the typical gap between its deliveries (median of its own gaps).',
-    sql: (d) => `SELECT vehicle_id, mode, MIN(received_at) AS first_seen, MAX(received_at) AS last_seen, COUNT(*) AS deliveries,
+    sql: (
+      d,
+    ) => `SELECT vehicle_id, mode, MIN(received_at) AS first_seen, MAX(received_at) AS last_seen, COUNT(*) AS deliveries,
        MAX(make) AS make, MAX(model) AS model, MAX(year) AS year,
        ${d.median('gap_seconds')} AS typical_gap_seconds
 FROM (
@@ -230,7 +232,9 @@ WHERE last_error_at IS NOT NULL AND (last_resolved IS NULL OR last_error_at > la
   {
     name: 'error_resolution_times',
     description: 'Per error code: errors resolved and the median and longest time from ERROR to the next RESOLVED.',
-    sql: (d) => `SELECT error_type, error_code, COUNT(*) AS resolved, ${d.median('seconds')} AS median_seconds, MAX(seconds) AS max_seconds
+    sql: (
+      d,
+    ) => `SELECT error_type, error_code, COUNT(*) AS resolved, ${d.median('seconds')} AS median_seconds, MAX(seconds) AS max_seconds
 FROM (
   SELECT e.error_type, e.error_code,
          MIN(${d.epochSeconds(d.isoTimestamp('r.received_at'))} - ${d.epochSeconds(d.isoTimestamp('e.received_at'))}) AS seconds

@@ -84,6 +84,11 @@ export interface SmartcarWebhooksProps {
    * @default RemovalPolicy.DESTROY
    */
   readonly deduplicationTableRemovalPolicy?: RemovalPolicy;
+  /**
+   * Keep each vehicle's current state in a DynamoDB table (opt-in; the views answer the same from the
+   * lake, and `npm run rebuild-state` rebuilds the table from it). @default false
+   */
+  readonly vehicleStateTable?: boolean;
   /** Most concurrent ingest invocations (2 to 1000). @default 2 */
   readonly ingestMaxConcurrency?: number;
   /** Failed ingest attempts before a message moves to the dead-letter queue. @default 5 */
@@ -198,6 +203,7 @@ export class SmartcarWebhooks extends Construct {
       deduplication: props.deduplication,
       deduplicationWindow: props.deduplicationWindow,
       deduplicationTableRemovalPolicy: props.deduplicationTableRemovalPolicy,
+      vehicleStateTable: props.vehicleStateTable,
       logRetention,
       logRemovalPolicy,
     });

@@ -20,6 +20,7 @@ import { receive, type TokenSource } from '../lambda/core/receive';
 import { MemorySeenStore } from '../lambda/core/seen-store';
 import { putLakeObject } from './file-lake';
 import { Spool } from './spool';
+import { fileStateStore } from './state-file';
 import { fixedToken } from './token-files';
 
 export interface LocalServerOptions {
@@ -85,6 +86,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         rawPrefix: DEFAULT_RAW_PREFIX,
         logger,
         seen,
+        // The local counterpart of the state table: <lake>/state/vehicles.json.
+        state: fileStateStore(options.lakeDir),
         putObject: (key, body) => putLakeObject(options.lakeDir, key, body),
       });
       const failed = new Set(result.failedIds);

@@ -9,6 +9,7 @@ import { encodeNdjsonGzip, groupByPartition, objectKey, toLakeRecord } from './l
 import type { CoreLogger } from './logger';
 import { type CoreMetrics, noMetrics } from './metrics';
 import { nothingSeen, type SeenStore } from './seen-store';
+import { type StateStore, stateOf, type VehicleState } from './vehicle-state';
 
 export interface QueuedMessage {
   readonly id: string;
@@ -23,6 +24,11 @@ export interface IngestDeps {
   readonly metrics?: CoreMetrics;
   /** Which eventIds are already stored. @default nothing is remembered across batches */
   readonly seen?: SeenStore;
+  /**
+   * Current state per vehicle, updated after each object is durably in the lake. Its failures are logged
+   * and counted, never fail or delay the batch. @default no state kept
+   */
+  readonly state?: StateStore;
   readonly now?: () => Date;
 }
 
@@ -90,6 +96,16 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
           // Stored either way; at worst a later retry of these events is stored again.
           deps.logger.warn('could not remember stored eventIds', { key, reason: String(err) });
         });
+        if (deps.state) {
+          const updates = records.map(stateOf).filter((u): u is VehicleState => u !== null);
+          if (updates.length > 0) {
+            await deps.state.apply(updates).catch((err: unknown) => {
+              // The lake has the records; `npm run rebuild-state` rebuilds the table from it.
+              metrics.count(METRIC.stateUpdateFailures, updates.length);
+              deps.logger.warn('could not update the vehicle state table', { key, reason: String(err) });
+            });
+          }
+        }
       } catch (err) {
         deps.logger.error('could not write lake object; its messages will be retried', {
           key,

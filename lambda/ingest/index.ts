@@ -7,6 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
+import { dynamoStateStore } from '../adapters/dynamodb-state-store';
 import { createLogger } from '../adapters/logger';
 import { coreMetrics, metrics } from '../adapters/metrics';
 import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX, ENV } from '../contract';
@@ -19,6 +20,8 @@ const s3 = new S3Client({});
 const bucket = requireEnv(ENV.lakeBucketName);
 const rawPrefix = process.env[ENV.lakeRawPrefix] || DEFAULT_RAW_PREFIX;
 const dedupTable = process.env[ENV.dedupTableName];
+const stateTable = process.env[ENV.stateTableName];
+const state = stateTable ? dynamoStateStore(new DynamoDBClient({}), stateTable) : undefined;
 const seen = dedupTable
   ? dynamoSeenStore(new DynamoDBClient({}), dedupTable, numberEnv(ENV.dedupTtlSeconds, DEFAULT_DEDUP_TTL_SECONDS))
   : undefined;
@@ -28,6 +31,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
   const messages = (event?.Records ?? []).map((r) => ({ id: r.messageId, body: r.body }));
   const result = await ingestBatch(messages, {
     rawPrefix,
+    state,
     logger,
     metrics: coreMetrics,
     seen,

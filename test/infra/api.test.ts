@@ -48,6 +48,27 @@ describe('removal policies', () => {
   });
 });
 
+it('vehicleStateTable: an opt-in table the ingest function may only put and update', () => {
+  const stack = bareStack();
+  const w = new SmartcarWebhooks(stack, 'W', { vehicleStateTable: true });
+  const t = Template.fromStack(stack);
+  t.hasResourceProperties('AWS::DynamoDB::Table', {
+    KeySchema: [
+      { AttributeName: 'vehicleId', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+  });
+  t.hasResourceProperties('AWS::IAM::Policy', {
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({ Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: Match.anyValue() }),
+      ]),
+    },
+  });
+  expect(w.dataLake.vehicleStateTable).toBeDefined();
+  expect(new SmartcarWebhooks(bareStack(), 'X', {}).dataLake.vehicleStateTable).toBeUndefined();
+});
+
 describe('grant helpers', () => {
   const setup = () => {
     const stack = bareStack();

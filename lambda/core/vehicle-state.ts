@@ -1,0 +1,118 @@
+/**
+ * Current state per vehicle: for each vehicle and mode, the latest value of each signal by the signal's
+ * own time (oemUpdatedAt, then fetchedAt/retrievedAt, then receipt, then eventId), its last delivery,
+ * and make/model where known. Smartcar delivers at least once and in no order, so "latest" is decided
+ * by comparing these keys, never by arrival: applying the same deliveries shuffled or duplicated gives
+ * the same state ({@link mergeState} is commutative and idempotent).
+ */
+import type { LakeRecord } from '../contract';
+
+export interface SignalState {
+  readonly code: string;
+  readonly name: string | null;
+  readonly group: string | null;
+  /** The signal's body as JSON text (value, unit, and whatever else it carries). */
+  readonly body: string;
+  readonly oemUpdatedAt: number | null;
+  readonly fetchedAt: number | null;
+  readonly receivedAt: string;
+  readonly eventId: string;
+}
+
+export interface VehicleState {
+  readonly vehicleId: string;
+  readonly mode: string;
+  readonly make: string | null;
+  readonly model: string | null;
+  readonly year: number | null;
+  readonly lastDeliveryAt: string;
+  readonly signals: Record<string, SignalState>;
+}
+
+const pad = (n: number | null) =>
+  n === null ? ''.padStart(16, '0') : String(Math.max(0, Math.floor(n))).padStart(16, '0');
+
+/** A string that sorts like the signal's recency: the key DynamoDB conditions compare. */
+export function recencyKey(s: Pick<SignalState, 'oemUpdatedAt' | 'fetchedAt' | 'receivedAt' | 'eventId'>): string {
+  return `${pad(s.oemUpdatedAt)}|${pad(s.fetchedAt)}|${s.receivedAt}|${s.eventId}`;
+}
+
+function num(v: unknown): number | null {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
+  return null;
+}
+
+function obj(v: unknown): Record<string, unknown> | null {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+/** The state one stored delivery says (current VEHICLE_STATE payloads), or null when it says none. */
+export function stateOf(record: LakeRecord): VehicleState | null {
+  if (record.event_type !== 'VEHICLE_STATE') return null;
+  const text = record.body_json ?? record.body;
+  if (!text) return null;
+  let json: Record<string, unknown> | null;
+  try {
+    json = obj(JSON.parse(text));
+  } catch {
+    return null;
+  }
+  const data = obj(json?.data);
+  const vehicle = obj(data?.vehicle);
+  const vehicleId =
+    (typeof json?.vehicleId === 'string' && json.vehicleId) || (typeof vehicle?.id === 'string' && vehicle.id) || null;
+  if (!vehicleId) return null;
+  const signals: Record<string, SignalState> = {};
+  for (const raw of Array.isArray(data?.signals) ? data.signals : []) {
+    const s = obj(raw);
+    const code = typeof s?.code === 'string' ? s.code : null;
+    if (!s || !code) continue;
+    const meta = obj(s.meta);
+    const signal: SignalState = {
+      code,
+      name: typeof s.name === 'string' ? s.name : null,
+      group: typeof s.group === 'string' ? s.group : null,
+      body: JSON.stringify(s.body ?? null),
+      oemUpdatedAt: num(meta?.oemUpdatedAt),
+      fetchedAt: num(meta?.fetchedAt) ?? num(meta?.retrievedAt),
+      receivedAt: record.received_at,
+      eventId: record.event_id,
+    };
+    if (!signals[code] || recencyKey(signal) > recencyKey(signals[code])) signals[code] = signal;
+  }
+  return {
+    vehicleId,
+    mode: record.mode,
+    make: typeof vehicle?.make === 'string' ? vehicle.make : null,
+    model: typeof vehicle?.model === 'string' ? vehicle.model : null,
+    year: num(vehicle?.year),
+    lastDeliveryAt: record.received_at,
+    signals,
+  };
+}
+
+/** Merges what a delivery says into what is known; never lets an older reading replace a newer one. */
+export function mergeState(current: VehicleState | undefined, update: VehicleState): VehicleState {
+  if (!current) return update;
+  const signals = { ...current.signals };
+  for (const [code, s] of Object.entries(update.signals)) {
+    if (!signals[code] || recencyKey(s) > recencyKey(signals[code])) signals[code] = s;
+  }
+  const newer = update.lastDeliveryAt > current.lastDeliveryAt;
+  return {
+    vehicleId: current.vehicleId,
+    mode: current.mode,
+    // Make and model from the newest delivery that names them.
+    make: (newer ? (update.make ?? current.make) : (current.make ?? update.make)) ?? null,
+    model: (newer ? (update.model ?? current.model) : (current.model ?? update.model)) ?? null,
+    year: (newer ? (update.year ?? current.year) : (current.year ?? update.year)) ?? null,
+    lastDeliveryAt: newer ? update.lastDeliveryAt : current.lastDeliveryAt,
+    signals,
+  };
+}
+
+/** Where current state is kept: DynamoDB in AWS (conditional writes), a file beside the local lake. */
+export interface StateStore {
+  apply(updates: VehicleState[]): Promise<void>;
+}

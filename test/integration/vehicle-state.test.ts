@@ -1,0 +1,188 @@
+/**
+ * Current state per vehicle: shuffled and duplicated deliveries give the same state as in-order ones
+ * (the pure merge, and the DynamoDB table's conditional writes against moto); a state-table failure
+ * never fails ingest; the local receiver keeps the state beside the lake; rebuild-state restores it.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { CreateTableCommand, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import fc from 'fast-check';
+import { dynamoStateStore } from '../../lambda/adapters/dynamodb-state-store';
+import type { LakeRecord } from '../../lambda/contract';
+import { ingestBatch } from '../../lambda/core/ingest';
+import { toLakeRecord } from '../../lambda/core/lake';
+import { mergeState, recencyKey, stateOf, type VehicleState } from '../../lambda/core/vehicle-state';
+import { putLakeObject } from '../../local/file-lake';
+import { readStateFile } from '../../local/state-file';
+import { directoryLake } from '../../scripts/ops/lake-store';
+import { rebuildState } from '../../scripts/ops/rebuild-state';
+import { fixture } from '../support/fixtures';
+import { deliveryMessage } from '../support/lake';
+import { RecordingMetrics } from '../support/metrics';
+import { type Moto, startMoto, useMoto } from '../support/moto';
+
+const VEHICLE = '9af13248-3b73-4c9d-9a4b-d937ce6bc8e2';
+
+/** A VEHICLE_STATE delivery with its own event id, value, OEM time and receive time. */
+function record(i: number, value: number, oemUpdatedAt: number, receivedAt: number): LakeRecord {
+  const body = fixture('vehicle-state')
+    .toString()
+    .replace('550e8400-e29b-41d4-a716-446655440000', `evt-${i}`)
+    .replace('"value":78', `"value":${value}`)
+    .replace('"oemUpdatedAt":1731940328000', `"oemUpdatedAt":${oemUpdatedAt}`);
+  const at = new Date(receivedAt).toISOString();
+  return toLakeRecord(deliveryMessage(body, at), new Date(at));
+}
+
+const deliveries = fc
+  .array(
+    fc.record({
+      value: fc.integer({ min: 0, max: 100 }),
+      oem: fc.integer({ min: 1_700_000_000_000, max: 1_700_000_100_000 }),
+      at: fc.integer({ min: 1_800_000_000_000, max: 1_800_000_100_000 }),
+    }),
+    { minLength: 1, maxLength: 12 },
+  )
+  .map((list) => list.map((d, i) => record(i, d.value, d.oem, d.at)));
+
+/** The deliveries shuffled, with some delivered twice (Smartcar retries, SQS redelivers). */
+const shuffledWithRepeats = (records: LakeRecord[]) =>
+  fc
+    .tuple(fc.shuffledSubarray(records, { minLength: records.length }), fc.subarray(records))
+    .map(([all, again]) => [...all, ...again]);
+
+const fold = (records: LakeRecord[]) =>
+  records.reduce<VehicleState | undefined>((s, r) => {
+    const u = stateOf(r);
+    return u ? mergeState(s, u) : s;
+  }, undefined);
+
+it('property: shuffled and duplicated deliveries give the same current state as in-order ones', () => {
+  fc.assert(
+    fc.property(
+      deliveries.chain((records) => fc.tuple(fc.constant(records), shuffledWithRepeats(records))),
+      ([inOrder, shuffled]) => {
+        const sorted = [...inOrder].sort((a, b) => a.received_at.localeCompare(b.received_at));
+        expect(fold(shuffled)).toEqual(fold(sorted));
+        // The newest reading wins by the vehicle's own time, not by arrival.
+        const newest = inOrder
+          .map((r) => stateOf(r)?.signals['tractionbattery-stateofcharge'])
+          .filter((x): x is NonNullable<typeof x> => x !== undefined)
+          .sort((a, b) => recencyKey(a).localeCompare(recencyKey(b)))
+          .pop();
+        expect(fold(shuffled)?.signals['tractionbattery-stateofcharge']).toEqual(newest);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+describe('against moto', () => {
+  let moto: Moto;
+  let ddb: DynamoDBClient;
+  beforeAll(async () => {
+    moto = await startMoto();
+    useMoto(moto.endpoint);
+    ddb = new DynamoDBClient({});
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: 'state',
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'vehicleId', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'vehicleId', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+      }),
+    );
+  });
+  afterAll(async () => moto?.stop());
+
+  it('conditional writes: out-of-order and repeated deliveries never overwrite a newer value', async () => {
+    const store = dynamoStateStore(ddb, 'state');
+    const t = 1_800_000_000_000;
+    const newest = record(1, 80, 1_700_000_050_000, t + 1000);
+    const older = record(2, 20, 1_700_000_010_000, t + 5000); // arrived last, read earlier by the car
+    for (const r of [newest, older, newest, older]) await store.apply([stateOf(r) as VehicleState]);
+    const items = await ddb.send(
+      new QueryCommand({
+        TableName: 'state',
+        KeyConditionExpression: 'vehicleId = :v',
+        ExpressionAttributeValues: { ':v': { S: VEHICLE } },
+      }),
+    );
+    const signal = items.Items?.find((i) => i.sk.S === 'live#signal#tractionbattery-stateofcharge');
+    expect(JSON.parse(signal?.body.S as string)).toMatchObject({ value: 80 });
+    const vehicle = items.Items?.find((i) => i.sk.S === 'live#vehicle');
+    expect(vehicle?.lastDeliveryAt.S).toBe(new Date(t + 5000).toISOString()); // the last delivery is by arrival
+    expect(vehicle?.make.S).toBe('TESLA');
+  });
+});
+
+it('a state-table failure does not fail or hold back the lake write', async () => {
+  const written: string[] = [];
+  const metrics = new RecordingMetrics();
+  const r = record(9, 50, 1_700_000_000_000, 1_800_000_000_000);
+  const result = await ingestBatch(
+    [{ id: 'm1', body: JSON.stringify(deliveryMessage(r.body as string, r.received_at)) }],
+    {
+      rawPrefix: 'raw',
+      logger: { info() {}, warn() {}, error() {} },
+      metrics,
+      putObject: async (key) => void written.push(key),
+      state: { apply: async () => Promise.reject(new Error('table unavailable')) },
+    },
+  );
+  expect(result).toMatchObject({ failedIds: [], recordsWritten: 1 });
+  expect(written).toHaveLength(1);
+  expect(metrics.total('StateUpdateFailures')).toBe(1);
+});
+
+it('rebuild-state restores the local state file from the lake', async () => {
+  const lakeDir = mkdtempSync(path.join(tmpdir(), 'state-lake-'));
+  const t = 1_800_000_000_000;
+  const records = [
+    record(1, 60, 1_700_000_030_000, t),
+    record(2, 70, 1_700_000_090_000, t + 1),
+    record(3, 65, 1_700_000_060_000, t + 2),
+  ];
+  const { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix } = await import('../../lambda/core/lake');
+  const prefix = partitionPrefix('raw', partitionOf(records[0]));
+  await putLakeObject(lakeDir, objectKey(prefix, records, ['a']), encodeNdjsonGzip(records));
+  const { fileStateStore } = await import('../../local/state-file');
+  expect(await rebuildState(directoryLake(lakeDir), fileStateStore(lakeDir))).toEqual({
+    objects: 1,
+    records: 3,
+    vehicles: 1,
+  });
+  const state = await readStateFile(lakeDir);
+  expect(JSON.parse(state[`${VEHICLE}|live`].signals['tractionbattery-stateofcharge'].body)).toMatchObject({
+    value: 70,
+  });
+});
+
+it('the local receiver keeps the state beside the lake (state/vehicles.json)', async () => {
+  const { startLocalServer } = await import('../../local/server');
+  const { sendEvent } = await import('../../local/send-event');
+  const lakeDir = mkdtempSync(path.join(tmpdir(), 'state-local-'));
+  const server = await startLocalServer({
+    lakeDir,
+    managementToken: 't',
+    port: 0,
+    batchWindowMs: 60_000,
+    logger: { info() {}, warn() {}, error() {} },
+  });
+  try {
+    expect((await sendEvent({ kind: 'vehicle-state', url: server.url, token: 't' })).ok).toBe(true);
+    await server.flush();
+    const state = await readStateFile(lakeDir);
+    expect(Object.keys(state)).toEqual([`${VEHICLE}|live`]);
+    expect(state[`${VEHICLE}|live`]).toMatchObject({ make: 'TESLA', model: 'Model 3' });
+  } finally {
+    await server.close();
+  }
+});
