@@ -35,6 +35,10 @@ export const ENV = {
   dedupTableName: 'DEDUP_TABLE_NAME',
   /** How long an eventId is remembered, in seconds. */
   dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
+  /** EventBridge bus the ingest function publishes normalized events to; unset turns it off. */
+  eventBusName: 'EVENT_BUS_NAME',
+  /** JSON {"eventTypes": [...], "signalNames": [...]}: which events to publish. */
+  eventFilter: 'EVENT_FILTER',
   /** DynamoDB table of current vehicle state; unset turns it off. */
   stateTableName: 'STATE_TABLE_NAME',
   /** Base URL of the Smartcar API (the official SDKs read the same variable). */
@@ -363,6 +367,10 @@ export const METRIC = {
   quarantined: 'Quarantined',
   /** Rejected deliveries not kept because a quarantine cap (count or bytes) was reached. */
   quarantineDropped: 'QuarantineDropped',
+  /** Normalized events published to the event bus. */
+  eventsPublished: 'EventsPublished',
+  /** Events that could not be published after retries (the lake has the records). */
+  eventPublishFailures: 'EventPublishFailures',
   /** Vehicle-state updates that could not be written (the lake has the records; rebuild-state restores). */
   stateUpdateFailures: 'StateUpdateFailures',
   /** Quarantined deliveries re-verified and handed to ingest by a recovery. */

@@ -5,6 +5,7 @@
  */
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -47,6 +48,14 @@ export interface LakeLifecycle {
    * @default Duration.days(7)
    */
   readonly abortIncompleteMultipartUploadAfter?: Duration;
+}
+
+/** Which normalized events are published. */
+export interface FleetEventFilter {
+  /** Only these event types (e.g. ['VEHICLE_ERROR']). @default - all */
+  readonly eventTypes?: string[];
+  /** VEHICLE_STATE events carry only these signals (name or code), and are skipped when none is left. @default - all */
+  readonly signalNames?: string[];
 }
 
 export interface DataLakeProps {
@@ -96,6 +105,10 @@ export interface DataLakeProps {
   readonly vehicleStateTable?: boolean;
   /** What happens to the vehicle-state table on stack deletion (it can be rebuilt from the lake). @default RemovalPolicy.DESTROY */
   readonly vehicleStateTableRemovalPolicy?: RemovalPolicy;
+  /** The bus the ingest function publishes normalized events to, after the lake write. @default - no events */
+  readonly eventBus?: events.IEventBus;
+  /** Which events to publish. @default - every stored delivery, every signal */
+  readonly eventFilter?: FleetEventFilter;
   /** Most concurrent ingest invocations (2 to 1000); fewer means bigger objects. @default 2 */
   readonly maxConcurrency?: number;
   /** Retention of the ingest function's log group. */
@@ -186,6 +199,12 @@ export class DataLake extends Construct {
       });
       this.vehicleStateTable.grant(this.ingestFunction, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
       this.ingestFunction.addEnvironment(ENV.stateTableName, this.vehicleStateTable.tableName);
+    }
+
+    if (props.eventBus) {
+      props.eventBus.grantPutEventsTo(this.ingestFunction);
+      this.ingestFunction.addEnvironment(ENV.eventBusName, props.eventBus.eventBusName);
+      this.ingestFunction.addEnvironment(ENV.eventFilter, JSON.stringify(props.eventFilter ?? {}));
     }
 
     this.ingestFunction.addEventSource(

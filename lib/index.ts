@@ -3,14 +3,14 @@
  * or the handlers' code is exported; the handlers ship prebuilt under `dist/handlers/`.
  */
 export { Catalog, type CatalogOptions, type CatalogProps } from './catalog';
-export { DataLake, type DataLakeProps, type LakeLifecycle } from './data-lake';
+export { DataLake, type DataLakeProps, type FleetEventFilter, type LakeLifecycle } from './data-lake';
 export { HouseFunction, type HouseFunctionProps } from './function';
 export { Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
 export { NagAcknowledgements } from './nag-acknowledgements';
 export { Quarantine, type QuarantineOptions, type QuarantineProps } from './quarantine';
 export { Receiver, type ReceiverProps, type ReceiverThrottle } from './receiver';
 export { Reconcile, type ReconcileOptions, type ReconcileProps } from './reconcile';
-export { SmartcarWebhooks, type SmartcarWebhooksProps } from './smartcar-webhooks';
+export { type FleetEventsOptions, SmartcarWebhooks, type SmartcarWebhooksProps } from './smartcar-webhooks';
 export {
   SubscriptionWorkflow,
   type SubscriptionWorkflowOptions,

@@ -5,6 +5,7 @@
  */
 import { Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -12,13 +13,21 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_TOKEN_GRACE_SECONDS, ENV, METRIC, PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
 import { Catalog, type CatalogOptions } from './catalog';
-import { DataLake, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
+import { DataLake, type FleetEventFilter, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { Monitoring, type MonitoringOptions } from './monitoring';
 import { Quarantine, type QuarantineOptions } from './quarantine';
 import { Receiver, type ReceiverThrottle } from './receiver';
 import { Reconcile, type ReconcileOptions } from './reconcile';
 import { SubscriptionWorkflow, type SubscriptionWorkflowOptions } from './subscription-workflow';
 import { ConfigurationError, checkBucketName, checkEmail, checkInteger, checkSecretName } from './validation';
+
+/** Where and which normalized events the ingest function publishes. */
+export interface FleetEventsOptions extends FleetEventFilter {
+  /** Publish events. @default false */
+  readonly enabled?: boolean;
+  /** A bus to publish to instead of a new one. @default - a new bus */
+  readonly existingEventBus?: events.IEventBus;
+}
 
 export interface SmartcarWebhooksProps {
   /**
@@ -89,6 +98,12 @@ export interface SmartcarWebhooksProps {
    * lake, and `npm run rebuild-state` rebuilds the table from it). @default false
    */
   readonly vehicleStateTable?: boolean;
+  /**
+   * Events for other teams: one normalized EventBridge event per stored delivery (source
+   * `smartcar.webhooks`, detail-type = the event type), published after the record is in the lake.
+   * @default - off
+   */
+  readonly events?: FleetEventsOptions;
   /** Most concurrent ingest invocations (2 to 1000). @default 2 */
   readonly ingestMaxConcurrency?: number;
   /** Failed ingest attempts before a message moves to the dead-letter queue. @default 5 */
@@ -138,6 +153,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly catalog: Catalog;
   /** The quarantine bucket and the recovery function, unless turned off. */
   public readonly quarantine?: Quarantine;
+  /** The bus normalized events go to, when `events.enabled`. */
+  public readonly eventBus?: events.IEventBus;
   /** The reconcile state machine, its function, credentials secret and schedules. */
   public readonly reconcile: Reconcile;
 
@@ -190,7 +207,16 @@ export class SmartcarWebhooks extends Construct {
       logRetention,
       logRemovalPolicy,
     });
+    if (props.events?.enabled) {
+      this.eventBus =
+        props.events.existingEventBus ??
+        new events.EventBus(this, 'EventBus', { description: 'Smartcar deliveries stored in the lake, normalized' });
+    }
     this.dataLake = new DataLake(this, 'DataLake', {
+      eventBus: this.eventBus,
+      eventFilter: props.events
+        ? { eventTypes: props.events.eventTypes, signalNames: props.events.signalNames }
+        : undefined,
       queue: this.receiver.queue,
       existingBucket: props.existingBucket,
       bucketProps: props.bucketProps,

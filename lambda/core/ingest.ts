@@ -29,6 +29,11 @@ export interface IngestDeps {
    * and counted, never fail or delay the batch. @default no state kept
    */
   readonly state?: StateStore;
+  /**
+   * Publishes the normalized events of records just made durable (see fleet-events.ts); its failures are
+   * retried and counted there, and never fail the batch. @default no events
+   */
+  readonly publish?: (records: LakeRecord[], lakeKey: string) => Promise<unknown>;
   readonly now?: () => Date;
 }
 
@@ -96,6 +101,11 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
           // Stored either way; at worst a later retry of these events is stored again.
           deps.logger.warn('could not remember stored eventIds', { key, reason: String(err) });
         });
+        if (deps.publish) {
+          await deps.publish(records, key).catch((err: unknown) => {
+            deps.logger.warn('could not publish events', { key, reason: String(err) });
+          });
+        }
         if (deps.state) {
           const updates = records.map(stateOf).filter((u): u is VehicleState => u !== null);
           if (updates.length > 0) {

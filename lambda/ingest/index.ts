@@ -4,14 +4,16 @@
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
 import { dynamoStateStore } from '../adapters/dynamodb-state-store';
 import { createLogger } from '../adapters/logger';
 import { coreMetrics, metrics } from '../adapters/metrics';
-import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX, ENV } from '../contract';
+import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX, ENV, type LakeRecord } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
+import { EVENT_SOURCE, type EventFilter, type FleetEvent, fleetEventOf, publishEvents } from '../core/fleet-events';
 import { ingestBatch } from '../core/ingest';
 
 const logger = createLogger();
@@ -20,6 +22,30 @@ const s3 = new S3Client({});
 const bucket = requireEnv(ENV.lakeBucketName);
 const rawPrefix = process.env[ENV.lakeRawPrefix] || DEFAULT_RAW_PREFIX;
 const dedupTable = process.env[ENV.dedupTableName];
+const eventBus = process.env[ENV.eventBusName];
+const eventFilter = JSON.parse(process.env[ENV.eventFilter] || '{}') as EventFilter;
+const events = eventBus ? new EventBridgeClient({}) : undefined;
+const publish =
+  eventBus && events
+    ? (records: LakeRecord[], lakeKey: string) =>
+        publishEvents(
+          records.map((r) => fleetEventOf(r, lakeKey, eventFilter)).filter((e): e is FleetEvent => e !== null),
+          async (batch) => {
+            const out = await events.send(
+              new PutEventsCommand({
+                Entries: batch.map((e) => ({
+                  EventBusName: eventBus,
+                  Source: EVENT_SOURCE,
+                  DetailType: e.detailType,
+                  Detail: JSON.stringify(e.detail),
+                })),
+              }),
+            );
+            return batch.map((_, i) => !out.Entries?.[i]?.ErrorCode);
+          },
+          { logger, metrics: coreMetrics },
+        )
+    : undefined;
 const stateTable = process.env[ENV.stateTableName];
 const state = stateTable ? dynamoStateStore(new DynamoDBClient({}), stateTable) : undefined;
 const seen = dedupTable
@@ -32,6 +58,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
   const result = await ingestBatch(messages, {
     rawPrefix,
     state,
+    publish,
     logger,
     metrics: coreMetrics,
     seen,

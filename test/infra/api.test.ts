@@ -69,6 +69,21 @@ it('vehicleStateTable: an opt-in table the ingest function may only put and upda
   expect(new SmartcarWebhooks(bareStack(), 'X', {}).dataLake.vehicleStateTable).toBeUndefined();
 });
 
+it('events: an opt-in bus the ingest function may publish to, with the filter in its environment', () => {
+  const stack = bareStack();
+  const w = new SmartcarWebhooks(stack, 'W', { events: { enabled: true, eventTypes: ['VEHICLE_ERROR'] } });
+  const t = Template.fromStack(stack);
+  t.resourceCountIs('AWS::Events::EventBus', 1);
+  t.hasResourceProperties('AWS::IAM::Policy', {
+    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'events:PutEvents' })]) },
+  });
+  t.hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ EVENT_FILTER: JSON.stringify({ eventTypes: ['VEHICLE_ERROR'] }) }) },
+  });
+  expect(w.eventBus).toBeDefined();
+  expect(new SmartcarWebhooks(bareStack(), 'X', {}).eventBus).toBeUndefined();
+});
+
 describe('grant helpers', () => {
   const setup = () => {
     const stack = bareStack();
