@@ -260,3 +260,26 @@ GROUP BY dt, hour, event_type, mode`,
 export function createViewSql(view: LakeView, d: Dialect): string {
   return `CREATE OR REPLACE VIEW ${d.table(view.name)} AS\n${view.sql(d)}`;
 }
+
+/**
+ * A dialect in which the views are common table expressions of one statement (for scheduled queries that
+ * must not depend on views someone created in the catalog): views by their bare name, the raw table as before.
+ */
+export function inlineViews(d: Dialect): Dialect {
+  const views = new Set(VIEWS.map((v) => v.name));
+  return { ...d, table: (name) => (views.has(name) ? `"${name}"` : d.table(name)) };
+}
+
+/** One statement: the named views (and those they use, in definition order) as CTEs, then `select`. */
+export function withViews(d: Dialect, select: string): string {
+  const inline = inlineViews(d);
+  const ctes = VIEWS.map((v) => `"${v.name}" AS (\n${v.sql(inline)}\n)`);
+  return `WITH ${ctes.join(',\n')}\n${select}`;
+}
+
+/** The fleet check: how many vehicles are silent, out of how many reporting at all. */
+export const FLEET_CHECK_SELECT =
+  'SELECT (SELECT COUNT(*) FROM "silent_vehicles") AS silent, (SELECT COUNT(*) FROM "vehicle_activity") AS fleet';
+/** The silent vehicles' report. */
+export const SILENT_REPORT_SELECT =
+  'SELECT vehicle_id, mode, last_seen, typical_gap_seconds, silent_for_seconds FROM "silent_vehicles" ORDER BY silent_for_seconds DESC';

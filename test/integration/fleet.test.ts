@@ -149,3 +149,10 @@ it('npm run fleet prints the fleet table, and --json one object per vehicle', as
       .sort(),
   ).toEqual(['veh-once', 'veh-recovered', 'veh-reporting', 'veh-stopped']);
 });
+
+it('the scheduled fleet check counts silent vehicles in one statement that needs no catalog views', async () => {
+  const { withViews, duckdbDialect, FLEET_CHECK_SELECT, SILENT_REPORT_SELECT } = await import('../../lib/queries');
+  expect(await lake.query(withViews(duckdbDialect, FLEET_CHECK_SELECT))).toEqual([{ silent: '2', fleet: '4' }]);
+  const report = await lake.query(withViews(duckdbDialect, SILENT_REPORT_SELECT));
+  expect(report.map((r) => r.vehicle_id)).toEqual(['veh-once', 'veh-stopped']);
+});
