@@ -9,7 +9,7 @@ import { encodeNdjsonGzip, groupByPartition, objectKey, toLakeRecord } from './l
 import type { CoreLogger } from './logger';
 import { type CoreMetrics, noMetrics } from './metrics';
 import { nothingSeen, type SeenStore } from './seen-store';
-import { type StateStore, stateOf, type VehicleState } from './vehicle-state';
+import { mergeState, type StateStore, stateOf, type VehicleState } from './vehicle-state';
 
 export interface QueuedMessage {
   readonly id: string;
@@ -107,7 +107,12 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
           });
         }
         if (deps.state) {
-          const updates = records.map(stateOf).filter((u): u is VehicleState => u !== null);
+          // One update per vehicle and mode for the whole object (the merge is order-safe), not one per record.
+          const merged = new Map<string, VehicleState>();
+          for (const u of records.map(stateOf)) {
+            if (u) merged.set(`${u.vehicleId}|${u.mode}`, mergeState(merged.get(`${u.vehicleId}|${u.mode}`), u));
+          }
+          const updates = [...merged.values()];
           if (updates.length > 0) {
             await deps.state.apply(updates).catch((err: unknown) => {
               // The lake has the records; `npm run rebuild-state` rebuilds the table from it.

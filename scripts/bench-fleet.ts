@@ -1,0 +1,136 @@
+/**
+ * The fleet's costs, printed: ingest throughput through the ingest handler against moto with the vehicle
+ * state table off and on, and `npm run fleet` time on a generated local lake of V vehicles × D days of
+ * hourly deliveries.
+ *
+ *   npm run bench:fleet [-- --vehicles 1000 --days 30 --batches 20]
+ */
+import { mkdtempSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { dynamoStateStore } from '../lambda/adapters/dynamodb-state-store';
+import { ingestBatch } from '../lambda/core/ingest';
+import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord } from '../lambda/core/lake';
+import { putLakeObject } from '../local/file-lake';
+import { fleetTable } from '../local/fleet';
+import { openLocalLake } from '../local/query';
+import { fixture } from '../test/support/fixtures';
+import { startMoto, useMoto } from '../test/support/moto';
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+function body(vehicle: number, at: number, n: number): string {
+  return fixture('vehicle-state')
+    .toString()
+    .replace('550e8400-e29b-41d4-a716-446655440000', `evt-${vehicle}-${n}`)
+    .replaceAll('9af13248-3b73-4c9d-9a4b-d937ce6bc8e2', `veh-${String(vehicle).padStart(5, '0')}`)
+    .replace('"value":78', `"value":${(vehicle + n) % 100}`)
+    .replace('"oemUpdatedAt":1731940328000', `"oemUpdatedAt":${at}`);
+}
+
+async function main() {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      vehicles: { type: 'string', default: '1000' },
+      days: { type: 'string', default: '30' },
+      batches: { type: 'string', default: '20' },
+    },
+  });
+  const vehicles = Number(values.vehicles);
+  const days = Number(values.days);
+  const batches = Number(values.batches);
+  console.log(`bench:fleet on ${availableParallelism()} cores, node ${process.version}`);
+
+  // 1. Ingest throughput against moto, state table off and on (batches of 500, as deployed).
+  const moto = await startMoto();
+  useMoto(moto.endpoint);
+  const s3 = new S3Client({});
+  await s3.send(new CreateBucketCommand({ Bucket: 'bench-lake' }));
+  const ddb = new DynamoDBClient({});
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: 'bench-state',
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'vehicleId', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'vehicleId', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    }),
+  );
+  const rate = async (withState: boolean) => {
+    let records = 0;
+    const started = process.hrtime.bigint();
+    for (let b = 0; b < batches; b++) {
+      const messages = Array.from({ length: 500 }, (_, i) => {
+        const at = Date.parse('2026-11-26T00:00:00Z') + (b * 500 + i) * 1000;
+        return {
+          id: `${withState}-${b}-${i}`,
+          body: JSON.stringify({
+            v: 1,
+            bodyBase64: Buffer.from(body(i % 200, at, b * 500 + i)).toString('base64'),
+            receivedAt: new Date(at).toISOString(),
+          }),
+        };
+      });
+      const result = await ingestBatch(messages, {
+        rawPrefix: 'raw',
+        logger: quiet,
+        putObject: async (key, bytes) => {
+          await s3.send(new PutObjectCommand({ Bucket: 'bench-lake', Key: key, Body: bytes }));
+        },
+        state: withState ? dynamoStateStore(ddb, 'bench-state') : undefined,
+      });
+      records += result.recordsWritten;
+    }
+    return records / (Number(process.hrtime.bigint() - started) / 1e9);
+  };
+  const off = await rate(false);
+  const on = await rate(true);
+  await moto.stop();
+  console.log(
+    `  ingest against moto: ${off.toFixed(0)} records/s without the state table, ${on.toFixed(0)} records/s with it ` +
+      `(${(100 * (1 - on / off)).toFixed(0)}% slower; goal ≤ 25%)`,
+  );
+
+  // 2. npm run fleet on a generated lake: one object per vehicle and day, hourly deliveries.
+  const lakeDir = mkdtempSync(path.join(tmpdir(), 'bench-fleet-'));
+  const start = Date.now() - days * 24 * 3600_000;
+  const genStarted = Date.now();
+  let n = 0;
+  for (let v = 0; v < vehicles; v++) {
+    for (let d = 0; d < days; d++) {
+      const records = Array.from({ length: 24 }, (_, h) => {
+        const at = start + (d * 24 + h) * 3600_000;
+        const iso = new Date(at).toISOString();
+        return toLakeRecord(
+          { v: 1, bodyBase64: Buffer.from(body(v, at, n++)).toString('base64'), receivedAt: iso },
+          new Date(at),
+        );
+      });
+      const prefix = partitionPrefix('raw', partitionOf(records[0]));
+      await putLakeObject(lakeDir, objectKey(prefix, records, [`${v}-${d}`]), encodeNdjsonGzip(records));
+    }
+  }
+  console.log(
+    `  generated ${n} deliveries (${vehicles} vehicles × ${days} days, hourly) in ${((Date.now() - genStarted) / 1000).toFixed(0)} s`,
+  );
+  const t0 = Date.now();
+  const lake = await openLocalLake(lakeDir);
+  const rows = await fleetTable(lake);
+  lake.close();
+  const seconds = (Date.now() - t0) / 1000;
+  console.log(`  npm run fleet: ${rows.length} vehicles in ${seconds.toFixed(1)} s (goal < 5 s)`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
