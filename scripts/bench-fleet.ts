@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { dynamoStateStore } from '../lambda/adapters/dynamodb-state-store';
 import { ingestBatch } from '../lambda/core/ingest';
@@ -18,7 +18,7 @@ import { putLakeObject } from '../local/file-lake';
 import { fleetTable } from '../local/fleet';
 import { openLocalLake } from '../local/query';
 import { fixture } from '../test/support/fixtures';
-import { startMoto, useMoto } from '../test/support/moto';
+import { createStateTable, startMoto, useMoto } from '../test/support/moto';
 
 const quiet = { info() {}, warn() {}, error() {} };
 
@@ -51,20 +51,7 @@ async function main() {
   const s3 = new S3Client({});
   await s3.send(new CreateBucketCommand({ Bucket: 'bench-lake' }));
   const ddb = new DynamoDBClient({});
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: 'bench-state',
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'vehicleId', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'vehicleId', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-    }),
-  );
+  await createStateTable(ddb, 'bench-state');
   const rate = async (withState: boolean) => {
     let records = 0;
     const started = process.hrtime.bigint();

@@ -6,7 +6,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { CreateTableCommand, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { dynamoStateStore } from '../../lambda/adapters/dynamodb-state-store';
 import type { LakeRecord } from '../../lambda/contract';
@@ -20,7 +20,7 @@ import { rebuildState } from '../../scripts/ops/rebuild-state';
 import { fixture } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 import { RecordingMetrics } from '../support/metrics';
-import { type Moto, startMoto, useMoto } from '../support/moto';
+import { createStateTable, type Moto, startMoto, useMoto } from '../support/moto';
 
 const VEHICLE = '9af13248-3b73-4c9d-9a4b-d937ce6bc8e2';
 
@@ -85,20 +85,7 @@ describe('against moto', () => {
     moto = await startMoto();
     useMoto(moto.endpoint);
     ddb = new DynamoDBClient({});
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: 'state',
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'vehicleId', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'vehicleId', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-      }),
-    );
+    await createStateTable(ddb, 'state');
   });
   afterAll(async () => moto?.stop());
 

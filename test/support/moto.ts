@@ -79,3 +79,25 @@ async function waitUntilUp(endpoint: string, child: ChildProcess, stderr: () => 
   child.kill('SIGKILL');
   throw new Error(`moto did not start on ${endpoint} within 20 s: ${stderr()}`);
 }
+
+/** The vehicle-state table's schema (as lib/data-lake.ts declares it), created in moto. */
+export async function createStateTable(
+  client: import('@aws-sdk/client-dynamodb').DynamoDBClient,
+  name: string,
+): Promise<void> {
+  const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
+  await client.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'vehicleId', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'vehicleId', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    }),
+  );
+}
