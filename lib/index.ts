@@ -4,6 +4,7 @@
  */
 export { Catalog, type CatalogOptions, type CatalogProps } from './catalog';
 export { DataLake, type DataLakeProps, type FleetEventFilter, type LakeLifecycle } from './data-lake';
+export { FleetCheck, type FleetCheckOptions, type FleetCheckProps } from './fleet-check';
 export { HouseFunction, type HouseFunctionProps } from './function';
 export { Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
 export { NagAcknowledgements } from './nag-acknowledgements';

@@ -229,4 +229,35 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
         'downtime) and cannot be rotated by a Lambda; operators replace the value by hand.',
     );
   }
+
+  // --- fleet check ------------------------------------------------------------------------------------
+  const check = webhooks.fleetCheck;
+  const checkRole = check.stateMachine.role;
+  const db = webhooks.catalog.databaseName;
+  for (const finding of [
+    'IAM5[Action::s3:Abort*]',
+    'IAM5[Action::s3:DeleteObject*]',
+    'IAM5[Action::s3:GetBucket*]',
+    'IAM5[Action::s3:GetObject*]',
+    'IAM5[Action::s3:List*]',
+    'IAM5[Resource::*]',
+    `IAM5[Resource::${attr(webhooks.catalog.resultsBucket, 'Arn')}/*]`,
+    `IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/${db}/*]`,
+  ]) {
+    ack(
+      checkRole,
+      finding,
+      "The catalog's query grant: Athena runs the check as this role, so it reads the Glue tables of its own database " +
+        'and the raw zone, and reads and writes query results in the results bucket (generated keys); ' +
+        'cloudwatch:PutMetricData and X-Ray support no resource-level permissions.',
+    );
+  }
+  if (bucketResource) {
+    ack(
+      checkRole,
+      `IAM5[Resource::${bucketResource}/${dataLake.rawPrefix}/*]`,
+      'The check reads the raw zone of the lake only.',
+    );
+  }
+  ack(check.stateMachine, 'SF1', 'Logging is at ERROR without execution data on purpose; the results are in Athena.');
 }

@@ -5,6 +5,7 @@
  */
 import { Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -14,6 +15,7 @@ import { Construct } from 'constructs';
 import { DEFAULT_TOKEN_GRACE_SECONDS, ENV, METRIC, PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
 import { Catalog, type CatalogOptions } from './catalog';
 import { DataLake, type FleetEventFilter, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
+import { FleetCheck, type FleetCheckOptions } from './fleet-check';
 import { Monitoring, type MonitoringOptions } from './monitoring';
 import { Quarantine, type QuarantineOptions } from './quarantine';
 import { Receiver, type ReceiverThrottle } from './receiver';
@@ -128,6 +130,11 @@ export interface SmartcarWebhooksProps {
    * @default - see {@link ReconcileOptions}
    */
   readonly reconcile?: ReconcileOptions;
+  /**
+   * The scheduled fleet check (silent vehicles as a metric, an alarm, a report), exposed as `fleetCheck`;
+   * its schedule is DISABLED until `fleetCheck.enabled`. @default - see {@link FleetCheckOptions}
+   */
+  readonly fleetCheck?: FleetCheckOptions;
   /** Retention of every log group the construct creates. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
@@ -157,6 +164,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly eventBus?: events.IEventBus;
   /** The reconcile state machine, its function, credentials secret and schedules. */
   public readonly reconcile: Reconcile;
+  /** The scheduled fleet check: silent vehicles metric, alarm and report. */
+  public readonly fleetCheck: FleetCheck;
 
   constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
     super(scope, id);
@@ -288,6 +297,16 @@ export class SmartcarWebhooks extends Construct {
       stateMachine: workflow.stateMachine,
       serviceName: Stack.of(this).stackName,
     });
+    this.fleetCheck = new FleetCheck(this, 'FleetCheck', {
+      ...props.fleetCheck,
+      catalog: this.catalog,
+      serviceName: Stack.of(this).stackName,
+      logRetention,
+      logRemovalPolicy,
+    });
+    const notify = new actions.SnsAction(this.monitoring.alarmTopic);
+    this.fleetCheck.silentAlarm.addAlarmAction(notify);
+    this.fleetCheck.silentAlarm.addOkAction(notify);
   }
 
   /** Lets `grantee` start executions of the subscription workflow (what the console's Start execution needs). */

@@ -161,6 +161,7 @@ it('the entry point exports the constructs and nothing from local/ or scripts/',
   expect(Object.keys(api).sort()).toEqual([
     'Catalog',
     'DataLake',
+    'FleetCheck',
     'HouseFunction',
     'Monitoring',
     'NagAcknowledgements',

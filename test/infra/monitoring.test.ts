@@ -86,8 +86,8 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('has thirteen alarms and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 13);
+  it('has fourteen alarms (with the fleet check) and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
