@@ -22,6 +22,7 @@ import {
   PLACEHOLDER_SECRET_KEY,
   RECONCILE_ENV,
   RECONCILE_TASKS,
+  SMARTCAR_ID_PATTERN,
   WORKFLOW_ENV,
 } from '../lambda/contract';
 import { HouseFunction } from './function';
@@ -116,7 +117,7 @@ export class Reconcile extends Construct {
     }
     for (const list of ['includeUserIds', 'excludeUserIds', 'includeVehicleIds', 'excludeVehicleIds'] as const) {
       for (const v of props[list] ?? [])
-        checkPattern(`reconcile.${list} entry`, v, /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'an id');
+        checkPattern(`reconcile.${list} entry`, v, SMARTCAR_ID_PATTERN, 'a Smartcar id is letters, digits, _ and -');
     }
 
     this.clientCredentialsSecret =

@@ -6,13 +6,14 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { DEFAULT_API_TIMEOUT_MS, DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV, WORKFLOW_ENV } from '../contract';
+import { DEFAULT_API_TIMEOUT_MS, ENV, WORKFLOW_ENV } from '../contract';
 import { accessTokenResolver } from '../core/access-token';
 import { numberEnv, requireEnv } from '../core/env';
+import type { RotatingTokens } from '../core/rotating-tokens';
 import { SmartcarClient } from '../core/smartcar-client';
-import { parseManagementToken, TokenCache } from '../core/token-cache';
 import type { WorkflowDeps, WorkStore } from '../core/workflow';
 import { createLogger } from './logger';
+import { secretsManagerTokens } from './management-token';
 import { listAllKeys } from './s3-objects';
 
 const s3 = new S3Client({});
@@ -59,13 +60,12 @@ export const resolveAccessToken = accessTokenResolver({
     (await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString,
 });
 
-const managementTokenCache = new TokenCache(
-  async () => {
-    const out = await secrets.send(new GetSecretValueCommand({ SecretId: requireEnv(ENV.managementTokenSecretId) }));
-    return parseManagementToken(out.SecretString);
-  },
-  { ttlMs: DEFAULT_TOKEN_CACHE_TTL_SECONDS * 1000 },
-);
+/** The management token (unsubscribe), read the same way as the receiver's, on first use. */
+let managementTokens: RotatingTokens | undefined;
+function managementToken(): Promise<string> {
+  managementTokens ??= secretsManagerTokens(secrets, requireEnv(ENV.managementTokenSecretId));
+  return managementTokens.get();
+}
 
 /** A comma-separated list, or undefined when the variable is not set at all (the core's default applies). */
 function listEnv(name: string): string[] | undefined {
@@ -83,7 +83,7 @@ export function workflowDeps(): WorkflowDeps {
     store: s3WorkStore(requireEnv(WORKFLOW_ENV.workBucketName)),
     logger,
     resolveAccessToken,
-    managementToken: () => managementTokenCache.get(),
+    managementToken,
     defaultWebhookId: process.env[WORKFLOW_ENV.defaultWebhookId] || undefined,
     accessTokenSecretPrefix: process.env[WORKFLOW_ENV.accessTokenSecretPrefix] ?? '',
     allowedWebhookIds: listEnv(WORKFLOW_ENV.allowedWebhookIds),

@@ -18,6 +18,7 @@ import {
 import { parseBody, readEnvelope } from './envelope';
 import type { CoreLogger } from './logger';
 import { type CoreMetrics, noMetrics } from './metrics';
+import type { TokenSource } from './receive';
 import { isValidSignature } from './signature';
 
 /** `quarantine/dt=YYYY-MM-DD/hour=HH/<time>-<digest>.json`: listable by day and hour, one object each. */
@@ -111,6 +112,13 @@ export interface QuarantineStore {
   list(prefix: string): Promise<string[]>;
   get(key: string): Promise<Buffer>;
   delete(key: string): Promise<void>;
+}
+
+/** The tokens a quarantined delivery may be re-verified with: the current one, and the previous one during its grace period. */
+export async function tokensToTry(source: TokenSource): Promise<string[]> {
+  const current = await source.get();
+  const previous = await source.previous?.();
+  return previous ? [current, previous] : [current];
 }
 
 export interface RecoveryOptions {

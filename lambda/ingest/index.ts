@@ -47,9 +47,10 @@ const publish =
         )
     : undefined;
 const stateTable = process.env[ENV.stateTableName];
-const state = stateTable ? dynamoStateStore(new DynamoDBClient({}), stateTable) : undefined;
+const dynamodb = new DynamoDBClient({});
+const state = stateTable ? dynamoStateStore(dynamodb, stateTable) : undefined;
 const seen = dedupTable
-  ? dynamoSeenStore(new DynamoDBClient({}), dedupTable, numberEnv(ENV.dedupTtlSeconds, DEFAULT_DEDUP_TTL_SECONDS))
+  ? dynamoSeenStore(dynamodb, dedupTable, numberEnv(ENV.dedupTtlSeconds, DEFAULT_DEDUP_TTL_SECONDS))
   : undefined;
 
 export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {

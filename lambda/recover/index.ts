@@ -16,7 +16,7 @@ import { coreMetrics, metrics } from '../adapters/metrics';
 import { dynamoStoredIds, queueDelivery, s3QuarantineStore } from '../adapters/recovery';
 import { DEFAULT_DEDUP_TTL_SECONDS, ENV } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
-import { type RecoveryReport, recoverRejected } from '../core/quarantine';
+import { type RecoveryReport, recoverRejected, tokensToTry } from '../core/quarantine';
 
 const logger = createLogger();
 const tokens = secretsManagerTokens(new SecretsManagerClient({}), requireEnv(ENV.managementTokenSecretId));
@@ -42,12 +42,11 @@ function time(name: string, value: unknown): Date | undefined {
 
 export async function handler(event: RecoverEvent, context?: Context): Promise<RecoveryReport> {
   if (context) logger.addContext(context);
-  const current = await tokens.get();
-  const previous = await tokens.previous();
+  const known = await tokensToTry(tokens);
   try {
     return await recoverRejected({
       store,
-      tokens: previous ? [current, previous] : [current],
+      tokens: known,
       since: time('since', event?.since),
       until: time('until', event?.until),
       dryRun: Boolean(event?.dryRun),

@@ -20,8 +20,7 @@ import { dynamoStoredIds, queueDelivery, s3QuarantineStore } from '../../lambda/
 import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX } from '../../lambda/contract';
 import { ingestBatch } from '../../lambda/core/ingest';
 import type { CoreLogger } from '../../lambda/core/logger';
-import { type RecoveryOptions, type RecoveryReport, recoverRejected } from '../../lambda/core/quarantine';
-import type { TokenSource } from '../../lambda/core/receive';
+import { type RecoveryOptions, type RecoveryReport, recoverRejected, tokensToTry } from '../../lambda/core/quarantine';
 import { runCli } from '../../local/cli';
 import { deleteLakeObject, getLakeObject, listLakeKeys, putLakeObject, readLake } from '../../local/file-lake';
 import { fileTokens, fixedToken } from '../../local/token-files';
@@ -35,12 +34,6 @@ export class UsageError extends Error {}
 
 const quiet: CoreLogger = { info() {}, warn() {}, error() {} };
 
-async function tokensOf(source: TokenSource): Promise<string[]> {
-  const current = await source.get();
-  const previous = await source.previous?.();
-  return previous ? [current, previous] : [current];
-}
-
 type Window = Pick<RecoveryOptions, 'since' | 'until' | 'dryRun'>;
 
 /** Recovery on a local lake folder: the quarantine beside it, records written straight into it. */
@@ -50,7 +43,7 @@ export async function recoverLocal(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RecoveryReport> {
   const envToken = env.SMARTCAR_MANAGEMENT_TOKEN?.trim();
-  const tokens = await tokensOf(envToken ? fixedToken(envToken) : fileTokens(lakeDir));
+  const tokens = await tokensToTry(envToken ? fixedToken(envToken) : fileTokens(lakeDir));
   return recoverRejected({
     ...window,
     store: {
@@ -84,7 +77,7 @@ export interface DeployedTarget {
 
 /** Recovery against the deployed stack: its quarantine bucket, secret, delivery queue and dedupe table. */
 export async function recoverDeployed(target: DeployedTarget, window: Window): Promise<RecoveryReport> {
-  const tokens = await tokensOf(secretsManagerTokens(new SecretsManagerClient({}), target.secretId));
+  const tokens = await tokensToTry(secretsManagerTokens(new SecretsManagerClient({}), target.secretId));
   return recoverRejected({
     ...window,
     store: s3QuarantineStore(new S3Client({}), target.bucket),
