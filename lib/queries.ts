@@ -25,6 +25,11 @@ export interface Dialect {
   median(expr: string): string;
   /** The current time as a timestamp. */
   now(): string;
+  /**
+   * The raw rows not yet compacted into the curated layer: rows of raw objects that no committed
+   * compaction run claimed. Every raw object is on exactly one side of that line.
+   */
+  rawTail(): string;
 }
 
 export const athenaDialect = (database: string): Dialect => ({
@@ -38,6 +43,9 @@ export const athenaDialect = (database: string): Dialect => ({
   epochSeconds: (e) => `to_unixtime(${e})`,
   median: (e) => `approx_percentile(${e}, 0.5)`,
   now: () => 'current_timestamp',
+  rawTail: () => `(SELECT r.* FROM "${database}"."${RAW_TABLE}" r
+    WHERE NOT EXISTS (SELECT 1 FROM "${database}"."${COMPACTED_OBJECTS}" o
+                      WHERE o.object = r."$path" AND o.run_id IN (SELECT run_id FROM "${database}"."${COMPACTION_COMMITS}")))`,
 });
 
 export const duckdbDialect: Dialect = {
@@ -53,6 +61,8 @@ export const duckdbDialect: Dialect = {
   epochSeconds: (e) => `epoch(${e})`,
   median: (e) => `median(${e})`,
   now: () => 'now()',
+  // The local lake resolves the claimed objects when it opens (local/query.ts) and reads only the others.
+  rawTail: () => `"${RAW_TAIL}"`,
 };
 
 export interface LakeView {
@@ -83,26 +93,81 @@ export const PARTITION_COLUMNS = ['event_type', 'mode', 'dt', 'hour'] as const;
 
 const ALL_COLUMNS = [...DELIVERY_COLUMNS.map(([c]) => c), ...PARTITION_COLUMNS].join(', ');
 
+/** The raw zone's table (gzip NDJSON, as the ingest function writes it). */
 export const RAW_TABLE = 'deliveries';
+/** Curated layer (Parquet): one row per event, whatever the raw zone holds. */
+export const CURATED_DELIVERIES = 'curated_deliveries';
+/** Curated layer (Parquet): the signals of the curated events, extracted once at compaction. */
+export const CURATED_SIGNALS = 'curated_signals';
+/** Which raw objects each compaction run claimed. */
+export const COMPACTED_OBJECTS = 'compacted_objects';
+/** One row per finished compaction run: only its rows and claims count. */
+export const COMPACTION_COMMITS = 'compaction_commits';
+/** The local lake's name for the raw rows not yet compacted (see {@link Dialect.rawTail}). */
+export const RAW_TAIL = 'raw_tail';
 
-export const VIEWS: readonly LakeView[] = [
-  {
-    name: 'deliveries_deduplicated',
-    description:
-      'One row per event (eventId, or body hash for legacy payloads): delivery is at least once. `payload` is the body as JSON every engine reads.',
-    sql: (d) => `SELECT ${ALL_COLUMNS}, COALESCE(body_json, body) AS payload
-FROM (
-  SELECT ${ALL_COLUMNS},
-         ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY received_at, ingested_at) AS copy
-  FROM ${d.table(RAW_TABLE)}
-) ranked
-WHERE copy = 1`,
-  },
-  {
-    name: 'signals',
-    description:
-      'One row per vehicle and signal of current VEHICLE_STATE payloads, and per vehicle and endpoint of legacy schedule payloads.',
-    sql: (d) => `SELECT e.event_id, e.event_type, e.mode, e.received_at,
+/** Partition keys of the curated tables: the hour is a column, so a day is a handful of files. */
+export const CURATED_PARTITION_COLUMNS = ['event_type', 'mode', 'dt'] as const;
+/** Columns of `curated_deliveries`, in order, before its partition keys. */
+export const CURATED_DELIVERY_COLUMNS = [
+  ...DELIVERY_COLUMNS,
+  ['vehicle_id', 'string'],
+  ['make', 'string'],
+  ['model', 'string'],
+  ['year', 'string'],
+  ['hour', 'string'],
+  ['copies', 'bigint'],
+  ['run_id', 'string'],
+] as const;
+/** Columns of `curated_signals`, in order, before its partition keys. Signal times are epoch milliseconds. */
+export const CURATED_SIGNAL_COLUMNS = [
+  ['event_id', 'string'],
+  ['received_at', 'string'],
+  ['vehicle_id', 'string'],
+  ['signal_code', 'string'],
+  ['signal_name', 'string'],
+  ['signal_group', 'string'],
+  ['value', 'string'],
+  ['unit', 'string'],
+  ['body_json', 'string'],
+  ['status_code', 'int'],
+  ['oem_updated_ms', 'bigint'],
+  ['fetched_ms', 'bigint'],
+  ['hour', 'string'],
+  ['run_id', 'string'],
+] as const;
+export const COMPACTED_OBJECT_COLUMNS = [
+  ['object', 'string'],
+  ['run_id', 'string'],
+  ['dt', 'string'],
+  ['hour', 'string'],
+] as const;
+export const COMPACTION_COMMIT_COLUMNS = [
+  ['run_id', 'string'],
+  ['committed_at', 'string'],
+] as const;
+
+/** A curated table's rows from committed compaction runs only. */
+function committed(d: Dialect, table: string): string {
+  return `(SELECT * FROM ${d.table(table)} WHERE run_id IN (SELECT run_id FROM ${d.table(COMPACTION_COMMITS)}))`;
+}
+
+/** The vehicle a delivery is about, and its make/model/year where the payload names them. */
+function vehicleColumns(d: Dialect, payload: string): string {
+  return `COALESCE(${d.jsonScalar(payload, '$.vehicleId')}, ${d.jsonScalar(payload, '$.data.vehicle.id')}, ${d.jsonScalar(payload, '$.payload.vehicleId')}) AS vehicle_id,
+       ${d.jsonScalar(payload, '$.data.vehicle.make')} AS make,
+       ${d.jsonScalar(payload, '$.data.vehicle.model')} AS model,
+       ${d.jsonScalar(payload, '$.data.vehicle.year')} AS year`;
+}
+
+/**
+ * One row per vehicle and signal (current VEHICLE_STATE) or vehicle and endpoint (legacy schedule) of
+ * `source`, a relation with event_id, event_type, mode, received_at, payload, dt and hour. Signal times
+ * stay epoch milliseconds here: the curated layer stores them so, and the `signals` view converts.
+ */
+export function signalRows(d: Dialect, source: string): string {
+  const ms = (e: string) => `CAST(CAST(${e} AS DOUBLE) AS BIGINT)`;
+  return `SELECT e.event_id, e.event_type, e.mode, e.dt, e.hour, e.received_at,
        COALESCE(${d.jsonScalar('e.payload', '$.vehicleId')}, ${d.jsonScalar('e.payload', '$.data.vehicle.id')}) AS vehicle_id,
        ${d.jsonScalar('s.signal', '$.code')} AS signal_code,
        ${d.jsonScalar('s.signal', '$.name')} AS signal_name,
@@ -111,13 +176,13 @@ WHERE copy = 1`,
        ${d.jsonScalar('s.signal', '$.body.unit')} AS unit,
        ${d.jsonText('s.signal', '$.body')} AS body_json,
        CAST(NULL AS INTEGER) AS status_code,
-       ${d.epochMs(d.jsonScalar('s.signal', '$.meta.oemUpdatedAt'))} AS oem_updated_at,
-       ${d.epochMs(`COALESCE(${d.jsonScalar('s.signal', '$.meta.fetchedAt')}, ${d.jsonScalar('s.signal', '$.meta.retrievedAt')})`)} AS fetched_at
-FROM ${d.table('deliveries_deduplicated')} e
+       ${ms(d.jsonScalar('s.signal', '$.meta.oemUpdatedAt'))} AS oem_updated_ms,
+       ${ms(`COALESCE(${d.jsonScalar('s.signal', '$.meta.fetchedAt')}, ${d.jsonScalar('s.signal', '$.meta.retrievedAt')})`)} AS fetched_ms
+FROM ${source} e
 CROSS JOIN UNNEST(${d.jsonArray('e.payload', '$.data.signals')}) AS s (signal)
 WHERE e.event_type = 'VEHICLE_STATE'
 UNION ALL
-SELECT e.event_id, e.event_type, e.mode, e.received_at,
+SELECT e.event_id, e.event_type, e.mode, e.dt, e.hour, e.received_at,
        ${d.jsonScalar('v.vehicle', '$.vehicleId')} AS vehicle_id,
        ${d.jsonScalar('p.endpoint', '$.path')} AS signal_code,
        ${d.jsonScalar('p.endpoint', '$.path')} AS signal_name,
@@ -126,12 +191,105 @@ SELECT e.event_id, e.event_type, e.mode, e.received_at,
        CAST(NULL AS VARCHAR) AS unit,
        ${d.jsonText('p.endpoint', '$.body')} AS body_json,
        CAST(${d.jsonScalar('p.endpoint', '$.code')} AS INTEGER) AS status_code,
-       ${d.epochMs('NULL')} AS oem_updated_at,
-       ${d.epochMs('NULL')} AS fetched_at
-FROM ${d.table('deliveries_deduplicated')} e
+       CAST(NULL AS BIGINT) AS oem_updated_ms,
+       CAST(NULL AS BIGINT) AS fetched_ms
+FROM ${source} e
 CROSS JOIN UNNEST(${d.jsonArray('e.payload', '$.payload.vehicles')}) AS v (vehicle)
 CROSS JOIN UNNEST(${d.jsonArray('v.vehicle', '$.data')}) AS p (endpoint)
-WHERE e.event_type IN ('schedule', 'scheduled')`,
+WHERE e.event_type IN ('schedule', 'scheduled')`;
+}
+
+/**
+ * The rows one compaction run adds to `curated_deliveries`, in the table's column order: the records of
+ * `pending` (the raw rows of the objects the run claimed), one per eventId (the first received, with the
+ * number of copies), leaving out events an earlier committed run already curated; sorted so that each
+ * file holds a vehicle's rows together.
+ */
+export function compactionSelect(d: Dialect, pending: string, runId: string): string {
+  const out = [...CURATED_DELIVERY_COLUMNS.map(([c]) => c), ...CURATED_PARTITION_COLUMNS]
+    .map((c) => (c === 'run_id' ? `'${runId}' AS run_id` : c))
+    .join(', ');
+  return `SELECT ${out}
+FROM (
+  SELECT p.*, ${vehicleColumns(d, 'COALESCE(p.body_json, p.body)')},
+         ROW_NUMBER() OVER (PARTITION BY p.event_id ORDER BY p.received_at, p.ingested_at) AS copy,
+         COUNT(*) OVER (PARTITION BY p.event_id) AS copies
+  FROM ${pending} p
+) ranked
+WHERE copy = 1
+  AND NOT EXISTS (SELECT 1 FROM ${committed(d, CURATED_DELIVERIES)} c WHERE c.event_id = ranked.event_id)
+ORDER BY event_type, mode, dt, vehicle_id, received_at`;
+}
+
+/**
+ * The rows one compaction run adds to `curated_signals`: the signals of the events it curated. `curated`
+ * is a relation holding those events, with curated_deliveries' columns (Athena: that table, by run).
+ */
+export function compactionSignalsSelect(d: Dialect, curated: string, runId: string): string {
+  const out = [...CURATED_SIGNAL_COLUMNS.map(([c]) => c), ...CURATED_PARTITION_COLUMNS]
+    .map((c) => (c === 'run_id' ? `'${runId}' AS run_id` : c))
+    .join(', ');
+  const source = `(SELECT event_id, event_type, mode, dt, hour, received_at, COALESCE(body_json, body) AS payload
+  FROM ${curated} WHERE run_id = '${runId}')`;
+  return `SELECT ${out}
+FROM (
+${signalRows(d, source)}
+) s
+ORDER BY event_type, mode, dt, vehicle_id, signal_code, received_at`;
+}
+
+export const VIEWS: readonly LakeView[] = [
+  {
+    name: 'recent_deliveries',
+    description:
+      'The deliveries not yet compacted into the curated layer, one row per event not already curated, with the copies stored of it. `payload` is the body as JSON every engine reads.',
+    sql: (d) => `SELECT ${ALL_COLUMNS}, payload, copies
+FROM (
+  SELECT ${ALL_COLUMNS}, COALESCE(body_json, body) AS payload,
+         ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY received_at, ingested_at) AS copy,
+         COUNT(*) OVER (PARTITION BY event_id) AS copies
+  FROM ${d.rawTail()} t
+) ranked
+WHERE copy = 1
+  AND NOT EXISTS (SELECT 1 FROM ${committed(d, CURATED_DELIVERIES)} c WHERE c.event_id = ranked.event_id)`,
+  },
+  {
+    name: 'deliveries_deduplicated',
+    description:
+      'One row per event (eventId, or body hash for legacy payloads), the first received, with the copies stored: the curated layer plus what is not compacted yet. `payload` is the body as JSON every engine reads.',
+    sql: (d) => `SELECT ${ALL_COLUMNS}, COALESCE(body_json, body) AS payload, copies
+FROM ${committed(d, CURATED_DELIVERIES)} c
+UNION ALL
+SELECT ${ALL_COLUMNS}, payload, copies
+FROM ${d.table('recent_deliveries')}`,
+  },
+  {
+    name: 'signals',
+    description:
+      'One row per vehicle and signal of current VEHICLE_STATE payloads, and per vehicle and endpoint of legacy schedule payloads.',
+    sql: (d) => `SELECT event_id, event_type, mode, received_at, vehicle_id, signal_code, signal_name, signal_group,
+       value, unit, body_json, status_code,
+       ${d.epochMs('oem_updated_ms')} AS oem_updated_at, ${d.epochMs('fetched_ms')} AS fetched_at
+FROM (
+  SELECT event_id, event_type, mode, received_at, vehicle_id, signal_code, signal_name, signal_group,
+         value, unit, body_json, status_code, oem_updated_ms, fetched_ms
+  FROM ${committed(d, CURATED_SIGNALS)} cs
+  UNION ALL
+  SELECT event_id, event_type, mode, received_at, vehicle_id, signal_code, signal_name, signal_group,
+         value, unit, body_json, status_code, oem_updated_ms, fetched_ms
+  FROM (
+${signalRows(d, d.table('recent_deliveries'))}
+  ) rs
+) s`,
+  },
+  {
+    name: 'delivery_vehicles',
+    description: 'One row per event with the vehicle it is about and its make/model/year where known.',
+    sql: (d) => `SELECT event_id, event_type, mode, received_at, vehicle_id, make, model, year
+FROM ${committed(d, CURATED_DELIVERIES)} c
+UNION ALL
+SELECT event_id, event_type, mode, received_at, ${vehicleColumns(d, 'r.payload')}
+FROM ${d.table('recent_deliveries')} r`,
   },
   {
     // Both engines sort nulls last by default, also for DESC: rows without oemUpdatedAt rank after those with it.
@@ -178,12 +336,7 @@ FROM (
   SELECT vehicle_id, mode, received_at, make, model, year,
          ${d.epochSeconds(d.isoTimestamp('received_at'))} - ${d.epochSeconds(d.isoTimestamp('LAG(received_at) OVER (PARTITION BY vehicle_id, mode ORDER BY received_at)'))} AS gap_seconds
   FROM (
-    SELECT COALESCE(${d.jsonScalar('e.payload', '$.vehicleId')}, ${d.jsonScalar('e.payload', '$.data.vehicle.id')}, ${d.jsonScalar('e.payload', '$.payload.vehicleId')}) AS vehicle_id,
-           e.mode, e.received_at,
-           ${d.jsonScalar('e.payload', '$.data.vehicle.make')} AS make,
-           ${d.jsonScalar('e.payload', '$.data.vehicle.model')} AS model,
-           ${d.jsonScalar('e.payload', '$.data.vehicle.year')} AS year
-    FROM ${d.table('deliveries_deduplicated')} e
+    SELECT vehicle_id, mode, received_at, make, model, year FROM ${d.table('delivery_vehicles')}
   ) named
   WHERE vehicle_id IS NOT NULL
 ) gaps
@@ -249,9 +402,14 @@ GROUP BY error_type, error_code`,
   },
   {
     name: 'deliveries_per_hour',
-    description: 'Health: deliveries (with duplicates) and distinct events per hour, event type and mode.',
-    sql: (d) => `SELECT dt, hour, event_type, mode, COUNT(*) AS deliveries, COUNT(DISTINCT event_id) AS distinct_events
-FROM ${d.table(RAW_TABLE)}
+    description:
+      'Health, per hour of first receipt, event type and mode: distinct events and the copies of them stored (Smartcar retries; a copy stored after its event was compacted is not counted).',
+    sql: (d) => `SELECT dt, hour, event_type, mode, SUM(copies) AS deliveries, COUNT(*) AS distinct_events
+FROM (
+  SELECT dt, hour, event_type, mode, copies FROM ${committed(d, CURATED_DELIVERIES)} c
+  UNION ALL
+  SELECT dt, hour, event_type, mode, copies FROM ${d.table('recent_deliveries')} r
+) x
 GROUP BY dt, hour, event_type, mode`,
   },
 ];

@@ -3,48 +3,147 @@
  * local lake written by `npm start` (LOCAL_LAKE_DIR, default ./local-lake). The views are the same
  * definitions the stack registers in Athena (lib/queries.ts), rendered for DuckDB.
  */
-import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DuckDBInstance } from '@duckdb/node-api';
-import { createViewSql, DELIVERY_COLUMNS, duckdbDialect, PARTITION_COLUMNS, RAW_TABLE, VIEWS } from '../lib/queries';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import {
+  COMPACTED_OBJECT_COLUMNS,
+  COMPACTED_OBJECTS,
+  COMPACTION_COMMIT_COLUMNS,
+  COMPACTION_COMMITS,
+  CURATED_DELIVERIES,
+  CURATED_DELIVERY_COLUMNS,
+  CURATED_PARTITION_COLUMNS,
+  CURATED_SIGNAL_COLUMNS,
+  CURATED_SIGNALS,
+  createViewSql,
+  DELIVERY_COLUMNS,
+  duckdbDialect,
+  PARTITION_COLUMNS,
+  RAW_TABLE,
+  RAW_TAIL,
+  VIEWS,
+} from '../lib/queries';
 import { runCli } from './cli';
+import { listLakeKeys } from './file-lake';
 
 export type Row = Record<string, unknown>;
 
 export interface LocalLake {
+  /** The DuckDB connection, for commands that write (npm run compact). */
+  readonly connection: DuckDBConnection;
   query(sql: string): Promise<Row[]>;
   close(): void;
 }
 
-const DUCK_TYPES: Record<string, string> = { string: 'VARCHAR', 'array<string>': 'VARCHAR[]' };
+const DUCK_TYPES: Record<string, string> = {
+  string: 'VARCHAR',
+  'array<string>': 'VARCHAR[]',
+  bigint: 'BIGINT',
+  int: 'INTEGER',
+};
 
-async function hasObjects(rawDir: string): Promise<boolean> {
-  const entries = await readdir(rawDir, { recursive: true }).catch(() => [] as string[]);
-  return entries.some((e) => String(e).endsWith('.ndjson.gz'));
+/** Where each curated table lives, under the lake's `curated/` folder (and prefix, in S3). */
+export const CURATED_DIRS: Record<string, string> = {
+  [CURATED_DELIVERIES]: 'curated/deliveries',
+  [CURATED_SIGNALS]: 'curated/signals',
+  [COMPACTED_OBJECTS]: 'curated/compaction/objects',
+  [COMPACTION_COMMITS]: 'curated/compaction/commits',
+};
+
+const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+/** Raw objects of the local lake, as keys relative to it (`raw/event_type=…/….ndjson.gz`). */
+export async function rawObjectKeys(lakeDir: string, rawPrefix = 'raw'): Promise<string[]> {
+  return (await listLakeKeys(lakeDir, rawPrefix)).filter((k) => k.endsWith('.ndjson.gz')).sort();
 }
 
-/** Opens the local lake in an in-memory DuckDB with the raw table and every view defined. */
+/** `read_json` of raw objects, with the partition columns taken from their keys as in Athena. */
+export function readRawSql(lakeDir: string, keys: readonly string[]): string {
+  const columns = DELIVERY_COLUMNS.map(([name, type]) => `'${name}': '${DUCK_TYPES[type]}'`).join(', ');
+  const files = keys.map((k) => sqlString(path.join(lakeDir, ...k.split('/')))).join(', ');
+  // The records' own event_type and mode are not read: the key's partition values are.
+  return `read_json([${files}], format = 'newline_delimited', columns = {${columns}},
+                    hive_partitioning = true, hive_types_autocast = false)`;
+}
+
+function emptyTable(name: string, columns: readonly (readonly [string, string])[], partitions: readonly string[]) {
+  const cols = [
+    ...columns.map(([c, type]) => `"${c}" ${DUCK_TYPES[type]}`),
+    ...partitions.filter((p) => !columns.some(([c]) => c === p)).map((p) => `"${p}" VARCHAR`),
+  ].join(', ');
+  return `CREATE OR REPLACE TABLE "${name}" (${cols})`;
+}
+
+async function dropRelation(connection: DuckDBConnection, name: string): Promise<void> {
+  const found = await connection.runAndReadAll(
+    `SELECT table_type FROM information_schema.tables WHERE table_name = ${sqlString(name)}`,
+  );
+  for (const row of found.getRowObjectsJson())
+    await connection.run(`DROP ${row.table_type === 'VIEW' ? 'VIEW' : 'TABLE'} "${name}"`);
+}
+
+async function parquetFiles(lakeDir: string, table: string): Promise<string[]> {
+  return (await listLakeKeys(lakeDir, CURATED_DIRS[table])).filter((k) => k.endsWith('.parquet'));
+}
+
+/**
+ * (Re)defines the lake's tables in a DuckDB connection from what is on disk now: the raw table over
+ * every raw object, the curated tables over their Parquet files, and `raw_tail` over the raw objects no
+ * committed compaction run claimed (so queries read only those, as the Athena view filters by `$path`).
+ */
+export async function defineLakeTables(
+  connection: DuckDBConnection,
+  lakeDir: string,
+  rawPrefix = 'raw',
+): Promise<{ rawKeys: string[]; tailKeys: string[] }> {
+  const curated: [string, readonly (readonly [string, string])[], readonly string[]][] = [
+    [CURATED_DELIVERIES, CURATED_DELIVERY_COLUMNS, CURATED_PARTITION_COLUMNS],
+    [CURATED_SIGNALS, CURATED_SIGNAL_COLUMNS, CURATED_PARTITION_COLUMNS],
+    [COMPACTED_OBJECTS, COMPACTED_OBJECT_COLUMNS, []],
+    [COMPACTION_COMMITS, COMPACTION_COMMIT_COLUMNS, []],
+  ];
+  for (const [name, columns, partitions] of curated) {
+    await dropRelation(connection, name);
+    const files = await parquetFiles(lakeDir, name);
+    if (files.length === 0) {
+      await connection.run(emptyTable(name, columns, partitions));
+      continue;
+    }
+    const list = files.map((k) => sqlString(path.join(lakeDir, ...k.split('/')))).join(', ');
+    const hive = partitions.length > 0 ? ', hive_partitioning = true, hive_types_autocast = false' : '';
+    await connection.run(`CREATE VIEW "${name}" AS SELECT * FROM read_parquet([${list}]${hive})`);
+  }
+  const claimed = new Set(
+    (
+      await (
+        await connection.runAndReadAll(
+          `SELECT object FROM "${COMPACTED_OBJECTS}" WHERE run_id IN (SELECT run_id FROM "${COMPACTION_COMMITS}")`,
+        )
+      ).getRowObjectsJson()
+    ).map((r) => String(r.object)),
+  );
+  const rawKeys = await rawObjectKeys(lakeDir, rawPrefix);
+  const tailKeys = rawKeys.filter((k) => !claimed.has(k));
+  for (const [name, keys] of [
+    [RAW_TABLE, rawKeys],
+    [RAW_TAIL, tailKeys],
+  ] as const) {
+    await dropRelation(connection, name);
+    if (keys.length > 0) await connection.run(`CREATE VIEW "${name}" AS SELECT * FROM ${readRawSql(lakeDir, keys)}`);
+    else await connection.run(emptyTable(name, DELIVERY_COLUMNS, PARTITION_COLUMNS));
+  }
+  return { rawKeys, tailKeys };
+}
+
+/** Opens the local lake in an in-memory DuckDB with the raw and curated tables and every view defined. */
 export async function openLocalLake(lakeDir: string, rawPrefix = 'raw'): Promise<LocalLake> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
-  const rawDir = path.join(lakeDir, rawPrefix);
-  const columns = DELIVERY_COLUMNS.map(([name, type]) => `'${name}': '${DUCK_TYPES[type]}'`).join(', ');
-  if (await hasObjects(rawDir)) {
-    const glob = path.join(rawDir, '**', '*.ndjson.gz').replaceAll("'", "''");
-    // The partition columns come from the key, as in Athena; the records' own event_type and mode are not read.
-    await connection.run(`CREATE VIEW "${RAW_TABLE}" AS
-      SELECT * FROM read_json('${glob}', format = 'newline_delimited', columns = {${columns}},
-                              hive_partitioning = true, hive_types_autocast = false)`);
-  } else {
-    const cols = [
-      ...DELIVERY_COLUMNS.map(([name, type]) => `"${name}" ${DUCK_TYPES[type]}`),
-      ...PARTITION_COLUMNS.map((c) => `"${c}" VARCHAR`),
-    ].join(', ');
-    await connection.run(`CREATE TABLE "${RAW_TABLE}" (${cols})`);
-  }
+  await defineLakeTables(connection, lakeDir, rawPrefix);
   for (const view of VIEWS) await connection.run(createViewSql(view, duckdbDialect));
   return {
+    connection,
     async query(sql) {
       const reader = await connection.runAndReadAll(sql);
       return reader.getRowObjectsJson() as Row[];

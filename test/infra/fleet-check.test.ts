@@ -36,7 +36,7 @@ it('runs the check and the report as single statements Athena can parse, with th
   const parser = new Parser();
   for (const select of [FLEET_CHECK_SELECT, SILENT_REPORT_SELECT]) {
     const sql = withViews(athenaDialect('smartcar'), select);
-    expect(sql).toMatch(/^WITH "deliveries_deduplicated" AS \(/);
+    expect(sql).toMatch(/^WITH "recent_deliveries" AS \(/);
     expect(sql).toContain('"smartcar"."deliveries"');
     expect(() => parser.astify(sql, { database: 'athena' })).not.toThrow();
   }

@@ -1,0 +1,174 @@
+/**
+ * `npm run compact`: the curated layer of the local lake, made by DuckDB as the stack's scheduled
+ * compaction makes it with Athena (lib/compaction.ts), from the same SQL (lib/queries.ts). A run claims
+ * the raw objects of closed hours that no committed run claimed, writes their events once each (first
+ * received, copies counted, events an earlier run curated left out) as Parquet sorted by vehicle, extracts
+ * their signals, and commits. Until the commit nothing of the run counts; after it the views read those
+ * events from Parquet and no longer from the raw objects. Raw objects are never changed or deleted.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { keyTime } from '../lambda/core/lake';
+import {
+  COMPACTED_OBJECTS,
+  COMPACTION_COMMITS,
+  CURATED_DELIVERIES,
+  CURATED_PARTITION_COLUMNS,
+  CURATED_SIGNALS,
+  compactionSelect,
+  compactionSignalsSelect,
+  duckdbDialect,
+} from '../lib/queries';
+import { runCli } from './cli';
+import { listLakeKeys } from './file-lake';
+import { CURATED_DIRS, defineLakeTables, openLocalLake, readRawSql } from './query';
+
+export interface CompactOptions {
+  /** The time the run takes as now. @default the clock */
+  readonly now?: Date;
+  /** How long after an hour ends it counts as closed (late objects after that wait for a later run). @default 60 */
+  readonly settleMinutes?: number;
+}
+
+export interface CompactResult {
+  /** The committed run, or null when there was nothing to compact. */
+  readonly runId: string | null;
+  readonly objects: number;
+  readonly events: number;
+  readonly signals: number;
+  /** Files of runs that never committed, removed before this run. */
+  readonly abandonedFiles: number;
+}
+
+const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const RUN_FILE = /(?:^|\/)run-([0-9A-Za-z-]+?)(?:_\d+)?\.parquet$/;
+
+/** Whether the hour of a raw key ended at least `settleMinutes` before `now`. */
+export function isClosed(key: string, now: Date, settleMinutes: number): boolean {
+  const t = keyTime(key);
+  if (!t) return false;
+  const end = Date.parse(`${t.dt}T${t.hour}:00:00.000Z`) + 3_600_000 + settleMinutes * 60_000;
+  return end <= now.getTime();
+}
+
+export async function compactLocalLake(lakeDir: string, options: CompactOptions = {}): Promise<CompactResult> {
+  const now = options.now ?? new Date();
+  const settle = options.settleMinutes ?? 60;
+  const lake = await openLocalLake(lakeDir);
+  const { connection } = lake;
+  const one = async (sql: string) => (await lake.query(sql))[0];
+  try {
+    // Files of runs that never committed count for nothing; remove them so they cannot be mistaken later.
+    const commits = new Set(
+      (await lake.query(`SELECT run_id FROM "${COMPACTION_COMMITS}"`)).map((r) => String(r.run_id)),
+    );
+    let abandonedFiles = 0;
+    for (const table of [CURATED_DELIVERIES, CURATED_SIGNALS, COMPACTED_OBJECTS]) {
+      for (const key of await listLakeKeys(lakeDir, CURATED_DIRS[table])) {
+        const run = RUN_FILE.exec(key)?.[1];
+        if (run && !commits.has(run)) {
+          await rm(path.join(lakeDir, ...key.split('/')), { force: true });
+          abandonedFiles++;
+        }
+      }
+    }
+    await rm(path.join(lakeDir, 'curated', '.staging'), { recursive: true, force: true });
+    const { tailKeys } = await defineLakeTables(connection, lakeDir);
+    const pending = tailKeys.filter((k) => isClosed(k, now, settle));
+    if (pending.length === 0) return { runId: null, objects: 0, events: 0, signals: 0, abandonedFiles };
+
+    const runId = `${now
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
+    const staging = path.join(lakeDir, 'curated', '.staging', runId);
+    const staged = (table: string) => path.join(staging, ...CURATED_DIRS[table].split('/'));
+    const d = duckdbDialect;
+    // 1. Claim the objects (uncommitted until step 4).
+    await connection.run(
+      `CREATE OR REPLACE TEMP TABLE claim AS SELECT unnest([${pending.map(sqlString).join(', ')}]) AS object`,
+    );
+    await mkdir(staged(COMPACTED_OBJECTS), { recursive: true });
+    await connection.run(`COPY (SELECT c.object, '${runId}' AS run_id,
+        regexp_extract(c.object, '/dt=([0-9-]+)/', 1) AS dt, regexp_extract(c.object, '/hour=([0-9]+)/', 1) AS hour
+      FROM claim c) TO ${sqlString(path.join(staged(COMPACTED_OBJECTS), `run-${runId}.parquet`))} (FORMAT parquet)`);
+    // 2. Their events, once each, left out when an earlier run curated them.
+    await connection.run(
+      `CREATE OR REPLACE TEMP TABLE batch AS ${compactionSelect(d, `(SELECT * FROM ${readRawSql(lakeDir, pending)})`, runId)}`,
+    );
+    const partitioned = `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${CURATED_PARTITION_COLUMNS.join(', ')}), FILENAME_PATTERN 'run-${runId}_{i}', OVERWRITE_OR_IGNORE true`;
+    await connection.run(`COPY batch TO ${sqlString(staged(CURATED_DELIVERIES))} (${partitioned})`);
+    // 3. Their signals, extracted once.
+    await connection.run(`CREATE OR REPLACE TEMP TABLE batch_signals AS ${compactionSignalsSelect(d, 'batch', runId)}`);
+    await connection.run(`COPY batch_signals TO ${sqlString(staged(CURATED_SIGNALS))} (${partitioned})`);
+    const events = Number((await one('SELECT COUNT(*) AS n FROM batch')).n);
+    const signals = Number((await one('SELECT COUNT(*) AS n FROM batch_signals')).n);
+    // Move the complete files into place: still invisible to the views until the commit exists.
+    for (const table of [CURATED_DELIVERIES, CURATED_SIGNALS, COMPACTED_OBJECTS]) {
+      for (const key of await listLakeKeys(staging, CURATED_DIRS[table])) {
+        const target = path.join(lakeDir, ...key.split('/'));
+        await mkdir(path.dirname(target), { recursive: true });
+        await rename(path.join(staging, ...key.split('/')), target);
+      }
+    }
+    // 4. Commit: written aside and renamed, so it appears whole or not at all.
+    const commitDir = path.join(lakeDir, ...CURATED_DIRS[COMPACTION_COMMITS].split('/'));
+    await mkdir(commitDir, { recursive: true });
+    const commitTmp = path.join(staging, `run-${runId}.parquet`);
+    await connection.run(
+      `COPY (SELECT '${runId}' AS run_id, '${now.toISOString()}' AS committed_at) TO ${sqlString(commitTmp)} (FORMAT parquet)`,
+    );
+    await rename(commitTmp, path.join(commitDir, `run-${runId}.parquet`));
+    await rm(staging, { recursive: true, force: true });
+    return { runId, objects: pending.length, events, signals, abandonedFiles };
+  } finally {
+    lake.close();
+  }
+}
+
+const USAGE = `usage: npm run compact [-- --settle-minutes N] [--now ISO-8601]
+
+  Compacts the closed hours of the local lake ($LOCAL_LAKE_DIR, default ./local-lake) into its curated
+  layer (curated/, Parquet, one row per eventId). Idempotent: a rerun with nothing new changes nothing.`;
+
+export async function main(): Promise<number> {
+  let values: { 'settle-minutes'?: string; now?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        'settle-minutes': { type: 'string' },
+        now: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    console.error(`compact: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const settleMinutes = values['settle-minutes'] === undefined ? 60 : Number(values['settle-minutes']);
+  const now = values.now === undefined ? new Date() : new Date(values.now);
+  if (!Number.isInteger(settleMinutes) || settleMinutes < 0 || Number.isNaN(now.getTime())) {
+    console.error(`compact: --settle-minutes takes a whole number ≥ 0 and --now an ISO 8601 time\n\n${USAGE}`);
+    return 2;
+  }
+  const lakeDir = path.resolve(process.env.LOCAL_LAKE_DIR || 'local-lake');
+  const started = process.hrtime.bigint();
+  const r = await compactLocalLake(lakeDir, { now, settleMinutes });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (r.abandonedFiles > 0) console.log(`removed ${r.abandonedFiles} file(s) of runs that never committed`);
+  if (r.runId === null) console.log('nothing to compact: every closed hour is already in the curated layer');
+  else
+    console.log(
+      `run ${r.runId}: ${r.objects} raw object(s) → ${r.events} event(s), ${r.signals} signal row(s) in ${path.join(lakeDir, 'curated')} (${seconds.toFixed(1)} s)`,
+    );
+  return 0;
+}
+
+if (require.main === module) runCli('compact', main);
