@@ -10,7 +10,24 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { privateBucket } from './private-bucket';
-import { athenaDialect, createViewSql, DELIVERY_COLUMNS, PARTITION_COLUMNS, RAW_TABLE, VIEWS } from './queries';
+import {
+  athenaDialect,
+  COMPACTED_OBJECT_COLUMNS,
+  COMPACTED_OBJECTS,
+  COMPACTION_COMMIT_COLUMNS,
+  COMPACTION_COMMITS,
+  CURATED_DELIVERIES,
+  CURATED_DELIVERY_COLUMNS,
+  CURATED_PARTITION_COLUMNS,
+  CURATED_SIGNAL_COLUMNS,
+  CURATED_SIGNALS,
+  CURATED_TABLE_FOLDERS,
+  createViewSql,
+  DELIVERY_COLUMNS,
+  PARTITION_COLUMNS,
+  RAW_TABLE,
+  VIEWS,
+} from './queries';
 import { ConfigurationError } from './validation';
 
 /** Event types the table's `event_type` projection knows; a type not listed is stored but not queryable until added. */
@@ -53,6 +70,8 @@ export interface CatalogProps extends CatalogOptions {
   readonly bucket: s3.IBucket;
   /** Key prefix of the raw zone in it (no leading or trailing slash). */
   readonly rawPrefix: string;
+  /** Key prefix of the curated layer in it (no leading or trailing slash). @default 'curated' */
+  readonly curatedPrefix?: string;
 }
 
 export class Catalog extends Construct {
@@ -64,18 +83,30 @@ export class Catalog extends Construct {
   public readonly database: glue.CfnDatabase;
   /** The Glue table over the raw zone, with partition projection. */
   public readonly table: glue.CfnTable;
+  /** Key prefix of the curated layer. */
+  public readonly curatedPrefix: string;
+  /**
+   * The curated layer's Glue tables (Parquet), by name: `curated_deliveries` and `curated_signals`
+   * (partitions added by the compaction's INSERTs), and the compaction's bookkeeping.
+   */
+  public readonly curatedTables: Record<string, glue.CfnTable> = {};
   /** The Athena workgroup queries run in (engine v3, enforced settings, scan cap). */
   public readonly workGroup: athena.CfnWorkGroup;
   /** Where Athena writes query results (expiring). */
   public readonly resultsBucket: s3.Bucket;
-  /** The lake bucket and raw zone the table reads. */
-  private readonly lake: { bucket: s3.IBucket; rawPrefix: string };
+  /** The lake bucket and the zones the tables read. */
+  private readonly lake: { bucket: s3.IBucket; rawPrefix: string; curatedPrefix: string };
   /** The named queries that create the views, by view name. */
   public readonly viewQueries: Record<string, athena.CfnNamedQuery> = {};
 
   constructor(scope: Construct, id: string, props: CatalogProps) {
     super(scope, id);
-    this.lake = { bucket: props.bucket, rawPrefix: props.rawPrefix };
+    this.curatedPrefix = (props.curatedPrefix ?? 'curated').replace(/^\/+|\/+$/g, '');
+    if (!Token.isUnresolved(this.curatedPrefix) && !/^[A-Za-z0-9_.\-/]+$/.test(this.curatedPrefix))
+      throw new ConfigurationError(
+        `curatedPrefix "${props.curatedPrefix}" must be a non-empty S3 key prefix of letters, digits, _ . - and /.`,
+      );
+    this.lake = { bucket: props.bucket, rawPrefix: props.rawPrefix, curatedPrefix: this.curatedPrefix };
     const stack = Stack.of(this);
     this.databaseName =
       props.databaseName ??
@@ -143,6 +174,64 @@ export class Catalog extends Construct {
     });
     this.table.addResourceDependency(this.database);
 
+    const parquetTable = (
+      id: string,
+      name: string,
+      description: string,
+      columns: readonly (readonly [string, string])[],
+      partitions: readonly string[],
+    ) => {
+      const t = new glue.CfnTable(this, id, {
+        catalogId: stack.account,
+        databaseName: this.databaseName,
+        tableInput: {
+          name,
+          description,
+          tableType: 'EXTERNAL_TABLE',
+          parameters: { classification: 'parquet', 'parquet.compression': 'ZSTD' },
+          partitionKeys: partitions.map((p) => ({ name: p, type: 'string' })),
+          storageDescriptor: {
+            location: `s3://${props.bucket.bucketName}/${this.curatedPrefix}/${CURATED_TABLE_FOLDERS[name]}/`,
+            inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+            outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+            serdeInfo: { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+            columns: columns.map(([n, type]) => ({ name: n, type })),
+          },
+        },
+      });
+      t.addResourceDependency(this.database);
+      this.curatedTables[name] = t;
+      return t;
+    };
+    parquetTable(
+      'CuratedDeliveries',
+      CURATED_DELIVERIES,
+      'Curated layer: one row per eventId (first received, copies counted), from committed compaction runs.',
+      CURATED_DELIVERY_COLUMNS,
+      CURATED_PARTITION_COLUMNS,
+    );
+    parquetTable(
+      'CuratedSignals',
+      CURATED_SIGNALS,
+      'Curated layer: the signals of the curated events (times in epoch milliseconds).',
+      CURATED_SIGNAL_COLUMNS,
+      CURATED_PARTITION_COLUMNS,
+    );
+    parquetTable(
+      'CompactedObjects',
+      COMPACTED_OBJECTS,
+      'Raw objects each compaction run claimed; they count as compacted once the run is committed.',
+      COMPACTED_OBJECT_COLUMNS,
+      [],
+    );
+    parquetTable(
+      'CompactionCommits',
+      COMPACTION_COMMITS,
+      'One row per committed compaction run.',
+      COMPACTION_COMMIT_COLUMNS,
+      [],
+    );
+
     this.resultsBucket = privateBucket(this, 'ResultsBucket', {
       removalPolicy: props.resultsBucketRemovalPolicy ?? RemovalPolicy.RETAIN,
       lifecycleRules: [
@@ -179,6 +268,7 @@ export class Catalog extends Construct {
       });
       q.addResourceDependency(this.workGroup);
       q.addResourceDependency(this.table);
+      for (const t of Object.values(this.curatedTables)) q.addResourceDependency(t);
       this.viewQueries[view.name] = q;
     });
     const latest = new athena.CfnNamedQuery(this, 'ExampleLatest', {
@@ -193,7 +283,8 @@ export class Catalog extends Construct {
 
   /**
    * Lets `grantee` run queries of the lake in the workgroup: start and read Athena queries there, read
-   * the Glue database and table, read the raw zone, and read and write the query results.
+   * the Glue database and tables, read the raw zone and the curated layer, and read and write the query
+   * results.
    */
   public grantQuery(grantee: iam.IGrantable): iam.Grant {
     const stack = Stack.of(this);
@@ -225,6 +316,7 @@ export class Catalog extends Construct {
       }),
     );
     athenaGrant.combine(this.lake.bucket.grantRead(grantee, `${this.lake.rawPrefix}/*`));
+    athenaGrant.combine(this.lake.bucket.grantRead(grantee, `${this.lake.curatedPrefix}/*`));
     athenaGrant.combine(this.resultsBucket.grantReadWrite(grantee));
     return athenaGrant;
   }

@@ -3,6 +3,7 @@
  * or the handlers' code is exported; the handlers ship prebuilt under `dist/handlers/`.
  */
 export { Catalog, type CatalogOptions, type CatalogProps } from './catalog';
+export { Compaction, type CompactionOptions, type CompactionProps } from './compaction';
 export { DataLake, type DataLakeProps, type FleetEventFilter, type LakeLifecycle } from './data-lake';
 export { FleetCheck, type FleetCheckOptions, type FleetCheckProps } from './fleet-check';
 export { HouseFunction, type HouseFunctionProps } from './function';

@@ -106,6 +106,14 @@ export const COMPACTION_COMMITS = 'compaction_commits';
 /** The local lake's name for the raw rows not yet compacted (see {@link Dialect.rawTail}). */
 export const RAW_TAIL = 'raw_tail';
 
+/** Where each curated table lives under the curated prefix (the local lake uses the same folders). */
+export const CURATED_TABLE_FOLDERS: Record<string, string> = {
+  [CURATED_DELIVERIES]: 'deliveries',
+  [CURATED_SIGNALS]: 'signals',
+  [COMPACTED_OBJECTS]: 'compaction/objects',
+  [COMPACTION_COMMITS]: 'compaction/commits',
+};
+
 /** Partition keys of the curated tables: the hour is a column, so a day is a handful of files. */
 export const CURATED_PARTITION_COLUMNS = ['event_type', 'mode', 'dt'] as const;
 /** Columns of `curated_deliveries`, in order, before its partition keys. */
@@ -441,3 +449,43 @@ export const FLEET_CHECK_SELECT =
 /** The silent vehicles' report. */
 export const SILENT_REPORT_SELECT =
   'SELECT vehicle_id, mode, last_seen, typical_gap_seconds, silent_for_seconds FROM "silent_vehicles" ORDER BY silent_for_seconds DESC';
+
+/** How the scheduled compaction picks its hours. */
+export interface CompactionWindow {
+  /** Days back from today whose raw objects a run considers (a missed run is caught up within them). */
+  readonly lookbackDays: number;
+  /** Minutes after an hour ends before it counts as closed. */
+  readonly settleMinutes: number;
+}
+
+/**
+ * The four Athena statements of one compaction run, in order: claim the unclaimed raw objects of closed
+ * hours, curate their events once each, extract their signals, commit. Nothing of a run counts until its
+ * commit row exists, so a run that fails part way is simply left out and the next run starts afresh.
+ * `runId` must be letters, digits, `_` and `-` (the state machine sanitizes the execution name).
+ */
+export function athenaCompactionStatements(database: string, w: CompactionWindow, runId: string): string[] {
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(runId)) throw new Error(`run id "${runId}" must match [A-Za-z0-9_-]{1,80}`);
+  const d = athenaDialect(database);
+  const t = (name: string) => d.table(name);
+  // One more day of margin when reading back, in case the statements straddle midnight.
+  const since = (days: number) => `date_format(current_date - interval '${days}' day, '%Y-%m-%d')`;
+  const claim = `INSERT INTO ${t(COMPACTED_OBJECTS)}
+SELECT DISTINCT r."$path" AS object, '${runId}' AS run_id, r.dt, r.hour
+FROM ${t(RAW_TABLE)} r
+WHERE r.dt >= ${since(w.lookbackDays)}
+  AND concat(r.dt, ' ', r.hour) <= date_format(current_timestamp - interval '${60 + w.settleMinutes}' minute, '%Y-%m-%d %H')
+  AND NOT EXISTS (SELECT 1 FROM ${t(COMPACTED_OBJECTS)} o
+                  WHERE o.object = r."$path" AND o.run_id IN (SELECT run_id FROM ${t(COMPACTION_COMMITS)}))`;
+  const pending = `(SELECT r.* FROM ${t(RAW_TABLE)} r
+  WHERE r.dt >= ${since(w.lookbackDays + 1)}
+    AND r."$path" IN (SELECT object FROM ${t(COMPACTED_OBJECTS)} WHERE run_id = '${runId}'))`;
+  const curated = `INSERT INTO ${t(CURATED_DELIVERIES)}\n${compactionSelect(d, pending, runId)}`;
+  const signals = `INSERT INTO ${t(CURATED_SIGNALS)}\n${compactionSignalsSelect(
+    d,
+    `(SELECT * FROM ${t(CURATED_DELIVERIES)} WHERE dt >= ${since(w.lookbackDays + 1)})`,
+    runId,
+  )}`;
+  const commit = `INSERT INTO ${t(COMPACTION_COMMITS)} VALUES ('${runId}', to_iso8601(current_timestamp))`;
+  return [claim, curated, signals, commit];
+}

@@ -14,6 +14,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_TOKEN_GRACE_SECONDS, ENV, METRIC, PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
 import { Catalog, type CatalogOptions } from './catalog';
+import { Compaction, type CompactionOptions } from './compaction';
 import { DataLake, type FleetEventFilter, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { FleetCheck, type FleetCheckOptions } from './fleet-check';
 import { Monitoring, type MonitoringOptions } from './monitoring';
@@ -135,6 +136,13 @@ export interface SmartcarWebhooksProps {
    * its schedule is DISABLED until `fleetCheck.enabled`. @default - see {@link FleetCheckOptions}
    */
   readonly fleetCheck?: FleetCheckOptions;
+  /**
+   * The curated layer's scheduled compaction (closed hours of raw NDJSON into Parquet, one row per
+   * eventId, with Athena), exposed as `compaction`. @default - see {@link CompactionOptions}
+   */
+  readonly compaction?: CompactionOptions;
+  /** Key prefix of the curated layer. @default 'curated' */
+  readonly curatedPrefix?: string;
   /** Retention of every log group the construct creates. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
@@ -166,6 +174,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly reconcile: Reconcile;
   /** The scheduled fleet check: silent vehicles metric, alarm and report. */
   public readonly fleetCheck: FleetCheck;
+  /** Compacts the raw zone into the curated layer. */
+  public readonly compaction: Compaction;
 
   constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
     super(scope, id);
@@ -262,6 +272,14 @@ export class SmartcarWebhooks extends Construct {
       ...props.catalog,
       bucket: this.dataLake.bucket,
       rawPrefix: this.dataLake.rawPrefix,
+      curatedPrefix: props.curatedPrefix,
+    });
+    this.compaction = new Compaction(this, 'Compaction', {
+      ...props.compaction,
+      catalog: this.catalog,
+      bucket: this.dataLake.bucket,
+      logRetention,
+      logRemovalPolicy,
     });
     this.subscriptionWorkflow = new SubscriptionWorkflow(this, 'SubscriptionWorkflow', {
       managementTokenSecret: this.managementTokenSecret,
@@ -307,6 +325,7 @@ export class SmartcarWebhooks extends Construct {
     const notify = new actions.SnsAction(this.monitoring.alarmTopic);
     this.fleetCheck.silentAlarm.addAlarmAction(notify);
     this.fleetCheck.silentAlarm.addOkAction(notify);
+    this.compaction.failedAlarm.addAlarmAction(notify);
   }
 
   /** Lets `grantee` start executions of the subscription workflow (what the console's Start execution needs). */
@@ -314,9 +333,11 @@ export class SmartcarWebhooks extends Construct {
     return this.subscriptionWorkflow.stateMachine.grantStartExecution(grantee);
   }
 
-  /** Lets `grantee` read the raw zone of the lake (list and get objects under the raw prefix). */
+  /** Lets `grantee` read the lake: the raw zone and the curated layer (list and get objects under their prefixes). */
   public grantReadLake(grantee: iam.IGrantable): iam.Grant {
-    return this.dataLake.bucket.grantRead(grantee, `${this.dataLake.rawPrefix}/*`);
+    return this.dataLake.bucket
+      .grantRead(grantee, `${this.dataLake.rawPrefix}/*`)
+      .combine(this.dataLake.bucket.grantRead(grantee, `${this.catalog.curatedPrefix}/*`));
   }
 
   /** Lets `grantee` query the lake in the Athena workgroup (see {@link Catalog.grantQuery}). */

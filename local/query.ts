@@ -16,6 +16,7 @@ import {
   CURATED_PARTITION_COLUMNS,
   CURATED_SIGNAL_COLUMNS,
   CURATED_SIGNALS,
+  CURATED_TABLE_FOLDERS,
   createViewSql,
   DELIVERY_COLUMNS,
   duckdbDialect,
@@ -43,13 +44,10 @@ const DUCK_TYPES: Record<string, string> = {
   int: 'INTEGER',
 };
 
-/** Where each curated table lives, under the lake's `curated/` folder (and prefix, in S3). */
-export const CURATED_DIRS: Record<string, string> = {
-  [CURATED_DELIVERIES]: 'curated/deliveries',
-  [CURATED_SIGNALS]: 'curated/signals',
-  [COMPACTED_OBJECTS]: 'curated/compaction/objects',
-  [COMPACTION_COMMITS]: 'curated/compaction/commits',
-};
+/** Where each curated table lives in the local lake: `curated/` and the stack's folders under it. */
+export const CURATED_DIRS: Record<string, string> = Object.fromEntries(
+  Object.entries(CURATED_TABLE_FOLDERS).map(([table, folder]) => [table, `curated/${folder}`]),
+);
 
 const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 

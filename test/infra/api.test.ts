@@ -160,6 +160,7 @@ describe('metric helpers', () => {
 it('the entry point exports the constructs and nothing from local/ or scripts/', () => {
   expect(Object.keys(api).sort()).toEqual([
     'Catalog',
+    'Compaction',
     'DataLake',
     'FleetCheck',
     'HouseFunction',

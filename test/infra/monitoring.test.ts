@@ -86,8 +86,8 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('has fourteen alarms (with the fleet check) and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
+  it('has fifteen alarms (with the fleet check and the compaction) and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
