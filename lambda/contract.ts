@@ -21,6 +21,11 @@ export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 /** Environment variables read by the handlers; lib/ sets exactly these. */
 export const ENV = {
+  /**
+   * The callback path, set when the function is its own front door (a Function URL): it then answers
+   * 404 to other paths and 405 to other methods itself, as the HTTP API's route does.
+   */
+  callbackPath: 'SMARTCAR_CALLBACK_PATH',
   /** ARN or name of the Secrets Manager secret that holds the application management token. */
   managementTokenSecretId: 'SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID',
   /** How long the verification function keeps the token in memory, in seconds. */

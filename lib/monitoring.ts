@@ -3,7 +3,6 @@
  * are being lost, forged, delayed or stuck, or that subscription runs fail.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
-import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -13,6 +12,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, type MetricName } from '../lambda/contract';
+import type { Receiver } from './receiver';
 import { ConfigurationError } from './validation';
 
 /** What the construct user can tune. */
@@ -49,8 +49,8 @@ export interface MonitoringOptions {
 }
 
 export interface MonitoringProps extends MonitoringOptions {
-  /** The callback API. */
-  readonly api: apigwv2.HttpApi;
+  /** The front door and verification function (either endpoint). */
+  readonly receiver: Receiver;
   /** The verification function. */
   readonly verifyFunction: lambda.IFunction;
   /** The ingest function. */
@@ -121,18 +121,26 @@ export class Monitoring extends Construct {
       return a;
     };
 
+    const frontDoor = props.receiver;
     alarm(
       'Api5xx',
-      props.api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum' }),
+      frontDoor.metricServerErrors({ period: FIVE_MINUTES }),
       1,
       'The callback answered 5xx: Smartcar retries 3 times within about 3 minutes, then drops the event. Check the verification function logs (token unreadable or not set, queue unavailable).',
     );
     alarm(
       'ApiLatency',
-      props.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p99' }),
+      frontDoor.metricLatency({ period: FIVE_MINUTES, statistic: 'p99' }),
       (props.latencyThreshold ?? Duration.seconds(5)).toMilliseconds(),
       'p99 latency of the callback is above the threshold; Smartcar counts an answer after 15 s as a failure.',
       cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    );
+    alarm(
+      'FrontDoorThrottled',
+      frontDoor.metricThrottled({ period: FIVE_MINUTES }),
+      1,
+      'The front door answered 429 for want of capacity: Smartcar retries 3 times within about 3 minutes, then drops ' +
+        'the event. Raise expectedPeakDeliveriesPerSecond (or the throttle / reserved concurrency it sizes).',
     );
     alarm(
       'SignatureFailures',
@@ -228,17 +236,18 @@ export class Monitoring extends Construct {
         new cloudwatch.GraphWidget({
           title: 'Callback requests',
           left: [
-            props.api.metricCount({ period: FIVE_MINUTES, statistic: 'Sum', label: 'requests' }),
-            props.api.metricClientError({ period: FIVE_MINUTES, statistic: 'Sum', label: '4xx' }),
-            props.api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum', label: '5xx' }),
+            frontDoor.metricRequests({ period: FIVE_MINUTES, label: 'requests' }),
+            frontDoor.metricClientErrors({ period: FIVE_MINUTES, label: '4xx' }),
+            frontDoor.metricServerErrors({ period: FIVE_MINUTES, label: '5xx' }),
+            frontDoor.metricThrottled({ period: FIVE_MINUTES, label: '429 (throttled)' }),
           ],
           width: 8,
         }),
         new cloudwatch.GraphWidget({
           title: 'Callback latency (ms)',
           left: [
-            props.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p50', label: 'p50' }),
-            props.api.metricLatency({ period: FIVE_MINUTES, statistic: 'p99', label: 'p99' }),
+            frontDoor.metricLatency({ period: FIVE_MINUTES, statistic: 'p50', label: 'p50' }),
+            frontDoor.metricLatency({ period: FIVE_MINUTES, statistic: 'p99', label: 'p99' }),
           ],
           width: 8,
         }),

@@ -31,12 +31,13 @@ export class NagAcknowledgements {
 export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
   const { receiver, dataLake, subscriptionWorkflow: workflow } = webhooks;
 
-  ack(
-    receiver.api,
-    'APIG4',
-    'Smartcar cannot send API Gateway credentials; every delivery is authenticated by its SC-Signature ' +
-      '(HMAC-SHA256 with the management token) in the verification function, and the route is throttled.',
-  );
+  if (receiver.api)
+    ack(
+      receiver.api,
+      'APIG4',
+      'Smartcar cannot send API Gateway credentials; every delivery is authenticated by its SC-Signature ' +
+        '(HMAC-SHA256 with the management token) in the verification function, and the route is throttled.',
+    );
   for (const fn of [
     receiver.verifyFunction,
     dataLake.ingestFunction,

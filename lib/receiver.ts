@@ -1,18 +1,46 @@
 /**
- * The public edge: an HTTP API with one throttled, access-logged `POST` route, the verification
- * function behind it, and the encrypted queue (with its dead-letter queue) it hands deliveries to.
+ * The public edge: a front door (a Lambda Function URL, or an HTTP API with one throttled, access-logged
+ * `POST` route), the verification function behind it, and the encrypted queue (with its dead-letter
+ * queue) it hands deliveries to. Both front doors hand the function the same payload 2.0 event; behind a
+ * Function URL the function checks path and method itself, and reserved concurrency is the throttle.
  */
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV } from '../lambda/contract';
+import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV, METRICS_NAMESPACE } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { ConfigurationError } from './validation';
+
+/** The front doors Smartcar can post to: `endpoint` takes one of these. */
+export const ENDPOINTS = ['function-url', 'http-api'] as const;
+/** The default front door: a Lambda Function URL (no API Gateway charge). */
+export const DEFAULT_ENDPOINT = 'function-url';
+/** Peak deliveries per second the front door is sized for unless told otherwise. */
+export const DEFAULT_EXPECTED_PEAK_PER_SECOND = 500;
+
+/**
+ * Front-door capacity for a peak of `peak` deliveries per second. The HTTP API's stage throttle gets 25%
+ * headroom on the rate and a burst of two seconds of peak; a Function URL's reserved concurrency covers
+ * the peak at 200 ms per request (a warm request takes 20 to 50 ms; the rest covers cold starts).
+ */
+export function frontDoorCapacity(peak: number): {
+  rateLimit: number;
+  burstLimit: number;
+  reservedConcurrency: number;
+} {
+  return {
+    rateLimit: Math.max(50, Math.ceil(peak * 1.25)),
+    burstLimit: Math.max(100, Math.ceil(peak * 2)),
+    reservedConcurrency: Math.max(10, Math.ceil(peak * 0.2)),
+  };
+}
 
 /** Request rate limits of the API stage. */
 export interface ReceiverThrottle {
@@ -25,10 +53,31 @@ export interface ReceiverThrottle {
 export interface ReceiverProps {
   /** The secret holding the application management token. */
   readonly managementTokenSecret: secretsmanager.ISecret;
+  /**
+   * The front door: `'function-url'` (a Lambda Function URL; no API Gateway charge, throttled by the
+   * function's reserved concurrency) or `'http-api'` (an API Gateway HTTP API with access logs, custom
+   * domains and a stage throttle; $1.00 per million requests more).
+   * @default 'function-url'
+   */
+  readonly endpoint?: string;
   /** Path of the callback route. @default '/webhooks' */
   readonly callbackPath?: string;
-  /** Stage throttling. @default - 50 requests/s, bursts of 100 */
+  /**
+   * The most deliveries per second the front door must take without answering 429 (scheduled webhooks
+   * arrive together at the top of the hour). Sizes the HTTP API's throttle or the Function URL's reserved
+   * concurrency (see `frontDoorCapacity`).
+   * @default 500
+   */
+  readonly expectedPeakDeliveriesPerSecond?: number;
+  /** HTTP API stage throttling, instead of the one sized from the expected peak. @default - sized from expectedPeakDeliveriesPerSecond */
   readonly throttle?: ReceiverThrottle;
+  /**
+   * Reserved concurrency of the verification function behind a Function URL, instead of the one sized from
+   * the expected peak. It is taken from the account's concurrency (1,000 by default; new accounts may have
+   * less: ask for more, or set this lower).
+   * @default - sized from expectedPeakDeliveriesPerSecond
+   */
+  readonly reservedConcurrency?: number;
   /** How long the verification function caches the token. @default Duration.minutes(5) */
   readonly tokenCacheTtl?: Duration;
   /** Deliveries the ingest function may fail on before a message moves to the dead-letter queue. @default 5 */
@@ -47,12 +96,16 @@ export interface ReceiverProps {
 }
 
 export class Receiver extends Construct {
-  /** The HTTP API Smartcar posts to. */
-  public readonly api: apigwv2.HttpApi;
+  /** Which front door Smartcar posts to: `'function-url'` or `'http-api'`. */
+  public readonly endpoint: string;
+  /** The HTTP API Smartcar posts to, when `endpoint` is `'http-api'`. */
+  public readonly api?: apigwv2.HttpApi;
   /** Its throttled default stage, with access logs. */
-  public readonly stage: apigwv2.HttpStage;
+  public readonly stage?: apigwv2.HttpStage;
   /** The stage's access log group. */
-  public readonly accessLogGroup: logs.LogGroup;
+  public readonly accessLogGroup?: logs.LogGroup;
+  /** The Function URL Smartcar posts to, when `endpoint` is `'function-url'`. */
+  public readonly functionUrl?: lambda.FunctionUrl;
   /** Answers VERIFY and authenticates deliveries. */
   public readonly verifyFunction: HouseFunction;
   /** Authentic deliveries, waiting for the ingest function. */
@@ -64,6 +117,19 @@ export class Receiver extends Construct {
 
   constructor(scope: Construct, id: string, props: ReceiverProps) {
     super(scope, id);
+    this.endpoint = props.endpoint ?? DEFAULT_ENDPOINT;
+    if (!Token.isUnresolved(this.endpoint) && !(ENDPOINTS as readonly string[]).includes(this.endpoint)) {
+      throw new ConfigurationError(`endpoint "${this.endpoint}" must be one of ${ENDPOINTS.join(', ')}.`);
+    }
+    const peak = props.expectedPeakDeliveriesPerSecond ?? DEFAULT_EXPECTED_PEAK_PER_SECOND;
+    if (!Token.isUnresolved(peak) && !(Number.isInteger(peak) && peak >= 1 && peak <= 10_000)) {
+      throw new ConfigurationError(`expectedPeakDeliveriesPerSecond is ${peak}; give a whole number from 1 to 10000.`);
+    }
+    const capacity = frontDoorCapacity(peak);
+    const reserved = props.reservedConcurrency ?? capacity.reservedConcurrency;
+    if (!Token.isUnresolved(reserved) && !(Number.isInteger(reserved) && reserved >= 1 && reserved <= 10_000)) {
+      throw new ConfigurationError(`reservedConcurrency is ${reserved}; give a whole number from 1 to 10000.`);
+    }
     const callbackPath = props.callbackPath ?? '/webhooks';
     if (
       !Token.isUnresolved(callbackPath) &&
@@ -102,10 +168,18 @@ export class Receiver extends Construct {
       },
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,
+      reservedConcurrentExecutions: this.endpoint === 'function-url' ? reserved : undefined,
     });
     props.managementTokenSecret.grantRead(this.verifyFunction);
     this.queue.grantSendMessages(this.verifyFunction);
 
+    if (this.endpoint === 'function-url') {
+      this.functionUrl = this.verifyFunction.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+      this.verifyFunction.addEnvironment(ENV.callbackPath, callbackPath);
+      // The URL ends with a slash; the callback path starts with one.
+      this.callbackUrl = `${this.functionUrl.url}${callbackPath.slice(1)}`;
+      return;
+    }
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
       retention: props.logRetention,
       removalPolicy: props.logRemovalPolicy,
@@ -118,14 +192,15 @@ export class Receiver extends Construct {
       stageName: '$default',
       autoDeploy: true,
       throttle: {
-        rateLimit: props.throttle?.rateLimit ?? 50,
-        burstLimit: props.throttle?.burstLimit ?? 100,
+        rateLimit: props.throttle?.rateLimit ?? capacity.rateLimit,
+        burstLimit: props.throttle?.burstLimit ?? capacity.burstLimit,
       },
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(this.accessLogGroup),
         format: apigw.AccessLogFormat.custom(
           JSON.stringify({
             requestId: '$context.requestId',
+            apiId: '$context.apiId',
             ip: '$context.identity.sourceIp',
             userAgent: '$context.identity.userAgent',
             requestTime: '$context.requestTime',
@@ -146,6 +221,67 @@ export class Receiver extends Construct {
         payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
       }),
     });
+    // Throttled requests (429) are answered by API Gateway and counted from the access log.
+    new logs.MetricFilter(this, 'ThrottledRequests', {
+      logGroup: this.accessLogGroup,
+      filterPattern: logs.FilterPattern.stringValue('$.status', '=', '429'),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: 'FrontDoorThrottled',
+      metricValue: '1',
+      // Per API, so that two stacks in one account keep their counts apart.
+      dimensions: { ApiId: '$.apiId' },
+    });
     this.callbackUrl = `${this.api.apiEndpoint}${callbackPath}`;
+  }
+
+  /** Requests that reached the front door. */
+  public metricRequests(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api
+      ? this.api.metricCount({ statistic: 'Sum', ...props })
+      : this.urlMetric('UrlRequestCount', { statistic: 'Sum', ...props });
+  }
+
+  /** Requests answered 4xx (signature failures, malformed requests, throttling). */
+  public metricClientErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api
+      ? this.api.metricClientError({ statistic: 'Sum', ...props })
+      : this.urlMetric('Url4xxCount', { statistic: 'Sum', ...props });
+  }
+
+  /** Requests answered 5xx: Smartcar retries them, then drops the event. */
+  public metricServerErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api
+      ? this.api.metricServerError({ statistic: 'Sum', ...props })
+      : this.urlMetric('Url5xxCount', { statistic: 'Sum', ...props });
+  }
+
+  /** Time to answer a request, in milliseconds. */
+  public metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api ? this.api.metricLatency(props) : this.urlMetric('UrlRequestLatency', props);
+  }
+
+  /**
+   * Requests the front door refused with 429 for want of capacity: the HTTP API's throttle (counted from
+   * its access log) or the Function URL's reserved concurrency (the function's throttles).
+   */
+  public metricThrottled(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    if (this.api)
+      return new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: 'FrontDoorThrottled',
+        dimensionsMap: { ApiId: this.api.apiId },
+        statistic: 'Sum',
+        ...props,
+      });
+    return this.verifyFunction.metricThrottles({ statistic: 'Sum', ...props });
+  }
+
+  private urlMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: 'AWS/Lambda',
+      metricName,
+      dimensionsMap: { FunctionName: this.verifyFunction.functionName },
+      ...props,
+    });
   }
 }

@@ -6,6 +6,7 @@ import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
+import { ENDPOINTS } from './receiver';
 import { SmartcarWebhooks } from './smartcar-webhooks';
 import { ConfigurationError, checkBucketName, checkSecretName, checkStackName, checkWebhookId } from './validation';
 
@@ -27,6 +28,12 @@ export interface StackSettings {
   readonly lakeExpireAfterDays?: number;
   /** Turn on the reconcile schedules. @default false */
   readonly reconcile?: boolean;
+  /** The front door, `function-url` or `http-api`. @default 'function-url' */
+  readonly endpoint?: string;
+  /** Peak deliveries per second the front door is sized for. @default 500 */
+  readonly expectedPeakDeliveriesPerSecond?: number;
+  /** Keep the DynamoDB deduplication table. @default false */
+  readonly deduplication?: boolean;
 }
 
 export interface SmartcarWebhooksStackProps extends StackProps {
@@ -42,6 +49,9 @@ export class SmartcarWebhooksStack extends Stack {
     const s = props.settings ?? {};
     this.webhooks = new SmartcarWebhooks(this, 'SmartcarWebhooks', {
       webhookId: s.webhookId,
+      endpoint: s.endpoint,
+      expectedPeakDeliveriesPerSecond: s.expectedPeakDeliveriesPerSecond,
+      deduplication: s.deduplication,
       managementTokenSecretProps: s.secretName ? { secretName: s.secretName } : undefined,
       bucketProps: s.bucketName ? { bucketName: s.bucketName } : undefined,
       // One setting for every bucket the stack creates: the lake, work, Athena results and quarantine buckets.
@@ -167,6 +177,19 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
     }
     return n;
   };
+  const endpoint = text('endpoint');
+  if (endpoint !== undefined && !(ENDPOINTS as readonly string[]).includes(endpoint)) {
+    throw new ConfigurationError(`Context "endpoint" must be ${ENDPOINTS.join(' or ')}, got "${endpoint}".`);
+  }
+  const peakRaw = get('expectedPeakDeliveriesPerSecond');
+  let peak: number | undefined;
+  if (peakRaw !== undefined && peakRaw !== null && peakRaw !== '') {
+    peak = Number(peakRaw);
+    if (!Number.isInteger(peak) || peak < 1 || peak > 10_000)
+      throw new ConfigurationError(
+        `Context "expectedPeakDeliveriesPerSecond" must be a whole number from 1 to 10000, got ${JSON.stringify(peakRaw)}.`,
+      );
+  }
   const retention = positiveInt('logRetentionDays');
   if (retention !== undefined && !Object.values(logs.RetentionDays).includes(retention)) {
     throw new ConfigurationError(
@@ -193,5 +216,8 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
       removal === 'destroy' ? RemovalPolicy.DESTROY : removal === 'retain' ? RemovalPolicy.RETAIN : undefined,
     lakeExpireAfterDays: positiveInt('lakeExpireAfterDays'),
     reconcile: booleanContext('reconcile'),
+    endpoint,
+    expectedPeakDeliveriesPerSecond: peak,
+    deduplication: booleanContext('deduplication'),
   };
 }

@@ -67,10 +67,30 @@ export interface SmartcarWebhooksProps {
   readonly lifecycle?: LakeLifecycle;
   /** Key prefix of the raw zone. @default 'raw' */
   readonly rawPrefix?: string;
+  /**
+   * The front door: `'function-url'` (a Lambda Function URL: no API Gateway charge, throttled by reserved
+   * concurrency) or `'http-api'` (an API Gateway HTTP API: access logs, custom domains, a stage throttle,
+   * $1.00 per million requests). See the README's cost section for the figures.
+   * @default 'function-url'
+   */
+  readonly endpoint?: string;
   /** Path of the callback route. @default '/webhooks' */
   readonly callbackPath?: string;
-  /** API stage throttling. @default - 50 requests/s, bursts of 100 */
+  /**
+   * The most deliveries per second the front door must take without answering 429: scheduled webhooks of a
+   * whole fleet arrive together at the top of the hour. Sizes the HTTP API's throttle or the Function URL's
+   * reserved concurrency.
+   * @default 500
+   */
+  readonly expectedPeakDeliveriesPerSecond?: number;
+  /** HTTP API stage throttling, instead of the one sized from the expected peak. @default - sized from expectedPeakDeliveriesPerSecond */
   readonly throttle?: ReceiverThrottle;
+  /**
+   * Reserved concurrency of the verification function behind a Function URL, instead of the one sized from
+   * the expected peak (it comes out of the account's Lambda concurrency).
+   * @default - sized from expectedPeakDeliveriesPerSecond
+   */
+  readonly reservedConcurrency?: number;
   /** How long the verification function caches the token. @default Duration.minutes(5) */
   readonly tokenCacheTtl?: Duration;
   /**
@@ -216,8 +236,11 @@ export class SmartcarWebhooks extends Construct {
 
     this.receiver = new Receiver(this, 'Receiver', {
       managementTokenSecret: this.managementTokenSecret,
+      endpoint: props.endpoint,
       callbackPath: props.callbackPath,
+      expectedPeakDeliveriesPerSecond: props.expectedPeakDeliveriesPerSecond,
       throttle: props.throttle,
+      reservedConcurrency: props.reservedConcurrency,
       tokenCacheTtl: props.tokenCacheTtl,
       maxReceiveCount: props.maxReceiveCount,
       queueRemovalPolicy: props.queueRemovalPolicy,
@@ -300,7 +323,7 @@ export class SmartcarWebhooks extends Construct {
     });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       ...props.monitoring,
-      api: this.receiver.api,
+      receiver: this.receiver,
       verifyFunction: this.receiver.verifyFunction,
       ingestFunction: this.dataLake.ingestFunction,
       recoverFunction: this.quarantine?.recoverFunction,

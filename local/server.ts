@@ -16,7 +16,7 @@ import { ingestBatch } from '../lambda/core/ingest';
 import type { CoreLogger } from '../lambda/core/logger';
 import type { CoreMetrics } from '../lambda/core/metrics';
 import { type QuarantineCaps, QuarantineWriter } from '../lambda/core/quarantine';
-import { receive, type TokenSource } from '../lambda/core/receive';
+import { receive, routeCheck, type TokenSource } from '../lambda/core/receive';
 import { MemorySeenStore } from '../lambda/core/seen-store';
 import { putLakeObject } from './file-lake';
 import { Spool } from './spool';
@@ -103,8 +103,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     };
     try {
       const url = new URL(req.url ?? '/', 'http://local');
-      if (url.pathname !== route) return send(404, { error: `not found; the callback is POST ${route}` });
-      if (req.method !== 'POST') return send(405, { error: 'use POST' });
+      const misrouted = routeCheck(req.method, url.pathname, route);
+      if (misrouted) return send(misrouted.statusCode, misrouted.body);
       const body = await readBody(req, MAX_BODY_BYTES + 1);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers))

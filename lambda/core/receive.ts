@@ -233,3 +233,15 @@ function reply(statusCode: number, error: string): ReceiverResponse {
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
+
+/**
+ * The route check a front door without routes (a Lambda Function URL) needs, answered the way the local
+ * server and the HTTP API's single route answer: 404 off the callback path, 405 for any method but POST.
+ * Undefined when the request may go on to {@link receive}.
+ */
+export function routeCheck(method: string | undefined, path: string | undefined, callbackPath: string) {
+  if (path !== callbackPath)
+    return { statusCode: 404, body: { error: `not found; the callback is POST ${callbackPath}` } } as const;
+  if (method !== 'POST') return { statusCode: 405, body: { error: 'use POST' } } as const;
+  return undefined;
+}

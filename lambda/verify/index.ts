@@ -1,5 +1,7 @@
 /**
- * API Gateway (HTTP API, payload 2.0) adapter for the receiver core: decodes the body exactly as sent,
+ * Front-door adapter for the receiver core, for both front doors (they send the same payload 2.0 event):
+ * the HTTP API's route, or a Lambda Function URL, for which it checks path and method itself. It decodes
+ * the body exactly as sent,
  * reads the management token (current, and previous during a rotation's grace period) from Secrets
  * Manager through a TTL cache, hands authentic deliveries to SQS before answering, and keeps deliveries
  * rejected only for their signature in the quarantine bucket.
@@ -14,7 +16,7 @@ import { coreMetrics, metrics } from '../adapters/metrics';
 import { DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR, DEFAULT_QUARANTINE_MAX_PER_MINUTE, ENV } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
 import { QuarantineWriter } from '../core/quarantine';
-import { type ReceiverResponse, receive } from '../core/receive';
+import { type ReceiverResponse, receive, routeCheck } from '../core/receive';
 
 const logger = createLogger();
 const secrets = new SecretsManagerClient({});
@@ -25,6 +27,8 @@ const secretId = requireEnv(ENV.managementTokenSecretId);
 const queueUrl = requireEnv(ENV.deliveryQueueUrl);
 
 const token = secretsManagerTokens(secrets, secretId);
+// Set only behind a Function URL, which routes every path and method here.
+const callbackPath = process.env[ENV.callbackPath];
 
 // Deliveries rejected only for their signature, kept for recovery (capped per instance).
 const quarantineBucket = process.env[ENV.quarantineBucketName];
@@ -54,6 +58,17 @@ export async function handler(
 ): Promise<APIGatewayProxyStructuredResultV2> {
   if (context) logger.addContext(context);
   let result: ReceiverResponse;
+  const misrouted =
+    callbackPath === undefined
+      ? undefined
+      : routeCheck(event?.requestContext?.http?.method, event?.rawPath, callbackPath);
+  if (misrouted) {
+    return {
+      statusCode: misrouted.statusCode,
+      headers: { 'content-type': 'application/json', ...(misrouted.statusCode === 405 ? { allow: 'POST' } : {}) },
+      body: JSON.stringify(misrouted.body),
+    };
+  }
   try {
     const raw = event?.body ?? '';
     result = await receive(

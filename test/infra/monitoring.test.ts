@@ -19,14 +19,16 @@ function alarmOn(metricName: string, extra: Record<string, unknown> = {}) {
 }
 
 describe('alarms, all wired to the alarm topic', () => {
-  it('on API 5xx and on p99 latency above 5 s', () => {
-    alarmOn('5xx', { Namespace: 'AWS/ApiGateway', Statistic: 'Sum', Threshold: 1 });
-    alarmOn('Latency', {
-      Namespace: 'AWS/ApiGateway',
+  it('on front-door 5xx, p99 latency above 5 s and throttling (Function URL, the default)', () => {
+    const fn = [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('ReceiverVerifyFunction') } }];
+    alarmOn('Url5xxCount', { Namespace: 'AWS/Lambda', Dimensions: fn, Statistic: 'Sum', Threshold: 1 });
+    alarmOn('UrlRequestLatency', {
+      Namespace: 'AWS/Lambda',
       ExtendedStatistic: 'p99',
       Threshold: 5000,
       ComparisonOperator: 'GreaterThanThreshold',
     });
+    alarmOn('Throttles', { Namespace: 'AWS/Lambda', Dimensions: fn, Statistic: 'Sum', Threshold: 1 });
   });
 
   it("on signature failures and an unusable token, from the functions' own metrics", () => {
@@ -86,8 +88,8 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('has fifteen alarms (with the fleet check and the compaction) and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
+  it('has sixteen alarms (with the fleet check and the compaction) and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 

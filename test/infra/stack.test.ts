@@ -33,31 +33,6 @@ function actionsOf(prefix: string): string[] {
   return statementsOf(prefix).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
 }
 
-describe('API', () => {
-  it('is an HTTP API with a single POST callback route to the verification function', () => {
-    template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
-    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
-    template.resourceCountIs('AWS::ApiGatewayV2::Route', 1);
-    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /webhooks' });
-    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
-      IntegrationType: 'AWS_PROXY',
-      PayloadFormatVersion: '2.0',
-    });
-  });
-
-  it('throttles the stage and writes access logs', () => {
-    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-      StageName: '$default',
-      AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
-      AccessLogSettings: {
-        DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverAccessLogs'), 'Arn'] },
-        Format: Match.stringLikeRegexp('\\$context.requestId'),
-      },
-    });
-  });
-});
-
 describe('functions', () => {
   it('run Node.js 22 on arm64 with JSON logs to their own log groups', () => {
     const fns = template.findResources('AWS::Lambda::Function');
@@ -300,7 +275,10 @@ describe('outputs', () => {
   it('print the callback URL, the secret and how to set it, the bucket and the DLQ', () => {
     template.hasOutput('CallbackUrl', {
       Value: {
-        'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverApi'), 'ApiEndpoint'] }, '/webhooks']],
+        'Fn::Join': [
+          '',
+          [{ 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverVerifyFunctionFunctionUrl'), 'FunctionUrl'] }, 'webhooks'],
+        ],
       },
     });
     template.hasOutput('SetManagementTokenCommand', {
@@ -426,18 +404,18 @@ describe('bring your own', () => {
 
   it('exposes everything it creates', () => {
     const { construct } = byo();
-    expect(construct.receiver.api).toBeDefined();
+    expect(construct.receiver.functionUrl).toBeDefined();
     expect(construct.receiver.verifyFunction).toBeDefined();
     expect(construct.receiver.queue).toBeDefined();
     expect(construct.receiver.deadLetterQueue).toBeDefined();
-    expect(construct.receiver.accessLogGroup).toBeDefined();
     expect(construct.dataLake.ingestFunction).toBeDefined();
-    expect(construct.callbackUrl).toEqual(expect.stringContaining('/webhooks'));
+    expect(construct.callbackUrl).toEqual(expect.stringMatching(/webhooks$/));
   });
 
   it('accepts props that reshape what it creates', () => {
     const stack = bareStack();
     new SmartcarWebhooks(stack, 'Webhooks', {
+      endpoint: 'http-api',
       callbackPath: '/smartcar/events',
       throttle: { rateLimit: 5, burstLimit: 10 },
       tokenCacheTtl: Duration.minutes(1),
@@ -524,7 +502,6 @@ describe('cdk-nag (AwsSolutions)', () => {
     const ruleIds = report.suppressedViolations.map((v) => v.ruleName.replace(/<[A-Za-z0-9]+\.(Arn|Name)>/g, '<ref>'));
     const counts = Object.fromEntries([...new Set(ruleIds)].map((id) => [id, ruleIds.filter((r) => r === id).length]));
     expect(counts).toEqual({
-      'AwsSolutions-APIG4': 1,
       'AwsSolutions-DDB3': 1,
       'AwsSolutions-L1': 7,
       'AwsSolutions-S1': 4,

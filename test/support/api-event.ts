@@ -35,3 +35,32 @@ export function apiEvent(
     isBase64Encoded: options.base64 ?? false,
   };
 }
+
+/** The same request as a Lambda Function URL delivers it (payload 2.0, no route: `$default`). */
+export function functionUrlEvent(
+  body: Uint8Array | string | undefined,
+  headers: Record<string, string> = {},
+  options: { base64?: boolean; timeEpoch?: number; method?: string; path?: string } = {},
+): APIGatewayProxyEventV2 {
+  const event = apiEvent(body, headers, options);
+  const path = options.path ?? '/webhooks';
+  return {
+    ...event,
+    routeKey: '$default',
+    rawPath: path,
+    requestContext: {
+      ...event.requestContext,
+      apiId: 'abcdefghijklmnopqrstuvwxyz012345',
+      domainName: 'abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws',
+      domainPrefix: 'abcdefghijklmnopqrstuvwxyz012345',
+      routeKey: '$default',
+      http: { ...event.requestContext.http, method: options.method ?? 'POST', path },
+    },
+  };
+}
+
+/** The two front doors the stack supports, with the event each hands the verification function. */
+export const FRONT_DOORS = [
+  ['http-api', apiEvent],
+  ['function-url', functionUrlEvent],
+] as const;

@@ -27,7 +27,7 @@ import type { handler as Handler } from '../../lambda/verify/index';
 import { consoleLogger } from '../../local/console-logger';
 import { readLake } from '../../local/file-lake';
 import { startLocalServer } from '../../local/server';
-import { apiEvent } from '../support/api-event';
+import { apiEvent, FRONT_DOORS } from '../support/api-event';
 import { sign, TEST_TOKEN } from '../support/fixtures';
 import { RecordingMetrics } from '../support/metrics';
 
@@ -46,7 +46,7 @@ const verifyCurrent = (challenge: string) =>
 const verifyLegacy = (challenge: string) =>
   JSON.stringify({ version: '2.0', webhookId: 'wh', eventName: 'verify', payload: { challenge } });
 
-describe('1. VERIFY is not a signing oracle', () => {
+describe.each(FRONT_DOORS)('1. VERIFY is not a signing oracle (front door: %s)', (frontDoor, event) => {
   let handler: typeof Handler;
   let sqs: AwsClientStub<SqsModule.SQSClient>;
   let sm: AwsClientStub<SecretsManagerModule.SecretsManagerClient>;
@@ -64,12 +64,15 @@ describe('1. VERIFY is not a signing oracle', () => {
     process.env.SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID = SECRET_ARN;
     process.env.DELIVERY_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/q';
     process.env.POWERTOOLS_DEV = 'false';
+    if (frontDoor === 'function-url') process.env.SMARTCAR_CALLBACK_PATH = '/webhooks';
+    else delete process.env.SMARTCAR_CALLBACK_PATH;
     jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
     jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
     ({ handler } = await import('../../lambda/verify/index'));
   });
 
   afterEach(() => {
+    delete process.env.SMARTCAR_CALLBACK_PATH;
     jest.restoreAllMocks();
     sm.restore();
     sqs.restore();
@@ -80,19 +83,19 @@ describe('1. VERIFY is not a signing oracle', () => {
     ['legacy', verifyLegacy],
   ])('the whole attack fails at both steps on the Lambda handler (%s VERIFY)', async (_, verify) => {
     // Step 1: ask for HMAC(token, forged body) by sending the body as a challenge.
-    const step1 = await handler(apiEvent(verify(FORGED)));
+    const step1 = await handler(event(verify(FORGED)));
     expect(step1.statusCode).toBe(400);
     const answer = (JSON.parse(step1.body as string) as { challenge?: string }).challenge;
     expect(answer).toBeUndefined();
     expect(step1.body).not.toContain(hmacHex(TEST_TOKEN, FORGED));
     // Step 2: post the forged body with whatever step 1 gave as its signature.
-    const step2 = await handler(apiEvent(FORGED, { 'sc-signature': answer ?? '' }));
+    const step2 = await handler(event(FORGED, { 'sc-signature': answer ?? '' }));
     expect(step2.statusCode).toBe(401);
     expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
   });
 
   it('still answers Smartcar-shaped challenges, with the reference vector', async () => {
-    const res = await handler(apiEvent(verifyCurrent('3a5c8f72-e6d9-4b1a-9f2e-8c7d6a5b4e3f')));
+    const res = await handler(event(verifyCurrent('3a5c8f72-e6d9-4b1a-9f2e-8c7d6a5b4e3f')));
     expect(res.statusCode).toBe(200);
     expect(JSON.parse(res.body as string)).toEqual({
       challenge: '349d5faf8fa4f2d540b13549b98559b6fa4fd9592b8340988d0bd441eeaca352',

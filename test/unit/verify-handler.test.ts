@@ -3,7 +3,7 @@ import type * as SqsModule from '@aws-sdk/client-sqs';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import type { DeliveryMessage } from '../../lambda/contract';
 import type { handler as Handler } from '../../lambda/verify/index';
-import { apiEvent } from '../support/api-event';
+import { FRONT_DOORS } from '../support/api-event';
 import { fixture, sign, TEST_TOKEN } from '../support/fixtures';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:amt-AbCdEf';
@@ -16,242 +16,267 @@ let sqs: AwsClientStub<SqsModule.SQSClient>;
 let GetSecretValueCommand: typeof SecretsManagerModule.GetSecretValueCommand;
 let SendMessageCommand: typeof SqsModule.SendMessageCommand;
 
-beforeEach(async () => {
-  // A fresh module registry per test gives a fresh token cache; the SDK classes must come from the same
-  // registry as the handler's for the mocks to apply.
-  jest.resetModules();
-  const smModule = await import('@aws-sdk/client-secrets-manager');
-  const sqsModule = await import('@aws-sdk/client-sqs');
-  GetSecretValueCommand = smModule.GetSecretValueCommand;
-  SendMessageCommand = sqsModule.SendMessageCommand;
-  sm = mockClient(smModule.SecretsManagerClient);
-  sqs = mockClient(sqsModule.SQSClient);
-  sm.on(GetSecretValueCommand).resolves({ SecretString: TEST_TOKEN });
-  sqs.on(SendMessageCommand).resolves({ MessageId: 'msg-1' });
-  process.env.SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID = SECRET_ARN;
-  process.env.DELIVERY_QUEUE_URL = QUEUE_URL;
-  process.env.POWERTOOLS_DEV = 'false';
-  process.env.POWERTOOLS_SERVICE_NAME = 'TestStack';
-  logs = [];
-  for (const stream of [process.stdout, process.stderr]) {
-    jest.spyOn(stream, 'write').mockImplementation((chunk) => {
-      logs.push(String(chunk));
-      return true;
-    });
-  }
-  jest.spyOn(console, 'log').mockImplementation((...a) => logs.push(a.join(' ')));
-  jest.spyOn(console, 'info').mockImplementation((...a) => logs.push(a.join(' ')));
-  jest.spyOn(console, 'warn').mockImplementation((...a) => logs.push(a.join(' ')));
-  jest.spyOn(console, 'error').mockImplementation((...a) => logs.push(a.join(' ')));
-  ({ handler } = await import('../../lambda/verify/index'));
-});
-
-afterEach(() => {
-  jest.restoreAllMocks();
-  sm.restore();
-  sqs.restore();
-});
-
-function queued(): DeliveryMessage[] {
-  return sqs.commandCalls(SendMessageCommand).map((c) => JSON.parse(c.args[0].input.MessageBody as string));
-}
-
-describe('VERIFY', () => {
-  it.each([['verify-legacy'], ['verify-current']] as const)('%s: 200 with the HMAC of the challenge', async (name) => {
-    const res = await handler(apiEvent(fixture(name)));
-    expect(res.statusCode).toBe(200);
-    expect(res.headers?.['content-type']).toBe('application/json');
-    expect(JSON.parse(res.body as string)).toEqual({
-      challenge: '349d5faf8fa4f2d540b13549b98559b6fa4fd9592b8340988d0bd441eeaca352',
-    });
-    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
-    expect(sm.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: SECRET_ARN });
-  });
-
-  it('400 for a VERIFY without a challenge', async () => {
-    const res = await handler(apiEvent('{"eventType":"VERIFY","data":{}}'));
-    expect(res.statusCode).toBe(400);
-  });
-});
-
-describe('signed deliveries', () => {
-  it('queues the exact raw bytes before answering 200', async () => {
-    const body = fixture('vehicle-state');
-    const res = await handler(apiEvent(body, { 'sc-signature': sign(body) }));
-    expect(res.statusCode).toBe(200);
-    const calls = sqs.commandCalls(SendMessageCommand);
-    expect(calls).toHaveLength(1);
-    expect(calls[0].args[0].input.QueueUrl).toBe(QUEUE_URL);
-    const [message] = queued();
-    expect(Buffer.from(message.bodyBase64, 'base64').equals(body)).toBe(true);
-    expect(message).toMatchObject({ v: 1, receivedAt: '2026-11-26T21:04:59.123Z', requestId: 'req-123' });
-  });
-
-  it('decodes a base64-encoded body before checking the signature', async () => {
-    const body = fixture('schedule-legacy');
-    const res = await handler(apiEvent(body, { 'sc-signature': sign(body) }, { base64: true }));
-    expect(res.statusCode).toBe(200);
-    expect(Buffer.from(queued()[0].bodyBase64, 'base64').equals(body)).toBe(true);
-  });
-
-  it('finds the header whatever its case', async () => {
-    const body = fixture('vehicle-error');
-    const res = await handler(apiEvent(body, { 'SC-Signature': sign(body) }));
-    expect(res.statusCode).toBe(200);
-  });
-
-  it('reads the secret once for many deliveries (cached)', async () => {
-    for (const name of ['vehicle-state', 'vehicle-error', 'schedule-legacy'] as const) {
-      const body = fixture(name);
-      expect((await handler(apiEvent(body, { 'sc-signature': sign(body) }))).statusCode).toBe(200);
-    }
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
-  });
-
-  it('picks up a rotated token without a redeploy: one re-read when the signature fails', async () => {
-    const first = fixture('vehicle-state');
-    expect((await handler(apiEvent(first, { 'sc-signature': sign(first) }))).statusCode).toBe(200);
-    sm.on(GetSecretValueCommand).resolves({ SecretString: 'rotated-token' });
-    // The cache refuses early re-reads within 30 s of a load; step past that.
-    const later = Date.now() + 31_000;
-    jest.spyOn(Date, 'now').mockReturnValue(later);
-    const second = fixture('vehicle-error');
-    const res = await handler(apiEvent(second, { 'sc-signature': sign(second, 'rotated-token') }));
-    expect(res.statusCode).toBe(200);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
-  });
-});
-
-describe('rejections store nothing', () => {
-  const body = fixture('vehicle-state');
-
-  it.each([
-    ['no signature', {}, 401],
-    ['a wrong signature', { 'sc-signature': sign(body, 'another-token') }, 401],
-    ['a garbage signature', { 'sc-signature': 'not-a-signature' }, 401],
-    ['a signature of other bytes', { 'sc-signature': sign(`${body.toString()} `) }, 401],
-  ])('%s', async (_label, headers, status) => {
-    const res = await handler(apiEvent(body, headers as Record<string, string>));
-    expect(res.statusCode).toBe(status);
-    expect(JSON.parse(res.body as string).error).toEqual(expect.any(String));
-    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
-  });
-
-  it('rejects an unsigned delivery without looking up the token', async () => {
-    expect((await handler(apiEvent(body))).statusCode).toBe(401);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
-  });
-
-  it('a flood of forged deliveries does not become a flood of Secrets Manager calls', async () => {
-    for (let i = 0; i < 20; i++) {
-      expect((await handler(apiEvent(body, { 'sc-signature': sign(body, `forged-${i}`) }))).statusCode).toBe(401);
-    }
-    // One load, then the burst of three early re-reads a rotation may need; none after that.
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(4);
-    for (let i = 0; i < 20; i++) await handler(apiEvent(body, { 'sc-signature': sign(body, `more-${i}`) }));
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(4);
-  });
-
-  it.each([
-    ['an empty body', '', {}, 400],
-    ['a missing body', undefined, {}, 400],
-    ['non-JSON', 'hello', {}, 400],
-    ['a JSON array', '[]', {}, 400],
-    ['a form content type', '{"a":1}', { 'content-type': 'application/x-www-form-urlencoded' }, 415],
-    ['a body over the size limit', `{"x":"${'a'.repeat(140 * 1024)}"}`, {}, 413],
-  ])('%s', async (_label, raw, headers, status) => {
-    const signedHeaders = raw === undefined ? headers : { ...headers, 'sc-signature': sign(raw) };
-    const res = await handler(apiEvent(raw, signedHeaders as Record<string, string>));
-    expect(res.statusCode).toBe(status);
-    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
-  });
-
-  it('accepts application/json with parameters', async () => {
-    const res = await handler(
-      apiEvent(body, { 'content-type': 'application/json; charset=utf-8', 'sc-signature': sign(body) }),
-    );
-    expect(res.statusCode).toBe(200);
-  });
-
-  it('does not crash on an event with nothing in it', async () => {
-    const res = await handler({} as never);
-    expect(res.statusCode).toBe(400);
-  });
-});
-
-describe('failures answer 5xx so that Smartcar retries', () => {
-  const body = fixture('vehicle-state');
-
-  it('503 and a how-to log line while the secret holds its placeholder', async () => {
-    sm.on(GetSecretValueCommand).resolves({ SecretString: '{"placeholder":"replace this"}' });
-    const res = await handler(apiEvent(fixture('verify-current')));
-    expect(res.statusCode).toBe(503);
-    // Requests right after do not each call Secrets Manager again.
-    expect((await handler(apiEvent(fixture('verify-legacy')))).statusCode).toBe(503);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
-    expect(logs.join('\n')).toContain(`aws secretsmanager put-secret-value --secret-id ${SECRET_ARN}`);
-  });
-
-  it('500, never 2xx, when the secret cannot be read', async () => {
-    sm.on(GetSecretValueCommand).rejects(new Error('AccessDeniedException'));
-    const verify = await handler(apiEvent(fixture('verify-current')));
-    expect(verify.statusCode).toBe(500);
-    const delivery = await handler(apiEvent(body, { 'sc-signature': sign(body) }));
-    expect(delivery.statusCode).toBe(500);
-    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
-  });
-
-  it('503 when the queue does not accept the delivery', async () => {
-    sqs.on(SendMessageCommand).rejects(new Error('ServiceUnavailable'));
-    const res = await handler(apiEvent(body, { 'sc-signature': sign(body) }));
-    expect(res.statusCode).toBe(503);
-  });
-});
-
-describe('metrics (CloudWatch embedded metric format)', () => {
-  function emf(): { metric: string; value: unknown; dims: Record<string, unknown> }[] {
-    return logs
-      .flatMap((l) => l.split('\n'))
-      .filter((l) => l.includes('"_aws"'))
-      .flatMap((l) => {
-        const doc = JSON.parse(l);
-        const def = doc._aws.CloudWatchMetrics[0];
-        return def.Metrics.map((m: { Name: string }) => ({
-          metric: m.Name,
-          value: doc[m.Name],
-          dims: Object.fromEntries(def.Dimensions.flat().map((d: string) => [d, doc[d]])),
-        }));
+describe.each(FRONT_DOORS)('front door: %s', (frontDoor, event) => {
+  beforeEach(async () => {
+    // A fresh module registry per test gives a fresh token cache; the SDK classes must come from the same
+    // registry as the handler's for the mocks to apply.
+    jest.resetModules();
+    const smModule = await import('@aws-sdk/client-secrets-manager');
+    const sqsModule = await import('@aws-sdk/client-sqs');
+    GetSecretValueCommand = smModule.GetSecretValueCommand;
+    SendMessageCommand = sqsModule.SendMessageCommand;
+    sm = mockClient(smModule.SecretsManagerClient);
+    sqs = mockClient(sqsModule.SQSClient);
+    sm.on(GetSecretValueCommand).resolves({ SecretString: TEST_TOKEN });
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'msg-1' });
+    process.env.SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID = SECRET_ARN;
+    process.env.DELIVERY_QUEUE_URL = QUEUE_URL;
+    process.env.POWERTOOLS_DEV = 'false';
+    process.env.POWERTOOLS_SERVICE_NAME = 'TestStack';
+    // Behind a Function URL the function checks the route itself; behind the HTTP API the route does.
+    if (frontDoor === 'function-url') process.env.SMARTCAR_CALLBACK_PATH = '/webhooks';
+    else delete process.env.SMARTCAR_CALLBACK_PATH;
+    logs = [];
+    for (const stream of [process.stdout, process.stderr]) {
+      jest.spyOn(stream, 'write').mockImplementation((chunk) => {
+        logs.push(String(chunk));
+        return true;
       });
+    }
+    jest.spyOn(console, 'log').mockImplementation((...a) => logs.push(a.join(' ')));
+    jest.spyOn(console, 'info').mockImplementation((...a) => logs.push(a.join(' ')));
+    jest.spyOn(console, 'warn').mockImplementation((...a) => logs.push(a.join(' ')));
+    jest.spyOn(console, 'error').mockImplementation((...a) => logs.push(a.join(' ')));
+    ({ handler } = await import('../../lambda/verify/index'));
+  });
+
+  afterEach(() => {
+    delete process.env.SMARTCAR_CALLBACK_PATH;
+    jest.restoreAllMocks();
+    sm.restore();
+    sqs.restore();
+  });
+
+  function queued(): DeliveryMessage[] {
+    return sqs.commandCalls(SendMessageCommand).map((c) => JSON.parse(c.args[0].input.MessageBody as string));
   }
 
-  it('counts deliveries by event type and mode, signature failures and answered challenges', async () => {
-    const body = fixture('vehicle-state');
-    await handler(apiEvent(body, { 'sc-signature': sign(body) }));
-    await handler(apiEvent(body, { 'sc-signature': sign(body, 'forged') }));
-    await handler(apiEvent(fixture('verify-legacy')));
-    const emitted = emf();
-    expect(emitted).toContainEqual({
-      metric: 'Deliveries',
-      value: 1,
-      dims: { service: 'TestStack', EventType: 'VEHICLE_STATE', Mode: 'live' },
-    });
-    expect(emitted).toContainEqual({ metric: 'SignatureFailures', value: 1, dims: { service: 'TestStack' } });
-    expect(emitted).toContainEqual({ metric: 'VerifyChallengesAnswered', value: 1, dims: { service: 'TestStack' } });
-  });
-});
+  describe('VERIFY', () => {
+    it.each([['verify-legacy'], ['verify-current']] as const)(
+      '%s: 200 with the HMAC of the challenge',
+      async (name) => {
+        const res = await handler(event(fixture(name)));
+        expect(res.statusCode).toBe(200);
+        expect(res.headers?.['content-type']).toBe('application/json');
+        expect(JSON.parse(res.body as string)).toEqual({
+          challenge: '349d5faf8fa4f2d540b13549b98559b6fa4fd9592b8340988d0bd441eeaca352',
+        });
+        expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+        expect(sm.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: SECRET_ARN });
+      },
+    );
 
-describe('logs', () => {
-  it('never contain the token, the signature or the body', async () => {
-    const body = fixture('vehicle-state-variant');
-    const signature = sign(body);
-    await handler(apiEvent(fixture('verify-current')));
-    await handler(apiEvent(body, { 'sc-signature': signature }));
-    await handler(apiEvent(body, { 'sc-signature': sign(body, 'forged') }));
-    const all = logs.join('\n');
-    expect(all).toContain('accepted delivery');
-    expect(all).toContain('7f1c2d3e-4b5a-4697-8a1b-2c3d4e5f6a7b'); // the eventId is logged
-    expect(all).not.toContain(TEST_TOKEN);
-    expect(all).not.toContain(signature);
-    expect(all).not.toContain('37.4292'); // the latitude in the body
+    it('400 for a VERIFY without a challenge', async () => {
+      const res = await handler(event('{"eventType":"VERIFY","data":{}}'));
+      expect(res.statusCode).toBe(400);
+    });
   });
+
+  describe('signed deliveries', () => {
+    it('queues the exact raw bytes before answering 200', async () => {
+      const body = fixture('vehicle-state');
+      const res = await handler(event(body, { 'sc-signature': sign(body) }));
+      expect(res.statusCode).toBe(200);
+      const calls = sqs.commandCalls(SendMessageCommand);
+      expect(calls).toHaveLength(1);
+      expect(calls[0].args[0].input.QueueUrl).toBe(QUEUE_URL);
+      const [message] = queued();
+      expect(Buffer.from(message.bodyBase64, 'base64').equals(body)).toBe(true);
+      expect(message).toMatchObject({ v: 1, receivedAt: '2026-11-26T21:04:59.123Z', requestId: 'req-123' });
+    });
+
+    it('decodes a base64-encoded body before checking the signature', async () => {
+      const body = fixture('schedule-legacy');
+      const res = await handler(event(body, { 'sc-signature': sign(body) }, { base64: true }));
+      expect(res.statusCode).toBe(200);
+      expect(Buffer.from(queued()[0].bodyBase64, 'base64').equals(body)).toBe(true);
+    });
+
+    it('finds the header whatever its case', async () => {
+      const body = fixture('vehicle-error');
+      const res = await handler(event(body, { 'SC-Signature': sign(body) }));
+      expect(res.statusCode).toBe(200);
+    });
+
+    it('reads the secret once for many deliveries (cached)', async () => {
+      for (const name of ['vehicle-state', 'vehicle-error', 'schedule-legacy'] as const) {
+        const body = fixture(name);
+        expect((await handler(event(body, { 'sc-signature': sign(body) }))).statusCode).toBe(200);
+      }
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    });
+
+    it('picks up a rotated token without a redeploy: one re-read when the signature fails', async () => {
+      const first = fixture('vehicle-state');
+      expect((await handler(event(first, { 'sc-signature': sign(first) }))).statusCode).toBe(200);
+      sm.on(GetSecretValueCommand).resolves({ SecretString: 'rotated-token' });
+      // The cache refuses early re-reads within 30 s of a load; step past that.
+      const later = Date.now() + 31_000;
+      jest.spyOn(Date, 'now').mockReturnValue(later);
+      const second = fixture('vehicle-error');
+      const res = await handler(event(second, { 'sc-signature': sign(second, 'rotated-token') }));
+      expect(res.statusCode).toBe(200);
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    });
+  });
+
+  describe('rejections store nothing', () => {
+    const body = fixture('vehicle-state');
+
+    it.each([
+      ['no signature', {}, 401],
+      ['a wrong signature', { 'sc-signature': sign(body, 'another-token') }, 401],
+      ['a garbage signature', { 'sc-signature': 'not-a-signature' }, 401],
+      ['a signature of other bytes', { 'sc-signature': sign(`${body.toString()} `) }, 401],
+    ])('%s', async (_label, headers, status) => {
+      const res = await handler(event(body, headers as Record<string, string>));
+      expect(res.statusCode).toBe(status);
+      expect(JSON.parse(res.body as string).error).toEqual(expect.any(String));
+      expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    });
+
+    it('rejects an unsigned delivery without looking up the token', async () => {
+      expect((await handler(event(body))).statusCode).toBe(401);
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+    });
+
+    it('a flood of forged deliveries does not become a flood of Secrets Manager calls', async () => {
+      for (let i = 0; i < 20; i++) {
+        expect((await handler(event(body, { 'sc-signature': sign(body, `forged-${i}`) }))).statusCode).toBe(401);
+      }
+      // One load, then the burst of three early re-reads a rotation may need; none after that.
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(4);
+      for (let i = 0; i < 20; i++) await handler(event(body, { 'sc-signature': sign(body, `more-${i}`) }));
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(4);
+    });
+
+    it.each([
+      ['an empty body', '', {}, 400],
+      ['a missing body', undefined, {}, 400],
+      ['non-JSON', 'hello', {}, 400],
+      ['a JSON array', '[]', {}, 400],
+      ['a form content type', '{"a":1}', { 'content-type': 'application/x-www-form-urlencoded' }, 415],
+      ['a body over the size limit', `{"x":"${'a'.repeat(140 * 1024)}"}`, {}, 413],
+    ])('%s', async (_label, raw, headers, status) => {
+      const signedHeaders = raw === undefined ? headers : { ...headers, 'sc-signature': sign(raw) };
+      const res = await handler(event(raw, signedHeaders as Record<string, string>));
+      expect(res.statusCode).toBe(status);
+      expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    });
+
+    it('accepts application/json with parameters', async () => {
+      const res = await handler(
+        event(body, { 'content-type': 'application/json; charset=utf-8', 'sc-signature': sign(body) }),
+      );
+      expect(res.statusCode).toBe(200);
+    });
+
+    it('does not crash on an event with nothing in it', async () => {
+      const res = await handler({} as never);
+      // With no path at all, a Function URL's function cannot even tell it is the callback.
+      expect(res.statusCode).toBe(frontDoor === 'function-url' ? 404 : 400);
+    });
+  });
+
+  describe('failures answer 5xx so that Smartcar retries', () => {
+    const body = fixture('vehicle-state');
+
+    it('503 and a how-to log line while the secret holds its placeholder', async () => {
+      sm.on(GetSecretValueCommand).resolves({ SecretString: '{"placeholder":"replace this"}' });
+      const res = await handler(event(fixture('verify-current')));
+      expect(res.statusCode).toBe(503);
+      // Requests right after do not each call Secrets Manager again.
+      expect((await handler(event(fixture('verify-legacy')))).statusCode).toBe(503);
+      expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+      expect(logs.join('\n')).toContain(`aws secretsmanager put-secret-value --secret-id ${SECRET_ARN}`);
+    });
+
+    it('500, never 2xx, when the secret cannot be read', async () => {
+      sm.on(GetSecretValueCommand).rejects(new Error('AccessDeniedException'));
+      const verify = await handler(event(fixture('verify-current')));
+      expect(verify.statusCode).toBe(500);
+      const delivery = await handler(event(body, { 'sc-signature': sign(body) }));
+      expect(delivery.statusCode).toBe(500);
+      expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+    });
+
+    it('503 when the queue does not accept the delivery', async () => {
+      sqs.on(SendMessageCommand).rejects(new Error('ServiceUnavailable'));
+      const res = await handler(event(body, { 'sc-signature': sign(body) }));
+      expect(res.statusCode).toBe(503);
+    });
+  });
+
+  describe('metrics (CloudWatch embedded metric format)', () => {
+    function emf(): { metric: string; value: unknown; dims: Record<string, unknown> }[] {
+      return logs
+        .flatMap((l) => l.split('\n'))
+        .filter((l) => l.includes('"_aws"'))
+        .flatMap((l) => {
+          const doc = JSON.parse(l);
+          const def = doc._aws.CloudWatchMetrics[0];
+          return def.Metrics.map((m: { Name: string }) => ({
+            metric: m.Name,
+            value: doc[m.Name],
+            dims: Object.fromEntries(def.Dimensions.flat().map((d: string) => [d, doc[d]])),
+          }));
+        });
+    }
+
+    it('counts deliveries by event type and mode, signature failures and answered challenges', async () => {
+      const body = fixture('vehicle-state');
+      await handler(event(body, { 'sc-signature': sign(body) }));
+      await handler(event(body, { 'sc-signature': sign(body, 'forged') }));
+      await handler(event(fixture('verify-legacy')));
+      const emitted = emf();
+      expect(emitted).toContainEqual({
+        metric: 'Deliveries',
+        value: 1,
+        dims: { service: 'TestStack', EventType: 'VEHICLE_STATE', Mode: 'live' },
+      });
+      expect(emitted).toContainEqual({ metric: 'SignatureFailures', value: 1, dims: { service: 'TestStack' } });
+      expect(emitted).toContainEqual({ metric: 'VerifyChallengesAnswered', value: 1, dims: { service: 'TestStack' } });
+    });
+  });
+
+  describe('logs', () => {
+    it('never contain the token, the signature or the body', async () => {
+      const body = fixture('vehicle-state-variant');
+      const signature = sign(body);
+      await handler(event(fixture('verify-current')));
+      await handler(event(body, { 'sc-signature': signature }));
+      await handler(event(body, { 'sc-signature': sign(body, 'forged') }));
+      const all = logs.join('\n');
+      expect(all).toContain('accepted delivery');
+      expect(all).toContain('7f1c2d3e-4b5a-4697-8a1b-2c3d4e5f6a7b'); // the eventId is logged
+      expect(all).not.toContain(TEST_TOKEN);
+      expect(all).not.toContain(signature);
+      expect(all).not.toContain('37.4292'); // the latitude in the body
+    });
+  });
+
+  if (frontDoor === 'function-url') {
+    describe('routing, which the Function URL leaves to the function', () => {
+      it('404 off the callback path and 405 for other methods, before any token is read', async () => {
+        const body = fixture('vehicle-state');
+        const wrongPath = await handler(event(body, { 'sc-signature': sign(body) }, { path: '/other' } as never));
+        expect(wrongPath.statusCode).toBe(404);
+        const get = await handler(event(undefined, {}, { method: 'GET' } as never));
+        expect(get.statusCode).toBe(405);
+        expect(get.headers).toMatchObject({ allow: 'POST' });
+        expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+        expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+      });
+    });
+  }
 });

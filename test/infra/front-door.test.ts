@@ -1,0 +1,118 @@
+/**
+ * The two front doors: a Function URL (the default) and an HTTP API, each sized from the expected peak,
+ * each alarmed on throttling, both handing the same verification function the same event.
+ */
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { frontDoorCapacity } from '../../lib/receiver';
+import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
+import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
+import { bareStack, synthStack } from '../support/synth';
+
+const functionUrl = synthStack().template;
+let httpApi: Template;
+beforeAll(() => {
+  httpApi = synthStack({ settings: { endpoint: 'http-api', expectedPeakDeliveriesPerSecond: 2000 } }).template;
+});
+
+function verifyFunction(template: Template) {
+  const [fn] = Object.values(template.findResources('AWS::Lambda::Function')).filter((f) =>
+    String(f.Properties.Description).startsWith('Answers Smartcar VERIFY'),
+  );
+  return fn.Properties;
+}
+
+describe('Function URL (default)', () => {
+  it('is public like any webhook endpoint, with no API Gateway at all', () => {
+    functionUrl.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'NONE',
+      TargetFunctionArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverVerifyFunction'), 'Arn'] },
+    });
+    functionUrl.resourceCountIs('AWS::ApiGatewayV2::Api', 0);
+  });
+
+  it('is throttled by reserved concurrency sized from the expected peak (500/s by default)', () => {
+    expect(verifyFunction(functionUrl).ReservedConcurrentExecutions).toBe(frontDoorCapacity(500).reservedConcurrency);
+    expect(frontDoorCapacity(500).reservedConcurrency).toBe(100);
+  });
+
+  it('tells the function its callback path, which it then checks itself', () => {
+    expect(verifyFunction(functionUrl).Environment.Variables.SMARTCAR_CALLBACK_PATH).toBe('/webhooks');
+  });
+});
+
+describe('HTTP API', () => {
+  it('has a single POST callback route to the verification function, which then checks no path itself', () => {
+    httpApi.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    httpApi.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /webhooks' });
+    httpApi.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+    });
+    httpApi.resourceCountIs('AWS::Lambda::Url', 0);
+    const fn = verifyFunction(httpApi);
+    expect(fn.Environment.Variables.SMARTCAR_CALLBACK_PATH).toBeUndefined();
+    expect(fn.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('throttles the stage from the expected peak and writes access logs', () => {
+    httpApi.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      DefaultRouteSettings: { ThrottlingRateLimit: 2500, ThrottlingBurstLimit: 4000 },
+      AccessLogSettings: {
+        DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverAccessLogs'), 'Arn'] },
+        Format: Match.stringLikeRegexp('\\$context.apiId'),
+      },
+    });
+  });
+
+  it('counts 429s from the access log per API and alarms on them', () => {
+    httpApi.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ $.status = "429" }',
+      MetricTransformations: [
+        Match.objectLike({ MetricName: 'FrontDoorThrottled', Dimensions: [{ Key: 'ApiId', Value: '$.apiId' }] }),
+      ],
+    });
+    httpApi.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'FrontDoorThrottled',
+      Dimensions: [{ Name: 'ApiId', Value: { Ref: Match.stringLikeRegexp('ReceiverApi') } }],
+      Threshold: 1,
+    });
+    httpApi.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: '5xx', Namespace: 'AWS/ApiGateway' });
+  });
+});
+
+describe('sizing', () => {
+  it('gives the HTTP API 25% headroom and two seconds of burst, and the Function URL 200 ms per request', () => {
+    expect(frontDoorCapacity(1)).toEqual({ rateLimit: 50, burstLimit: 100, reservedConcurrency: 10 });
+    expect(frontDoorCapacity(2000)).toEqual({ rateLimit: 2500, burstLimit: 4000, reservedConcurrency: 400 });
+  });
+
+  it('explicit throttle and reserved concurrency win over the sizing', () => {
+    const stack = bareStack();
+    const w = new SmartcarWebhooks(stack, 'W', { reservedConcurrency: 7, expectedPeakDeliveriesPerSecond: 9000 });
+    expect(w.receiver.endpoint).toBe('function-url');
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { endpoint: 'rest-api' })).toThrow(
+      /endpoint "rest-api" must be one of function-url, http-api/,
+    );
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { expectedPeakDeliveriesPerSecond: 0 })).toThrow(
+      /expectedPeakDeliveriesPerSecond is 0/,
+    );
+  });
+
+  it('reads the front door, the peak and deduplication from context', () => {
+    const ctx: Record<string, string> = {
+      endpoint: 'http-api',
+      expectedPeakDeliveriesPerSecond: '800',
+      deduplication: 'true',
+    };
+    expect(settingsFromContext((k) => ctx[k])).toMatchObject({
+      endpoint: 'http-api',
+      expectedPeakDeliveriesPerSecond: 800,
+      deduplication: true,
+    });
+    expect(() => settingsFromContext((k) => ({ endpoint: 'rest' })[k])).toThrow(/Context "endpoint"/);
+    expect(() => settingsFromContext((k) => ({ expectedPeakDeliveriesPerSecond: '1.5' })[k])).toThrow(
+      /expectedPeakDeliveriesPerSecond/,
+    );
+  });
+});
