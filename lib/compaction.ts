@@ -23,7 +23,7 @@ import { checkInteger } from './validation';
 export interface CompactionOptions {
   /** Run the compaction on its schedule (it is synthesized either way, DISABLED when false). @default true */
   readonly enabled?: boolean;
-  /** How often it runs. @default Duration.hours(6) */
+  /** How often it runs (each run scans the raw objects of the lookback window). @default Duration.days(1) */
   readonly interval?: Duration;
   /** Days of raw objects a run considers: a run missed for less than this is caught up. @default 2 */
   readonly lookbackDays?: number;
@@ -156,7 +156,7 @@ export class Compaction extends Construct {
     );
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: 'Compacts closed hours of the raw zone into the curated layer',
-      schedule: scheduler.ScheduleExpression.rate(props.interval ?? Duration.hours(6)),
+      schedule: scheduler.ScheduleExpression.rate(props.interval ?? Duration.days(1)),
       target: new targets.StepFunctionsStartExecution(this.stateMachine, { retryAttempts: 1 }),
       enabled: props.enabled ?? true,
     });
@@ -164,7 +164,7 @@ export class Compaction extends Construct {
       alarmDescription:
         'A compaction run failed; the views keep reading those hours from the raw zone. Open the failed execution ' +
         'for the statement and its Athena query id; the next run retries the same objects.',
-      metric: this.stateMachine.metricFailed({ period: Duration.hours(6), statistic: 'Sum' }),
+      metric: this.stateMachine.metricFailed({ period: Duration.hours(1), statistic: 'Sum' }),
       threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

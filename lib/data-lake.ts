@@ -80,14 +80,17 @@ export interface DataLakeProps {
   readonly lifecycle?: LakeLifecycle;
   /** Key prefix of the raw zone. @default 'raw' */
   readonly rawPrefix?: string;
-  /** Most messages handed to one ingest invocation. @default 500 */
+  /** Most messages handed to one ingest invocation. @default 1000 */
   readonly batchSize?: number;
   /** How long the ingest function waits to fill a batch. @default Duration.seconds(60) */
   readonly maxBatchingWindow?: Duration;
   /**
    * Remember stored eventIds (DynamoDB, on demand, with TTL) so that a delivery retried after its first
-   * copy was stored is not stored again; about $1.50 per million deliveries.
-   * @default true
+   * copy was stored is not stored again in the raw zone. Off by default: the curated layer and the views
+   * count each event once anyway, and the table would nearly double the cost per delivery (`npm run
+   * bench:cost` prints both). Turn it on when consumers of the raw zone or of the events must not see
+   * a retried copy.
+   * @default false
    */
   readonly deduplication?: boolean;
   /** How long stored eventIds are remembered (Smartcar suggests 7 days or more). @default Duration.days(7) */
@@ -175,7 +178,7 @@ export class DataLake extends Construct {
     // Write-only, and only under the raw zone: the ingest function never reads or deletes the lake.
     this.bucket.grantPut(this.ingestFunction, `${this.rawPrefix}/*`);
 
-    if (props.deduplication ?? true) {
+    if (props.deduplication ?? false) {
       const window = props.deduplicationWindow ?? Duration.seconds(DEFAULT_DEDUP_TTL_SECONDS);
       this.dedupTable = new dynamodb.Table(this, 'StoredEventIds', {
         partitionKey: { name: 'eventId', type: dynamodb.AttributeType.STRING },
@@ -209,7 +212,7 @@ export class DataLake extends Construct {
 
     this.ingestFunction.addEventSource(
       new lambdaEvents.SqsEventSource(props.queue, {
-        batchSize: props.batchSize ?? 500,
+        batchSize: props.batchSize ?? 1000,
         maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(60),
         maxConcurrency: props.maxConcurrency ?? 2,
         reportBatchItemFailures: true,

@@ -169,6 +169,8 @@ export class Receiver extends Construct {
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,
       reservedConcurrentExecutions: this.endpoint === 'function-url' ? reserved : undefined,
+      // One invocation per request: Lambda's start/report records would cost more than everything it logs.
+      quietPlatformLogs: true,
     });
     props.managementTokenSecret.grantRead(this.verifyFunction);
     this.queue.grantSendMessages(this.verifyFunction);

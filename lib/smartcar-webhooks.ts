@@ -103,11 +103,15 @@ export interface SmartcarWebhooksProps {
    * `quarantine`). @default - see {@link QuarantineOptions}
    */
   readonly quarantine?: QuarantineOptions;
-  /** Most messages per ingest invocation. @default 500 */
+  /** Most messages per ingest invocation (fewer, bigger lake objects). @default 1000 */
   readonly ingestBatchSize?: number;
   /** How long the ingest function waits to fill a batch (at most 5 minutes). @default Duration.seconds(60) */
   readonly ingestMaxBatchingWindow?: Duration;
-  /** Store a delivery retried after its first copy was stored only once (DynamoDB). @default true */
+  /**
+   * Store a delivery retried after its first copy was stored only once in the raw zone (DynamoDB). The
+   * curated layer and the views count each event once either way; see the README's cost section.
+   * @default false
+   */
   readonly deduplication?: boolean;
   /** How long stored eventIds are remembered. @default Duration.days(7) */
   readonly deduplicationWindow?: Duration;

@@ -16,6 +16,10 @@ export function consoleLogger(options: { quiet?: boolean } = {}): CoreLogger {
     return escapeControl(`${new Date().toISOString()} ${level.padEnd(5)} ${message}${text ? `  ${text}` : ''}`);
   };
   return {
+    // Locally every accepted delivery is worth seeing.
+    debug: (m, ...e) => {
+      if (!options.quiet) console.log(line('info', m, e));
+    },
     info: (m, ...e) => {
       if (!options.quiet) console.log(line('info', m, e));
     },

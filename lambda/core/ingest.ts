@@ -88,6 +88,7 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
   const groups = groupByPartition(deps.rawPrefix, toWrite);
   const objectsWritten: string[] = [];
   let recordsWritten = 0;
+  const byKind = new Map<string, { EventType: string; Mode: string; n: number }>();
   await Promise.all(
     [...groups].map(async ([prefix, items]) => {
       const records = items.map((i) => i.record);
@@ -97,6 +98,12 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
         await deps.putObject(key, encodeNdjsonGzip(records));
         objectsWritten.push(key);
         recordsWritten += records.length;
+        for (const r of records) {
+          const kind = `${r.event_type}\u0000${r.mode}`;
+          const k = byKind.get(kind) ?? { EventType: r.event_type.slice(0, 64), Mode: r.mode, n: 0 };
+          k.n++;
+          byKind.set(kind, k);
+        }
         await seen.markSeen(records.map((r) => r.event_id)).catch((err: unknown) => {
           // Stored either way; at worst a later retry of these events is stored again.
           deps.logger.warn('could not remember stored eventIds', { key, reason: String(err) });
@@ -136,6 +143,8 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
   const lag = toWrite
     .filter((d) => !failed.has(d.id))
     .reduce((max, d) => Math.max(max, now.getTime() - Date.parse(d.record.received_at)), 0);
+  // Deliveries stored, by event type and mode: one metric line per kind per batch, not one per request.
+  for (const { EventType, Mode, n } of byKind.values()) metrics.count(METRIC.deliveries, n, { EventType, Mode });
   metrics.count(METRIC.recordsWritten, recordsWritten);
   metrics.count(METRIC.objectsWritten, objectsWritten.length);
   metrics.count(METRIC.duplicatesDropped, duplicates);

@@ -14,11 +14,13 @@ function deletionPolicies(template: Template, type: string): string[] {
 }
 
 describe('removal policies', () => {
-  it('by default keep the buckets, and drop the queues and the dedupe table', () => {
+  it('by default keep the buckets, and drop the queues and the dedupe table (when there is one)', () => {
     const { template } = synthStack();
     expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Retain', 'Retain', 'Retain', 'Retain']);
     expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Delete', 'Delete']);
-    expect(deletionPolicies(template, 'AWS::DynamoDB::Table')).toEqual(['Delete']);
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', { deduplication: true });
+    expect(deletionPolicies(Template.fromStack(stack), 'AWS::DynamoDB::Table')).toEqual(['Delete']);
   });
 
   it('can be set for every stateful resource', () => {
@@ -26,6 +28,7 @@ describe('removal policies', () => {
     new SmartcarWebhooks(stack, 'W', {
       bucketRemovalPolicy: RemovalPolicy.DESTROY,
       queueRemovalPolicy: RemovalPolicy.RETAIN,
+      deduplication: true,
       deduplicationTableRemovalPolicy: RemovalPolicy.RETAIN,
       catalog: { resultsBucketRemovalPolicy: RemovalPolicy.DESTROY },
       subscriptionWorkflow: { workBucketRemovalPolicy: RemovalPolicy.DESTROY },

@@ -84,9 +84,9 @@ describe('compaction state machine', () => {
   });
 });
 
-it('runs every 6 hours, ENABLED by default, and alarms on a failed run', () => {
+it('runs daily, ENABLED by default, and alarms on a failed run', () => {
   template.hasResourceProperties('AWS::Scheduler::Schedule', {
-    ScheduleExpression: 'rate(6 hours)',
+    ScheduleExpression: 'rate(1 day)',
     State: 'ENABLED',
     Target: Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('CompactionStateMachine') } }),
   });

@@ -91,7 +91,6 @@ describe('least privilege', () => {
     const statements = statementsOf('SmartcarWebhooksQuarantineRecoverFunctionRole');
     expect(actionsOf('SmartcarWebhooksQuarantineRecoverFunctionRole').sort()).toEqual(
       [
-        'dynamodb:BatchGetItem',
         'logs:CreateLogStream',
         'logs:PutLogEvents',
         's3:DeleteObject',
@@ -147,15 +146,31 @@ describe('least privilege', () => {
 });
 
 describe('deduplication table', () => {
-  it('is on-demand with a TTL, and the ingest function may only batch-get and batch-write it', () => {
+  it('is off by default: the curated layer counts each event once', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 0);
+    expect(actionsOf('SmartcarWebhooksDataLakeIngestFunctionRole').some((a) => a.startsWith('dynamodb:'))).toBe(false);
+  });
+
+  it('when on, is on-demand with a TTL; the ingest function may only batch-get and batch-write it, recovery only read', () => {
+    const { template: withDedup } = synthStack({ settings: { deduplication: true } });
+    const actions = (prefix: string) =>
+      Object.entries(withDedup.findResources('AWS::IAM::Policy'))
+        .filter(([id]) => id.startsWith(prefix))
+        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[] }[])
+        .flatMap((s) => ([] as string[]).concat(s.Action))
+        .filter((a) => a.startsWith('dynamodb:'));
+    expect(actions('SmartcarWebhooksQuarantineRecoverFunctionRole')).toEqual(['dynamodb:BatchGetItem']);
+    const template = withDedup;
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [{ AttributeName: 'eventId', KeyType: 'HASH' }],
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       SSESpecification: { SSEEnabled: true },
     });
-    const dynamo = actionsOf('SmartcarWebhooksDataLakeIngestFunctionRole').filter((a) => a.startsWith('dynamodb:'));
-    expect(dynamo.sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem']);
+    expect(actions('SmartcarWebhooksDataLakeIngestFunctionRole').sort()).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:BatchWriteItem',
+    ]);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({
@@ -166,10 +181,10 @@ describe('deduplication table', () => {
     });
   });
 
-  it('can be turned off', () => {
+  it('can be turned on by prop', () => {
     const stack = bareStack();
-    new SmartcarWebhooks(stack, 'W', { deduplication: false });
-    Template.fromStack(stack).resourceCountIs('AWS::DynamoDB::Table', 0);
+    new SmartcarWebhooks(stack, 'W', { deduplication: true });
+    Template.fromStack(stack).resourceCountIs('AWS::DynamoDB::Table', 1);
   });
 });
 
@@ -197,7 +212,7 @@ describe('queue', () => {
 
   it('feeds the ingest function in batches with partial failure reporting', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      BatchSize: 500,
+      BatchSize: 1000,
       MaximumBatchingWindowInSeconds: 60,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: 2 },
@@ -502,7 +517,6 @@ describe('cdk-nag (AwsSolutions)', () => {
     const ruleIds = report.suppressedViolations.map((v) => v.ruleName.replace(/<[A-Za-z0-9]+\.(Arn|Name)>/g, '<ref>'));
     const counts = Object.fromEntries([...new Set(ruleIds)].map((id) => [id, ruleIds.filter((r) => r === id).length]));
     expect(counts).toEqual({
-      'AwsSolutions-DDB3': 1,
       'AwsSolutions-L1': 7,
       'AwsSolutions-S1': 4,
       'AwsSolutions-SF1': 4,

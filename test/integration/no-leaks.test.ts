@@ -50,6 +50,8 @@ beforeAll(async () => {
     SMARTCAR_API_ORIGIN: origin,
     SMARTCAR_WEBHOOK_ID: 'wh-1',
     POWERTOOLS_SERVICE_NAME: 'LeakTest',
+    // DEBUG, so that the per-delivery lines (off by default) are checked too.
+    POWERTOOLS_LOG_LEVEL: 'DEBUG',
   });
   for (const stream of [process.stdout, process.stderr]) {
     jest.spyOn(stream, 'write').mockImplementation((chunk) => {
@@ -61,6 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   jest.restoreAllMocks();
+  delete process.env.POWERTOOLS_LOG_LEVEL;
   sfn.restore();
   await fake?.stop();
   await moto?.stop();
@@ -117,7 +120,7 @@ it('logs ids and outcomes, never tokens, signatures or payloads', async () => {
   const accepted = parsed.filter((l) => l.message === 'accepted delivery');
   expect(accepted).toHaveLength(2);
   expect(accepted[0]).toMatchObject({
-    level: 'INFO',
+    level: 'DEBUG',
     service: 'LeakTest',
     eventId: '7f1c2d3e-4b5a-4697-8a1b-2c3d4e5f6a7b',
     eventType: 'VEHICLE_STATE',

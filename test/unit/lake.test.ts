@@ -167,6 +167,35 @@ describe('ingestBatch', () => {
     expect(metrics.total('ObjectsWritten')).toBe(2);
   });
 
+  it('counts Deliveries once per batch by event type and mode (the receiver writes no line per request)', async () => {
+    const metrics = new RecordingMetrics();
+    const failing = new Set<string>();
+    const result = await ingestBatch(messages, {
+      rawPrefix: 'raw',
+      logger: silent,
+      metrics,
+      putObject: async (key) => {
+        if (failing.has(key)) throw new Error('SlowDown');
+      },
+    });
+    const deliveries = metrics.emitted.filter((m) => m.name === 'Deliveries');
+    expect(deliveries.reduce((n, m) => n + m.value, 0)).toBe(result.recordsWritten);
+    // One line per kind, each with its own dimensions.
+    expect(new Set(deliveries.map((m) => JSON.stringify(m.dimensions))).size).toBe(deliveries.length);
+    for (const m of deliveries) expect(Object.keys(m.dimensions ?? {}).sort()).toEqual(['EventType', 'Mode']);
+    // Records whose object could not be written are not counted.
+    const metricsOnFailure = new RecordingMetrics();
+    await ingestBatch(messages, {
+      rawPrefix: 'raw',
+      logger: silent,
+      metrics: metricsOnFailure,
+      putObject: async () => {
+        throw new Error('SlowDown');
+      },
+    });
+    expect(metricsOnFailure.total('Deliveries')).toBe(0);
+  });
+
   it('retries a duplicate together with its first copy when that one could not be written', async () => {
     const again = { id: 'm1-again', body: JSON.stringify(deliveryMessage(fixture('vehicle-state'), at)) };
     const result = await ingestBatch([messages[0], again, messages[2]], {

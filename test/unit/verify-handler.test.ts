@@ -17,7 +17,7 @@ let GetSecretValueCommand: typeof SecretsManagerModule.GetSecretValueCommand;
 let SendMessageCommand: typeof SqsModule.SendMessageCommand;
 
 describe.each(FRONT_DOORS)('front door: %s', (frontDoor, event) => {
-  beforeEach(async () => {
+  const setup = async () => {
     // A fresh module registry per test gives a fresh token cache; the SDK classes must come from the same
     // registry as the handler's for the mocks to apply.
     jest.resetModules();
@@ -48,7 +48,8 @@ describe.each(FRONT_DOORS)('front door: %s', (frontDoor, event) => {
     jest.spyOn(console, 'warn').mockImplementation((...a) => logs.push(a.join(' ')));
     jest.spyOn(console, 'error').mockImplementation((...a) => logs.push(a.join(' ')));
     ({ handler } = await import('../../lambda/verify/index'));
-  });
+  };
+  beforeEach(setup);
 
   afterEach(() => {
     delete process.env.SMARTCAR_CALLBACK_PATH;
@@ -233,24 +234,33 @@ describe.each(FRONT_DOORS)('front door: %s', (frontDoor, event) => {
         });
     }
 
-    it('counts deliveries by event type and mode, signature failures and answered challenges', async () => {
+    it('writes nothing billed for an accepted delivery: no metric line, no log line at the default level', async () => {
       const body = fixture('vehicle-state');
-      await handler(event(body, { 'sc-signature': sign(body) }));
+      for (let i = 0; i < 5; i++)
+        expect((await handler(event(body, { 'sc-signature': sign(body) }))).statusCode).toBe(200);
+      expect(queued()).toHaveLength(5);
+      // Deliveries are counted per batch by the ingest function (test/unit/ingest-handler.test.ts).
+      expect(emf()).toEqual([]);
+      expect(logs.join('')).toBe('');
+    });
+
+    it('counts signature failures and answered challenges', async () => {
+      const body = fixture('vehicle-state');
       await handler(event(body, { 'sc-signature': sign(body, 'forged') }));
       await handler(event(fixture('verify-legacy')));
       const emitted = emf();
-      expect(emitted).toContainEqual({
-        metric: 'Deliveries',
-        value: 1,
-        dims: { service: 'TestStack', EventType: 'VEHICLE_STATE', Mode: 'live' },
-      });
       expect(emitted).toContainEqual({ metric: 'SignatureFailures', value: 1, dims: { service: 'TestStack' } });
       expect(emitted).toContainEqual({ metric: 'VerifyChallengesAnswered', value: 1, dims: { service: 'TestStack' } });
     });
   });
 
   describe('logs', () => {
-    it('never contain the token, the signature or the body', async () => {
+    it('never contain the token, the signature or the body, even at DEBUG', async () => {
+      jest.restoreAllMocks();
+      sm.restore();
+      sqs.restore();
+      process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
+      await setup();
       const body = fixture('vehicle-state-variant');
       const signature = sign(body);
       await handler(event(fixture('verify-current')));
@@ -262,6 +272,7 @@ describe.each(FRONT_DOORS)('front door: %s', (frontDoor, event) => {
       expect(all).not.toContain(TEST_TOKEN);
       expect(all).not.toContain(signature);
       expect(all).not.toContain('37.4292'); // the latitude in the body
+      delete process.env.POWERTOOLS_LOG_LEVEL;
     });
   });
 
