@@ -1,0 +1,71 @@
+/**
+ * The one price table `npm run bench:cost` multiplies its measured counts by. US East (N. Virginia) list
+ * prices, on-demand, past every free tier and at the first paid tier, as published on each service's
+ * pricing page (the `source` of each entry). Update the figures and `asOf` together; the README's cost
+ * section is generated from the bench's output, so it follows.
+ */
+export const PRICES = {
+  asOf: '2025-11-01',
+  region: 'us-east-1',
+  apiGateway: {
+    /** HTTP API, per million requests (first 300 million a month), metered in 512 KB increments. */
+    httpApiPerMillion: 1.0,
+    httpApiIncrementBytes: 512 * 1024,
+    source: 'https://aws.amazon.com/api-gateway/pricing/',
+  },
+  lambda: {
+    /** Per million requests (Function URL requests are ordinary invocations; the URL itself is free). */
+    requestsPerMillion: 0.2,
+    /** Per GB-second, Arm. Since August 2025 the INIT phase is billed too. */
+    gbSecondArm: 0.0000133334,
+    source: 'https://aws.amazon.com/lambda/pricing/',
+  },
+  sqs: {
+    /** Standard queue, per million requests; every 64 KB chunk of a payload is one request. */
+    requestsPerMillion: 0.4,
+    chunkBytes: 64 * 1024,
+    source: 'https://aws.amazon.com/sqs/pricing/',
+  },
+  s3: {
+    /** S3 Standard, per 1,000 PUT, COPY, POST or LIST requests. */
+    putPerThousand: 0.005,
+    /** Per 1,000 GET (and other) requests. */
+    getPerThousand: 0.0004,
+    /** Per GB-month stored (first 50 TB); a holding cost, shown apart from the per-delivery total. */
+    storageGbMonth: 0.023,
+    source: 'https://aws.amazon.com/s3/pricing/',
+  },
+  dynamodb: {
+    /** On-demand, per million write request units (1 KB each) and read request units (4 KB; half for eventually consistent). */
+    writeUnitsPerMillion: 0.625,
+    readUnitsPerMillion: 0.125,
+    source: 'https://aws.amazon.com/dynamodb/pricing/on-demand/',
+  },
+  secretsManager: {
+    /** Per 10,000 API calls (the $0.40 per secret-month is a fixed cost, not per delivery). */
+    callsPerTenThousand: 0.05,
+    source: 'https://aws.amazon.com/secrets-manager/pricing/',
+  },
+  cloudWatchLogs: {
+    /** Per GB ingested, standard class (Lambda's vended logs start at the same price). */
+    ingestedPerGb: 0.5,
+    source: 'https://aws.amazon.com/cloudwatch/pricing/',
+  },
+  eventBridge: {
+    /** Custom events put on a bus, per million; every 64 KB chunk of an entry counts as one event. */
+    customEventsPerMillion: 1.0,
+    chunkBytes: 64 * 1024,
+    source: 'https://aws.amazon.com/eventbridge/pricing/',
+  },
+  athena: {
+    /** Per TB scanned, rounded up to 10 MB per query. */
+    perTbScanned: 5.0,
+    minimumBytesPerQuery: 10 * 1024 * 1024,
+    source: 'https://aws.amazon.com/athena/pricing/',
+  },
+  stepFunctions: {
+    /** Standard workflows, per 1,000 state transitions. */
+    transitionsPerThousand: 0.025,
+    source: 'https://aws.amazon.com/step-functions/pricing/',
+  },
+} as const;
