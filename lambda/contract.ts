@@ -16,6 +16,7 @@ export const HANDLER_NAMES = [
   'workflow-plan',
   'workflow-vehicle',
   'workflow-results',
+  'state',
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
@@ -46,6 +47,8 @@ export const ENV = {
   eventFilter: 'EVENT_FILTER',
   /** DynamoDB table of current vehicle state; unset turns it off. */
   stateTableName: 'STATE_TABLE_NAME',
+  /** Queue of lake object keys for the vehicle-state updater (set on the ingest function). */
+  stateQueueUrl: 'STATE_QUEUE_URL',
   /** Base URL of the Smartcar API (the official SDKs read the same variable). */
   smartcarApiOrigin: 'SMARTCAR_API_ORIGIN',
   /** How long after a rotation the previous management token is still accepted, in seconds. */
@@ -390,3 +393,9 @@ export const METRIC = {
   ingestLag: 'IngestLag',
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+
+/** What the ingest function hands the vehicle-state updater per lake object it wrote. */
+export interface StateUpdateMessage {
+  /** The lake object's key; the updater reads it back. */
+  readonly key: string;
+}

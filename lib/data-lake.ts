@@ -9,7 +9,7 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULT_DEDUP_TTL_SECONDS, ENV } from '../lambda/contract';
 import { HouseFunction } from './function';
@@ -122,6 +122,8 @@ export interface DataLakeProps {
 
 /** Ingest function timeout; the queue's visibility timeout is derived from it. */
 export const INGEST_TIMEOUT = Duration.seconds(60);
+/** State function timeout: ten objects of up to a thousand vehicles each, written 16 vehicles at a time. */
+export const STATE_TIMEOUT = Duration.seconds(120);
 
 export class DataLake extends Construct {
   /** The lake bucket (created, or the one passed in). */
@@ -134,6 +136,12 @@ export class DataLake extends Construct {
   public readonly dedupTable?: dynamodb.Table;
   /** Current state per vehicle and signal, when `vehicleStateTable` is on. */
   public readonly vehicleStateTable?: dynamodb.Table;
+  /** Keeps the state table: applies each lake object the ingest function hands it, when the table is on. */
+  public readonly stateFunction?: HouseFunction;
+  /** Keys of lake objects waiting for the state function, when the table is on. */
+  public readonly stateQueue?: sqs.Queue;
+  /** Keys the state function failed on after its retries (rebuild-state covers them), when the table is on. */
+  public readonly stateDeadLetterQueue?: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: DataLakeProps) {
     super(scope, id);
@@ -200,8 +208,45 @@ export class DataLake extends Construct {
         encryption: dynamodb.TableEncryption.AWS_MANAGED,
         removalPolicy: props.vehicleStateTableRemovalPolicy ?? RemovalPolicy.DESTROY,
       });
-      this.vehicleStateTable.grant(this.ingestFunction, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-      this.ingestFunction.addEnvironment(ENV.stateTableName, this.vehicleStateTable.tableName);
+      // The ingest function only hands over each object's key: the state writes (one per vehicle and
+      // signal) happen in their own function and never slow or risk the lake write.
+      this.stateDeadLetterQueue = new sqs.Queue(this, 'StateDeadLetterQueue', {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
+      this.stateQueue = new sqs.Queue(this, 'StateQueue', {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(4),
+        visibilityTimeout: Duration.seconds(STATE_TIMEOUT.toSeconds() * 6),
+        deadLetterQueue: { queue: this.stateDeadLetterQueue, maxReceiveCount: 5 },
+      });
+      this.stateQueue.grantSendMessages(this.ingestFunction);
+      this.ingestFunction.addEnvironment(ENV.stateQueueUrl, this.stateQueue.queueUrl);
+      this.stateFunction = new HouseFunction(this, 'StateFunction', {
+        handler: 'state',
+        description: 'Applies each lake object to the vehicle state table (conditional, order-safe writes)',
+        timeout: STATE_TIMEOUT,
+        memorySize: 512,
+        environment: {
+          [ENV.lakeBucketName]: this.bucket.bucketName,
+          [ENV.stateTableName]: this.vehicleStateTable.tableName,
+        },
+        logRetention: props.logRetention,
+        logRemovalPolicy: props.logRemovalPolicy,
+      });
+      // Read-only on the raw zone; only conditional puts and updates on the table.
+      this.bucket.grantRead(this.stateFunction, `${this.rawPrefix}/*`);
+      this.vehicleStateTable.grant(this.stateFunction, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+      this.stateFunction.addEventSource(
+        new lambdaEvents.SqsEventSource(this.stateQueue, {
+          batchSize: 10,
+          maxBatchingWindow: Duration.seconds(5),
+          maxConcurrency: 2,
+          reportBatchItemFailures: true,
+        }),
+      );
     }
 
     if (props.eventBus) {

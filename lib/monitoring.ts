@@ -63,6 +63,8 @@ export interface MonitoringProps extends MonitoringOptions {
   readonly queue: sqs.IQueue;
   /** The dead-letter queue of the delivery queue. */
   readonly deadLetterQueue: sqs.IQueue;
+  /** Lake objects the vehicle-state function failed on, when the state table is on. @default - none */
+  readonly stateDeadLetterQueue?: sqs.IQueue;
   /** The subscription workflow's state machine. */
   readonly stateMachine: sfn.IStateMachine;
   /** The Powertools service name the functions publish their metrics under. */
@@ -184,6 +186,18 @@ export class Monitoring extends Construct {
       1,
       'Deliveries the ingest function could not store are in the dead-letter queue: fix the cause, then redrive (README, Operations).',
     );
+    if (props.stateDeadLetterQueue) {
+      alarm(
+        'StateUpdatesFailed',
+        props.stateDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: FIVE_MINUTES,
+          statistic: 'Maximum',
+        }),
+        1,
+        'The vehicle state table missed lake objects (the lake has them): fix the cause (state function logs), then run ' +
+          'npm run rebuild-state, or redrive the state dead-letter queue.',
+      );
+    }
     alarm(
       'QueueAge',
       props.queue.metricApproximateAgeOfOldestMessage({ period: FIVE_MINUTES, statistic: 'Maximum' }),

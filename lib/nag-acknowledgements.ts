@@ -45,6 +45,7 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     workflow.planFunction,
     workflow.vehicleFunction,
     workflow.resultsFunction,
+    ...(dataLake.stateFunction ? [dataLake.stateFunction] : []),
   ]) {
     ack(
       fn,
@@ -95,6 +96,21 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
       'DDB3',
       'The table holds current state derived from the lake; npm run rebuild-state rebuilds it from the lake, which is ' +
         'versioned, so point-in-time recovery would be cost without benefit.',
+    );
+  }
+  if (dataLake.stateFunction && bucketResource) {
+    const stateRole = dataLake.stateFunction.role as Scope;
+    for (const finding of ['IAM5[Action::s3:GetBucket*]', 'IAM5[Action::s3:GetObject*]', 'IAM5[Action::s3:List*]']) {
+      ack(
+        stateRole,
+        finding,
+        'Part of bucket.grantRead on the raw-zone prefix: the state function reads back the objects the ingest function wrote.',
+      );
+    }
+    ack(
+      stateRole,
+      `IAM5[Resource::${bucketResource}/${dataLake.rawPrefix}/*]`,
+      'Object keys are generated per batch; the state function may read only the raw zone of the lake bucket.',
     );
   }
   if (webhooks.managementTokenSecret.node.defaultChild) {

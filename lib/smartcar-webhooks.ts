@@ -339,6 +339,7 @@ export class SmartcarWebhooks extends Construct {
       ],
       queue: this.receiver.queue,
       deadLetterQueue: this.receiver.deadLetterQueue,
+      stateDeadLetterQueue: this.dataLake.stateDeadLetterQueue,
       stateMachine: workflow.stateMachine,
       serviceName: Stack.of(this).stackName,
     });

@@ -60,6 +60,7 @@ interface Shape {
   tokenTtlSeconds: number;
   ingestMemoryMb: number;
   ingestQuietPlatform: boolean;
+  stateMemoryMb: number;
   batchSize: number;
   windowSeconds: number;
   dedupe: boolean;
@@ -75,12 +76,11 @@ async function shapeOf(config: Config): Promise<Shape> {
   const t = Template.fromStack(stack);
   const fns = Object.values(t.findResources('AWS::Lambda::Function')).map((f) => f.Properties);
   const verify = fns.find((f) => String(f.Description).startsWith('Answers Smartcar VERIFY'));
-  const ingest = fns.find(
-    (f) =>
-      f.Environment?.Variables?.LAKE_RAW_PREFIX !== undefined &&
-      f.Environment?.Variables?.DELIVERY_QUEUE_URL === undefined,
-  );
-  const esm = Object.values(t.findResources('AWS::Lambda::EventSourceMapping'))[0].Properties;
+  const ingest = fns.find((f) => String(f.Description).startsWith('Writes queued Smartcar webhook deliveries'));
+  const stateFn = fns.find((f) => String(f.Description).startsWith('Applies each lake object to the vehicle state'));
+  const esm = Object.values(t.findResources('AWS::Lambda::EventSourceMapping'))
+    .map((e) => e.Properties)
+    .find((p) => JSON.stringify(p.EventSourceArn).includes('DeliveryQueue'));
   const stage = Object.values(t.findResources('AWS::ApiGatewayV2::Stage'))[0]?.Properties;
   const schedule = Object.values(t.findResources('AWS::Scheduler::Schedule'))
     .map((s) => s.Properties)
@@ -102,7 +102,8 @@ async function shapeOf(config: Config): Promise<Shape> {
     windowSeconds: esm.MaximumBatchingWindowInSeconds ?? 0,
     dedupe: env(ingest).DEDUP_TABLE_NAME !== undefined,
     events: env(ingest).EVENT_BUS_NAME !== undefined,
-    state: env(ingest).STATE_TABLE_NAME !== undefined,
+    state: env(ingest).STATE_QUEUE_URL !== undefined,
+    stateMemoryMb: stateFn?.MemorySize ?? 0,
     compactionEverySeconds: schedule?.State === 'ENABLED' && every ? Number(every[1]) * unit[every[2]] : undefined,
   };
 }
@@ -374,7 +375,7 @@ async function main() {
   for (const c of CONFIGS) {
     const shape = shapes.get(c.name) as Shape;
     const key = `${shape.batchSize}|${shape.windowSeconds}|${shape.dedupe}|${shape.events}|${shape.state}`;
-    if (!ingestRuns.has(key)) ingestRuns.set(key, await runIngest(shape, queued, { s3, ddb, eb }, callMs));
+    if (!ingestRuns.has(key)) ingestRuns.set(key, await runIngest(shape, queued, { sqs, s3, ddb, eb }, callMs));
   }
 
   // --- the curated layer of the default run, made by npm run compact on the raw objects it wrote
@@ -421,8 +422,8 @@ async function main() {
     const logBytes = {
       verify: verifyLogBytes,
       verifyPlatform: shape.verifyQuietPlatform ? 0 : requests * PLATFORM_RECORD_BYTES,
-      ingest: run.logBytes,
-      ingestPlatform: shape.ingestQuietPlatform ? 0 : run.invocations * PLATFORM_RECORD_BYTES,
+      ingest: run.logBytes + run.state.logBytes,
+      ingestPlatform: shape.ingestQuietPlatform ? 0 : (run.invocations + run.state.invocations) * PLATFORM_RECORD_BYTES,
       access: accessBytes,
     };
     const counts: Counts = {
@@ -431,11 +432,13 @@ async function main() {
       verifyInvocations: requests,
       verifyGbSeconds: verifyGbs,
       verifyColdStarts: instances.coldStarts,
-      ingestInvocations: run.invocations,
-      ingestGbSeconds: (run.billedMs / 1000) * (shape.ingestMemoryMb / 1024),
-      sqsRequests: run.sqsSends + run.sqsReceives + run.sqsDeletes,
+      ingestInvocations: run.invocations + run.state.invocations,
+      ingestGbSeconds:
+        (run.billedMs / 1000) * (shape.ingestMemoryMb / 1024) +
+        (run.state.billedMs / 1000) * (shape.stateMemoryMb / 1024),
+      sqsRequests: run.sqsSends + run.sqsReceives + run.sqsDeletes + run.state.sqsRequests,
       s3Puts: run.objects.size + compaction.puts,
-      s3Gets: compaction.gets,
+      s3Gets: compaction.gets + run.state.s3Gets,
       rawObjects: run.objects.size,
       curatedObjects: compaction.puts,
       dynamoReadUnits: run.readUnits,
@@ -607,6 +610,8 @@ function simulateInstances(requests: { at: number; ms: number }[], idleMs: numbe
 }
 
 interface IngestRun {
+  /** The vehicle-state function's side, when the table is on. */
+  state: { invocations: number; billedMs: number; logBytes: number; sqsRequests: number; s3Gets: number };
   invocations: number;
   billedMs: number;
   logBytes: number;
@@ -646,6 +651,7 @@ async function runIngest(
   shape: Shape,
   queued: { body: string; at: number }[],
   sdk: {
+    sqs: typeof import('@aws-sdk/client-sqs');
     s3: typeof import('@aws-sdk/client-s3');
     ddb: typeof import('@aws-sdk/client-dynamodb');
     eb: typeof import('@aws-sdk/client-eventbridge');
@@ -653,6 +659,7 @@ async function runIngest(
   callMs: number,
 ): Promise<IngestRun> {
   const objects = new Map<string, Buffer>();
+  const stateKeys: string[] = [];
   let calls = 0;
   let readUnits = 0;
   let writeUnits = 0;
@@ -709,6 +716,13 @@ async function runIngest(
         return {};
       },
     }),
+    fake(sdk.sqs.SQSClient, {
+      SendMessageCommand: (input) => {
+        calls++;
+        stateKeys.push((JSON.parse(input.MessageBody as string) as { key: string }).key);
+        return { MessageId: randomUUID() };
+      },
+    }),
     fake(sdk.eb.EventBridgeClient, {
       PutEventsCommand: (input) => {
         calls++;
@@ -726,6 +740,7 @@ async function runIngest(
   for (const [on, name, value] of [
     [shape.dedupe, 'DEDUP_TABLE_NAME', 'dedup'],
     [shape.events, 'EVENT_BUS_NAME', 'bus'],
+    [shape.state, 'STATE_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/123456789012/state'],
     [shape.state, 'STATE_TABLE_NAME', 'state'],
   ] as const) {
     if (on) process.env[name] = value;
@@ -754,10 +769,42 @@ async function runIngest(
     if (res.batchItemFailures.length) throw new Error('ingest failed in the bench');
     billedMs += Math.ceil(ms + (calls - before) * callMs);
   }
+  // The state function: batches of 10 keys from its queue; reads each object back, conditional writes.
+  const state = { invocations: 0, billedMs: 0, logBytes: 0, sqsRequests: stateKeys.length, s3Gets: 0 };
+  if (stateKeys.length > 0) {
+    restore.push(
+      fake(sdk.s3.S3Client, {
+        GetObjectCommand: (input) => {
+          calls++;
+          state.s3Gets++;
+          const body = objects.get(input.Key as string) as Buffer;
+          return { Body: { transformToByteArray: async () => new Uint8Array(body) } };
+        },
+      }),
+    );
+    const { handler: applyStates } = require('../lambda/state/index') as typeof import('../lambda/state/index');
+    for (let i = 0; i < stateKeys.length; i += 10) {
+      const keys = stateKeys.slice(i, i + 10);
+      state.invocations++;
+      state.sqsRequests += 2; // one receive and one batched delete per batch of up to 10
+      const before = calls;
+      startCapture();
+      const began = process.hrtime.bigint();
+      const res = await applyStates({
+        Records: keys.map((key, j) => ({ messageId: `s${i + j}`, body: JSON.stringify({ key }) })),
+      } as SQSEvent);
+      const ms = Number(process.hrtime.bigint() - began) / 1e6;
+      state.logBytes += stopCapture();
+      if (res.batchItemFailures.length) throw new Error('state function failed in the bench');
+      // Its writes go 16 vehicles at a time: count the latency of one in 16 calls.
+      state.billedMs += Math.ceil(ms + ((calls - before) / 16) * callMs);
+    }
+  }
   for (const r of restore) r();
   let rawBytes = 0;
   for (const b of objects.values()) rawBytes += b.length;
   return {
+    state,
     invocations: batches.length,
     billedMs,
     logBytes,

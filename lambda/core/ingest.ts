@@ -9,7 +9,7 @@ import { encodeNdjsonGzip, groupByPartition, objectKey, toLakeRecord } from './l
 import type { CoreLogger } from './logger';
 import { type CoreMetrics, noMetrics } from './metrics';
 import { nothingSeen, type SeenStore } from './seen-store';
-import { mergeState, type StateStore, stateOf, type VehicleState } from './vehicle-state';
+import { type StateStore, statesOf } from './vehicle-state';
 
 export interface QueuedMessage {
   readonly id: string;
@@ -29,6 +29,13 @@ export interface IngestDeps {
    * and counted, never fail or delay the batch. @default no state kept
    */
   readonly state?: StateStore;
+  /**
+   * Hands the key of each object just made durable to the vehicle-state updater (in AWS: a message on the
+   * state queue; the state function reads the object back and applies it), so that keeping the state
+   * table costs the ingest path one small message per object, not a write per vehicle and signal. Its
+   * failures are logged and counted, never fail or delay the batch. @default no state kept
+   */
+  readonly stateNotify?: (lakeKey: string) => Promise<unknown>;
   /**
    * Publishes the normalized events of records just made durable (see fleet-events.ts); its failures are
    * retried and counted there, and never fail the batch. @default no events
@@ -113,13 +120,15 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
             deps.logger.warn('could not publish events', { key, reason: String(err) });
           });
         }
+        if (deps.stateNotify && records.some((r) => r.event_type === 'VEHICLE_STATE')) {
+          await deps.stateNotify(key).catch((err: unknown) => {
+            // The lake has the records; `npm run rebuild-state` rebuilds the table from it.
+            metrics.count(METRIC.stateUpdateFailures, 1);
+            deps.logger.warn('could not hand the object to the vehicle state updater', { key, reason: String(err) });
+          });
+        }
         if (deps.state) {
-          // One update per vehicle and mode for the whole object (the merge is order-safe), not one per record.
-          const merged = new Map<string, VehicleState>();
-          for (const u of records.map(stateOf)) {
-            if (u) merged.set(`${u.vehicleId}|${u.mode}`, mergeState(merged.get(`${u.vehicleId}|${u.mode}`), u));
-          }
-          const updates = [...merged.values()];
+          const updates = statesOf(records);
           if (updates.length > 0) {
             await deps.state.apply(updates).catch((err: unknown) => {
               // The lake has the records; `npm run rebuild-state` rebuilds the table from it.

@@ -112,6 +112,16 @@ export function mergeState(current: VehicleState | undefined, update: VehicleSta
   };
 }
 
+/** One merged update per vehicle and mode for a set of records (the merge is order-safe), not one per record. */
+export function statesOf(records: readonly LakeRecord[]): VehicleState[] {
+  const merged = new Map<string, VehicleState>();
+  for (const r of records) {
+    const u = stateOf(r);
+    if (u) merged.set(`${u.vehicleId}|${u.mode}`, mergeState(merged.get(`${u.vehicleId}|${u.mode}`), u));
+  }
+  return [...merged.values()];
+}
+
 /** Where current state is kept: DynamoDB in AWS (conditional writes), a file beside the local lake. */
 export interface StateStore {
   apply(updates: VehicleState[]): Promise<void>;

@@ -6,12 +6,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
-import { dynamoStateStore } from '../adapters/dynamodb-state-store';
 import { createLogger } from '../adapters/logger';
 import { coreMetrics, metrics } from '../adapters/metrics';
-import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX, ENV, type LakeRecord } from '../contract';
+import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX, ENV, type LakeRecord, type StateUpdateMessage } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
 import { EVENT_SOURCE, type EventFilter, type FleetEvent, fleetEventOf, publishEvents } from '../core/fleet-events';
 import { ingestBatch } from '../core/ingest';
@@ -46,9 +46,17 @@ const publish =
           { logger, metrics: coreMetrics },
         )
     : undefined;
-const stateTable = process.env[ENV.stateTableName];
+// The vehicle state table is kept by its own function; this one only hands it each object's key.
+const stateQueueUrl = process.env[ENV.stateQueueUrl];
+const sqs = stateQueueUrl ? new SQSClient({}) : undefined;
+const stateNotify =
+  stateQueueUrl && sqs
+    ? async (key: string) => {
+        const message: StateUpdateMessage = { key };
+        await sqs.send(new SendMessageCommand({ QueueUrl: stateQueueUrl, MessageBody: JSON.stringify(message) }));
+      }
+    : undefined;
 const dynamodb = new DynamoDBClient({});
-const state = stateTable ? dynamoStateStore(dynamodb, stateTable) : undefined;
 const seen = dedupTable
   ? dynamoSeenStore(dynamodb, dedupTable, numberEnv(ENV.dedupTtlSeconds, DEFAULT_DEDUP_TTL_SECONDS))
   : undefined;
@@ -58,7 +66,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
   const messages = (event?.Records ?? []).map((r) => ({ id: r.messageId, body: r.body }));
   const result = await ingestBatch(messages, {
     rawPrefix,
-    state,
+    stateNotify,
     publish,
     logger,
     metrics: coreMetrics,

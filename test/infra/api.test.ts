@@ -51,7 +51,7 @@ describe('removal policies', () => {
   });
 });
 
-it('vehicleStateTable: an opt-in table the ingest function may only put and update', () => {
+it('vehicleStateTable: an opt-in table kept by its own function, which the ingest function only hands keys to', () => {
   const stack = bareStack();
   const w = new SmartcarWebhooks(stack, 'W', { vehicleStateTable: true });
   const t = Template.fromStack(stack);
@@ -61,15 +61,44 @@ it('vehicleStateTable: an opt-in table the ingest function may only put and upda
       { AttributeName: 'sk', KeyType: 'RANGE' },
     ],
   });
-  t.hasResourceProperties('AWS::IAM::Policy', {
-    PolicyDocument: {
-      Statement: Match.arrayWith([
-        Match.objectLike({ Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], Resource: Match.anyValue() }),
-      ]),
+  const statements = (role: string) =>
+    Object.entries(t.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.includes(role))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+  const actions = (role: string) => statements(role).flatMap((s) => ([] as string[]).concat(s.Action));
+  // The ingest function: no table access at all, only the hand-over queue.
+  expect(actions('IngestFunctionRole').some((a) => a.startsWith('dynamodb:'))).toBe(false);
+  expect(actions('IngestFunctionRole')).toContain('sqs:SendMessage');
+  // The state function: conditional puts and updates on the table, reads of the raw zone only.
+  expect(
+    actions('StateFunctionRole')
+      .filter((a) => a.startsWith('dynamodb:'))
+      .sort(),
+  ).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+  expect(actions('StateFunctionRole').some((a) => /s3:(Put|Delete)/.test(a))).toBe(false);
+  for (const s of statements('StateFunctionRole').filter((x) => JSON.stringify(x.Action).includes('s3:GetObject')))
+    expect(JSON.stringify(s.Resource)).toContain('/raw/*');
+  t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+    EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('StateQueue'), 'Arn'] },
+    FunctionResponseTypes: ['ReportBatchItemFailures'],
+  });
+  t.hasResourceProperties('AWS::SQS::Queue', {
+    RedrivePolicy: {
+      maxReceiveCount: 5,
+      deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('StateDeadLetterQueue'), 'Arn'] },
     },
   });
+  t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Dimensions: [
+      { Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('StateDeadLetterQueue'), 'QueueName'] } },
+    ],
+  });
   expect(w.dataLake.vehicleStateTable).toBeDefined();
-  expect(new SmartcarWebhooks(bareStack(), 'X', {}).dataLake.vehicleStateTable).toBeUndefined();
+  expect(w.dataLake.stateFunction).toBeDefined();
+  const off = new SmartcarWebhooks(bareStack(), 'X', {});
+  expect(off.dataLake.vehicleStateTable).toBeUndefined();
+  expect(off.dataLake.stateFunction).toBeUndefined();
 });
 
 it('events: an opt-in bus the ingest function may publish to, with the filter in its environment', () => {

@@ -566,3 +566,21 @@ describe('cfn-lint', () => {
     expect(run.status).toBe(0);
   });
 });
+
+describe('cdk-nag with every option on', () => {
+  it('has no unacknowledged findings: HTTP API, dedupe table, state table and its function, events', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Everything');
+    const webhooks = new SmartcarWebhooks(stack, 'W', {
+      endpoint: 'http-api',
+      deduplication: true,
+      vehicleStateTable: true,
+      events: { enabled: true },
+      reconcile: { enabled: true },
+      fleetCheck: { enabled: true },
+    });
+    acknowledgeNagFindings(webhooks);
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).not.toThrow();
+  });
+});

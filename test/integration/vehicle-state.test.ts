@@ -108,6 +108,64 @@ describe('against moto', () => {
     expect(vehicle?.lastDeliveryAt.S).toBe(new Date(t + 5000).toISOString()); // the last delivery is by arrival
     expect(vehicle?.make.S).toBe('TESLA');
   });
+
+  it('end to end: the ingest handler hands each object to the state queue, the state handler applies it', async () => {
+    const { CreateBucketCommand, S3Client } = await import('@aws-sdk/client-s3');
+    const { CreateQueueCommand, ReceiveMessageCommand, SQSClient } = await import('@aws-sdk/client-sqs');
+    await new S3Client({}).send(new CreateBucketCommand({ Bucket: 'state-lake' }));
+    const sqs = new SQSClient({});
+    const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'state-keys' }))).QueueUrl as string;
+    await createStateTable(ddb, 'state-e2e');
+    Object.assign(process.env, {
+      LAKE_BUCKET_NAME: 'state-lake',
+      LAKE_RAW_PREFIX: 'raw',
+      STATE_QUEUE_URL: queueUrl,
+      STATE_TABLE_NAME: 'state-e2e',
+      POWERTOOLS_DEV: 'false',
+    });
+    jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      let ingest!: typeof import('../../lambda/ingest/index').handler;
+      let state!: typeof import('../../lambda/state/index').handler;
+      jest.isolateModules(() => {
+        ingest = require('../../lambda/ingest/index').handler;
+        state = require('../../lambda/state/index').handler;
+      });
+      const t = 1_800_000_000_000;
+      const newer = record(11, 90, 1_700_000_090_000, t);
+      const older = record(12, 10, 1_700_000_010_000, t + 60_000); // arrives later, read earlier by the car
+      const message = (r: LakeRecord, id: string) => ({
+        messageId: id,
+        body: JSON.stringify(deliveryMessage(r.body as string, r.received_at)),
+      });
+      // Two batches, so two objects; the ingest handler never touches the table.
+      expect(await ingest({ Records: [message(newer, 'a')] } as never)).toEqual({ batchItemFailures: [] });
+      expect(await ingest({ Records: [message(older, 'b')] } as never)).toEqual({ batchItemFailures: [] });
+      const handed = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
+      expect(handed.Messages).toHaveLength(2);
+      // The state queue may deliver them in any order.
+      const records = (handed.Messages ?? []).reverse().map((m, i) => ({ messageId: `m${i}`, body: m.Body }));
+      expect(await state({ Records: records } as never)).toEqual({ batchItemFailures: [] });
+      const items = await ddb.send(
+        new QueryCommand({
+          TableName: 'state-e2e',
+          KeyConditionExpression: 'vehicleId = :v',
+          ExpressionAttributeValues: { ':v': { S: VEHICLE } },
+        }),
+      );
+      const signal = items.Items?.find((i) => i.sk.S === 'live#signal#tractionbattery-stateofcharge');
+      expect(JSON.parse(signal?.body.S as string)).toMatchObject({ value: 90 });
+      // A key that is not in the lake fails alone, for the queue to retry.
+      const bad = await state({
+        Records: [{ messageId: 'x', body: JSON.stringify({ key: 'raw/missing.ndjson.gz' }) }],
+      } as never);
+      expect(bad).toEqual({ batchItemFailures: [{ itemIdentifier: 'x' }] });
+    } finally {
+      for (const k of ['LAKE_BUCKET_NAME', 'LAKE_RAW_PREFIX', 'STATE_QUEUE_URL', 'STATE_TABLE_NAME'])
+        delete process.env[k];
+      jest.restoreAllMocks();
+    }
+  });
 });
 
 it('a state-table failure does not fail or hold back the lake write', async () => {
@@ -122,6 +180,25 @@ it('a state-table failure does not fail or hold back the lake write', async () =
       metrics,
       putObject: async (key) => void written.push(key),
       state: { apply: async () => Promise.reject(new Error('table unavailable')) },
+    },
+  );
+  expect(result).toMatchObject({ failedIds: [], recordsWritten: 1 });
+  expect(written).toHaveLength(1);
+  expect(metrics.total('StateUpdateFailures')).toBe(1);
+});
+
+it('a state queue that refuses the hand-over does not fail or hold back the lake write either', async () => {
+  const written: string[] = [];
+  const metrics = new RecordingMetrics();
+  const r = record(10, 55, 1_700_000_000_000, 1_800_000_000_000);
+  const result = await ingestBatch(
+    [{ id: 'm1', body: JSON.stringify(deliveryMessage(r.body as string, r.received_at)) }],
+    {
+      rawPrefix: 'raw',
+      logger: { info() {}, warn() {}, error() {} },
+      metrics,
+      putObject: async (key) => void written.push(key),
+      stateNotify: async () => Promise.reject(new Error('queue unavailable')),
     },
   );
   expect(result).toMatchObject({ failedIds: [], recordsWritten: 1 });
