@@ -34,6 +34,8 @@ export interface StackSettings {
   readonly expectedPeakDeliveriesPerSecond?: number;
   /** Keep the DynamoDB deduplication table. @default false */
   readonly deduplication?: boolean;
+  /** Keep the vehicle state table (and its function). @default false */
+  readonly vehicleStateTable?: boolean;
 }
 
 export interface SmartcarWebhooksStackProps extends StackProps {
@@ -52,6 +54,7 @@ export class SmartcarWebhooksStack extends Stack {
       endpoint: s.endpoint,
       expectedPeakDeliveriesPerSecond: s.expectedPeakDeliveriesPerSecond,
       deduplication: s.deduplication,
+      vehicleStateTable: s.vehicleStateTable,
       managementTokenSecretProps: s.secretName ? { secretName: s.secretName } : undefined,
       bucketProps: s.bucketName ? { bucketName: s.bucketName } : undefined,
       // One setting for every bucket the stack creates: the lake, work, Athena results and quarantine buckets.
@@ -219,5 +222,6 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
     endpoint,
     expectedPeakDeliveriesPerSecond: peak,
     deduplication: booleanContext('deduplication'),
+    vehicleStateTable: booleanContext('vehicleStateTable'),
   };
 }

@@ -11,7 +11,13 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
 import { createLogger } from '../adapters/logger';
 import { coreMetrics, metrics } from '../adapters/metrics';
-import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX, ENV, type LakeRecord, type StateUpdateMessage } from '../contract';
+import {
+  DEFAULT_DEDUP_TTL_SECONDS,
+  DEFAULT_RAW_PREFIX,
+  ENV,
+  type LakeRecord,
+  type StateUpdateMessage,
+} from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
 import { EVENT_SOURCE, type EventFilter, type FleetEvent, fleetEventOf, publishEvents } from '../core/fleet-events';
 import { ingestBatch } from '../core/ingest';

@@ -30,7 +30,9 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
       const { key } = JSON.parse(message.body) as StateUpdateMessage;
       if (typeof key !== 'string') throw new Error('message has no object key');
       const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      const updates = statesOf(decodeNdjsonGzip(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()));
+      const updates = statesOf(
+        decodeNdjsonGzip(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()),
+      );
       await store.apply(updates);
       vehicles += updates.length;
     } catch (err) {
