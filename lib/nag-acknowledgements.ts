@@ -247,74 +247,55 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     );
   }
 
-  // --- fleet check ------------------------------------------------------------------------------------
-  const check = webhooks.fleetCheck;
-  const checkRole = check.stateMachine.role;
+  // --- fleet check and compaction: state machines that run Athena as themselves -------------------------
   const db = webhooks.catalog.databaseName;
-  for (const finding of [
-    'IAM5[Action::s3:Abort*]',
-    'IAM5[Action::s3:DeleteObject*]',
-    'IAM5[Action::s3:GetBucket*]',
-    'IAM5[Action::s3:GetObject*]',
-    'IAM5[Action::s3:List*]',
-    'IAM5[Resource::*]',
-    `IAM5[Resource::${attr(webhooks.catalog.resultsBucket, 'Arn')}/*]`,
-    `IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/${db}/*]`,
-  ]) {
-    ack(
-      checkRole,
-      finding,
-      "The catalog's query grant: Athena runs the check as this role, so it reads the Glue tables of its own database " +
-        'and the raw zone, and reads and writes query results in the results bucket (generated keys); ' +
-        'cloudwatch:PutMetricData and X-Ray support no resource-level permissions.',
-    );
-  }
-  if (bucketResource) {
-    ack(
-      checkRole,
-      `IAM5[Resource::${bucketResource}/${dataLake.rawPrefix}/*]`,
-      'The check reads the raw zone of the lake only.',
-    );
-    ack(
-      checkRole,
-      `IAM5[Resource::${bucketResource}/${webhooks.catalog.curatedPrefix}/*]`,
-      'The check reads the curated layer of the lake, which the views read with the raw zone.',
-    );
-  }
+  /** The catalog's query grant on a state machine's role, and what it reads or writes of the lake. */
+  const athenaRole = (role: Scope, who: string, extra: string, lake: { raw: string; curated: string }) => {
+    for (const finding of [
+      'IAM5[Action::s3:Abort*]',
+      'IAM5[Action::s3:DeleteObject*]',
+      'IAM5[Action::s3:GetBucket*]',
+      'IAM5[Action::s3:GetObject*]',
+      'IAM5[Action::s3:List*]',
+      'IAM5[Resource::*]',
+      `IAM5[Resource::${attr(webhooks.catalog.resultsBucket, 'Arn')}/*]`,
+      `IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/${db}/*]`,
+    ]) {
+      ack(
+        role,
+        finding,
+        `The catalog's query grant: Athena runs ${who} as this role, so it reads the Glue tables of its own database ` +
+          `and the lake, and reads and writes query results in the results bucket (generated keys); ${extra}`,
+      );
+    }
+    if (bucketResource) {
+      ack(role, `IAM5[Resource::${bucketResource}/${dataLake.rawPrefix}/*]`, lake.raw);
+      ack(role, `IAM5[Resource::${bucketResource}/${webhooks.catalog.curatedPrefix}/*]`, lake.curated);
+    }
+  };
+  const check = webhooks.fleetCheck;
+  athenaRole(
+    check.stateMachine.role,
+    'the check',
+    'cloudwatch:PutMetricData and X-Ray support no resource-level permissions.',
+    {
+      raw: 'The check reads the raw zone of the lake only.',
+      curated: 'The check reads the curated layer of the lake, which the views read with the raw zone.',
+    },
+  );
   ack(check.stateMachine, 'SF1', 'Logging is at ERROR without execution data on purpose; the results are in Athena.');
 
   const compaction = webhooks.compaction;
-  const compactionRole = compaction.stateMachine.role;
-  for (const finding of [
-    'IAM5[Action::s3:Abort*]',
-    'IAM5[Action::s3:DeleteObject*]',
-    'IAM5[Action::s3:GetBucket*]',
-    'IAM5[Action::s3:GetObject*]',
-    'IAM5[Action::s3:List*]',
-    'IAM5[Resource::*]',
-    `IAM5[Resource::${attr(webhooks.catalog.resultsBucket, 'Arn')}/*]`,
-    `IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/${db}/*]`,
-  ]) {
-    ack(
-      compactionRole,
-      finding,
-      "The catalog's query grant: Athena runs the compaction's statements as this role, so it reads the Glue tables " +
-        'of its own database and the lake, and reads and writes query results in the results bucket (generated keys); ' +
-        'X-Ray supports no resource-level permissions.',
-    );
-  }
-  if (bucketResource) {
-    ack(
-      compactionRole,
-      `IAM5[Resource::${bucketResource}/${dataLake.rawPrefix}/*]`,
-      'The compaction reads the raw zone (Athena reads it; nothing of ours does).',
-    );
-    ack(
-      compactionRole,
-      `IAM5[Resource::${bucketResource}/${webhooks.catalog.curatedPrefix}/*]`,
-      'Athena writes the curated layer (Parquet under generated names) and reads it back to leave out curated events.',
-    );
-  }
+  athenaRole(
+    compaction.stateMachine.role,
+    "the compaction's statements",
+    'X-Ray supports no resource-level permissions.',
+    {
+      raw: 'The compaction reads the raw zone (Athena reads it; nothing of ours does).',
+      curated:
+        'Athena writes the curated layer (Parquet under generated names) and reads it back to leave out curated events.',
+    },
+  );
   ack(
     compaction.stateMachine,
     'SF1',
