@@ -25,6 +25,8 @@ export interface Dialect {
   median(expr: string): string;
   /** The current time as a timestamp. */
   now(): string;
+  /** Whether text is an unsigned decimal number of at most `digits` integer digits (safe to CAST). */
+  isNumber(expr: string, digits: number): string;
   /**
    * The raw rows not yet compacted into the curated layer: rows of raw objects that no committed
    * compaction run claimed. Every raw object is on exactly one side of that line.
@@ -43,6 +45,7 @@ export const athenaDialect = (database: string): Dialect => ({
   epochSeconds: (e) => `to_unixtime(${e})`,
   median: (e) => `approx_percentile(${e}, 0.5)`,
   now: () => 'current_timestamp',
+  isNumber: (e, n) => `regexp_like(${e}, '^[0-9]{1,${n}}(\\.[0-9]+)?$')`,
   rawTail: () => `(SELECT r.* FROM "${database}"."${RAW_TABLE}" r
     WHERE NOT EXISTS (SELECT 1 FROM "${database}"."${COMPACTED_OBJECTS}" o
                       WHERE o.object = r."$path" AND o.run_id IN (SELECT run_id FROM "${database}"."${COMPACTION_COMMITS}")))`,
@@ -61,6 +64,7 @@ export const duckdbDialect: Dialect = {
   epochSeconds: (e) => `epoch(${e})`,
   median: (e) => `median(${e})`,
   now: () => 'now()',
+  isNumber: (e, n) => `regexp_full_match(${e}, '[0-9]{1,${n}}(\\.[0-9]+)?')`,
   // The local lake resolves the claimed objects when it opens (local/query.ts) and reads only the others.
   rawTail: () => `"${RAW_TAIL}"`,
 };
@@ -174,7 +178,9 @@ function vehicleColumns(d: Dialect, payload: string): string {
  * stay epoch milliseconds here: the curated layer stores them so, and the `signals` view converts.
  */
 export function signalRows(d: Dialect, source: string): string {
-  const ms = (e: string) => `CAST(CAST(${e} AS DOUBLE) AS BIGINT)`;
+  // A value that is not a number (or absurdly large) becomes null rather than failing the statement: one
+  // odd delivery must not stop every compaction run or every query of the view.
+  const ms = (e: string) => `CASE WHEN ${d.isNumber(e, 15)} THEN CAST(CAST(${e} AS DOUBLE) AS BIGINT) END`;
   return `SELECT e.event_id, e.event_type, e.mode, e.dt, e.hour, e.received_at,
        COALESCE(${d.jsonScalar('e.payload', '$.vehicleId')}, ${d.jsonScalar('e.payload', '$.data.vehicle.id')}) AS vehicle_id,
        ${d.jsonScalar('s.signal', '$.code')} AS signal_code,
@@ -198,7 +204,7 @@ SELECT e.event_id, e.event_type, e.mode, e.dt, e.hour, e.received_at,
        CAST(NULL AS VARCHAR) AS value,
        CAST(NULL AS VARCHAR) AS unit,
        ${d.jsonText('p.endpoint', '$.body')} AS body_json,
-       CAST(${d.jsonScalar('p.endpoint', '$.code')} AS INTEGER) AS status_code,
+       CASE WHEN ${d.isNumber(d.jsonScalar('p.endpoint', '$.code'), 9)} THEN CAST(CAST(${d.jsonScalar('p.endpoint', '$.code')} AS DOUBLE) AS INTEGER) END AS status_code,
        CAST(NULL AS BIGINT) AS oem_updated_ms,
        CAST(NULL AS BIGINT) AS fetched_ms
 FROM ${source} e

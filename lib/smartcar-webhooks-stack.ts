@@ -6,6 +6,7 @@ import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
+import { VIEWS } from './queries';
 import { ENDPOINTS } from './receiver';
 import { SmartcarWebhooks } from './smartcar-webhooks';
 import { ConfigurationError, checkBucketName, checkSecretName, checkStackName, checkWebhookId } from './validation';
@@ -111,7 +112,7 @@ export class SmartcarWebhooksStack extends Stack {
       value: this.webhooks.dataLake.bucket.bucketName,
     });
     new CfnOutput(this, 'AthenaWorkGroup', {
-      description: 'Athena workgroup: open it, run the named queries "01…05 create view" once, then query',
+      description: `Athena workgroup: open it, run the named queries "01…${String(VIEWS.length).padStart(2, '0')} create view" once, in order, then query`,
       value: this.webhooks.catalog.workGroup.ref,
     });
     new CfnOutput(this, 'GlueDatabase', {

@@ -183,7 +183,9 @@ function printTable(rows: Row[]): void {
 
 const USAGE = `usage: npm run query -- "<sql>" | <view> | --list  [--json]
 
-  views: ${VIEWS.map((v) => v.name).join(', ')}; the raw table is "${RAW_TABLE}".
+  views: ${VIEWS.map((v) => v.name).join(', ')}.
+  Tables: "${RAW_TABLE}" (the raw zone), "${CURATED_DELIVERIES}" and "${CURATED_SIGNALS}" (the curated layer,
+  after npm run compact); the views read the curated rows plus the raw objects not compacted yet.
   The lake is $LOCAL_LAKE_DIR (default ./local-lake), as written by npm start.
   example: npm run query -- "SELECT vehicle_id, signal_name, value, unit FROM latest_signals"`;
 

@@ -211,3 +211,38 @@ it('npm run compact compacts $LOCAL_LAKE_DIR and says what it did', async () => 
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/--settle-minutes takes a whole number/);
 });
+
+it('a signal time or legacy status that is not a number becomes null; it never fails a compaction run or a view', async () => {
+  const fresh = mkdtempSync(path.join(tmpdir(), 'curated-odd-'));
+  const odd = stateOfCharge('evt-odd', 42, 1764180000000).replace(
+    '"oemUpdatedAt":1764180000000',
+    '"oemUpdatedAt":"soon"',
+  );
+  const huge = stateOfCharge('evt-huge', 43, 1764180000000).replace(
+    '"oemUpdatedAt":1764180000000',
+    '"oemUpdatedAt":1e300',
+  );
+  const legacy = fixture('schedule-legacy').toString().replace('"code":200', '"code":"OK"');
+  await store(fresh, 'odd', [
+    [odd, at(20, 1)],
+    [huge, at(20, 2)],
+  ]);
+  await store(fresh, 'odd-legacy', [[legacy, at(20, 3)]]);
+  const before = await answers(fresh);
+  const r = await compactLocalLake(fresh, { now: new Date('2026-11-27T06:00:00.000Z') });
+  expect(r).toMatchObject({ objects: 2, events: 3 });
+  expect(await answers(fresh)).toEqual(before);
+  const lake = await openLocalLake(fresh);
+  try {
+    const rows = await lake.query(
+      "SELECT event_id, oem_updated_at, status_code FROM signals WHERE event_id IN ('evt-odd', 'evt-huge') OR signal_code = '/odometer' ORDER BY event_id",
+    );
+    expect(rows.map((x) => [x.oem_updated_at, x.status_code])).toEqual([
+      [null, null],
+      [null, null],
+      [null, null],
+    ]);
+  } finally {
+    lake.close();
+  }
+});
