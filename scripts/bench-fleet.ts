@@ -27,18 +27,17 @@ import { compactLocalLake } from '../local/compact';
 import { putLakeObject } from '../local/file-lake';
 import { fleetTable } from '../local/fleet';
 import { openLocalLake } from '../local/query';
-import { fixture } from '../test/support/fixtures';
+import { vehicleState } from '../test/support/fixtures';
 import { createStateTable, startMoto, useMoto } from '../test/support/moto';
 
 const quiet = { info() {}, warn() {}, error() {} };
 
 function body(vehicle: number, at: number, n: number): string {
-  return fixture('vehicle-state')
-    .toString()
-    .replace('550e8400-e29b-41d4-a716-446655440000', `evt-${vehicle}-${n}`)
-    .replaceAll('9af13248-3b73-4c9d-9a4b-d937ce6bc8e2', `veh-${String(vehicle).padStart(5, '0')}`)
-    .replace('"value":78', `"value":${(vehicle + n) % 100}`)
-    .replace('"oemUpdatedAt":1731940328000', `"oemUpdatedAt":${at}`);
+  return vehicleState(`evt-${vehicle}-${n}`, {
+    vehicleId: `veh-${String(vehicle).padStart(5, '0')}`,
+    value: (vehicle + n) % 100,
+    oemUpdatedAt: at,
+  });
 }
 
 async function main() {

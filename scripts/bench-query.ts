@@ -15,16 +15,10 @@ import { encodeNdjsonGzip, objectKey, partitionPrefix, toLakeRecord } from '../l
 import { compactLocalLake } from '../local/compact';
 import { putLakeObject } from '../local/file-lake';
 import { openLocalLake } from '../local/query';
-import { fixture } from '../test/support/fixtures';
+import { vehicleState } from '../test/support/fixtures';
 
-const TEMPLATE = fixture('vehicle-state').toString();
-
-function body(eventId: string, vehicle: string, value: number, oemUpdatedAt: number): string {
-  return TEMPLATE.replace('550e8400-e29b-41d4-a716-446655440000', eventId)
-    .replaceAll('9af13248-3b73-4c9d-9a4b-d937ce6bc8e2', vehicle)
-    .replace('"value":78', `"value":${value}`)
-    .replace('"oemUpdatedAt":1731940328000', `"oemUpdatedAt":${oemUpdatedAt}`);
-}
+const body = (eventId: string, vehicleId: string, value: number, oemUpdatedAt: number) =>
+  vehicleState(eventId, { vehicleId, value, oemUpdatedAt });
 
 /** The record the ingest function writes for this body (the shape is checked against toLakeRecord below). */
 function record(text: string, eventId: string, vehicle: string, receivedAt: string, n: number): LakeRecord {

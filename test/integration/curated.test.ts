@@ -12,17 +12,12 @@ import { compactLocalLake, main as compactMain } from '../../local/compact';
 import { listLakeKeys, putLakeObject } from '../../local/file-lake';
 import { openLocalLake } from '../../local/query';
 import { runInProcess } from '../support/cli';
-import { fixture } from '../support/fixtures';
+import { fixture, vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 
 /** A VEHICLE_STATE delivery with its own eventId, state of charge and OEM time. */
 function stateOfCharge(eventId: string, value: number, oemUpdatedAt: number, vehicle = 'veh-1'): string {
-  return fixture('vehicle-state')
-    .toString()
-    .replace('550e8400-e29b-41d4-a716-446655440000', eventId)
-    .replace('9af13248-3b73-4c9d-9a4b-d937ce6bc8e2', vehicle)
-    .replace('"value":78', `"value":${value}`)
-    .replace('"oemUpdatedAt":1731940328000', `"oemUpdatedAt":${oemUpdatedAt}`);
+  return vehicleState(eventId, { vehicleId: vehicle, value, oemUpdatedAt });
 }
 
 async function store(lakeDir: string, objectName: string, bodies: [string | Buffer, string][]) {

@@ -25,7 +25,7 @@ import { directoryLake, type LakeStore, s3Lake } from '../../scripts/ops/lake-st
 import { redrive } from '../../scripts/ops/redrive';
 import { replay } from '../../scripts/ops/replay';
 import { apiEvent } from '../support/api-event';
-import { fixture, sign, TEST_TOKEN } from '../support/fixtures';
+import { fixture, sign, TEST_TOKEN, vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 import { type Moto, startMoto, useMoto } from '../support/moto';
 
@@ -286,8 +286,7 @@ describe('replay', () => {
     const at = (m: number) => `2026-11-26T21:${String(m).padStart(2, '0')}:00.000Z`;
     const ids = ['evt-1', 'evt-2', 'evt-3', 'evt-4'];
     const source = 'raw/event_type=VEHICLE_STATE/mode=live/dt=2026-11-26/hour=21/batch.ndjson.gz';
-    const body = (id: string) =>
-      fixture('vehicle-state').toString().replace('550e8400-e29b-41d4-a716-446655440000', id);
+    const body = (id: string) => vehicleState(id);
     /** Partition rules that send the named events to event_type=MOVED and the rest where they belong. */
     const movingTo = (moved: string[]) => (r: LakeRecord) => ({
       ...r,

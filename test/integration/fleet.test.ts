@@ -11,7 +11,7 @@ import { putLakeObject } from '../../local/file-lake';
 import { main as fleetMain, fleetTable } from '../../local/fleet';
 import { type LocalLake, openLocalLake } from '../../local/query';
 import { runInProcess } from '../support/cli';
-import { fixture } from '../support/fixtures';
+import { vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 
 const HOUR = 3_600_000;
@@ -21,12 +21,7 @@ let lake: LocalLake;
 let seq = 0;
 
 function state(vehicleId: string, at: number, soc: number): string {
-  return fixture('vehicle-state')
-    .toString()
-    .replace('550e8400-e29b-41d4-a716-446655440000', `evt-${++seq}`)
-    .replaceAll('9af13248-3b73-4c9d-9a4b-d937ce6bc8e2', vehicleId)
-    .replace('"value":78', `"value":${soc}`)
-    .replace('"oemUpdatedAt":1731940328000', `"oemUpdatedAt":${at}`);
+  return vehicleState(`evt-${++seq}`, { vehicleId, value: soc, oemUpdatedAt: at });
 }
 
 function error(

@@ -13,12 +13,11 @@ import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord
 import { VIEWS } from '../../lib/queries';
 import { putLakeObject, readLake } from '../../local/file-lake';
 import { type LocalLake, openLocalLake } from '../../local/query';
-import { fixture } from '../support/fixtures';
+import { fixture, vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 
 const AT = '2026-11-26T21:00:00.000Z';
-const state = (eventId: string) =>
-  fixture('vehicle-state').toString().replace('550e8400-e29b-41d4-a716-446655440000', eventId);
+const state = (eventId: string) => vehicleState(eventId);
 
 /** name → raw body bytes, each signed-and-accepted in real life (the receiver parses them all). */
 const HOSTILE: Record<string, Buffer> = {

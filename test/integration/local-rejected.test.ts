@@ -14,14 +14,13 @@ import { fileTokens, PREVIOUS_TOKEN_FILE, rotateFileToken } from '../../local/to
 import { main as recoverMain } from '../../scripts/ops/recover-rejected';
 import { readToken, main as rotateMain, rotateToken } from '../../scripts/ops/rotate-token';
 import { expectCleanFailure, runInProcess, spawnCommand } from '../support/cli';
-import { fixture, sign } from '../support/fixtures';
+import { sign, vehicleState } from '../support/fixtures';
 import { RecordingMetrics } from '../support/metrics';
 
 const OLD = 'local-old-token';
 const NEW = 'local-new-token';
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'local-rejected-'));
-const body = (eventId: string) =>
-  fixture('vehicle-state').toString().replace('550e8400-e29b-41d4-a716-446655440000', eventId);
+const body = (eventId: string) => vehicleState(eventId);
 const post = async (url: string, eventId: string, token: string) =>
   (
     await fetch(url, {

@@ -8,7 +8,7 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { apiEvent } from '../support/api-event';
-import { fixture, sign, TEST_TOKEN } from '../support/fixtures';
+import { fixture, sign, TEST_TOKEN, vehicleState } from '../support/fixtures';
 import { decodeNdjsonGzip } from '../support/lake';
 import { type Moto, startMoto, useMoto } from '../support/moto';
 
@@ -140,8 +140,7 @@ it('a delivery Smartcar retries after it was stored is acknowledged and not stor
 });
 
 it('one eventId over DynamoDB key limits does not stop the genuine ids of its batch being remembered', async () => {
-  const bodyWith = (eventId: string) =>
-    fixture('vehicle-state').toString().replace('550e8400-e29b-41d4-a716-446655440000', eventId);
+  const bodyWith = (eventId: string) => vehicleState(eventId);
   const bodies = [bodyWith('a'.repeat(3000)), bodyWith('dedupe-normal-1'), bodyWith('dedupe-normal-2')];
   const send = async () => {
     for (const b of bodies) expect((await verify(apiEvent(b, { 'sc-signature': sign(b) }))).statusCode).toBe(200);

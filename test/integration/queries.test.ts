@@ -10,7 +10,7 @@ import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord
 import { putLakeObject } from '../../local/file-lake';
 import { type LocalLake, openLocalLake, main as queryMain } from '../../local/query';
 import { runInProcess, spawnCommand } from '../support/cli';
-import { fixture } from '../support/fixtures';
+import { fixture, vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 
 const VEHICLE = '9af13248-3b73-4c9d-9a4b-d937ce6bc8e2';
@@ -20,11 +20,7 @@ let lake: LocalLake;
 
 /** A VEHICLE_STATE delivery with its own eventId, state of charge and OEM time. */
 function stateOfCharge(eventId: string, value: number, oemUpdatedAt: number): string {
-  return fixture('vehicle-state')
-    .toString()
-    .replace('550e8400-e29b-41d4-a716-446655440000', eventId)
-    .replace('"value":78', `"value":${value}`)
-    .replace('"oemUpdatedAt":1731940328000', `"oemUpdatedAt":${oemUpdatedAt}`);
+  return vehicleState(eventId, { value, oemUpdatedAt });
 }
 
 async function store(objectName: string, bodies: [string | Buffer, string][]) {

@@ -12,7 +12,7 @@ import type { LakeRecord } from '../../lambda/contract';
 import { main as recoverMain } from '../../scripts/ops/recover-rejected';
 import { apiEvent } from '../support/api-event';
 import { runInProcess } from '../support/cli';
-import { fixture, sign } from '../support/fixtures';
+import { sign, vehicleState } from '../support/fixtures';
 import { decodeNdjsonGzip } from '../support/lake';
 import { type Moto, startMoto, useMoto } from '../support/moto';
 
@@ -81,8 +81,7 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-const body = (eventId: string) =>
-  fixture('vehicle-state').toString().replace('550e8400-e29b-41d4-a716-446655440000', eventId);
+const body = (eventId: string) => vehicleState(eventId);
 const send = async (eventId: string, token: string) => {
   const b = body(eventId);
   return (await verify(apiEvent(b, { 'sc-signature': sign(b, token) }))).statusCode;

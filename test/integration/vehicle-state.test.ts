@@ -17,7 +17,7 @@ import { putLakeObject } from '../../local/file-lake';
 import { readStateFile } from '../../local/state-file';
 import { directoryLake } from '../../scripts/ops/lake-store';
 import { rebuildState } from '../../scripts/ops/rebuild-state';
-import { fixture } from '../support/fixtures';
+import { vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 import { RecordingMetrics } from '../support/metrics';
 import { createStateTable, type Moto, startMoto, useMoto } from '../support/moto';
@@ -26,11 +26,7 @@ const VEHICLE = '9af13248-3b73-4c9d-9a4b-d937ce6bc8e2';
 
 /** A VEHICLE_STATE delivery with its own event id, value, OEM time and receive time. */
 function record(i: number, value: number, oemUpdatedAt: number, receivedAt: number): LakeRecord {
-  const body = fixture('vehicle-state')
-    .toString()
-    .replace('550e8400-e29b-41d4-a716-446655440000', `evt-${i}`)
-    .replace('"value":78', `"value":${value}`)
-    .replace('"oemUpdatedAt":1731940328000', `"oemUpdatedAt":${oemUpdatedAt}`);
+  const body = vehicleState(`evt-${i}`, { value, oemUpdatedAt });
   const at = new Date(receivedAt).toISOString();
   return toLakeRecord(deliveryMessage(body, at), new Date(at));
 }

@@ -2,7 +2,7 @@ import { ingestBatch } from '../../lambda/core/ingest';
 import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord } from '../../lambda/core/lake';
 import type { CoreLogger } from '../../lambda/core/logger';
 import { MemorySeenStore } from '../../lambda/core/seen-store';
-import { fixture } from '../support/fixtures';
+import { fixture, vehicleState } from '../support/fixtures';
 import { decodeNdjsonGzip, deliveryMessage } from '../support/lake';
 import { RecordingMetrics } from '../support/metrics';
 
@@ -91,9 +91,7 @@ describe('key layout', () => {
 
 describe('ingestBatch', () => {
   const at = '2026-11-26T21:04:59.000Z';
-  const otherVehicleState = fixture('vehicle-state')
-    .toString()
-    .replace('550e8400-e29b-41d4-a716-446655440000', '650e8400-e29b-41d4-a716-446655440001');
+  const otherVehicleState = vehicleState('650e8400-e29b-41d4-a716-446655440001');
   const messages = [
     { id: 'm1', body: JSON.stringify(deliveryMessage(fixture('vehicle-state'), at)) },
     { id: 'm2', body: JSON.stringify(deliveryMessage(otherVehicleState, '2026-11-26T21:30:00.000Z')) },

@@ -6,7 +6,7 @@ import type { QuarantinedDelivery } from '../../lambda/contract';
 import { QuarantineWriter, quarantineKey, quarantineKeyTime, recoverRejected } from '../../lambda/core/quarantine';
 import { type ReceiverDeps, receive } from '../../lambda/core/receive';
 import { RotatingTokens } from '../../lambda/core/rotating-tokens';
-import { fixture, sign } from '../support/fixtures';
+import { fixture, sign, vehicleState } from '../support/fixtures';
 import { RecordingMetrics } from '../support/metrics';
 
 const OLD = 'amt-old-0000';
@@ -38,9 +38,7 @@ function secret(clock: () => number) {
 }
 
 function delivery(eventId: string, token: string) {
-  const body = Buffer.from(
-    fixture('vehicle-state').toString().replace('550e8400-e29b-41d4-a716-446655440000', eventId),
-  );
+  const body = Buffer.from(vehicleState(eventId));
   return { body, headers: { 'sc-signature': sign(body, token) }, receivedAt: new Date('2026-11-27T10:00:00.000Z') };
 }
 
