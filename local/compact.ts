@@ -23,7 +23,7 @@ import {
 } from '../lib/queries';
 import { runCli } from './cli';
 import { listLakeKeys } from './file-lake';
-import { CURATED_DIRS, defineLakeTables, openLocalLake, readRawSql } from './query';
+import { CURATED_DIRS, defineLakeTables, openLocalLake, readRawSql, sqlString } from './query';
 
 export interface CompactOptions {
   /** The time the run takes as now. @default the clock */
@@ -42,7 +42,6 @@ export interface CompactResult {
   readonly abandonedFiles: number;
 }
 
-const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const RUN_FILE = /(?:^|\/)run-([0-9A-Za-z-]+?)(?:_\d+)?\.parquet$/;
 
 /** Whether the hour of a raw key ended at least `settleMinutes` before `now`. */

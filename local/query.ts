@@ -49,7 +49,8 @@ export const CURATED_DIRS: Record<string, string> = Object.fromEntries(
   Object.entries(CURATED_TABLE_FOLDERS).map(([table, folder]) => [table, `curated/${folder}`]),
 );
 
-const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+/** A DuckDB string literal. */
+export const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /** Raw objects of the local lake, as keys relative to it (`raw/event_type=…/….ndjson.gz`). */
 export async function rawObjectKeys(lakeDir: string, rawPrefix = 'raw'): Promise<string[]> {

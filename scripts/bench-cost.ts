@@ -90,8 +90,7 @@ async function shapeOf(config: Config): Promise<Shape> {
   const env = (fn: Record<string, never> | undefined) =>
     (fn as { Environment?: { Variables?: Record<string, unknown> } })?.Environment?.Variables ?? {};
   return {
-    httpApi:
-      t.findResources('AWS::ApiGatewayV2::Api') && Object.keys(t.findResources('AWS::ApiGatewayV2::Api')).length > 0,
+    httpApi: Object.keys(t.findResources('AWS::ApiGatewayV2::Api')).length > 0,
     accessLogFormat: stage?.AccessLogSettings?.Format,
     verifyMemoryMb: verify?.MemorySize,
     verifyQuietPlatform: verify?.LoggingConfig?.SystemLogLevel === 'WARN',
@@ -396,7 +395,8 @@ async function main() {
 
   // --- price each configuration, per million deliveries
   const perMillion = 1e6 / n; // deliveries Smartcar meant to send; retries are extra requests
-  const kinds = new Set(curatedKeys.map((k) => /event_type=[^/]+\/mode=[^/]+/.exec(k)?.[0])).size / 2 || 1;
+  // Event type and mode pairs: the partitions a compaction run writes per day, in each curated table.
+  const kinds = new Set(curatedKeys.map((k) => /event_type=[^/]+\/mode=[^/]+/.exec(k)?.[0])).size || 1;
   const lines: { name: string; label: string; total: number; items: Record<string, number>; objects: number }[] = [];
   for (const c of CONFIGS) {
     const shape = shapes.get(c.name) as Shape;
@@ -409,14 +409,24 @@ async function main() {
       ((verifyMs.reduce((s, ms) => s + Math.ceil(ms + callMs), 0) + instances.coldStarts * initMs) / 1000) *
       (shape.verifyMemoryMb / 1024);
     const secretsCalls = instances.coldStarts + Math.floor(instances.instanceSeconds / shape.tokenTtlSeconds);
-    const model = compactionModel(shape, { raw: run.rawBytes / n, curated: curatedBytes / n }, rate * 86400, kinds);
+    const model = compactionModel(
+      shape,
+      {
+        rawBytes: run.rawBytes / n,
+        curatedBytes: curatedBytes / n,
+        rawObjects: run.objects.size / n,
+        curatedFiles: curatedKeys.length / n,
+      },
+      rate * 86400,
+      kinds,
+    );
     // Per run → for this run's n deliveries.
-    const scale = model.runs * n;
+    const scale = model.runsPerDelivery * n;
     const compaction = {
       bytes: model.bytes * scale,
       queries: model.queries * scale,
       puts: model.puts * scale,
-      gets: 0,
+      gets: model.gets * scale,
       transitions: model.transitions * scale,
     };
     const logBytes = {
@@ -821,35 +831,36 @@ async function runIngest(
 
 /**
  * What the scheduled compaction costs per run, at the average daily volume of this run's arrival rate:
- * Athena bytes and queries, S3 PUTs (Parquet files, one result file per query), state transitions.
- * Raw and curated bytes per delivery are this run's.
+ * Athena bytes and queries, the S3 requests Athena makes for it (GETs of every object it scans, PUTs of
+ * Parquet files and one result file per query), state transitions. Per-delivery bytes, objects and
+ * files are this run's.
  */
 function compactionModel(
   shape: Shape,
-  perDelivery: { raw: number; curated: number },
+  perDelivery: { rawBytes: number; curatedBytes: number; rawObjects: number; curatedFiles: number },
   deliveriesPerDay: number,
   kinds: number,
 ) {
-  if (!shape.compactionEverySeconds) return { bytes: 0, queries: 0, puts: 0, gets: 0, transitions: 0, runs: 0 };
+  if (!shape.compactionEverySeconds)
+    return { bytes: 0, queries: 0, puts: 0, gets: 0, transitions: 0, runsPerDelivery: 0 };
   const interval = shape.compactionEverySeconds;
-  const perRun = (bytes: number, days: number) => bytes * deliveriesPerDay * days;
+  const days = (x: number, n: number) => x * deliveriesPerDay * n;
   // Lookback 2 days: the claim reads ~2.5 days of raw, the curation ~3.5 (one day of margin), the signal
   // extraction ~3.5 days of curated, the commit nothing; each is billed at least Athena's 10 MB.
   const min = PRICES.athena.minimumBytesPerQuery;
   const bytes =
-    Math.max(min, perRun(perDelivery.raw, 2.5)) +
-    Math.max(min, perRun(perDelivery.raw, 3.5)) +
-    Math.max(min, perRun(perDelivery.curated, 3.5)) +
+    Math.max(min, days(perDelivery.rawBytes, 2.5)) +
+    Math.max(min, days(perDelivery.rawBytes, 3.5)) +
+    Math.max(min, days(perDelivery.curatedBytes, 3.5)) +
     min;
-  const daysPerRun = interval / 86400;
   return {
     bytes,
     queries: 4,
     // Two curated tables × one file per partition (event type, mode, day) the run touches, plus results.
-    puts: 2 * kinds * Math.ceil(daysPerRun + 1) + 4,
-    gets: 0,
+    puts: 2 * kinds * Math.ceil(interval / 86400 + 1) + 4,
+    gets: days(perDelivery.rawObjects, 2.5 + 3.5) + days(perDelivery.curatedFiles, 3.5),
     transitions: 4 * 5,
-    runs: (86400 / interval) * (1 / deliveriesPerDay), // runs per delivery
+    runsPerDelivery: 86400 / interval / deliveriesPerDay,
   };
 }
 

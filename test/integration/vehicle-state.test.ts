@@ -85,22 +85,29 @@ describe('against moto', () => {
   });
   afterAll(async () => moto?.stop());
 
+  /** The table's items of the test vehicle, by sort key. */
+  const itemsOf = async (table: string) => {
+    const out = await ddb.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'vehicleId = :v',
+        ExpressionAttributeValues: { ':v': { S: VEHICLE } },
+      }),
+    );
+    return new Map((out.Items ?? []).map((i) => [i.sk.S as string, i]));
+  };
+
   it('conditional writes: out-of-order and repeated deliveries never overwrite a newer value', async () => {
     const store = dynamoStateStore(ddb, 'state');
     const t = 1_800_000_000_000;
     const newest = record(1, 80, 1_700_000_050_000, t + 1000);
     const older = record(2, 20, 1_700_000_010_000, t + 5000); // arrived last, read earlier by the car
     for (const r of [newest, older, newest, older]) await store.apply([stateOf(r) as VehicleState]);
-    const items = await ddb.send(
-      new QueryCommand({
-        TableName: 'state',
-        KeyConditionExpression: 'vehicleId = :v',
-        ExpressionAttributeValues: { ':v': { S: VEHICLE } },
-      }),
-    );
-    const signal = items.Items?.find((i) => i.sk.S === 'live#signal#tractionbattery-stateofcharge');
-    expect(JSON.parse(signal?.body.S as string)).toMatchObject({ value: 80 });
-    const vehicle = items.Items?.find((i) => i.sk.S === 'live#vehicle');
+    const items = await itemsOf('state');
+    expect(JSON.parse(items.get('live#signal#tractionbattery-stateofcharge')?.body.S as string)).toMatchObject({
+      value: 80,
+    });
+    const vehicle = items.get('live#vehicle');
     expect(vehicle?.lastDeliveryAt.S).toBe(new Date(t + 5000).toISOString()); // the last delivery is by arrival
     expect(vehicle?.make.S).toBe('TESLA');
   });
@@ -142,15 +149,10 @@ describe('against moto', () => {
       // The state queue may deliver them in any order.
       const records = (handed.Messages ?? []).reverse().map((m, i) => ({ messageId: `m${i}`, body: m.Body }));
       expect(await state({ Records: records } as never)).toEqual({ batchItemFailures: [] });
-      const items = await ddb.send(
-        new QueryCommand({
-          TableName: 'state-e2e',
-          KeyConditionExpression: 'vehicleId = :v',
-          ExpressionAttributeValues: { ':v': { S: VEHICLE } },
-        }),
-      );
-      const signal = items.Items?.find((i) => i.sk.S === 'live#signal#tractionbattery-stateofcharge');
-      expect(JSON.parse(signal?.body.S as string)).toMatchObject({ value: 90 });
+      const items = await itemsOf('state-e2e');
+      expect(JSON.parse(items.get('live#signal#tractionbattery-stateofcharge')?.body.S as string)).toMatchObject({
+        value: 90,
+      });
       // A key that is not in the lake fails alone, for the queue to retry.
       const bad = await state({
         Records: [{ messageId: 'x', body: JSON.stringify({ key: 'raw/missing.ndjson.gz' }) }],
