@@ -78,6 +78,13 @@ export class Monitoring extends Construct {
   public readonly alarmTopic: sns.ITopic;
   /** Every alarm, by a short name. */
   public readonly alarms: Record<string, cloudwatch.Alarm> = {};
+  private readonly addAlarm: (
+    key: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    description: string,
+    comparison?: cloudwatch.ComparisonOperator,
+  ) => cloudwatch.Alarm;
   /** The dashboard, unless turned off. */
   public readonly dashboard?: cloudwatch.Dashboard;
   /** The `service` dimension the functions publish their metrics under. */
@@ -102,7 +109,7 @@ export class Monitoring extends Construct {
     this.serviceName = props.serviceName;
     const custom = (name: MetricName, statistic = 'Sum') => this.metric(name, { statistic });
 
-    const alarm = (
+    const alarm = (this.addAlarm = (
       key: string,
       metric: cloudwatch.IMetric,
       threshold: number,
@@ -121,7 +128,7 @@ export class Monitoring extends Construct {
       a.addOkAction(new actions.SnsAction(this.alarmTopic));
       this.alarms[key] = a;
       return a;
-    };
+    });
 
     const frontDoor = props.receiver;
     alarm(
@@ -216,18 +223,20 @@ export class Monitoring extends Construct {
       1,
       'The verification function crashed or timed out: API Gateway answered 5xx.',
     );
-    alarm(
-      'WorkflowFailed',
-      props.stateMachine.metricFailed({ period: FIVE_MINUTES, statistic: 'Sum' }),
-      1,
-      'A subscription workflow execution failed (bad input, bad token, or an error): see its execution in the console.',
+    this.alarmOnFailedRuns(
+      'Workflow',
+      props.stateMachine,
+      'A subscription workflow execution failed, timed out or was aborted (bad input, bad token, or an error): open it in the Step Functions console.',
     );
-    alarm(
-      'WorkflowTimedOut',
-      props.stateMachine.metricTimedOut({ period: FIVE_MINUTES, statistic: 'Sum' }),
-      1,
-      'A subscription workflow execution timed out.',
-    );
+    if (props.recoverFunction) {
+      alarm(
+        'RecoveryErrors',
+        props.recoverFunction.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+        1,
+        'The recovery function failed or timed out while re-verifying quarantined deliveries: nothing it had not ' +
+          'delivered is lost (the quarantine keeps it); see its log, then run recover-rejected again.',
+      );
+    }
     alarm(
       'WorkflowThrottled',
       props.stateMachine.metricThrottled({ period: FIVE_MINUTES, statistic: 'Sum' }),
@@ -335,6 +344,29 @@ export class Monitoring extends Construct {
       );
       this.dashboard = d;
     }
+  }
+
+  /**
+   * An alarm, on the alarm topic, when an execution of `stateMachine` fails, times out or is aborted:
+   * `<key>RunsFailed`. Every state machine that runs unattended has one, so no run ends unseen.
+   */
+  public alarmOnFailedRuns(key: string, stateMachine: sfn.IStateMachine, description: string): cloudwatch.Alarm {
+    const stat = { period: FIVE_MINUTES, statistic: 'Sum' };
+    return this.addAlarm(
+      `${key}RunsFailed`,
+      new cloudwatch.MathExpression({
+        expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+        usingMetrics: {
+          failed: stateMachine.metricFailed(stat),
+          timedOut: stateMachine.metricTimedOut(stat),
+          aborted: stateMachine.metricAborted(stat),
+        },
+        label: 'failed, timed-out and aborted executions',
+        period: FIVE_MINUTES,
+      }),
+      1,
+      description,
+    );
   }
 
   /**

@@ -6,7 +6,7 @@
  * every subscription; `prune` removes subscriptions no longer wanted). The schedules are always there
  * for operators to see and switch, DISABLED until `enabled` is true.
  */
-import { Duration, type RemovalPolicy, SecretValue } from 'aws-cdk-lib';
+import { Aws, Duration, type RemovalPolicy, SecretValue } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -17,7 +17,9 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import {
+  DEFAULT_MAX_PRUNE_FRACTION,
   DEFAULT_RATE_LIMIT,
+  DEFAULT_RECONCILE_EXECUTION_SECONDS,
   ENV,
   PLACEHOLDER_SECRET_KEY,
   RECONCILE_ENV,
@@ -48,8 +50,18 @@ export interface ReconcileOptions {
   readonly includeVehicleIds?: string[];
   /** Never these vehicles (scheduled runs). @default - none excluded */
   readonly excludeVehicleIds?: string[];
-  /** Scheduled full runs also delete subscriptions no longer desired. @default false */
+  /**
+   * Scheduled full runs also delete the subscriptions of vehicles that are no longer connected (never those
+   * of connected vehicles outside the selection). @default false
+   */
   readonly prune?: boolean;
+  /**
+   * Largest share of the webhook's subscriptions one run deletes; a prune that would delete more deletes
+   * nothing, fails its execution with the reason, and raises the failed-runs alarm. Start a run with
+   * `{"kind": "full", "prune": true, "allowMassPrune": true}` to remove more on purpose.
+   * @default 0.1
+   */
+  readonly maxPruneFraction?: number;
   /** How often the incremental run starts. @default Duration.minutes(15) */
   readonly incrementalInterval?: Duration;
   /** How often the full run starts. @default Duration.days(1) */
@@ -77,7 +89,10 @@ export interface ReconcileProps extends ReconcileOptions {
   readonly webhookId?: string;
   /** Webhooks runs may act on. @default - only `webhookId` */
   readonly allowedWebhookIds?: string[];
-  /** Longest a run may take (10,000 vehicles at 2 requests a minute take about 3.5 days). @default Duration.days(7) */
+  /**
+   * Longest one execution may take; a longer run continues in a new execution after half of it (at most
+   * 3 days), so 25,000 vehicles at 2 requests a minute (about 9 days) finish. @default Duration.days(7)
+   */
   readonly timeout?: Duration;
   /** Retention of the function's and the state machine's log groups. */
   readonly logRetention: logs.RetentionDays;
@@ -108,6 +123,9 @@ export class Reconcile extends Construct {
       throw new ConfigurationError(`reconcile.mode "${mode}" must be one of ${MODES.join(', ')}.`);
     checkInteger('reconcile.rateLimitCapacity', props.rateLimitCapacity, 1, 1_000_000);
     checkInteger('reconcile.rateLimitPerMinute', props.rateLimitPerMinute, 1, 1_000_000);
+    const fraction = props.maxPruneFraction;
+    if (fraction !== undefined && !(fraction > 0 && fraction <= 1))
+      throw new ConfigurationError(`reconcile.maxPruneFraction ${fraction} must be above 0 and at most 1 (0.1 = 10%).`);
     for (const [name, value] of [
       ['reconcile.iamOrigin', props.iamOrigin],
       ['reconcile.managementOrigin', props.managementOrigin],
@@ -131,6 +149,7 @@ export class Reconcile extends Construct {
       });
 
     const allowed = props.allowedWebhookIds ?? (props.webhookId ? [props.webhookId] : []);
+    const timeout = props.timeout ?? Duration.days(7);
     this.reconcileFunction = new HouseFunction(this, 'ReconcileFunction', {
       handler: 'reconcile',
       description: 'Reconciliation: lists connections and subscriptions, subscribes and unsubscribes, paced',
@@ -146,6 +165,11 @@ export class Reconcile extends Construct {
         [RECONCILE_ENV.rateCapacity]: String(props.rateLimitCapacity ?? DEFAULT_RATE_LIMIT.capacity),
         [RECONCILE_ENV.ratePerMinute]: String(props.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT.perMinute),
         [RECONCILE_ENV.confirmDelaySeconds]: String((props.confirmDelay ?? Duration.seconds(60)).toSeconds()),
+        [RECONCILE_ENV.maxPruneFraction]: String(fraction ?? DEFAULT_MAX_PRUNE_FRACTION),
+        // Each execution hands the run on well before the state machine's timeout.
+        [RECONCILE_ENV.maxExecutionSeconds]: String(
+          Math.min(DEFAULT_RECONCILE_EXECUTION_SECONDS, Math.floor(timeout.toSeconds() / 2)),
+        ),
         ...(props.iamOrigin ? { [RECONCILE_ENV.iamOrigin]: props.iamOrigin } : {}),
         ...(props.managementOrigin ? { [RECONCILE_ENV.managementOrigin]: props.managementOrigin } : {}),
         ...(props.subscriptionsOrigin ? { [RECONCILE_ENV.subscriptionsOrigin]: props.subscriptionsOrigin } : {}),
@@ -185,21 +209,67 @@ export class Reconcile extends Construct {
     const wait = new sfn.Wait(this, 'Wait (rate limit, backoff or confirmation)', {
       time: sfn.WaitTime.secondsPath('$.waitSeconds'),
     }).next(stepState);
+    // A long run continues in a new execution of this state machine (its own ARN from the context object);
+    // the input only names the run, which the function saved in the work bucket.
+    const handOn = new sfn.CustomState(this, 'Continue in a new execution', {
+      stateJson: {
+        Type: 'Task',
+        Resource: `arn:${Aws.PARTITION}:states:::states:startExecution`,
+        Parameters: {
+          'StateMachineArn.$': '$$.StateMachine.Id',
+          'Name.$': '$.handOff.name',
+          Input: {
+            'continueRun.$': '$.runId',
+            'part.$': '$.handOff.part',
+            'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id',
+          },
+        },
+        ResultPath: null,
+        Retry: [
+          {
+            ErrorEquals: ['StepFunctions.ExecutionLimitExceededException', 'States.TaskFailed'],
+            IntervalSeconds: 5,
+            MaxAttempts: 5,
+            BackoffRate: 2,
+          },
+        ],
+      },
+    }).next(new sfn.Succeed(this, 'Handed on', { outputPath: '$.handOff' }));
     const next = new sfn.Choice(this, 'Reconcile done?')
       .when(sfn.Condition.stringEquals('$.phase', 'done'), summarize)
+      .when(sfn.Condition.isPresent('$.handOff.name'), handOn)
       .when(sfn.Condition.numberGreaterThan('$.waitSeconds', 0), wait)
       .otherwise(stepState);
+    stepState.next(next);
+    // A refused prune or an untrustworthy listing fails the execution after the summary is written, so the
+    // failed-runs alarm names the reason; everything safe (the subscriptions) was done.
+    const refused = new sfn.Fail(this, 'Reconcile stopped', {
+      errorPath: '$.failure.error',
+      causePath: '$.failure.cause',
+    });
+    summarize.next(
+      new sfn.Choice(this, 'Anything refused?')
+        .when(sfn.Condition.isPresent('$.failure.error'), refused)
+        .otherwise(new sfn.Succeed(this, 'Reconciled')),
+    );
     this.logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
       retention: props.logRetention,
       removalPolicy: props.logRemovalPolicy,
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      definitionBody: sfn.DefinitionBody.fromChainable(prepare.next(stepState).next(next)),
+      definitionBody: sfn.DefinitionBody.fromChainable(prepare.next(next)),
       stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: props.timeout ?? Duration.days(7),
+      timeout,
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
       comment: 'Keeps the connected vehicles subscribed to the webhook: connections vs v3 subscriptions, paced',
+    });
+    // Starting its own continuation: a policy of its own, so the state machine does not depend on its own ARN.
+    new iam.Policy(this, 'ContinuePolicy', {
+      roles: [this.stateMachine.role],
+      statements: [
+        new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }),
+      ],
     });
 
     const rules = {

@@ -355,6 +355,18 @@ export class SmartcarWebhooks extends Construct {
     this.fleetCheck.silentAlarm.addOkAction(notify);
     this.compaction.failedAlarm.addAlarmAction(notify);
   }
+    this.monitoring.alarmOnFailedRuns(
+      'Reconcile',
+      this.reconcile.stateMachine,
+      'A reconcile run failed, timed out or was aborted. Reconcile.PruneStopped or Reconcile.ListingAnomaly: it ' +
+        "deleted nothing it could not prove gone, and the execution's cause gives the reason in one line and the " +
+        'report; Reconcile.Runaway: a listing or a 429 would not end; anything else: see the failed step.',
+    );
+    this.monitoring.alarmOnFailedRuns(
+      'FleetCheck',
+      this.fleetCheck.stateMachine,
+      'A fleet check run failed, timed out or was aborted: the SilentVehicles figures are stale; open the execution for the Athena error.',
+    );
 
   /** Lets `grantee` start executions of the subscription workflow (what the console's Start execution needs). */
   public grantStartSubscriptionWorkflow(grantee: iam.IGrantable): iam.Grant {

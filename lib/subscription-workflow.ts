@@ -39,7 +39,10 @@ export interface SubscriptionWorkflowOptions {
   readonly smartcarApiOrigin?: string;
   /** Longest an execution may run. @default Duration.days(7) */
   readonly timeout?: Duration;
-  /** How long run pages and reports are kept in the work bucket. @default Duration.days(30) */
+  /**
+   * How long run pages and reports (`runs/`, `reconcile/runs/`) are kept in the work bucket; reconcile's
+   * watermarks are kept. @default Duration.days(30)
+   */
   readonly workRetention?: Duration;
   /**
    * What happens to the work bucket (run pages, results and reports) when the stack is deleted.
@@ -108,7 +111,14 @@ export class SubscriptionWorkflow extends Construct {
     this.workBucket = privateBucket(this, 'WorkBucket', {
       removalPolicy: props.workBucketRemovalPolicy ?? RemovalPolicy.RETAIN,
       lifecycleRules: [
-        { id: 'expire-runs', expiration: props.workRetention ?? Duration.days(30) },
+        // Run pages and reports expire; reconcile's watermarks (reconcile/watermarks/) must not, or the
+        // incremental runs would start over from nothing once a month.
+        { id: 'expire-runs', prefix: 'runs/', expiration: props.workRetention ?? Duration.days(30) },
+        {
+          id: 'expire-reconcile-runs',
+          prefix: 'reconcile/runs/',
+          expiration: props.workRetention ?? Duration.days(30),
+        },
         { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });

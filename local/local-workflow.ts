@@ -20,6 +20,13 @@ export function directoryWorkStore(root: string): WorkStore {
     async getJson(key) {
       return JSON.parse(await readFile(path.join(root, key), 'utf8'));
     },
+    async getJsonIfExists(key) {
+      const text = await readFile(path.join(root, key), 'utf8').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
+      return text === undefined ? undefined : JSON.parse(text);
+    },
     async listKeys(prefix) {
       const dir = path.join(root, prefix);
       const names = await readdir(dir).catch(() => [] as string[]);

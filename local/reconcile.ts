@@ -9,7 +9,7 @@ import type { Mode, ReconcileRun, ReconcileSummary } from '../lambda/core/reconc
 import { reconcileHandler } from '../lambda/core/reconcile-tasks';
 import { ApplicationTokens, SmartcarPlatform } from '../lambda/core/smartcar-platform';
 import { directoryWorkStore } from './local-workflow';
-import { runLocally, STATE_MACHINES, type TaskHandler } from './workflow-runner';
+import { allStates, ExecutionFailed, runLocally, STATE_MACHINES, type TaskHandler } from './workflow-runner';
 
 export const RECONCILE_WAIT_STATE = 'Wait (rate limit, backoff or confirmation)';
 
@@ -35,11 +35,36 @@ export interface LocalReconcileOptions {
   readonly waitMs?: number;
   readonly executionName?: string;
   readonly logger?: CoreLogger;
+  /** @default 0.1, as deployed */
+  readonly maxPruneFraction?: number;
+  /** Steps before an execution hands on (tests and the bench make it small to exercise that). */
+  readonly maxExecutionSteps?: number;
 }
 
-export async function runReconcile(
-  options: LocalReconcileOptions,
-): Promise<{ summary: ReconcileSummary; events: number; transitions: number }> {
+export interface LocalReconcileResult {
+  readonly summary: ReconcileSummary;
+  /** Events the local runner logged for the whole run. */
+  readonly events: number;
+  /**
+   * History events Step Functions would log for the largest execution (each Task state logs 5, a Choice,
+   * Wait or Succeed 2, plus the execution's start and end); an execution may have 25,000.
+   */
+  readonly maxExecutionEvents: number;
+  readonly transitions: number;
+  readonly executions: number;
+  /** Bytes of the largest state any step returned (Step Functions allows 256 KiB). */
+  readonly largestStateBytes: number;
+  /** The error the last execution failed with after summarizing (the summary's `failure`), if it did. */
+  readonly failedWith: string | null;
+}
+
+/**
+ * Runs a reconcile to its end, as Step Functions would: every execution it hands on to is started in turn
+ * with the input the "Continue in a new execution" state sends. When the run refuses something (a prune
+ * stopped, an untrustworthy listing), the last execution fails after its summary: the summary is returned
+ * with `failure` set. Any other failure rejects with {@link ExecutionFailed}.
+ */
+export async function runReconcile(options: LocalReconcileOptions): Promise<LocalReconcileResult> {
   const origins = options.apiOrigin
     ? { iam: options.apiOrigin, management: options.apiOrigin, subscriptions: options.apiOrigin }
     : {};
@@ -59,57 +84,113 @@ export async function runReconcile(
     allowedWebhookIds: [options.webhookId],
     maxRequestsPerStep: options.maxRequestsPerStep,
     confirmDelaySeconds: options.confirmDelaySeconds,
+    maxPruneFraction: options.maxPruneFraction,
+    maxExecutionSteps: options.maxExecutionSteps,
     now: options.now,
   });
   let events = 0;
+  let maxExecutionEvents = 0;
   let transitions = 0; // states entered
-  const { output } = await runLocally({
-    definition: options.definition,
-    input: options.input,
-    handlers: { ReconcileFunction: handler as TaskHandler },
-    executionName: options.executionName ?? `reconcile-${new Date().toISOString().replace(/[-:.]/g, '')}`,
-    waitMs: options.waitMs,
-    onEvent: (event) => {
-      events++;
-      if (event.type === 'StateEntered') transitions++;
-      const state = (event as { state?: { name?: string; input?: unknown; output?: unknown } }).state;
-      if (event.type === 'StateEntered' && state?.name === RECONCILE_WAIT_STATE) {
-        const run = state.input as ReconcileRun;
-        options.onWait?.(run.waitSeconds);
-        options.print(`  waiting ${run.waitSeconds} s: ${run.waitReason ?? ''}`.trimEnd());
+  let largestStateBytes = 0;
+  let summary: ReconcileSummary | undefined;
+  const types = new Map([...allStates(options.definition)].map(([name, state]) => [name, String(state.Type)]));
+  const historyEvents = (name: string | undefined) => (types.get(name ?? '') === 'Task' ? 5 : 2);
+  let input: unknown = options.input;
+  let executionName = options.executionName ?? `reconcile-${new Date().toISOString().replace(/[-:.]/g, '')}`;
+  for (let executions = 1; ; executions++) {
+    let handedOn: { name: string; input: unknown } | undefined;
+    let executionEvents = 2; // ExecutionStarted, and how it ended
+    try {
+      await runLocally({
+        definition: options.definition,
+        input,
+        handlers: {
+          ReconcileFunction: handler as TaskHandler,
+          // Stands in for states:startExecution: the next execution starts when this one has ended.
+          startExecution: (async (request: { Name: string; Input: unknown }) => {
+            handedOn = { name: request.Name, input: request.Input };
+            return {};
+          }) as TaskHandler,
+        },
+        executionName,
+        waitMs: options.waitMs,
+        onEvent: (event) => {
+          events++;
+          const state = (event as { state?: { name?: string; input?: unknown; output?: unknown } }).state;
+          if (event.type === 'StateEntered') {
+            transitions++;
+            executionEvents += historyEvents(state?.name);
+          }
+          if (event.type === 'StateExited' && state?.name === 'Summarize reconcile run')
+            summary = state.output as ReconcileSummary;
+          if (event.type === 'StateExited' && state?.output)
+            largestStateBytes = Math.max(largestStateBytes, Buffer.byteLength(JSON.stringify(state.output)));
+          if (event.type === 'StateEntered' && state?.name === RECONCILE_WAIT_STATE) {
+            const run = state.input as ReconcileRun;
+            options.onWait?.(run.waitSeconds);
+            options.print(`  waiting ${run.waitSeconds} s: ${run.waitReason ?? ''}`.trimEnd());
+          }
+          if (event.type === 'StateExited' && state?.name === 'Reconcile step') printStep(options, state);
+        },
+      });
+    } catch (err) {
+      maxExecutionEvents = Math.max(maxExecutionEvents, executionEvents);
+      if (err instanceof ExecutionFailed && summary?.failure?.error === err.name) {
+        return {
+          summary,
+          events,
+          maxExecutionEvents,
+          transitions,
+          executions,
+          largestStateBytes,
+          failedWith: err.name,
+        };
       }
-      if (event.type === 'StateExited' && state?.name === 'Reconcile step') {
-        const before = state.input as ReconcileRun;
-        const after = state.output as ReconcileRun;
-        const c = after.counts;
-        const did =
-          before.phase === 'connections'
-            ? `listed connections page ${before.page + 1} (desired so far ${c.desired})`
-            : before.phase === 'subscriptions'
-              ? `listed subscriptions page ${before.page + 1}`
-              : before.phase === 'plan'
-                ? `planned: desired ${c.desired}, unchanged ${c.unchanged}, to subscribe ${c.toSubscribe}, to unsubscribe ${c.toUnsubscribe}`
-                : before.phase === 'apply'
-                  ? `applied ${after.index}/${after.total} (accepted ${c.accepted})`
-                  : `confirming: listed subscriptions page ${before.page + 1}`;
-        if (
-          after.waitSeconds === 0 ||
-          before.phase !== after.phase ||
-          after.index !== before.index ||
-          after.page !== before.page
-        ) {
-          options.print(`  ${did}; requests ${after.requests}`);
-        }
-      }
-    },
-  });
-  return { summary: output as ReconcileSummary, events, transitions };
+      throw err;
+    }
+    maxExecutionEvents = Math.max(maxExecutionEvents, executionEvents);
+    if (!handedOn) {
+      if (!summary) throw new Error('the reconcile execution ended without a summary');
+      return { summary, events, maxExecutionEvents, transitions, executions, largestStateBytes, failedWith: null };
+    }
+    options.print(`  continuing in a new execution: ${handedOn.name}`);
+    executionName = handedOn.name;
+    input = handedOn.input;
+  }
+}
+
+function printStep(options: LocalReconcileOptions, state: { input?: unknown; output?: unknown }) {
+  const before = state.input as ReconcileRun;
+  const after = state.output as ReconcileRun;
+  const c = after.counts;
+  const did =
+    before.phase === 'connections'
+      ? `listed connections page ${before.page + 1} (desired so far ${c.desired})`
+      : before.phase === 'subscriptions'
+        ? `listed subscriptions page ${before.page + 1}`
+        : before.phase === 'plan'
+          ? `planned: desired ${c.desired}, unchanged ${c.unchanged}, to subscribe ${c.toSubscribe}, to unsubscribe ${c.toUnsubscribe}` +
+            (after.refusal ? `\n  ${after.refusal.reason}` : '')
+          : before.phase === 'apply'
+            ? `applied ${after.index}/${after.total} (accepted ${c.accepted})`
+            : after.confirmBy === 'vehicle'
+              ? `confirming: looked up ${after.phase === 'done' ? 'every accepted vehicle' : `${after.index} accepted vehicle(s)`}`
+              : `confirming: listed subscriptions page ${before.page + 1}`;
+  if (
+    after.waitSeconds === 0 ||
+    before.phase !== after.phase ||
+    after.index !== before.index ||
+    after.page !== before.page
+  ) {
+    options.print(`  ${did}; requests ${after.requests}`);
+  }
 }
 
 export function reconcileInput(flags: {
   incremental?: boolean;
   dryRun?: boolean;
   prune?: boolean;
+  allowMassPrune?: boolean;
   mode?: Mode;
   webhookId: string;
 }) {
@@ -119,6 +200,7 @@ export function reconcileInput(flags: {
     ...(flags.mode ? { mode: flags.mode } : {}),
     ...(flags.dryRun ? { dryRun: true } : {}),
     ...(flags.prune ? { prune: true } : {}),
+    ...(flags.allowMassPrune ? { allowMassPrune: true } : {}),
   };
 }
 

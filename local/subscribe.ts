@@ -117,7 +117,7 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
 
 const USAGE = `usage: npm run subscribe -- --access-token TOKEN [--webhook-id ID] [--vehicle-ids ID,ID,...]
                            [--action subscribe|unsubscribe] [--api-origin URL] [--management-token TOKEN]
-       npm run subscribe -- --reconcile [--incremental] [--dry-run] [--prune] [--mode live|simulated|all]
+       npm run subscribe -- --reconcile [--incremental] [--dry-run] [--prune [--allow-mass-prune]] [--mode live|simulated|all]
                            [--webhook-id ID] [--api-origin URL]
          (reads SMARTCAR_CLIENT_ID, SMARTCAR_CLIENT_SECRET and SMARTCAR_MANAGEMENT_TOKEN from the environment)
 
@@ -146,6 +146,7 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
         incremental: { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         prune: { type: 'boolean' },
+        'allow-mass-prune': { type: 'boolean' },
         mode: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -175,6 +176,7 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
     if (mode !== undefined && !['live', 'simulated', 'all'].includes(mode))
       throw new UsageError(`--mode must be live, simulated or all, got "${mode}"`);
     if (values.prune && values.incremental) throw new UsageError('--prune needs a full run, not --incremental');
+    if (values['allow-mass-prune'] && !values.prune) throw new UsageError('--allow-mass-prune goes with --prune');
     for (const flag of ['access-token', 'vehicle-ids', 'action']) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} is for the per-user workflow, not --reconcile`);
     }
@@ -192,6 +194,7 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
         incremental: Boolean(values.incremental),
         dryRun: Boolean(values['dry-run']),
         prune: Boolean(values.prune),
+        allowMassPrune: Boolean(values['allow-mass-prune']),
         mode: mode as Mode | undefined,
       }),
       clientId: env.SMARTCAR_CLIENT_ID as string,
@@ -199,7 +202,7 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
       managementToken: env.SMARTCAR_MANAGEMENT_TOKEN as string,
     };
   }
-  for (const flag of ['incremental', 'dry-run', 'prune', 'mode']) {
+  for (const flag of ['incremental', 'dry-run', 'prune', 'allow-mass-prune', 'mode']) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --reconcile`);
   }
   if (!webhookId) throw new UsageError('no webhook id: pass --webhook-id (or set SMARTCAR_WEBHOOK_ID)');
@@ -255,7 +258,8 @@ export async function main(): Promise<number> {
         confirmDelaySeconds: numberEnv('RECONCILE_CONFIRM_DELAY_SECONDS', 60),
       });
       console.log(`\n${JSON.stringify(summary, null, 2)}`);
-      return summary.failed.length === 0 ? 0 : 1;
+      if (summary.refused) console.error(`\n${summary.refused}`);
+      return summary.failed.length === 0 && !summary.failure ? 0 : 1;
     } catch (err) {
       if (err instanceof ExecutionFailed) {
         console.error(`\nThe run failed: ${err.name}: ${err.message}`);

@@ -38,6 +38,15 @@ export function s3WorkStore(bucket: string): WorkStore {
       const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return JSON.parse(await (out.Body as { transformToString(): Promise<string> }).transformToString());
     },
+    async getJsonIfExists(key) {
+      try {
+        return await this.getJson(key);
+      } catch (err) {
+        // NoSuchKey needs s3:ListBucket on the prefix (without it S3 answers AccessDenied, which throws here).
+        if ((err as { name?: string })?.name === 'NoSuchKey') return undefined;
+        throw err;
+      }
+    },
     listKeys: (prefix) => listAllKeys(s3, bucket, prefix),
     uri: (key) => `s3://${bucket}/${key}`,
   };

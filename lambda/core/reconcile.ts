@@ -2,8 +2,15 @@
  * Reconciliation: keeps the application's connected vehicles subscribed to the webhook without anyone
  * pasting a token. Desired = the application's connections (management token), narrowed by selection
  * rules; actual = the webhook's v3 subscriptions (application token); the plan is their difference
- * (a pure function); apply creates and deletes, paced under the rate limit; confirm lists again,
- * because creation is asynchronous (202).
+ * (a pure function); apply creates and deletes, paced under the rate limit; confirm looks the accepted
+ * ones up again, because creation is asynchronous (202).
+ *
+ * It runs unattended, so it acts only on evidence: a subscription is deleted only when its vehicle is
+ * absent from a complete, well-formed, unfiltered connections listing, the deletions stay under
+ * `maxPruneFraction`, and the vehicle's own connection lookup confirms it just before the delete. Anything
+ * else stops the prune with a one-line reason, and the execution fails after summarizing so that the
+ * failed-executions alarm fires. Every loop is bounded (cursors must advance, pages and 429 streaks have
+ * ceilings), and a long run continues in a new execution before Step Functions' limits would end it.
  *
  * The state machine is a small loop around {@link step}: each call does one unit of work (a page, or as
  * many subscription requests as the pacer allows) and says how long to wait before the next one, so
@@ -11,10 +18,23 @@
  * the work store; the run state that travels between steps stays small.
  */
 
-import { SMARTCAR_ID_PATTERN, WORKFLOW_ERRORS } from '../contract';
+import { createHash } from 'node:crypto';
+import {
+  DEFAULT_MAX_PRUNE_FRACTION,
+  DEFAULT_RECONCILE_EXECUTION_SECONDS,
+  DEFAULT_RECONCILE_EXECUTION_STEPS,
+  SMARTCAR_ID_PATTERN,
+  WORKFLOW_ERRORS,
+} from '../contract';
 import type { CoreLogger } from './logger';
 import { SmartcarApiError } from './smartcar-client';
-import type { ApplicationTokens, Connection, SmartcarPlatform, Subscription } from './smartcar-platform';
+import {
+  type ApplicationTokens,
+  type Connection,
+  type SmartcarPlatform,
+  SUBSCRIPTIONS_PAGE_SIZE,
+  type Subscription,
+} from './smartcar-platform';
 import type { WorkStore } from './workflow';
 import { WorkflowError } from './workflow';
 
@@ -49,8 +69,18 @@ export interface ReconcilePlan {
   readonly desired: number;
 }
 
-/** The difference of desired and actual, by vehicle id. Pure: the same sets give the same plan. */
-export function planReconcile(desired: Connection[], actual: Subscription[], prune: boolean): ReconcilePlan {
+/**
+ * The difference of desired and actual, by vehicle id. Pure: the same sets give the same plan.
+ *
+ * Selection decides only what to subscribe. A subscription is deleted only when `connected` (every
+ * vehicle of a complete, unfiltered connections listing) is given and lacks its vehicle: a vehicle that
+ * is still connected but not selected (another mode, an excluded user) keeps its subscription.
+ */
+export function planReconcile(
+  desired: Connection[],
+  actual: Subscription[],
+  connected: ReadonlySet<string> | null,
+): ReconcilePlan {
   const want = new Map<string, Connection>();
   for (const c of desired) if (!want.has(c.vehicleId)) want.set(c.vehicleId, c);
   const have = new Map<string, Subscription>();
@@ -61,13 +91,77 @@ export function planReconcile(desired: Connection[], actual: Subscription[], pru
     if (have.has(vehicleId)) unchanged++;
     else subscribe.push({ op: 'create', vehicleId, userId: c.userId });
   }
-  const unsubscribe: Operation[] = prune
+  const unsubscribe: Operation[] = connected
     ? [...have.values()]
-        .filter((s) => !want.has(s.vehicleId))
+        .filter((s) => !connected.has(s.vehicleId))
         .map((s) => ({ op: 'delete', vehicleId: s.vehicleId, subscriptionId: s.id }))
     : [];
   return { subscribe, unsubscribe, unchanged, desired: want.size };
 }
+
+/** What the listings of a run looked like: the evidence a prune must rest on. */
+export interface ListingFacts {
+  /** Well-formed connections listed. */
+  readonly connections: number;
+  /** Connection items without the documented shape. */
+  readonly malformed: number;
+  /** Subscriptions of this webhook listed. */
+  readonly subscriptions: number;
+  readonly malformedSubscriptions: number;
+  /** Subscriptions of other webhooks in a listing filtered by this one. */
+  readonly otherWebhook: number;
+}
+
+export interface Refusal {
+  readonly error: string;
+  /** One line an operator woken by the alarm can act on. */
+  readonly reason: string;
+}
+
+/**
+ * Why a prune must not delete (null when it may): the listing is not provably complete and well-formed,
+ * or it would delete more than `maxPruneFraction` of the webhook's subscriptions (or all of them on an
+ * empty listing) without `allowMassPrune`. Pure.
+ */
+export function pruneRefusal(
+  facts: ListingFacts,
+  deletions: number,
+  options: { maxPruneFraction: number; allowMassPrune: boolean },
+): Refusal | null {
+  const anomaly = listingAnomaly(facts);
+  if (anomaly) return anomaly;
+  if (options.allowMassPrune || deletions === 0) return null;
+  if (facts.connections === 0)
+    return {
+      error: WORKFLOW_ERRORS.pruneStopped,
+      reason: `prune stopped: the connections listing is empty while the webhook has ${facts.subscriptions} subscription(s); start a run with "allowMassPrune": true if every vehicle really is gone`,
+    };
+  const allowed = Math.floor(options.maxPruneFraction * facts.subscriptions);
+  if (deletions > allowed)
+    return {
+      error: WORKFLOW_ERRORS.pruneStopped,
+      reason: `prune stopped: it would delete ${deletions} of ${facts.subscriptions} subscriptions (${percent(deletions / facts.subscriptions)}), above maxPruneFraction ${percent(options.maxPruneFraction)}; start a run with "allowMassPrune": true to remove them on purpose`,
+    };
+  return null;
+}
+
+/** A listing that cannot be trusted (for any run: malformed items are vehicles nobody subscribes). */
+export function listingAnomaly(facts: ListingFacts): Refusal | null {
+  const reason = (what: string) => ({ error: WORKFLOW_ERRORS.listingAnomaly, reason: `listing anomaly: ${what}` });
+  if (facts.malformed > 0)
+    return reason(
+      `${facts.malformed} connection(s) lacked vehicleId, userId, connectedAt or mode; they were neither subscribed nor counted, and nothing was deleted`,
+    );
+  if (facts.malformedSubscriptions > 0)
+    return reason(`${facts.malformedSubscriptions} subscription(s) lacked an id or a vehicle; nothing was deleted`);
+  if (facts.otherWebhook > 0)
+    return reason(
+      `the subscriptions listing filtered by this webhook returned ${facts.otherWebhook} subscription(s) of other webhooks; nothing was deleted`,
+    );
+  return null;
+}
+
+const percent = (x: number) => `${Math.round(x * 1000) / 10}%`;
 
 // --- pacing -----------------------------------------------------------------------------------------
 
@@ -98,31 +192,52 @@ function secondsUntil(p: Pacer, limit: RateLimit, n: number): number {
 
 export type Phase = 'connections' | 'subscriptions' | 'plan' | 'apply' | 'confirm' | 'done';
 
+/**
+ * How far incremental runs of one webhook, mode and selection have seen: every connection up to
+ * `connectedAt` was handled, and of those at exactly that instant, `vehicleIds`. Kept in the work store
+ * under `reconcile/watermarks/`, which no retention rule expires.
+ */
 export interface Watermark {
-  /** connectedAt of the newest connection a run has seen. */
   readonly connectedAt: string;
-  /** The vehicles connected at exactly that time (the next run skips them). */
   readonly vehicleIds: string[];
 }
 
 export interface ReconcileRun {
+  /** The first execution's name; names the run's folder in the work store for every execution of it. */
   readonly runId: string;
   readonly kind: 'full' | 'incremental';
   readonly webhookId: string;
   readonly rules: SelectionRules;
   readonly prune: boolean;
+  readonly allowMassPrune: boolean;
   readonly dryRun: boolean;
-  readonly watermark: Watermark | null;
+  /** Where the watermark of this webhook, mode and selection lives. */
+  readonly watermarkKey: string;
+  /** The watermark's instant when the run started (its vehicle ids stay in the store). */
+  readonly watermarkAt: string | null;
+  /** An incremental run with no watermark yet: it compares every connection with every subscription. */
+  readonly compareAll: boolean;
   phase: Phase;
   /** Listing position: the connections cursor, or the subscriptions page number. */
   cursor: string | null;
   page: number;
-  newest: Watermark | null;
-  /** The apply position in the plan, and the attempts of the operation there. */
+  /** Newest connectedAt this run has seen (the ids at it are in the store). */
+  newestAt: string | null;
+  /** The apply or confirm position, and the attempts of the operation there. */
   index: number;
   attempts: number;
   total: number;
   step: number;
+  /** This execution of the run: its number, start and steps (a long run continues in a new execution). */
+  execution: { number: number; startedAt: number; steps: number };
+  /** Set when this execution hands the run to a new one. */
+  handOff: { part: number; name: string } | null;
+  /** 429s in a row; past {@link MAX_RATE_LIMITED_STREAK} the run fails. */
+  limitedStreak: number;
+  listing: ListingFacts;
+  /** Why nothing was deleted, or why the listing is not to be trusted (one line). */
+  refusal: Refusal | null;
+  confirmBy: 'listing' | 'vehicle';
   pacer: Pacer;
   /** Seconds to wait before the next step (the state machine's Wait). */
   waitSeconds: number;
@@ -130,7 +245,15 @@ export interface ReconcileRun {
   waitReason: string | null;
   /** Smartcar requests made so far. */
   requests: number;
-  counts: { desired: number; unchanged: number; toSubscribe: number; toUnsubscribe: number; accepted: number };
+  counts: {
+    desired: number;
+    unchanged: number;
+    toSubscribe: number;
+    toUnsubscribe: number;
+    accepted: number;
+    /** Deletions skipped because the vehicle's own connection lookup found it still connected. */
+    kept: number;
+  };
 }
 
 export interface ReconcileInput {
@@ -142,6 +265,7 @@ export interface ReconcileInput {
   readonly includeVehicleIds?: string[];
   readonly excludeVehicleIds?: string[];
   readonly prune?: boolean;
+  readonly allowMassPrune?: boolean;
   readonly dryRun?: boolean;
 }
 
@@ -159,6 +283,12 @@ export interface ReconcileDeps {
   readonly maxRequestsPerStep?: number;
   /** Seconds between applying and confirming (creation is asynchronous). @default 60 */
   readonly confirmDelaySeconds?: number;
+  /** Largest share of the webhook's subscriptions a prune deletes without `allowMassPrune`. @default 0.1 */
+  readonly maxPruneFraction?: number;
+  /** Steps one execution takes before continuing in a new one. @default 1500 */
+  readonly maxExecutionSteps?: number;
+  /** Seconds one execution runs before continuing in a new one. @default 3 days */
+  readonly maxExecutionSeconds?: number;
   readonly now?: () => number;
 }
 
@@ -171,25 +301,76 @@ const INPUT_KEYS = new Set([
   'includeVehicleIds',
   'excludeVehicleIds',
   'prune',
+  'allowMassPrune',
   'dryRun',
 ]);
 const MAX_TRANSIENT_ATTEMPTS = 6;
+/** 429s in a row (each after its Retry-After) before the run fails: the bucket is not ours alone, or never refills. */
+export const MAX_RATE_LIMITED_STREAK = 20;
+/** Pages any listing may take: a million connections, far beyond any application we know of. */
+export const MAX_LISTING_PAGES = 10_000;
+const RUN_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}$/;
 
-const watermarkKey = (webhookId: string) => `reconcile/state/${webhookId}.json`;
 const runKey = (runId: string, part: string) => `reconcile/runs/${runId}/${part}`;
 const pad = (n: number) => String(n).padStart(6, '0');
+const instant = (iso: string) => Date.parse(iso);
 
-/** Validates the input and starts a run. */
+/** The watermark's key: one per webhook, mode and selection, so runs with other rules never move it. */
+export function watermarkKey(webhookId: string, rules: SelectionRules): string {
+  const sorted = (v?: string[]) => (v ? [...new Set(v)].sort() : null);
+  const canonical = JSON.stringify([
+    rules.mode,
+    sorted(rules.includeUserIds),
+    sorted(rules.excludeUserIds),
+    sorted(rules.includeVehicleIds),
+    sorted(rules.excludeVehicleIds),
+  ]);
+  const digest = createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+  return `reconcile/watermarks/${webhookId}/${rules.mode}-${digest}.json`;
+}
+
+function isWatermark(v: unknown): v is Watermark {
+  const w = v as Watermark;
+  return (
+    typeof w?.connectedAt === 'string' &&
+    !Number.isNaN(instant(w.connectedAt)) &&
+    Array.isArray(w.vehicleIds) &&
+    w.vehicleIds.every((id) => typeof id === 'string')
+  );
+}
+
+/** Reads a watermark: undefined when there is none yet; a store failure or a damaged object fails loudly. */
+async function readWatermark(store: WorkStore, key: string): Promise<Watermark | undefined> {
+  const unreadable = (why: string) =>
+    new WorkflowError(
+      WORKFLOW_ERRORS.watermarkUnreadable,
+      `the watermark ${store.uri(key)} cannot be read (${why}); nothing was done. Fix or delete it (a full run writes a new one).`,
+    );
+  let value: unknown;
+  try {
+    value = await store.getJsonIfExists<unknown>(key);
+  } catch (err) {
+    throw unreadable(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+  }
+  if (value === undefined) return undefined;
+  if (!isWatermark(value)) throw unreadable('it is not {"connectedAt": <ISO time>, "vehicleIds": [...]}');
+  return value;
+}
+
+/** Validates the input and starts a run, or takes over a run handed on by an earlier execution. */
 export async function prepareReconcile(input: unknown, runId: string, deps: ReconcileDeps): Promise<ReconcileRun> {
   const invalid = (message: string) => new WorkflowError(WORKFLOW_ERRORS.invalidInput, message);
   const given = (input ?? {}) as Record<string, unknown>;
   if (typeof given !== 'object' || Array.isArray(given))
     throw invalid('The input must be a JSON object, e.g. {"kind": "full"}.');
+  const now = (deps.now ?? Date.now)();
+  if ('continueRun' in given) return continueRun(given, now, deps);
   const unknown = Object.keys(given).filter((k) => !INPUT_KEYS.has(k));
   if (unknown.length)
     throw invalid(
       `Unknown input field(s) ${unknown.map((k) => `"${k}"`).join(', ')}; allowed: ${[...INPUT_KEYS].join(', ')}.`,
     );
+  if (!RUN_ID.test(runId)) throw invalid(`The execution name ${JSON.stringify(runId)} cannot name a run folder.`);
   const kind = given.kind ?? 'full';
   if (kind !== 'full' && kind !== 'incremental')
     throw invalid(`"kind" must be "full" or "incremental", got ${JSON.stringify(kind)}.`);
@@ -212,13 +393,15 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
       throw invalid(`"${name}" must be an array of ids.`);
     return v as string[];
   };
-  for (const flag of ['prune', 'dryRun']) {
+  for (const flag of ['prune', 'allowMassPrune', 'dryRun']) {
     if (given[flag] !== undefined && typeof given[flag] !== 'boolean')
       throw invalid(`"${flag}" must be true or false.`);
   }
   const prune = given.prune === true;
   if (prune && kind === 'incremental')
     throw invalid('"prune" needs a full run: an incremental run sees only new connections.');
+  if (given.allowMassPrune === true && !prune)
+    throw invalid('"allowMassPrune" only means something with "prune": true.');
   const rules: SelectionRules = {
     mode,
     includeUserIds: ids('includeUserIds'),
@@ -226,36 +409,82 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     includeVehicleIds: ids('includeVehicleIds'),
     excludeVehicleIds: ids('excludeVehicleIds'),
   };
-  const watermark = await deps.store.getJson<Watermark>(watermarkKey(webhookId)).catch(() => null);
-  const now = (deps.now ?? Date.now)();
-  deps.logger.info('reconcile run prepared', { runId, kind, webhookId, mode, prune, dryRun: given.dryRun === true });
+  const key = watermarkKey(webhookId, rules);
+  // Only incremental runs stop at the watermark, but a broken one fails every run: better now than silently later.
+  const watermark = await readWatermark(deps.store, key);
+  const compareAll = kind === 'incremental' && watermark === undefined;
+  deps.logger.info('reconcile run prepared', {
+    runId,
+    kind,
+    webhookId,
+    mode,
+    prune,
+    dryRun: given.dryRun === true,
+    watermarkAt: watermark?.connectedAt ?? null,
+    compareAll,
+  });
   return {
     runId,
     kind,
     webhookId,
     rules,
     prune,
+    allowMassPrune: given.allowMassPrune === true,
     dryRun: given.dryRun === true,
-    watermark: kind === 'incremental' ? watermark : null,
+    watermarkKey: key,
+    watermarkAt: kind === 'incremental' ? (watermark?.connectedAt ?? null) : null,
+    compareAll,
     phase: 'connections',
     cursor: null,
     page: 0,
-    newest: null,
+    newestAt: null,
     index: 0,
     attempts: 0,
     total: 0,
     step: 0,
+    execution: { number: 1, startedAt: now, steps: 0 },
+    handOff: null,
+    limitedStreak: 0,
+    listing: {
+      connections: 0,
+      malformed: 0,
+      subscriptions: 0,
+      malformedSubscriptions: 0,
+      otherWebhook: 0,
+    },
+    refusal: null,
+    confirmBy: 'listing',
     pacer: { tokens: deps.rateLimit.capacity, at: now },
     waitSeconds: 0,
     waitReason: null,
     requests: 0,
-    counts: { desired: 0, unchanged: 0, toSubscribe: 0, toUnsubscribe: 0, accepted: 0 },
+    counts: { desired: 0, unchanged: 0, toSubscribe: 0, toUnsubscribe: 0, accepted: 0, kept: 0 },
   };
+}
+
+/**
+ * `{"continueRun": runId, "part": n}`: the run an earlier execution saved when it handed on. Only what the
+ * store holds is trusted (the input names it, nothing more), so starting one by hand can only resume a
+ * run this workflow itself saved.
+ */
+async function continueRun(given: Record<string, unknown>, now: number, deps: ReconcileDeps): Promise<ReconcileRun> {
+  const invalid = (message: string) => new WorkflowError(WORKFLOW_ERRORS.invalidInput, message);
+  const { continueRun: runId, part } = given;
+  const keys = new Set(['continueRun', 'part', 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID']);
+  if (Object.keys(given).some((k) => !keys.has(k)))
+    throw invalid('A continuation input is {"continueRun": "<run id>", "part": <n>} and nothing else.');
+  if (typeof runId !== 'string' || !RUN_ID.test(runId) || !Number.isInteger(part) || (part as number) < 2)
+    throw invalid('"continueRun" must name a run and "part" be its execution number (2 or more).');
+  const saved = await deps.store.getJsonIfExists<ReconcileRun>(runKey(runId, `handoff/${pad(part as number)}.json`));
+  if (!saved || saved.runId !== runId || saved.handOff?.part !== part)
+    throw invalid(`No run ${runId} was handed on as part ${part}.`);
+  deps.logger.info('reconcile run continued', { runId, part, phase: saved.phase });
+  return { ...saved, handOff: null, execution: { number: part as number, startedAt: now, steps: 0 } };
 }
 
 /** Outcome of one operation, as recorded for the summary. */
 export type OperationOutcome =
-  | { readonly result: 'accepted' | 'exists' | 'deleted'; readonly op: Operation }
+  | { readonly result: 'accepted' | 'exists' | 'deleted' | 'kept'; readonly op: Operation }
   | {
       readonly result: 'failed';
       readonly op: Operation;
@@ -266,31 +495,63 @@ export type OperationOutcome =
       readonly requestId: string | null;
     };
 
-/** One unit of work; returns the run with its next phase and how long to wait. */
+/** One unit of work; returns the run with its next phase, how long to wait, and whether to hand on. */
 export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<ReconcileRun> {
   const now = (deps.now ?? Date.now)();
-  const r: ReconcileRun = {
-    ...run,
-    pacer: refill(run.pacer, deps.rateLimit, now),
-    waitSeconds: 0,
-    waitReason: null,
-    step: run.step + 1,
-  };
+  const r = await work(
+    {
+      ...run,
+      pacer: refill(run.pacer, deps.rateLimit, now),
+      waitSeconds: 0,
+      waitReason: null,
+      step: run.step + 1,
+      execution: { ...run.execution, steps: run.execution.steps + 1 },
+    },
+    deps,
+    now,
+  );
+  // A long run continues in a new execution well before Step Functions' history (25,000 events) or the
+  // state machine's timeout would end it; the run itself waits in the store, the next input only names it.
+  const steps = deps.maxExecutionSteps ?? DEFAULT_RECONCILE_EXECUTION_STEPS;
+  const seconds = deps.maxExecutionSeconds ?? DEFAULT_RECONCILE_EXECUTION_SECONDS;
+  if (
+    r.phase !== 'done' &&
+    (r.execution.steps >= steps || (now - r.execution.startedAt) / 1000 + r.waitSeconds >= seconds)
+  ) {
+    const part = r.execution.number + 1;
+    r.handOff = { part, name: `${r.runId.slice(0, 72)}-p${part}` };
+    await deps.store.putJson(runKey(r.runId, `handoff/${pad(part)}.json`), r);
+    deps.logger.info('reconcile run handed on', { runId: r.runId, part, phase: r.phase, steps: r.execution.steps });
+  }
+  return r;
+}
+
+async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<ReconcileRun> {
   const budget = deps.maxRequestsPerStep ?? 25;
-  /** Takes a request from the pacer, or sets the wait for one. */
-  const take = (n = 1): boolean => {
-    if (r.pacer.tokens >= 1) {
-      r.pacer = { ...r.pacer, tokens: r.pacer.tokens - 1 };
-      r.requests++;
+  /** Takes `n` requests from the pacer, or sets the wait for them. */
+  const take = (n = 1, ahead = n): boolean => {
+    if (r.pacer.tokens >= n) {
+      r.pacer = { ...r.pacer, tokens: r.pacer.tokens - n };
+      r.requests += n;
       return true;
     }
-    r.waitSeconds = secondsUntil(r.pacer, deps.rateLimit, n);
+    r.waitSeconds = secondsUntil(r.pacer, deps.rateLimit, Math.max(n, ahead));
     r.waitReason = 'pacing under the rate limit';
     return false;
   };
-  /** A 429 or a transient failure: wait, keep the position. */
+  const succeeded = () => {
+    r.attempts = 0;
+    r.limitedStreak = 0;
+  };
+  /** A 429 or a transient failure: wait, keep the position; neither goes on for ever. */
   const backOff = (err: SmartcarApiError): ReconcileRun => {
     if (err.rateLimited) {
+      r.limitedStreak++;
+      if (r.limitedStreak > MAX_RATE_LIMITED_STREAK)
+        throw new WorkflowError(
+          WORKFLOW_ERRORS.runaway,
+          `Smartcar answered 429 ${r.limitedStreak} times in a row despite pacing and Retry-After: another client may share the rate limit, or reconcile.rateLimitCapacity/rateLimitPerMinute overstate it`,
+        );
       r.pacer = { tokens: 0, at: now };
       r.waitSeconds = err.retryAfterSeconds ?? 30;
       r.waitReason = `rate limited (Retry-After ${r.waitSeconds} s)`;
@@ -304,52 +565,85 @@ export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<Reco
   };
   const fatal = (err: unknown) =>
     new WorkflowError(WORKFLOW_ERRORS.listingFailed, err instanceof Error ? err.message : String(err));
+  const runaway = (message: string) => new WorkflowError(WORKFLOW_ERRORS.runaway, message);
+  const nextPage = (listing: string) => {
+    r.page++;
+    if (r.page >= MAX_LISTING_PAGES)
+      throw runaway(`the ${listing} listing went on past ${MAX_LISTING_PAGES} pages; stopped rather than loop`);
+  };
 
   if (r.phase === 'connections') {
     if (!take()) return r;
+    // A prune rests on the complete, unfiltered listing: mode and selection never make a vehicle "gone".
+    const unfiltered = r.kind === 'full' && r.prune;
     let page: Awaited<ReturnType<SmartcarPlatform['listConnections']>>;
     try {
       page = await deps.platform.listConnections(await deps.managementToken(), {
         cursor: r.cursor,
-        mode: r.rules.mode === 'all' ? undefined : r.rules.mode,
+        mode: unfiltered || r.rules.mode === 'all' ? undefined : r.rules.mode,
       });
     } catch (err) {
       if (err instanceof SmartcarApiError && err.retryable) return backOff(err);
       throw fatal(err);
     }
-    r.attempts = 0;
-    const seen = r.watermark;
+    succeeded();
+    const seen = r.watermarkAt === null ? null : { at: instant(r.watermarkAt), ids: await watermarkIds(deps.store, r) };
     const fresh: Connection[] = [];
     let reachedWatermark = false;
+    let known = 0;
     for (const c of page.connections) {
-      if (
-        seen &&
-        (c.connectedAt < seen.connectedAt ||
-          (c.connectedAt === seen.connectedAt && seen.vehicleIds.includes(c.vehicleId)))
-      ) {
-        reachedWatermark = true;
+      const t = instant(c.connectedAt);
+      if (seen && t < seen.at) {
+        reachedWatermark = true; // newest first: everything after this was handled by earlier runs
+        continue;
+      }
+      if (seen && t === seen.at && seen.ids.has(c.vehicleId)) {
+        known++;
         continue;
       }
       fresh.push(c);
-      if (!r.newest || c.connectedAt > r.newest.connectedAt)
-        r.newest = { connectedAt: c.connectedAt, vehicleIds: [c.vehicleId] };
-      else if (c.connectedAt === r.newest.connectedAt)
-        r.newest = { ...r.newest, vehicleIds: [...r.newest.vehicleIds, c.vehicleId] };
+    }
+    // A page of nothing but connections the watermark knows is where earlier runs stopped (thousands may
+    // share its instant); a new one at that very millisecond beyond it waits for the daily full run.
+    if (known > 0 && fresh.length === 0) reachedWatermark = true;
+    if (fresh.length > 0) {
+      const newest = Math.max(...fresh.map((c) => instant(c.connectedAt)));
+      const ids = fresh.filter((c) => instant(c.connectedAt) === newest).map((c) => c.vehicleId);
+      await deps.store.putJson(runKey(r.runId, `seen/${pad(r.page)}.json`), {
+        connectedAt: new Date(newest).toISOString(),
+        vehicleIds: ids,
+      });
+      if (r.newestAt === null || newest > instant(r.newestAt)) r.newestAt = new Date(newest).toISOString();
     }
     const desired = fresh.filter((c) => selects(r.rules, c));
     await deps.store.putJson(runKey(r.runId, `desired/${pad(r.page)}.json`), desired);
+    if (unfiltered)
+      await deps.store.putJson(
+        runKey(r.runId, `connected/${pad(r.page)}.json`),
+        page.connections.map((c) => c.vehicleId),
+      );
+    r.listing = {
+      ...r.listing,
+      connections: r.listing.connections + page.connections.length,
+      malformed: r.listing.malformed + page.malformed,
+    };
     r.counts = { ...r.counts, desired: r.counts.desired + desired.length };
-    r.page++;
-    r.cursor = page.cursor;
+    if (page.cursor !== null && page.cursor === r.cursor)
+      throw runaway(
+        `the connections listing answered page ${r.page + 1} with the cursor it was asked for; stopped rather than loop`,
+      );
+    nextPage('connections');
     if (page.cursor === null || reachedWatermark) {
-      r.phase = r.kind === 'full' ? 'subscriptions' : 'plan';
+      r.phase = r.kind === 'full' || r.compareAll ? 'subscriptions' : 'plan';
       r.cursor = null;
       r.page = 0;
+    } else {
+      r.cursor = page.cursor;
     }
     return r;
   }
 
-  if (r.phase === 'subscriptions' || r.phase === 'confirm') {
+  if (r.phase === 'subscriptions' || (r.phase === 'confirm' && r.confirmBy === 'listing')) {
     const folder = r.phase === 'subscriptions' ? 'actual' : 'confirmed';
     if (!take()) return r;
     let page: Awaited<ReturnType<SmartcarPlatform['listSubscriptions']>>;
@@ -361,9 +655,20 @@ export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<Reco
       if (err instanceof SmartcarApiError && err.retryable) return backOff(err);
       throw fatal(err);
     }
-    r.attempts = 0;
-    await deps.store.putJson(runKey(r.runId, `${folder}/${pad(r.page)}.json`), page.subscriptions);
-    r.page++;
+    succeeded();
+    // The server's filter is not taken on trust: only items that name this webhook count.
+    const mine = page.subscriptions.filter((s) => s.webhookId === r.webhookId);
+    await deps.store.putJson(runKey(r.runId, `${folder}/${pad(r.page)}.json`), mine);
+    if (r.phase === 'subscriptions')
+      r.listing = {
+        ...r.listing,
+        subscriptions: r.listing.subscriptions + mine.length,
+        malformedSubscriptions: r.listing.malformedSubscriptions + page.malformed,
+        otherWebhook: r.listing.otherWebhook + page.subscriptions.length - mine.length,
+      };
+    if (page.more && page.subscriptions.length + page.malformed === 0)
+      throw runaway(`the subscriptions listing answered page ${r.page + 1} empty yet said more would follow`);
+    nextPage('subscriptions');
     if (!page.more) {
       r.page = 0;
       r.phase = r.phase === 'subscriptions' ? 'plan' : 'done';
@@ -371,10 +676,53 @@ export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<Reco
     return r;
   }
 
+  if (r.phase === 'confirm') {
+    // Proportional to the change: one filtered lookup per vehicle accepted.
+    const ids = await cached<string[]>(deps.store, runKey(r.runId, 'to-confirm.json'));
+    const found: Subscription[] = [];
+    let made = 0;
+    while (r.index < ids.length && made < budget) {
+      if (!take(1, Math.min(budget, ids.length - r.index))) break;
+      made++;
+      const vehicleId = ids[r.index];
+      try {
+        const page = await deps.appTokens.withToken((token) =>
+          deps.platform.listSubscriptions(token, { webhookId: r.webhookId, vehicleId, number: 1 }),
+        );
+        found.push(...page.subscriptions.filter((s) => s.webhookId === r.webhookId && s.vehicleId === vehicleId));
+      } catch (err) {
+        if (!(err instanceof SmartcarApiError)) throw err;
+        if (err.retryable && (err.rateLimited || r.attempts + 1 < MAX_TRANSIENT_ATTEMPTS)) {
+          backOff(err);
+          break;
+        }
+        // Not confirmed: it stays pending in the summary, and the next full run finds it either way.
+      }
+      succeeded();
+      r.index++;
+    }
+    if (found.length > 0) await deps.store.putJson(runKey(r.runId, `confirmed/${pad(r.step)}.json`), found);
+    if (r.index >= ids.length) r.phase = 'done';
+    return r;
+  }
+
   if (r.phase === 'plan') {
     const desired = await readAll<Connection>(deps.store, runKey(r.runId, 'desired/'));
-    const actual = r.kind === 'full' ? await readAll<Subscription>(deps.store, runKey(r.runId, 'actual/')) : [];
-    const plan = planReconcile(desired, actual, r.prune);
+    const listed = r.kind === 'full' || r.compareAll;
+    const actual = listed ? await readAll<Subscription>(deps.store, runKey(r.runId, 'actual/')) : [];
+    let connected: Set<string> | null = null;
+    if (r.kind === 'full' && r.prune) {
+      const all = new Set(await readAll<string>(deps.store, runKey(r.runId, 'connected/')));
+      const gone = planReconcile([], actual, all).unsubscribe.length;
+      r.refusal = pruneRefusal(r.listing, gone, {
+        maxPruneFraction: deps.maxPruneFraction ?? DEFAULT_MAX_PRUNE_FRACTION,
+        allowMassPrune: r.allowMassPrune,
+      });
+      if (!r.refusal) connected = all;
+    } else {
+      r.refusal = listingAnomaly(r.listing);
+    }
+    const plan = planReconcile(desired, actual, connected);
     await deps.store.putJson(runKey(r.runId, 'plan.json'), [...plan.subscribe, ...plan.unsubscribe]);
     r.counts = {
       ...r.counts,
@@ -386,18 +734,28 @@ export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<Reco
     r.total = plan.subscribe.length + plan.unsubscribe.length;
     r.index = 0;
     r.phase = r.dryRun || r.total === 0 ? 'done' : 'apply';
+    if (r.refusal) deps.logger.warn('reconcile refused to delete', { runId: r.runId, reason: r.refusal.reason });
     deps.logger.info('reconcile plan', { runId: r.runId, ...r.counts, dryRun: r.dryRun });
     return r;
   }
 
   if (r.phase === 'apply') {
-    const ops = await planCache(deps.store, runKey(r.runId, 'plan.json'));
+    const ops = await cached<Operation[]>(deps.store, runKey(r.runId, 'plan.json'));
     const outcomes: OperationOutcome[] = [];
     let made = 0;
     while (r.index < ops.length && made < budget) {
-      if (!take(Math.min(budget, ops.length - r.index))) break;
-      made++;
       const op = ops[r.index];
+      if (op.op === 'delete' && r.refusal) {
+        // The listing was shown incomplete by an earlier lookup: no further deletion rests on it.
+        outcomes.push({ result: 'kept', op });
+        r.counts = { ...r.counts, kept: r.counts.kept + 1 };
+        r.index++;
+        continue;
+      }
+      // A delete first looks the vehicle's own connection up: two requests.
+      const cost = op.op === 'delete' ? 2 : 1;
+      if (!take(cost, Math.min(budget, ops.length - r.index))) break;
+      made += cost;
       try {
         if (op.op === 'create') {
           const result = await deps.appTokens.withToken((token) =>
@@ -410,8 +768,27 @@ export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<Reco
           outcomes.push({ result, op });
           if (result === 'accepted') r.counts = { ...r.counts, accepted: r.counts.accepted + 1 };
         } else {
-          await deps.appTokens.withToken((token) => deps.platform.deleteSubscription(token, op.subscriptionId));
-          outcomes.push({ result: 'deleted', op });
+          const own = await deps.platform.listConnections(await deps.managementToken(), {
+            vehicleId: op.vehicleId,
+            limit: 1,
+          });
+          const stillConnected = own.connections.some((c) => c.vehicleId === op.vehicleId);
+          const unfiltered = own.malformed > 0 || own.connections.some((c) => c.vehicleId !== op.vehicleId);
+          if (stillConnected || unfiltered) {
+            outcomes.push({ result: 'kept', op });
+            r.requests--; // the delete's request was reserved, not made
+            r.counts = { ...r.counts, kept: r.counts.kept + 1 };
+            // Either way the listing the plan rests on is not proof any more: the rest of the deletions stop.
+            r.refusal = {
+              error: WORKFLOW_ERRORS.listingAnomaly,
+              reason: unfiltered
+                ? `listing anomaly: the connection lookup for vehicle ${op.vehicleId} was not filtered by vehicle, so no deletion could be confirmed; the remaining deletions were skipped`
+                : `listing anomaly: the connections listing left out vehicle ${op.vehicleId}, which is still connected, so it was incomplete; the remaining deletions were skipped`,
+            };
+          } else {
+            await deps.appTokens.withToken((token) => deps.platform.deleteSubscription(token, op.subscriptionId));
+            outcomes.push({ result: 'deleted', op });
+          }
         }
       } catch (err) {
         if (!(err instanceof SmartcarApiError)) throw err;
@@ -430,15 +807,26 @@ export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<Reco
         });
       }
       r.index++;
-      r.attempts = 0;
+      succeeded();
     }
     if (outcomes.length > 0) await deps.store.putJson(runKey(r.runId, `outcomes/${pad(r.step)}.json`), outcomes);
     if (r.index >= ops.length) {
-      r.phase = r.counts.accepted > 0 ? 'confirm' : 'done';
       r.page = 0;
-      if (r.phase === 'confirm') {
+      r.index = 0;
+      if (r.counts.accepted > 0) {
+        const accepted = (await readAll<OperationOutcome>(deps.store, runKey(r.runId, 'outcomes/')))
+          .filter((o) => o.result === 'accepted')
+          .map((o) => o.op.vehicleId);
+        await deps.store.putJson(runKey(r.runId, 'to-confirm.json'), accepted);
+        // Look each accepted vehicle up unless listing the whole webhook takes fewer requests.
+        const listed = r.kind === 'full' || r.compareAll;
+        const pages = Math.ceil((r.listing.subscriptions + accepted.length) / SUBSCRIPTIONS_PAGE_SIZE);
+        r.confirmBy = !listed || accepted.length <= pages ? 'vehicle' : 'listing';
+        r.phase = 'confirm';
         r.waitSeconds = Math.max(r.waitSeconds, deps.confirmDelaySeconds ?? 60);
         r.waitReason = 'letting asynchronous subscriptions appear before confirming';
+      } else {
+        r.phase = 'done';
       }
     } else if (r.waitSeconds === 0 && r.pacer.tokens < 1) {
       r.waitSeconds = secondsUntil(r.pacer, deps.rateLimit, Math.min(budget, ops.length - r.index));
@@ -447,6 +835,21 @@ export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<Reco
     return r;
   }
   return r;
+}
+
+/** The vehicle ids of the run's starting watermark, read once per function instance. */
+const watermarkIdCache = new Map<string, Set<string>>();
+async function watermarkIds(store: WorkStore, r: ReconcileRun): Promise<Set<string>> {
+  const cacheKey = `${r.runId}:${r.watermarkKey}`;
+  let ids = watermarkIdCache.get(cacheKey);
+  if (!ids) {
+    const w = await readWatermark(store, r.watermarkKey);
+    // A watermark moved by another run since this one started is not this run's: it keeps its own instant.
+    ids = new Set(w && r.watermarkAt && instant(w.connectedAt) === instant(r.watermarkAt) ? w.vehicleIds : []);
+    if (watermarkIdCache.size > 10) watermarkIdCache.clear();
+    watermarkIdCache.set(cacheKey, ids);
+  }
+  return ids;
 }
 
 export interface ReconcileSummary {
@@ -458,6 +861,8 @@ export interface ReconcileSummary {
   /** Newly subscribed and confirmed, or already subscribed (409). */
   readonly subscribed: number;
   readonly unsubscribed: number;
+  /** Deletions skipped because the vehicle turned out to be still connected. */
+  readonly kept: number;
   readonly unchanged: number;
   /** Accepted (202) but not listed yet when the run confirmed. */
   readonly pending: number;
@@ -474,12 +879,20 @@ export interface ReconcileSummary {
   readonly toSubscribe: number;
   readonly toUnsubscribe: number;
   readonly requests: number;
+  /** Executions the run took (a long run continues in new ones). */
+  readonly executions: number;
+  /** An incremental run with no watermark yet compared every connection with every subscription. */
+  readonly comparedAll: boolean;
+  /** Why nothing was deleted, or why the listing is not to be trusted: one line, or null. */
+  readonly refused: string | null;
+  /** Set when the execution must fail after summarizing (an alarm), with the one-line reason. */
+  readonly failure: { readonly error: string; readonly cause: string } | null;
   readonly report: string;
 }
 
 const SUMMARY_LIMIT = 1000;
 
-/** Reads the outcomes, confirms, writes the report and the watermark, and returns the console summary. */
+/** Reads the outcomes and confirmations, writes the report and the watermark, and returns the summary. */
 export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps): Promise<ReconcileSummary> {
   const outcomes = await readAll<OperationOutcome>(deps.store, runKey(run.runId, 'outcomes/'));
   const confirmed = new Set(
@@ -498,6 +911,7 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
       requestId: o.requestId,
     }));
   const reportKey = runKey(run.runId, 'report.json');
+  const report = deps.store.uri(reportKey);
   const summary: ReconcileSummary = {
     kind: run.kind,
     mode: run.rules.mode,
@@ -506,6 +920,7 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     desired: run.counts.desired,
     subscribed: accepted.length - pending.length + outcomes.filter((o) => o.result === 'exists').length,
     unsubscribed: outcomes.filter((o) => o.result === 'deleted').length,
+    kept: run.counts.kept,
     unchanged: run.counts.unchanged,
     pending: pending.length,
     pendingVehicleIds: pending.slice(0, SUMMARY_LIMIT),
@@ -513,14 +928,23 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     toSubscribe: run.counts.toSubscribe,
     toUnsubscribe: run.counts.toUnsubscribe,
     requests: run.requests,
-    report: deps.store.uri(reportKey),
+    executions: run.execution.number,
+    comparedAll: run.compareAll,
+    refused: run.refusal?.reason ?? null,
+    failure:
+      run.refusal && !run.dryRun
+        ? { error: run.refusal.error, cause: `${run.refusal.reason} (report ${report})` }
+        : null,
+    report,
   };
-  await deps.store.putJson(reportKey, { ...summary, pendingVehicleIds: pending, failed, outcomes });
-  if (!run.dryRun && run.newest) {
-    const previous = run.watermark;
-    const next = !previous || run.newest.connectedAt > previous.connectedAt ? run.newest : previous;
-    await deps.store.putJson(watermarkKey(run.webhookId), next);
-  }
+  await deps.store.putJson(reportKey, {
+    ...summary,
+    pendingVehicleIds: pending,
+    failed,
+    outcomes,
+    listing: run.listing,
+  });
+  if (!run.dryRun && run.newestAt !== null) await advanceWatermark(run, deps);
   deps.logger.info('reconcile run finished', {
     runId: run.runId,
     ...summary,
@@ -530,21 +954,44 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
   return summary;
 }
 
-async function readAll<T>(store: WorkStore, prefix: string): Promise<T[]> {
+/**
+ * Moves the watermark to the newest connection the run saw, compared as instants; at the same instant the
+ * vehicle ids are merged, so connections at exactly the watermark are neither missed nor asked for again.
+ */
+async function advanceWatermark(run: ReconcileRun, deps: ReconcileDeps): Promise<void> {
+  const pages = await readAll<Watermark>(deps.store, runKey(run.runId, 'seen/'), true);
+  if (pages.length === 0) return;
+  const newest = Math.max(...pages.map((p) => instant(p.connectedAt)));
+  const ids = new Set(pages.filter((p) => instant(p.connectedAt) === newest).flatMap((p) => p.vehicleIds));
+  // A full run saw everything: a damaged watermark is simply replaced. An incremental run read it at the start.
+  const previous = await readWatermark(deps.store, run.watermarkKey).catch((err) => {
+    if (run.kind === 'full') return undefined;
+    throw err;
+  });
+  if (previous && instant(previous.connectedAt) > newest) return;
+  if (previous && instant(previous.connectedAt) === newest) for (const id of previous.vehicleIds) ids.add(id);
+  await deps.store.putJson(run.watermarkKey, { connectedAt: new Date(newest).toISOString(), vehicleIds: [...ids] });
+}
+
+async function readAll<T>(store: WorkStore, prefix: string, single = false): Promise<T[]> {
   const keys = (await store.listKeys(prefix)).sort();
   const all: T[] = [];
-  for (const key of keys) all.push(...(await store.getJson<T[]>(key)));
+  for (const key of keys) {
+    const value = await store.getJson<T | T[]>(key);
+    if (single) all.push(value as T);
+    else all.push(...(value as T[]));
+  }
   return all;
 }
 
-const plans = new Map<string, Operation[]>();
-/** The plan of a run, read once per function instance (it does not change during the run). */
-async function planCache(store: WorkStore, key: string): Promise<Operation[]> {
-  let ops = plans.get(key);
-  if (!ops) {
-    ops = await store.getJson<Operation[]>(key);
-    if (plans.size > 10) plans.clear();
-    plans.set(key, ops);
+const objects = new Map<string, unknown>();
+/** A run object that does not change once written (the plan, the ids to confirm), read once per instance. */
+async function cached<T>(store: WorkStore, key: string): Promise<T> {
+  let value = objects.get(key) as T | undefined;
+  if (value === undefined) {
+    value = await store.getJson<T>(key);
+    if (objects.size > 10) objects.clear();
+    objects.set(key, value);
   }
-  return ops;
+  return value;
 }

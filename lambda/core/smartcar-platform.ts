@@ -33,6 +33,8 @@ export interface Connection {
 export interface Subscription {
   readonly id: string;
   readonly vehicleId: string;
+  /** The webhook the subscription belongs to, as the item itself says (null when it does not say). */
+  readonly webhookId: string | null;
   readonly userId: string | null;
   readonly mode: string | null;
 }
@@ -74,14 +76,19 @@ export class SmartcarPlatform {
     return { token: body.access_token, expiresIn: typeof body.expires_in === 'number' ? body.expires_in : 3600 };
   }
 
-  /** One page of the application's connections, newest first; `cursor` null on the last page. */
+  /**
+   * One page of the application's connections, newest first; `cursor` null on the last page. Items that
+   * do not have the documented shape are counted in `malformed`, never guessed at: a listing with
+   * malformed items is not complete enough to delete anything on.
+   */
   async listConnections(
     managementToken: string,
-    page: { cursor?: string | null; limit?: number; mode?: string },
-  ): Promise<{ connections: Connection[]; cursor: string | null }> {
+    page: { cursor?: string | null; limit?: number; mode?: string; vehicleId?: string },
+  ): Promise<{ connections: Connection[]; cursor: string | null; malformed: number; items: number }> {
     const q = new URLSearchParams({ limit: String(page.limit ?? CONNECTIONS_PAGE_SIZE) });
     if (page.cursor) q.set('cursor', page.cursor);
     if (page.mode) q.set('mode', page.mode);
+    if (page.vehicleId) q.set('vehicle_id', page.vehicleId);
     const { body } = await smartcarRequest(this.fetchImpl, `${this.management}/v2.0/management/connections?${q}`, {
       operation: 'list connections',
       method: 'GET',
@@ -93,24 +100,40 @@ export class SmartcarPlatform {
     });
     if (!Array.isArray(body?.connections)) throw invalid('list connections', 'no connections[]');
     const connections: Connection[] = [];
+    let malformed = 0;
     for (const c of body.connections as Record<string, unknown>[]) {
-      if (typeof c?.vehicleId !== 'string' || typeof c?.userId !== 'string') continue;
+      if (
+        typeof c?.vehicleId !== 'string' ||
+        c.vehicleId === '' ||
+        typeof c.userId !== 'string' ||
+        c.userId === '' ||
+        typeof c.connectedAt !== 'string' ||
+        Number.isNaN(Date.parse(c.connectedAt)) ||
+        typeof c.mode !== 'string'
+      ) {
+        malformed++;
+        continue;
+      }
       connections.push({
         userId: c.userId,
         vehicleId: c.vehicleId,
-        connectedAt: typeof c.connectedAt === 'string' ? c.connectedAt : '',
-        mode: typeof c.mode === 'string' ? c.mode.toLowerCase() : 'live',
+        connectedAt: c.connectedAt,
+        mode: c.mode.toLowerCase(),
       });
     }
     const cursor = typeof body.paging?.cursor === 'string' && body.paging.cursor !== '' ? body.paging.cursor : null;
-    return { connections, cursor };
+    return { connections, cursor, malformed, items: body.connections.length };
   }
 
-  /** One page (1-based) of the webhook's v3 subscriptions; `more` when another page may follow. */
+  /**
+   * One page (1-based) of the webhook's v3 subscriptions; `more` when another page may follow. Each item
+   * keeps its own webhook id: the server's filter is not taken on trust. Items without an id or a vehicle
+   * are counted in `malformed`.
+   */
   async listSubscriptions(
     token: string,
     page: { webhookId: string; number: number; size?: number; vehicleId?: string },
-  ): Promise<{ subscriptions: Subscription[]; more: boolean }> {
+  ): Promise<{ subscriptions: Subscription[]; more: boolean; malformed: number }> {
     const size = page.size ?? SUBSCRIPTIONS_PAGE_SIZE;
     const q = new URLSearchParams({
       'filter[webhookId]': page.webhookId,
@@ -126,21 +149,27 @@ export class SmartcarPlatform {
     });
     if (!Array.isArray(body?.data)) throw invalid('list subscriptions', 'no data[]');
     const subscriptions: Subscription[] = [];
+    let malformed = 0;
     // biome-ignore lint/suspicious/noExplicitAny: JSON:API items are checked field by field below.
     for (const item of body.data as Record<string, any>[]) {
       const vehicleId = item?.relationships?.vehicle?.data?.id;
-      if (typeof item?.id !== 'string' || typeof vehicleId !== 'string') continue;
+      const webhookId = item?.relationships?.webhook?.data?.id;
+      if (typeof item?.id !== 'string' || typeof vehicleId !== 'string') {
+        malformed++;
+        continue;
+      }
       const userId = item.relationships?.user?.data?.id;
       const mode = item.attributes?.vehicle?.mode;
       subscriptions.push({
         id: item.id,
         vehicleId,
+        webhookId: typeof webhookId === 'string' ? webhookId : null,
         userId: typeof userId === 'string' ? userId : null,
         mode: typeof mode === 'string' ? mode.toLowerCase() : null,
       });
     }
     const more = body.links ? Boolean(body.links.next) : body.data.length >= size;
-    return { subscriptions, more };
+    return { subscriptions, more, malformed };
   }
 
   /** Asks for a subscription: `accepted` (202, created asynchronously) or `exists` (409, already subscribed). */

@@ -39,6 +39,8 @@ export class WorkflowError extends Error {
 export interface WorkStore {
   putJson(key: string, value: unknown): Promise<void>;
   getJson<T>(key: string): Promise<T>;
+  /** The object, or undefined when there is none; any other failure (access, a broken store) throws. */
+  getJsonIfExists<T>(key: string): Promise<T | undefined>;
   listKeys(prefix: string): Promise<string[]>;
   /** Where a person finds the object, e.g. s3://bucket/key. */
   uri(key: string): string;

@@ -5,7 +5,15 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { logger, s3WorkStore } from '../adapters/aws-workflow';
 import { secretsManagerTokens } from '../adapters/management-token';
-import { DEFAULT_RATE_LIMIT, ENV, RECONCILE_ENV, WORKFLOW_ENV } from '../contract';
+import {
+  DEFAULT_MAX_PRUNE_FRACTION,
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_RECONCILE_EXECUTION_SECONDS,
+  DEFAULT_RECONCILE_EXECUTION_STEPS,
+  ENV,
+  RECONCILE_ENV,
+  WORKFLOW_ENV,
+} from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
 import type { Mode } from '../core/reconcile';
 import { type ReconcileTaskEvent, reconcileHandler } from '../core/reconcile-tasks';
@@ -41,6 +49,9 @@ const handle = reconcileHandler({
   allowedWebhookIds: allowed === undefined ? undefined : allowed.split(',').filter((id) => id !== ''),
   defaultMode: defaults.mode,
   confirmDelaySeconds: numberEnv(RECONCILE_ENV.confirmDelaySeconds, 60),
+  maxPruneFraction: numberEnv(RECONCILE_ENV.maxPruneFraction, DEFAULT_MAX_PRUNE_FRACTION),
+  maxExecutionSteps: numberEnv(RECONCILE_ENV.maxExecutionSteps, DEFAULT_RECONCILE_EXECUTION_STEPS),
+  maxExecutionSeconds: numberEnv(RECONCILE_ENV.maxExecutionSeconds, DEFAULT_RECONCILE_EXECUTION_SECONDS),
 });
 
 export async function handler(event: ReconcileTaskEvent) {

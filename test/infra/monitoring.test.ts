@@ -53,9 +53,39 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('on workflow executions that fail, time out or are throttled', () => {
-    for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionThrottled'])
-      alarmOn(metric, { Namespace: 'AWS/States' });
+  it('on executions that fail, time out or are aborted, for every state machine that runs unattended', () => {
+    alarmOn('ExecutionThrottled', { Namespace: 'AWS/States' });
+    for (const machine of ['SubscriptionWorkflowStateMachine', 'ReconcileStateMachine', 'FleetCheckStateMachine']) {
+      const stat = (id: string, metricName: string) =>
+        Match.objectLike({
+          Id: id,
+          MetricStat: Match.objectLike({
+            Metric: {
+              Namespace: 'AWS/States',
+              MetricName: metricName,
+              Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: Match.stringLikeRegexp(machine) } }],
+            },
+          }),
+        });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Threshold: 1,
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') }],
+        Metrics: Match.arrayWith([
+          Match.objectLike({ Expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)' }),
+          stat('failed', 'ExecutionsFailed'),
+          stat('timedOut', 'ExecutionsTimedOut'),
+          stat('aborted', 'ExecutionsAborted'),
+        ]),
+      });
+    }
+  });
+
+  it("on the recovery function's errors", () => {
+    alarmOn('Errors', {
+      Namespace: 'AWS/Lambda',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('QuarantineRecoverFunction') } }],
+      AlarmDescription: Match.stringLikeRegexp('recovery function'),
+    });
   });
 
   it('on unusual VERIFY volume, answered and refused challenges together', () => {
@@ -88,8 +118,8 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('has sixteen alarms (with the fleet check and the compaction) and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
+  it('has eighteen alarms (with the fleet check, the compaction and the reconcile runs) and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 18);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 

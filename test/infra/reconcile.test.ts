@@ -93,3 +93,58 @@ describe('reconcile function', () => {
     );
   });
 });
+
+describe('guard rails in the state machine', () => {
+  const machine = () => {
+    const { template } = synthStack();
+    const [id, sm] = Object.entries(template.findResources('AWS::StepFunctions::StateMachine')).find(([k]) =>
+      k.includes('ReconcileStateMachine'),
+    ) as [string, { Properties: { DefinitionString: unknown; RoleArn: unknown } }];
+    return { template, id, definition: JSON.stringify(sm.Properties.DefinitionString) };
+  };
+
+  it('fails the execution with the reason after summarizing, when the run refused to delete', () => {
+    const { definition } = machine();
+    expect(definition).toContain(
+      '\\"Type\\":\\"Fail\\",\\"ErrorPath\\":\\"$.failure.error\\",\\"CausePath\\":\\"$.failure.cause\\"',
+    );
+  });
+
+  it('continues a long run in a new execution of itself, and may start nothing else', () => {
+    const { template, id, definition } = machine();
+    expect(definition).toContain(':states:::states:startExecution');
+    expect(definition).toContain('\\"StateMachineArn.$\\":\\"$$.StateMachine.Id\\"');
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p).includes('states:StartExecution'),
+    );
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const own = statements.filter((s: { Action: string }) => s.Action === 'states:StartExecution');
+    expect(own.map((s: { Resource: unknown }) => s.Resource)).toContainEqual({ Ref: id });
+  });
+
+  it('sets maxPruneFraction (10% by default), and rejects one outside (0, 1]', () => {
+    const { template } = synthStack();
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f) =>
+      JSON.stringify(f.Properties.Environment).includes('RECONCILE_MAX_PRUNE_FRACTION'),
+    );
+    expect(fn?.Properties.Environment.Variables).toMatchObject({
+      RECONCILE_MAX_PRUNE_FRACTION: '0.1',
+      RECONCILE_MAX_EXECUTION_SECONDS: String(3 * 24 * 3600),
+    });
+    for (const bad of [0, 1.5, -0.1])
+      expect(() => new SmartcarWebhooks(bareStack(), 'W', { reconcile: { maxPruneFraction: bad } })).toThrow(
+        /reconcile.maxPruneFraction/,
+      );
+  });
+
+  it('expires run folders in the work bucket, never the watermarks', () => {
+    const { template } = synthStack();
+    const bucket = Object.entries(template.findResources('AWS::S3::Bucket')).find(([k]) => k.includes('WorkBucket'));
+    const rules = bucket?.[1].Properties.LifecycleConfiguration.Rules as {
+      Prefix?: string;
+      ExpirationInDays?: number;
+    }[];
+    const expiring = rules.filter((r) => r.ExpirationInDays);
+    expect(expiring.map((r) => r.Prefix).sort()).toEqual(['reconcile/runs/', 'runs/']);
+  });
+});

@@ -32,6 +32,18 @@ export interface FakePlatformOptions {
   transient?: Record<string, number[]>;
   /** Per vehicle: a permanent status for its create. */
   permanent?: Record<string, number>;
+  /**
+   * A misbehaving connections listing, to test that reconcile never acts on one: `empty` (no connections
+   * at all), `truncated` (the first page has no cursor), `renamed` (items with renamed fields), `stuck`
+   * (the cursor never advances), `unfiltered` (vehicle_id is ignored).
+   */
+  connectionsFault?: 'empty' | 'truncated' | 'renamed' | 'stuck' | 'unfiltered';
+  /** Vehicles the full listing leaves out (as a flaky listing would) but a vehicle_id lookup still finds. */
+  hiddenFromListing?: string[];
+  /** The subscriptions listing ignores filter[webhookId] and lists every webhook's subscriptions. */
+  ignoreWebhookFilter?: boolean;
+  /** Every rate-limited call is answered 429, whatever the bucket holds. */
+  alwaysRateLimited?: boolean;
 }
 
 interface FakeSubscription {
@@ -40,6 +52,7 @@ interface FakeSubscription {
   userId: string;
   webhookId: string;
   visibleAt: number;
+  mode: 'live' | 'simulated';
 }
 
 export class FakePlatform {
@@ -83,6 +96,17 @@ export class FakePlatform {
   /** Every application token issued so far stops working (as if it expired). */
   expireTokens(): void {
     for (const token of this.tokens.keys()) this.tokens.set(token, 0);
+  }
+
+  /** A subscription made elsewhere (the Dashboard, another webhook), visible at once. */
+  subscribe(
+    vehicleId: string,
+    userId: string,
+    webhookId = this.options.webhookId,
+    mode: 'live' | 'simulated' = 'live',
+  ): void {
+    const key = webhookId === this.options.webhookId ? vehicleId : `${webhookId}/${vehicleId}`;
+    this.subscriptions.set(key, { id: `sub-${++this.subSeq}`, vehicleId, userId, webhookId, visibleAt: 0, mode });
   }
 
   /** Adds connections (newest first, as the API lists them). */
@@ -152,7 +176,7 @@ export class FakePlatform {
       return send(200, { access_token: token, token_type: 'Bearer', expires_in: lifetime });
     }
 
-    const wait = this.take();
+    const wait = this.options.alwaysRateLimited ? 30 : this.take();
     if (wait !== null) {
       this.rateLimited++;
       return error(429, 'RATE_LIMIT', { 'retry-after': String(wait) });
@@ -163,11 +187,28 @@ export class FakePlatform {
       if (req.headers.authorization !== expected) return error(401, 'AUTHENTICATION');
       const limit = Math.min(Number(url.searchParams.get('limit') ?? 100), 100);
       const mode = url.searchParams.get('mode');
-      const all = this.options.connections.filter((c) => !mode || c.mode === mode);
-      const start = Number(url.searchParams.get('cursor') ?? 0);
+      const vehicleId = this.options.connectionsFault === 'unfiltered' ? null : url.searchParams.get('vehicle_id');
+      const fault = this.options.connectionsFault;
+      const all =
+        fault === 'empty'
+          ? []
+          : this.options.connections.filter(
+              (c) =>
+                (!mode || c.mode === mode) &&
+                (vehicleId ? c.vehicleId === vehicleId : !this.options.hiddenFromListing?.includes(c.vehicleId)),
+            );
+      const start = fault === 'stuck' ? 0 : Number(url.searchParams.get('cursor') ?? 0);
       const page = all.slice(start, start + limit);
-      const next = start + limit < all.length ? String(start + limit) : undefined;
-      return send(200, { connections: page, paging: next ? { cursor: next } : {} });
+      const next = start + limit < all.length && fault !== 'truncated' ? String(start + limit) : undefined;
+      const items =
+        fault === 'renamed'
+          ? page.map(({ vehicleId: id, connectedAt, ...rest }) => ({
+              ...rest,
+              vehicle_id: id,
+              connected_at: connectedAt,
+            }))
+          : page;
+      return send(200, { connections: items, paging: next ? { cursor: next } : {} });
     }
 
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
@@ -175,18 +216,22 @@ export class FakePlatform {
     if (url.pathname.startsWith('/v3/subscriptions') && !valid) return error(401, 'AUTHENTICATION');
 
     if (req.method === 'GET' && url.pathname === '/v3/subscriptions') {
-      const webhookId = url.searchParams.get('filter[webhookId]');
+      const webhookId = this.options.ignoreWebhookFilter ? null : url.searchParams.get('filter[webhookId]');
+      const vehicleId = url.searchParams.get('filter[vehicleId]');
       const number = Number(url.searchParams.get('page[number]') ?? 1);
       const size = Number(url.searchParams.get('page[size]') ?? 100);
       const visible = [...this.subscriptions.values()].filter(
-        (s) => s.webhookId === webhookId && s.visibleAt <= this.clock,
+        (s) =>
+          (!webhookId || s.webhookId === webhookId) &&
+          (!vehicleId || s.vehicleId === vehicleId) &&
+          s.visibleAt <= this.clock,
       );
       const page = visible.slice((number - 1) * size, number * size);
       return send(200, {
         data: page.map((s) => ({
           type: 'subscription',
           id: s.id,
-          attributes: { vehicle: { mode: 'LIVE' } },
+          attributes: { vehicle: { mode: s.mode.toUpperCase() } },
           relationships: {
             webhook: { data: { id: s.webhookId } },
             user: { data: { id: s.userId } },
@@ -202,6 +247,7 @@ export class FakePlatform {
         (JSON.parse(body || '{}') as { data?: { attributes?: Record<string, string> } }).data?.attributes ?? {};
       const { webhookId, userId, vehicleId } = attributes;
       if (webhookId !== this.options.webhookId || !userId || !vehicleId) return error(400, 'VALIDATION');
+      const connection = this.options.connections.find((c) => c.vehicleId === vehicleId);
       const pending = this.transientLeft.get(vehicleId);
       if (pending?.length) return error(pending.shift() as number, 'SERVER');
       const permanent = this.options.permanent?.[vehicleId];
@@ -213,6 +259,7 @@ export class FakePlatform {
         userId,
         webhookId,
         visibleAt: this.clock + (this.options.appearAfterSeconds ?? 30) * 1000,
+        mode: connection?.mode ?? 'live',
       });
       this.created.set(vehicleId, (this.created.get(vehicleId) ?? 0) + 1);
       return send(202, { meta: { message: 'subscription creation in progress' } });

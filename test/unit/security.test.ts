@@ -382,7 +382,13 @@ describe('7. the workflow runs only against allowed webhooks', () => {
   const ctx = { executionArn: 'arn:aws:states:us-east-1:123456789012:execution:sm:run-1', executionName: 'run-1' };
   const deps = (extra: Partial<WorkflowDeps>): WorkflowDeps => ({
     client: {} as never,
-    store: { putJson: async () => {}, getJson: async () => [] as never, listKeys: async () => [], uri: (k) => k },
+    store: {
+      putJson: async () => {},
+      getJson: async () => [] as never,
+      getJsonIfExists: async () => undefined,
+      listKeys: async () => [],
+      uri: (k) => k,
+    },
     logger: { info() {}, warn() {}, error() {} },
     resolveAccessToken: async () => 'token',
     managementToken: async () => 'amt',

@@ -30,6 +30,9 @@ function memoryStore(): WorkStore & { objects: Map<string, unknown> } {
     async getJson<T>(key: string) {
       return objects.get(key) as T;
     },
+    async getJsonIfExists<T>(key: string) {
+      return objects.get(key) as T | undefined;
+    },
     async listKeys(prefix) {
       return [...objects.keys()].filter((k) => k.startsWith(prefix));
     },

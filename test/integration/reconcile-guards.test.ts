@@ -1,0 +1,264 @@
+/**
+ * Reconciliation when nobody is watching: the guard rails, each tried against a fake platform that
+ * misbehaves the way a real one can (issue 18, items 1 to 5). Every test here failed on 0.3.
+ */
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { WORKFLOW_ERRORS } from '../../lambda/contract';
+import { MAX_RATE_LIMITED_STREAK } from '../../lambda/core/reconcile';
+import { connections, type FakeConnection, type FakePlatform } from '../support/fake-platform';
+import { createdOnce, type Drill, fleet, startDrill, UNLIMITED, WEBHOOK } from '../support/reconcile-drill';
+
+let drill: Drill;
+let fake: FakePlatform;
+
+beforeAll(async () => {
+  drill = await startDrill();
+  fake = drill.fake;
+});
+afterAll(() => drill.stop());
+
+/** A fresh fleet whose live vehicles are all subscribed, with a work directory of its own. */
+async function subscribedFleet(extra: Parameters<typeof fleet>[0] = {}) {
+  fake.reset(fleet({ rateLimit: UNLIMITED, ...extra }));
+  drill.workDir = mkdtempSync(path.join(tmpdir(), 'reconcile-guards-'));
+  for (const c of fake.options.connections) if (c.mode === 'live') fake.subscribe(c.vehicleId, c.userId);
+}
+const run = (input: Record<string, unknown>, extra: Parameters<Drill['run']>[1] = {}) =>
+  drill.run(input, { rateLimit: UNLIMITED, maxRequestsPerStep: 500, ...extra });
+const live = () => fake.options.connections.filter((c) => c.mode === 'live').map((c) => c.vehicleId);
+const subscribed = (ids: string[]) => ids.filter((id) => fake.subscriptions.has(id)).length;
+const deletes = () => fake.requests.filter((r) => r.method === 'DELETE').length;
+
+describe('1. prune deletes only what a complete, well-formed listing proves gone', () => {
+  it.each([
+    [
+      'an empty listing',
+      'empty',
+      WORKFLOW_ERRORS.pruneStopped,
+      /connections listing is empty while the webhook has 250/,
+    ],
+    [
+      'a first page without a cursor',
+      'truncated',
+      WORKFLOW_ERRORS.pruneStopped,
+      /would delete 150 of 250 subscriptions/,
+    ],
+    ['items with renamed fields', 'renamed', WORKFLOW_ERRORS.listingAnomaly, /270 connection\(s\) lacked vehicleId/],
+  ] as const)(
+    '%s deletes nothing, fails the execution with a one-line reason, and a dry run says the same',
+    async (_, fault, error, reason) => {
+      await subscribedFleet({ connectionsFault: fault });
+      const dry = await run({ kind: 'full', prune: true, dryRun: true });
+      expect(dry.summary).toMatchObject({ dryRun: true, toUnsubscribe: 0, failure: null });
+      expect(dry.summary.refused).toMatch(reason);
+      const { summary, failedWith } = await run({ kind: 'full', prune: true });
+      expect(failedWith).toBe(error); // the execution fails (the failed-runs alarm) after writing its summary
+      expect(summary.failure).toMatchObject({ error, cause: expect.stringMatching(reason) });
+      expect(summary.refused?.split('\n')).toHaveLength(1);
+      expect(summary.unsubscribed).toBe(0);
+      expect(deletes()).toBe(0);
+      expect(subscribed(live())).toBe(250);
+    },
+  );
+
+  it('deletions above maxPruneFraction stop the prune; allowMassPrune removes them on purpose', async () => {
+    await subscribedFleet();
+    const gone = live().slice(0, 30); // 12% of 250
+    fake.options.connections = fake.options.connections.filter((c) => !gone.includes(c.vehicleId));
+    const stopped = await run({ kind: 'full', prune: true });
+    expect(stopped.summary.failure?.error).toBe(WORKFLOW_ERRORS.pruneStopped);
+    expect(stopped.summary.refused).toMatch(/would delete 30 of 250 subscriptions \(12%\), above maxPruneFraction 10%/);
+    expect(deletes()).toBe(0);
+    const intended = await run({ kind: 'full', prune: true, allowMassPrune: true });
+    expect(intended.summary).toMatchObject({ unsubscribed: 30, failure: null });
+    expect(subscribed(gone)).toBe(0);
+  });
+
+  it('each delete first looks the vehicle up: one gone is deleted; one the listing left out but still connected is kept, and stops the rest', async () => {
+    await subscribedFleet();
+    fake.options.connections = fake.options.connections.filter((c) => c.vehicleId !== 'veh-000001');
+    expect((await run({ kind: 'full', prune: true })).summary).toMatchObject({
+      unsubscribed: 1,
+      kept: 0,
+      failure: null,
+    });
+    expect(fake.subscriptions.has('veh-000001')).toBe(false);
+
+    await subscribedFleet({ hiddenFromListing: ['veh-000007', 'veh-000008'] });
+    const { summary, failedWith } = await run({ kind: 'full', prune: true });
+    expect(failedWith).toBe(WORKFLOW_ERRORS.listingAnomaly);
+    expect(summary).toMatchObject({ unsubscribed: 0, kept: 2 });
+    expect(summary.refused).toMatch(/left out vehicle veh-00000[78], which is still connected/);
+    expect(subscribed(['veh-000007', 'veh-000008'])).toBe(2);
+    expect(deletes()).toBe(0);
+  });
+
+  it("a lookup that ignores its vehicle filter is not taken as proof: nothing it can't confirm is deleted", async () => {
+    await subscribedFleet({ connectionsFault: 'unfiltered' });
+    fake.options.connections = fake.options.connections.filter((c) => c.vehicleId !== 'veh-000001');
+    const { summary, failedWith } = await run({ kind: 'full', prune: true });
+    expect(summary).toMatchObject({ unsubscribed: 0, kept: 1 });
+    expect(failedWith).toBe(WORKFLOW_ERRORS.listingAnomaly);
+    expect(fake.subscriptions.has('veh-000001')).toBe(true);
+  });
+
+  it("deletions check the subscription's own webhook: a listing that ignores its filter deletes nothing", async () => {
+    await subscribedFleet({ ignoreWebhookFilter: true });
+    fake.subscribe('veh-000005', 'user-000005', 'another-webhook');
+    fake.subscribe('veh-999999', 'user-999999', 'another-webhook'); // not connected at all
+    const { summary } = await run({ kind: 'full', prune: true });
+    expect(summary.failure?.error).toBe(WORKFLOW_ERRORS.listingAnomaly);
+    expect(summary.refused).toMatch(/returned 2 subscription\(s\) of other webhooks/);
+    expect(deletes()).toBe(0);
+    expect(fake.subscriptions.has('another-webhook/veh-999999')).toBe(true);
+  });
+});
+
+describe('2. mode and selection decide what to subscribe, never what to delete', () => {
+  it.each([
+    ['live', 'simulated'],
+    ['simulated', 'live'],
+  ])('a %s prune keeps the subscriptions of connected %s vehicles', async (mode, other) => {
+    await subscribedFleet();
+    for (const c of fake.options.connections) if (c.mode === 'simulated') fake.subscribe(c.vehicleId, c.userId);
+    const otherIds = fake.options.connections.filter((c) => c.mode === other).map((c) => c.vehicleId);
+    const { summary } = await run({ kind: 'full', prune: true, mode });
+    expect(summary).toMatchObject({ unsubscribed: 0, failure: null });
+    expect(subscribed(otherIds)).toBe(otherIds.length);
+  });
+
+  it('an excluded user is not subscribed, and not unsubscribed either', async () => {
+    await subscribedFleet();
+    const { summary } = await run({ kind: 'full', prune: true, excludeUserIds: ['user-000003'] });
+    expect(summary).toMatchObject({ desired: 249, unsubscribed: 0 });
+    expect(fake.subscriptions.has('veh-000003')).toBe(true);
+  });
+});
+
+describe('3. a watermark per webhook, mode and selection, compared as instants', () => {
+  it('a simulated incremental run does not hide new live vehicles from the live one', async () => {
+    await subscribedFleet();
+    await run({ kind: 'full' });
+    await run({ kind: 'full', mode: 'simulated' });
+    fake.connect(...connections(2, 5000));
+    fake.connect(...connections(1, 9000, 'simulated'));
+    expect((await run({ kind: 'incremental', mode: 'simulated' })).summary).toMatchObject({ subscribed: 1 });
+    expect((await run({ kind: 'incremental' })).summary).toMatchObject({ desired: 2, subscribed: 2 });
+  });
+
+  it('is kept outside the expiring run folders', async () => {
+    await subscribedFleet();
+    await run({ kind: 'full' });
+    const dir = path.join(drill.workDir, 'reconcile', 'watermarks', WEBHOOK);
+    expect(readdirSync(dir)).toEqual([expect.stringMatching(/^live-[0-9a-f]{16}\.json$/)]);
+  });
+
+  it('one that cannot be read fails the run loudly instead of subscribing everything', async () => {
+    await subscribedFleet();
+    await run({ kind: 'full' });
+    const dir = path.join(drill.workDir, 'reconcile', 'watermarks', WEBHOOK);
+    const file = path.join(dir, readdirSync(dir)[0]);
+    writeFileSync(file, '{"connectedAt": "yesterday"');
+    const before = fake.counts().api;
+    await expect(run({ kind: 'incremental' })).rejects.toMatchObject({
+      name: WORKFLOW_ERRORS.watermarkUnreadable,
+      message: expect.stringMatching(/cannot be read/),
+    });
+    expect(fake.counts().api).toBe(before);
+  });
+
+  it('with none yet, an incremental run compares with the subscriptions instead of creating every one', async () => {
+    await subscribedFleet();
+    const { summary, requests } = await run({ kind: 'incremental' });
+    expect(summary).toMatchObject({ comparedAll: true, desired: 250, unchanged: 250, subscribed: 0 });
+    expect(requests).toBe(3 + 3); // connections and subscriptions listed, nothing created
+  });
+
+  it('compares instants, not strings, and never asks again for connections at exactly the watermark', async () => {
+    const at = (iso: string, id: string): FakeConnection => ({
+      userId: `u-${id}`,
+      vehicleId: id,
+      connectedAt: iso,
+      mode: 'live',
+    });
+    await subscribedFleet({ connections: [at('2026-03-01T00:00:00Z', 'veh-a')] });
+    await run({ kind: 'full' });
+    fake.connect(at('2026-03-01T00:00:00.500Z', 'veh-b')); // sorts before "…00Z" as a string
+    expect((await run({ kind: 'incremental' })).summary).toMatchObject({ desired: 1, subscribed: 1 });
+    fake.connect(at('2026-03-01T00:00:00.500Z', 'veh-c')); // at exactly the watermark
+    expect((await run({ kind: 'incremental' })).summary).toMatchObject({ desired: 1, subscribed: 1 });
+    const again = await run({ kind: 'incremental' });
+    expect(again.summary).toMatchObject({ desired: 0 });
+    expect(again.requests).toBe(1);
+    expect(fake.requests.filter((r) => r.status === 409)).toHaveLength(0);
+    expect(createdOnce(fake)).toBe(true);
+  });
+});
+
+describe('4. confirmation proportional to the change', () => {
+  it('one new vehicle in a fleet of 2,000 costs a handful of requests, not a listing of the webhook', async () => {
+    await subscribedFleet({ connections: connections(2000) });
+    await run({ kind: 'full' });
+    fake.connect(...connections(1, 9000));
+    const { summary, requests } = await run({ kind: 'incremental' });
+    expect(summary).toMatchObject({ subscribed: 1, pending: 0 });
+    expect(requests).toBe(3); // the newest page of connections, the create, its lookup
+  });
+});
+
+describe('5. bounded runs', () => {
+  it('a cursor that never advances fails the run with a clear error', async () => {
+    await subscribedFleet({ connectionsFault: 'stuck' });
+    await expect(run({ kind: 'full' })).rejects.toMatchObject({
+      name: WORKFLOW_ERRORS.runaway,
+      message: expect.stringMatching(/with the cursor it was asked for/),
+    });
+    expect(fake.counts().api).toBeLessThanOrEqual(3);
+  });
+
+  it('a 429 that never ends fails the run after a bounded streak', async () => {
+    await subscribedFleet({ alwaysRateLimited: true });
+    await expect(run({ kind: 'full' })).rejects.toMatchObject({
+      name: WORKFLOW_ERRORS.runaway,
+      message: expect.stringMatching(/429 \d+ times in a row/),
+    });
+    expect(fake.rateLimited).toBe(MAX_RATE_LIMITED_STREAK + 1);
+  });
+
+  it('8,000 vehicles connected at one instant keep the state small; the ids go to the store', async () => {
+    const same = connections(8000).map((c) => ({ ...c, connectedAt: '2026-05-01T12:00:00.000Z' }));
+    await subscribedFleet({ connections: same });
+    const { summary, largestStateBytes } = await run({ kind: 'incremental' });
+    expect(summary).toMatchObject({ comparedAll: true, desired: 8000, unchanged: 8000 });
+    expect(largestStateBytes).toBeLessThan(8 * 1024);
+    const dir = path.join(drill.workDir, 'reconcile', 'watermarks', WEBHOOK);
+    const watermark = JSON.parse(readFileSync(path.join(dir, readdirSync(dir)[0]), 'utf8'));
+    expect(watermark.vehicleIds).toHaveLength(8000);
+    expect((await run({ kind: 'incremental' })).requests).toBe(1);
+  }, 60_000);
+
+  it('a long run continues in new executions, each well under the history limit, and subscribes each vehicle once', async () => {
+    fake.reset(fleet({ connections: connections(600) }));
+    drill.workDir = mkdtempSync(path.join(tmpdir(), 'reconcile-long-'));
+    const { summary, executions, maxExecutionEvents } = await drill.run(
+      { kind: 'full' },
+      { maxExecutionSteps: 12, maxRequestsPerStep: 25 },
+    );
+    expect(summary).toMatchObject({ subscribed: 600, pending: 0, failed: [] });
+    expect(executions).toBeGreaterThan(2);
+    expect(summary.executions).toBe(executions);
+    expect(maxExecutionEvents).toBeLessThanOrEqual(12 * 9 + 20); // a step loop logs at most 9 history events
+    expect(fake.created.size).toBe(600);
+    expect(createdOnce(fake)).toBe(true);
+    expect(drill.lines.some((l) => /continuing in a new execution: run-\d+-p2/.test(l))).toBe(true);
+  });
+
+  it('a continuation input names only a run this workflow saved', async () => {
+    await expect(run({ continueRun: 'run-nope', part: 2 })).rejects.toMatchObject({
+      name: WORKFLOW_ERRORS.invalidInput,
+      message: expect.stringMatching(/No run run-nope was handed on/),
+    });
+  });
+});
