@@ -3,6 +3,7 @@
  * partitions need no crawler and no MSCK REPAIR), an Athena workgroup with its own encrypted, expiring
  * results bucket, and named queries that create the views of lib/queries.ts.
  */
+import { createHash } from 'node:crypto';
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
@@ -43,8 +44,14 @@ export const DEFAULT_EVENT_TYPES = [
 export const MODES = ['live', 'test', 'simulated', 'unknown'];
 
 export interface CatalogOptions {
-  /** Glue database name (lowercase letters, digits, underscores). @default - derived from the stack name */
+  /**
+   * Glue database name (lowercase letters, digits, underscores).
+   * @default - the stack name for the first instance of the construct in its stack (the name it always
+   * had); for any other, the stack name and the construct's path with a short hash (see {@link defaultDatabaseName})
+   */
   readonly databaseName?: string;
+  /** Athena workgroup name (letters, digits, `.`, `_`, `-`). @default - the database name with `-` for `_` */
+  readonly workGroupName?: string;
   /**
    * Values of the `event_type` partition Athena projects. Deliveries of other types are still stored
    * (under their own partition); add their type here to query them.
@@ -108,18 +115,31 @@ export class Catalog extends Construct {
       );
     this.lake = { bucket: props.bucket, rawPrefix: props.rawPrefix, curatedPrefix: this.curatedPrefix };
     const stack = Stack.of(this);
-    this.databaseName =
-      props.databaseName ??
-      `${stack.stackName}`
-        .toLowerCase()
-        .replace(/[^a-z0-9_]/g, '_')
-        .replace(/^_+|_+$/g, '')
-        .slice(0, 200);
+    // Names are per account and region: two instances (in one stack or in two) must never share one.
+    const others = stack.node
+      .findAll()
+      .filter((c): c is Catalog => c instanceof Catalog && c !== this && Stack.of(c) === stack);
+    const taken = new Map(others.map((c) => [c.databaseName, c.node.path]));
+    this.databaseName = props.databaseName ?? defaultDatabaseName(this, new Set(taken.keys()));
     if (!Token.isUnresolved(this.databaseName) && !/^[a-z0-9_]{1,255}$/.test(this.databaseName)) {
       throw new ConfigurationError(
         `databaseName "${this.databaseName}" must be lowercase letters, digits and underscores, e.g. "smartcar_webhooks".`,
       );
     }
+    if (taken.has(this.databaseName))
+      throw new ConfigurationError(
+        `databaseName "${this.databaseName}" is already used by ${taken.get(this.databaseName)} in this stack; give each instance its own (or leave it to the default).`,
+      );
+    const workGroupName = props.workGroupName ?? this.databaseName.replace(/_/g, '-');
+    if (!Token.isUnresolved(workGroupName) && !/^[A-Za-z0-9._-]{1,128}$/.test(workGroupName))
+      throw new ConfigurationError(
+        `workGroupName "${workGroupName}" must be 1 to 128 letters, digits, ".", "_" and "-", e.g. "smartcar-webhooks".`,
+      );
+    const sameWorkGroup = others.find((c) => c.workGroup.name === workGroupName);
+    if (sameWorkGroup)
+      throw new ConfigurationError(
+        `workGroupName "${workGroupName}" is already used by ${sameWorkGroup.node.path} in this stack; give each instance its own (or leave it to the default).`,
+      );
     const eventTypes = props.eventTypes ?? DEFAULT_EVENT_TYPES;
     for (const t of eventTypes) {
       if (!Token.isUnresolved(t) && !/^[A-Za-z0-9_.-]{1,64}$/.test(t))
@@ -241,7 +261,7 @@ export class Catalog extends Construct {
     });
 
     this.workGroup = new athena.CfnWorkGroup(this, 'WorkGroup', {
-      name: this.databaseName.replace(/_/g, '-'),
+      name: workGroupName,
       description: 'Queries of the Smartcar webhook data lake',
       state: 'ENABLED',
       recursiveDeleteOption: true,
@@ -320,4 +340,44 @@ export class Catalog extends Construct {
     athenaGrant.combine(this.resultsBucket.grantReadWrite(grantee));
     return athenaGrant;
   }
+}
+
+/** Lowercase letters, digits and single underscores, no leading or trailing underscore. */
+const snake = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+
+/**
+ * The default Glue database name of a catalog. The first catalog of a stack keeps the name every
+ * deployment had before (the stack name, as snake case), so upgrading replaces no database. Any other
+ * (a second instance of the construct: production and staging side by side, two brands) is named after
+ * the stack and its own path in it, e.g. `platform_staging_1a2b3c4d`: readable, at most 64 characters,
+ * and unique through a hash of the stack name and the full path, whatever the sanitizing and truncating
+ * folded together. Its workgroup takes the same name (with `-`).
+ *
+ * Adding a second instance never renames the first; removing the first of two would rename the other,
+ * so pin `catalog.databaseName` before removing one.
+ */
+export function defaultDatabaseName(catalog: Construct, taken: ReadonlySet<string>): string {
+  const stack = Stack.of(catalog);
+  // A nested stack's name is known only at deploy time: its path in the app stands in for it.
+  const stackName = Token.isUnresolved(stack.stackName) ? stack.node.path : stack.stackName;
+  // Exactly as it always was (runs of underscores included): a changed name would replace the database.
+  const legacy =
+    stackName
+      .toLowerCase()
+      .replace(/[^a-z0-9_]/g, '_')
+      .replace(/^_+|_+$/g, '')
+      .slice(0, 200) || 'smartcar_webhooks';
+  if (!taken.has(legacy)) return legacy;
+  const relative = catalog.node.path.slice(stack.node.path.length + 1);
+  const hash = createHash('sha256').update(`${stackName}\0${relative}`).digest('hex').slice(0, 8);
+  // The construct's own id ("Catalog") says nothing: name it after the instance that holds it.
+  const readable = snake(relative.replace(/\/Catalog$/, ''));
+  return [legacy.slice(0, 24), readable.slice(0, 30), hash]
+    .map((part) => part.replace(/_+$/, ''))
+    .filter(Boolean)
+    .join('_');
 }

@@ -289,7 +289,7 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
   athenaRole(
     compaction.stateMachine.role,
     "the compaction's statements",
-    'X-Ray supports no resource-level permissions.',
+    'cloudwatch:PutMetricData (its count of late raw objects) and X-Ray support no resource-level permissions.',
     {
       raw: 'The compaction reads the raw zone (Athena reads it; nothing of ours does).',
       curated:

@@ -458,40 +458,77 @@ export const SILENT_REPORT_SELECT =
 
 /** How the scheduled compaction picks its hours. */
 export interface CompactionWindow {
-  /** Days back from today whose raw objects a run considers (a missed run is caught up within them). */
-  readonly lookbackDays: number;
+  /**
+   * Days back from today whose raw objects a run considers (a missed run is caught up within them): a
+   * number, or a placeholder (capital letters) the state machine replaces with each run's whole number.
+   */
+  readonly lookbackDays: number | string;
   /** Minutes after an hour ends before it counts as closed. */
   readonly settleMinutes: number;
+  /** Days before the lookback window in which late raw objects are counted. @default 14 */
+  readonly lateObjectWindowDays?: number;
 }
+
+/** The lookback as SQL: a whole number of days, or a placeholder the state machine fills with one. */
+function lookbackSql(w: CompactionWindow): string {
+  const days = w.lookbackDays;
+  if (typeof days === 'number' ? !Number.isInteger(days) || days < 1 : !/^[A-Z]{1,40}$/.test(days))
+    throw new Error(`lookbackDays "${days}" must be a whole number of days ≥ 1 or a placeholder of capital letters`);
+  return String(days);
+}
+
+/** The first day (YYYY-MM-DD) of a window reaching `days` back from today, `days` being SQL. */
+const since = (days: string) => `date_format(date_add('day', -(${days}), current_date), '%Y-%m-%d')`;
 
 /**
  * The four Athena statements of one compaction run, in order: claim the unclaimed raw objects of closed
  * hours, curate their events once each, extract their signals, commit. Nothing of a run counts until its
  * commit row exists, so a run that fails part way is simply left out and the next run starts afresh.
+ * Only committed runs' claims are left out of a claim, so two runs must never overlap: the state
+ * machine holds a lease for the length of a run (lib/compaction.ts), the local command a lock file.
  * `runId` must be letters, digits, `_` and `-` (the state machine sanitizes the execution name).
  */
 export function athenaCompactionStatements(database: string, w: CompactionWindow, runId: string): string[] {
   if (!/^[A-Za-z0-9_-]{1,80}$/.test(runId)) throw new Error(`run id "${runId}" must match [A-Za-z0-9_-]{1,80}`);
   const d = athenaDialect(database);
   const t = (name: string) => d.table(name);
+  const lookback = lookbackSql(w);
   // One more day of margin when reading back, in case the statements straddle midnight.
-  const since = (days: number) => `date_format(current_date - interval '${days}' day, '%Y-%m-%d')`;
   const claim = `INSERT INTO ${t(COMPACTED_OBJECTS)}
 SELECT DISTINCT r."$path" AS object, '${runId}' AS run_id, r.dt, r.hour
 FROM ${t(RAW_TABLE)} r
-WHERE r.dt >= ${since(w.lookbackDays)}
+WHERE r.dt >= ${since(lookback)}
   AND concat(r.dt, ' ', r.hour) <= date_format(current_timestamp - interval '${60 + w.settleMinutes}' minute, '%Y-%m-%d %H')
   AND NOT EXISTS (SELECT 1 FROM ${t(COMPACTED_OBJECTS)} o
                   WHERE o.object = r."$path" AND o.run_id IN (SELECT run_id FROM ${t(COMPACTION_COMMITS)}))`;
   const pending = `(SELECT r.* FROM ${t(RAW_TABLE)} r
-  WHERE r.dt >= ${since(w.lookbackDays + 1)}
+  WHERE r.dt >= ${since(`${lookback} + 1`)}
     AND r."$path" IN (SELECT object FROM ${t(COMPACTED_OBJECTS)} WHERE run_id = '${runId}'))`;
   const curated = `INSERT INTO ${t(CURATED_DELIVERIES)}\n${compactionSelect(d, pending, runId)}`;
   const signals = `INSERT INTO ${t(CURATED_SIGNALS)}\n${compactionSignalsSelect(
     d,
-    `(SELECT * FROM ${t(CURATED_DELIVERIES)} WHERE dt >= ${since(w.lookbackDays + 1)})`,
+    `(SELECT * FROM ${t(CURATED_DELIVERIES)} WHERE dt >= ${since(`${lookback} + 1`)})`,
     runId,
   )}`;
   const commit = `INSERT INTO ${t(COMPACTION_COMMITS)} VALUES ('${runId}', to_iso8601(current_timestamp))`;
   return [claim, curated, signals, commit];
+}
+
+/**
+ * Late raw objects: those of the `lateObjectWindowDays` before the lookback window that no committed run
+ * claimed (written after their day left the window: a dead-letter redrive, a recovery, runs that failed
+ * for longer than the lookback). One row: `objects` and the `oldest` day among them (null when none).
+ * It scans those days of the raw zone once, rather than every day there is.
+ */
+export function athenaLateObjectsSelect(database: string, w: CompactionWindow): string {
+  const t = (name: string) => athenaDialect(database).table(name);
+  const lookback = lookbackSql(w);
+  const late = w.lateObjectWindowDays ?? 14;
+  if (!Number.isInteger(late) || late < 1) throw new Error(`lateObjectWindowDays ${late} must be a whole number ≥ 1`);
+  return `SELECT COUNT(DISTINCT r."$path") AS objects, MIN(r.dt) AS oldest
+FROM ${t(RAW_TABLE)} r
+WHERE r.dt >= ${since(`${lookback} + ${late}`)}
+  AND r.dt < ${since(lookback)}
+  AND NOT EXISTS (SELECT 1 FROM ${t(COMPACTED_OBJECTS)} o
+                  WHERE o.object = r."$path" AND o.run_id IN (SELECT run_id FROM ${t(COMPACTION_COMMITS)}))`;
 }

@@ -5,9 +5,17 @@
  * received, copies counted, events an earlier run curated left out) as Parquet sorted by vehicle, extracts
  * their signals, and commits. Until the commit nothing of the run counts; after it the views read those
  * events from Parquet and no longer from the raw objects. Raw objects are never changed or deleted.
+ *
+ * One run at a time, as in AWS: a run claims what no *committed* run claimed, so two at once would both
+ * curate the same events. A run holds the lake's lock file (created exclusively) from before it clears
+ * files of runs that never committed until after its commit; a second run fails at once with
+ * {@link CompactionBusyError}, touching nothing. A lock left by a run that crashed is taken over when its
+ * process is gone (same host) or its lease has expired; a run whose lock was taken over does not commit.
+ * Unlike the AWS compaction there is no lookback: every closed hour not compacted yet is, however late.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { keyTime } from '../lambda/core/lake';
@@ -30,6 +38,8 @@ export interface CompactOptions {
   readonly now?: Date;
   /** How long after an hour ends it counts as closed (late objects after that wait for a later run). @default 60 */
   readonly settleMinutes?: number;
+  /** How long the lock of a run whose process cannot be checked (another host) holds. @default 2 hours */
+  readonly leaseMs?: number;
 }
 
 export interface CompactResult {
@@ -44,6 +54,114 @@ export interface CompactResult {
 
 const RUN_FILE = /(?:^|\/)run-([0-9A-Za-z-]+?)(?:_\d+)?\.parquet$/;
 
+/** The lake's compaction lock, relative to the lake. */
+export const LOCK_FILE = 'curated/.compaction.lock';
+
+/** Who holds the lock: written into the lock file by the run that created it. */
+interface LockHolder {
+  readonly runId: string;
+  readonly token: string;
+  readonly pid: number;
+  readonly host: string;
+  readonly startedAt: string;
+  readonly expiresAt: string;
+}
+
+/** Another run holds the lake's compaction lock: this one did nothing. */
+export class CompactionBusyError extends Error {
+  constructor(readonly holder: Partial<LockHolder>) {
+    super(
+      `another compaction run (${holder.runId ?? 'starting'}, pid ${holder.pid ?? '?'} on ${holder.host ?? '?'}, since ${holder.startedAt ?? '?'}) is compacting this lake; this run did nothing: try again once it has ended`,
+    );
+    this.name = 'CompactionBusyError';
+  }
+}
+
+/** Whether a process of this host is still running. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function readHolder(file: string): Promise<Partial<LockHolder> | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Partial<LockHolder>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return {}; // being written right now, or left half-written: judged by its expiry below (none: held)
+  }
+}
+
+function stale(holder: Partial<LockHolder>): boolean {
+  if (holder.expiresAt && Date.parse(holder.expiresAt) < Date.now()) return true;
+  return holder.host === hostname() && typeof holder.pid === 'number' && !alive(holder.pid);
+}
+
+/**
+ * Takes the lake's compaction lock for `runId`, or throws {@link CompactionBusyError}. A stale lock is
+ * moved aside atomically (rename) and checked to be the one judged stale; a fresh lock moved aside by a
+ * race is put back. Returns the holder, for {@link holdsLock} and {@link releaseLock}.
+ */
+async function takeLock(lakeDir: string, runId: string, leaseMs: number): Promise<LockHolder> {
+  const file = path.join(lakeDir, ...LOCK_FILE.split('/'));
+  await mkdir(path.dirname(file), { recursive: true });
+  const now = Date.now();
+  const me: LockHolder = {
+    runId,
+    token: randomBytes(8).toString('hex'),
+    pid: process.pid,
+    host: hostname(),
+    startedAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + leaseMs).toISOString(),
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const handle = await open(file, 'wx');
+      try {
+        await handle.writeFile(JSON.stringify(me));
+      } finally {
+        await handle.close();
+      }
+      return me;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = await readHolder(file);
+    if (holder === undefined) continue; // released meanwhile
+    if (!stale(holder)) throw new CompactionBusyError(holder);
+    const aside = `${file}.${me.token}`;
+    try {
+      await rename(file, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another run moved it first
+      throw err;
+    }
+    const moved = await readHolder(aside);
+    if (moved?.token !== holder.token) {
+      // A run took the stale lock over between the read and the rename: give its lock back.
+      await link(aside, file).catch(() => undefined);
+      await rm(aside, { force: true });
+      throw new CompactionBusyError(moved ?? {});
+    }
+    await rm(aside, { force: true });
+  }
+  throw new CompactionBusyError((await readHolder(file)) ?? {});
+}
+
+/** Whether `me` still holds the lock (nobody took it over as stale). */
+async function holdsLock(lakeDir: string, me: LockHolder): Promise<boolean> {
+  return (await readHolder(path.join(lakeDir, ...LOCK_FILE.split('/'))))?.token === me.token;
+}
+
+/** Removes the lock if `me` still holds it. */
+async function releaseLock(lakeDir: string, me: LockHolder): Promise<void> {
+  if (await holdsLock(lakeDir, me)) await rm(path.join(lakeDir, ...LOCK_FILE.split('/')), { force: true });
+}
+
 /** Whether the hour of a raw key ended at least `settleMinutes` before `now`. */
 export function isClosed(key: string, now: Date, settleMinutes: number): boolean {
   const t = keyTime(key);
@@ -55,6 +173,27 @@ export function isClosed(key: string, now: Date, settleMinutes: number): boolean
 export async function compactLocalLake(lakeDir: string, options: CompactOptions = {}): Promise<CompactResult> {
   const now = options.now ?? new Date();
   const settle = options.settleMinutes ?? 60;
+  // Unique whatever the clock says: the time the run takes as now, and 32 random bits.
+  const runId = `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
+  const lock = await takeLock(lakeDir, runId, options.leaseMs ?? 2 * 3_600_000);
+  try {
+    return await compactLocked(lakeDir, now, settle, runId, lock);
+  } finally {
+    await releaseLock(lakeDir, lock);
+  }
+}
+
+/** One run, holding the lock: only now are files of runs that never committed known to be abandoned. */
+async function compactLocked(
+  lakeDir: string,
+  now: Date,
+  settle: number,
+  runId: string,
+  lock: LockHolder,
+): Promise<CompactResult> {
   const lake = await openLocalLake(lakeDir);
   const { connection } = lake;
   const one = async (sql: string) => (await lake.query(sql))[0];
@@ -78,10 +217,6 @@ export async function compactLocalLake(lakeDir: string, options: CompactOptions 
     const pending = tailKeys.filter((k) => isClosed(k, now, settle));
     if (pending.length === 0) return { runId: null, objects: 0, events: 0, signals: 0, abandonedFiles };
 
-    const runId = `${now
-      .toISOString()
-      .replace(/[-:]/g, '')
-      .replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
     const staging = path.join(lakeDir, 'curated', '.staging', runId);
     const staged = (table: string) => path.join(staging, ...CURATED_DIRS[table].split('/'));
     const d = duckdbDialect;
@@ -112,7 +247,10 @@ export async function compactLocalLake(lakeDir: string, options: CompactOptions 
         await rename(path.join(staging, ...key.split('/')), target);
       }
     }
-    // 4. Commit: written aside and renamed, so it appears whole or not at all.
+    // 4. Commit: written aside and renamed, so it appears whole or not at all; never by a run whose lock
+    // was taken over as stale (its files are then abandoned, and the next run clears them).
+    if (!(await holdsLock(lakeDir, lock)))
+      throw new Error(`run ${runId} lost the lake's compaction lock before committing; it counts for nothing`);
     const commitDir = path.join(lakeDir, ...CURATED_DIRS[COMPACTION_COMMITS].split('/'));
     await mkdir(commitDir, { recursive: true });
     const commitTmp = path.join(staging, `run-${runId}.parquet`);
@@ -130,7 +268,8 @@ export async function compactLocalLake(lakeDir: string, options: CompactOptions 
 const USAGE = `usage: npm run compact [-- --settle-minutes N] [--now ISO-8601]
 
   Compacts the closed hours of the local lake ($LOCAL_LAKE_DIR, default ./local-lake) into its curated
-  layer (curated/, Parquet, one row per eventId). Idempotent: a rerun with nothing new changes nothing.`;
+  layer (curated/, Parquet, one row per eventId). Idempotent: a rerun with nothing new changes nothing.
+  One run at a time: while another run holds the lake's lock, it exits 1 saying which, having done nothing.`;
 
 export async function main(): Promise<number> {
   let values: { 'settle-minutes'?: string; now?: string; help?: boolean };

@@ -1,3 +1,4 @@
+import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Parser } from 'node-sql-parser';
 import { DEFAULT_EVENT_TYPES } from '../../lib/catalog';
@@ -102,6 +103,21 @@ describe('Athena', () => {
   it('outputs the workgroup and database', () => {
     template.hasOutput('AthenaWorkGroup', Match.anyValue());
     template.hasOutput('GlueDatabase', { Value: 'teststack' });
+  });
+
+  it('names the first instance of a stack exactly as before, and any other after its path', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Fleet--Data-2');
+    const first = new SmartcarWebhooks(stack, 'Smartcar', {});
+    const second = new SmartcarWebhooks(stack, 'Brand.B', {});
+    // The name every earlier release gave (runs of underscores kept): upgrading replaces no database.
+    expect(first.catalog.databaseName).toBe('fleet__data_2');
+    expect(second.catalog.databaseName).toMatch(/^fleet__data_2_brand_b_[0-9a-f]{8}$/);
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Athena::WorkGroup', { Name: 'fleet--data-2' });
+    t.hasResourceProperties('AWS::Athena::WorkGroup', { Name: second.catalog.databaseName.replace(/_/g, '-') });
+    // Long paths stay short and still apart.
+    const long = new SmartcarWebhooks(stack, 'x'.repeat(120), {});
+    expect(long.catalog.databaseName.length).toBeLessThanOrEqual(64);
   });
 
   it('takes options and rejects bad ones', () => {
