@@ -103,6 +103,8 @@ export class Compaction extends Construct {
   public readonly schedule: scheduler.Schedule;
   /** Fires when a run fails (the raw layer keeps serving the views meanwhile). */
   public readonly failedAlarm: cloudwatch.Alarm;
+  /** Raises when raw objects older than the lookback were never compacted (unless lateObjectWindowDays is 0). */
+  public readonly lateAlarm?: cloudwatch.Alarm;
   /** Holds the lease of the run in progress (one item). */
   public readonly lockTable: dynamodb.Table;
   private readonly serviceName: string;
@@ -343,13 +345,37 @@ export class Compaction extends Construct {
       alarmDescription:
         'A compaction run failed; the views keep reading those hours from the raw zone. Open the failed execution: ' +
         'Athena.QueryFailed names the statement and its Athena query id (the next run retries the same objects); ' +
-        'Compaction.AlreadyRunning means another run held the lock (start this one again after it ends).',
-      metric: this.stateMachine.metricFailed({ period: Duration.hours(1), statistic: 'Sum' }),
+        'Compaction.AlreadyRunning means another run held the lock (start this one again after it ends). A run ' +
+        'that timed out or was aborted gives its lease back at most 15 minutes after the 2-hour timeout.',
+      // Failed, timed out or aborted: no run ends unseen.
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+        usingMetrics: {
+          failed: this.stateMachine.metricFailed({ period: Duration.hours(1), statistic: 'Sum' }),
+          timedOut: this.stateMachine.metricTimedOut({ period: Duration.hours(1), statistic: 'Sum' }),
+          aborted: this.stateMachine.metricAborted({ period: Duration.hours(1), statistic: 'Sum' }),
+        },
+        label: 'failed, timed-out and aborted runs',
+        period: Duration.hours(1),
+      }),
       threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    if (lateDays > 0) {
+      this.lateAlarm = new cloudwatch.Alarm(this, 'LateRawObjects', {
+        alarmDescription:
+          'Raw objects older than the compaction lookback were never compacted (the views still read them from the ' +
+          'raw zone). Start the Compaction state machine with {"lookbackDays": N} reaching the oldestLateDay in the ' +
+          "last run's output.",
+        metric: this.metricLateRawObjects({ period: Duration.days(1), statistic: 'Maximum' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
   }
 
   /**

@@ -353,8 +353,10 @@ export class SmartcarWebhooks extends Construct {
     const notify = new actions.SnsAction(this.monitoring.alarmTopic);
     this.fleetCheck.silentAlarm.addAlarmAction(notify);
     this.fleetCheck.silentAlarm.addOkAction(notify);
-    this.compaction.failedAlarm.addAlarmAction(notify);
-  }
+    for (const a of [this.compaction.failedAlarm, this.compaction.lateAlarm]) {
+      a?.addAlarmAction(notify);
+      a?.addOkAction(notify);
+    }
     this.monitoring.alarmOnFailedRuns(
       'Reconcile',
       this.reconcile.stateMachine,
@@ -367,6 +369,7 @@ export class SmartcarWebhooks extends Construct {
       this.fleetCheck.stateMachine,
       'A fleet check run failed, timed out or was aborted: the SilentVehicles figures are stale; open the execution for the Athena error.',
     );
+  }
 
   /** Lets `grantee` start executions of the subscription workflow (what the console's Start execution needs). */
   public grantStartSubscriptionWorkflow(grantee: iam.IGrantable): iam.Grant {

@@ -336,15 +336,33 @@ it('has a lock table that keeps nothing but a lease', () => {
   expect(lock[1].DeletionPolicy).toBe('Delete');
 });
 
-it('runs daily, ENABLED by default, and alarms on a failed run', () => {
+it('runs daily, ENABLED by default, and alarms on a failed, timed-out or aborted run and on late raw objects', () => {
   template.hasResourceProperties('AWS::Scheduler::Schedule', {
     ScheduleExpression: 'rate(1 day)',
     State: 'ENABLED',
     Target: Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('CompactionStateMachine') } }),
   });
+  const onMachine = (id: string, metricName: string) =>
+    Match.objectLike({
+      Id: id,
+      MetricStat: Match.objectLike({
+        Metric: Match.objectLike({
+          MetricName: metricName,
+          Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: Match.stringLikeRegexp('CompactionStateMachine') } }],
+        }),
+      }),
+    });
   template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-    MetricName: 'ExecutionsFailed',
-    Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: Match.stringLikeRegexp('CompactionStateMachine') } }],
+    Metrics: Match.arrayWith([
+      onMachine('failed', 'ExecutionsFailed'),
+      onMachine('timedOut', 'ExecutionsTimedOut'),
+      onMachine('aborted', 'ExecutionsAborted'),
+    ]),
+    AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') }],
+  });
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    MetricName: 'LateRawObjects',
+    Statistic: 'Maximum',
     AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') }],
   });
 });

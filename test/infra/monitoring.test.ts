@@ -118,8 +118,8 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('has eighteen alarms (with the fleet check, the compaction and the reconcile runs) and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 18);
+  it('has nineteen alarms (with the fleet check, the compaction, its late objects and the reconcile runs) and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 19);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
