@@ -217,6 +217,10 @@ export interface ReconcileRun {
   readonly watermarkAt: string | null;
   /** An incremental run with no watermark yet: it compares every connection with every subscription. */
   readonly compareAll: boolean;
+  /** Why this run did nothing: another run holds the application's rate limit (one line), or null. */
+  readonly skipped: string | null;
+  /** Until when this run holds the reconcile lease (epoch ms); renewed as it goes. */
+  leaseUntil: number;
   phase: Phase;
   /** Listing position: the connections cursor, or the subscriptions page number. */
   cursor: string | null;
@@ -409,6 +413,12 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     includeVehicleIds: ids('includeVehicleIds'),
     excludeVehicleIds: ids('excludeVehicleIds'),
   };
+  const held = await leaseHolder(deps.store, runId, now);
+  if (held) {
+    const skipped = `skipped: run ${held.runId} holds the application's rate limit until ${new Date(held.until).toISOString()} (one run at a time); if that run has failed, delete ${deps.store.uri(LEASE_KEY)}`;
+    deps.logger.info('reconcile run skipped', { runId, kind, holder: held.runId });
+    return skippedRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true, skipped }, now, deps);
+  }
   const key = watermarkKey(webhookId, rules);
   // Only incremental runs stop at the watermark, but a broken one fails every run: better now than silently later.
   const watermark = await readWatermark(deps.store, key);
@@ -434,6 +444,8 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     watermarkKey: key,
     watermarkAt: kind === 'incremental' ? (watermark?.connectedAt ?? null) : null,
     compareAll,
+    skipped: null,
+    leaseUntil: await takeLease(deps.store, runId, now),
     phase: 'connections',
     cursor: null,
     page: 0,
@@ -479,7 +491,12 @@ async function continueRun(given: Record<string, unknown>, now: number, deps: Re
   if (!saved || saved.runId !== runId || saved.handOff?.part !== part)
     throw invalid(`No run ${runId} was handed on as part ${part}.`);
   deps.logger.info('reconcile run continued', { runId, part, phase: saved.phase });
-  return { ...saved, handOff: null, execution: { number: part as number, startedAt: now, steps: 0 } };
+  return {
+    ...saved,
+    handOff: null,
+    leaseUntil: await takeLease(deps.store, runId, now),
+    execution: { number: part as number, startedAt: now, steps: 0 },
+  };
 }
 
 /** Outcome of one operation, as recorded for the summary. */
@@ -510,6 +527,9 @@ export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<Reco
     deps,
     now,
   );
+  // The lease outlives the next wait by hours; renewed when half of it is gone (one small write).
+  if (r.phase !== 'done' && now + r.waitSeconds * 1000 > r.leaseUntil - LEASE_MS / 2)
+    r.leaseUntil = await takeLease(deps.store, r.runId, now + r.waitSeconds * 1000);
   // A long run continues in a new execution well before Step Functions' history (25,000 events) or the
   // state machine's timeout would end it; the run itself waits in the store, the next input only names it.
   const steps = deps.maxExecutionSteps ?? DEFAULT_RECONCILE_EXECUTION_STEPS;
@@ -883,6 +903,8 @@ export interface ReconcileSummary {
   readonly executions: number;
   /** An incremental run with no watermark yet compared every connection with every subscription. */
   readonly comparedAll: boolean;
+  /** Why the run did nothing (another run holds the rate limit): one line, or null. */
+  readonly skipped: string | null;
   /** Why nothing was deleted, or why the listing is not to be trusted: one line, or null. */
   readonly refused: string | null;
   /** Set when the execution must fail after summarizing (an alarm), with the one-line reason. */
@@ -894,6 +916,7 @@ const SUMMARY_LIMIT = 1000;
 
 /** Reads the outcomes and confirmations, writes the report and the watermark, and returns the summary. */
 export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps): Promise<ReconcileSummary> {
+  if (!run.skipped) await releaseLease(deps.store, run.runId);
   const outcomes = await readAll<OperationOutcome>(deps.store, runKey(run.runId, 'outcomes/'));
   const confirmed = new Set(
     (await readAll<Subscription>(deps.store, runKey(run.runId, 'confirmed/'))).map((s) => s.vehicleId),
@@ -930,6 +953,7 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     requests: run.requests,
     executions: run.execution.number,
     comparedAll: run.compareAll,
+    skipped: run.skipped,
     refused: run.refusal?.reason ?? null,
     failure:
       run.refusal && !run.dryRun
@@ -971,6 +995,80 @@ async function advanceWatermark(run: ReconcileRun, deps: ReconcileDeps): Promise
   if (previous && instant(previous.connectedAt) > newest) return;
   if (previous && instant(previous.connectedAt) === newest) for (const id of previous.vehicleIds) ids.add(id);
   await deps.store.putJson(run.watermarkKey, { connectedAt: new Date(newest).toISOString(), vehicleIds: [...ids] });
+}
+
+// --- one run at a time -------------------------------------------------------------------------------
+
+/**
+ * Runs share the application's rate limit, so one runs at a time: a run holds a lease in the work store
+ * (renewed as it goes, given back when it ends, lapsing 6 hours after a run that crashed), and a run that
+ * finds it held by another does nothing and says why. Two runs preparing in the same instant can both
+ * start; the pacer and the 429 handling keep that harmless.
+ */
+const LEASE_KEY = 'reconcile/lease.json';
+const LEASE_MS = 6 * 3600 * 1000;
+
+interface Lease {
+  readonly runId: string;
+  readonly until: number;
+}
+
+async function leaseHolder(store: WorkStore, runId: string, now: number): Promise<Lease | null> {
+  const lease = await store.getJsonIfExists<Lease>(LEASE_KEY);
+  return lease && lease.runId !== runId && typeof lease.until === 'number' && lease.until > now ? lease : null;
+}
+
+async function takeLease(store: WorkStore, runId: string, from: number): Promise<number> {
+  const until = from + LEASE_MS;
+  await store.putJson(LEASE_KEY, { runId, until } satisfies Lease);
+  return until;
+}
+
+async function releaseLease(store: WorkStore, runId: string): Promise<void> {
+  const lease = await store.getJsonIfExists<Lease>(LEASE_KEY);
+  if (lease?.runId === runId) await store.putJson(LEASE_KEY, { runId, until: 0 } satisfies Lease);
+}
+
+function skippedRun(
+  r: {
+    runId: string;
+    kind: 'full' | 'incremental';
+    webhookId: string;
+    rules: SelectionRules;
+    dryRun: boolean;
+    skipped: string;
+  },
+  now: number,
+  deps: ReconcileDeps,
+): ReconcileRun {
+  return {
+    ...r,
+    prune: false,
+    allowMassPrune: false,
+    watermarkKey: watermarkKey(r.webhookId, r.rules),
+    watermarkAt: null,
+    compareAll: false,
+    leaseUntil: 0,
+    phase: 'done',
+    cursor: null,
+    page: 0,
+    newestAt: null,
+    index: 0,
+    attempts: 0,
+    total: 0,
+    step: 0,
+    execution: { number: 1, startedAt: now, steps: 0 },
+    handOff: null,
+    limitedStreak: 0,
+    listing: { connections: 0, malformed: 0, subscriptions: 0, malformedSubscriptions: 0, otherWebhook: 0 },
+    refusal: null,
+    confirmBy: 'listing',
+    pacer: { tokens: deps.rateLimit.capacity, at: now },
+    waitSeconds: 0,
+    waitReason: null,
+    requests: 0,
+    counts: { desired: 0, unchanged: 0, toSubscribe: 0, toUnsubscribe: 0, accepted: 0, kept: 0 },
+  };
 }
 
 async function readAll<T>(store: WorkStore, prefix: string, single = false): Promise<T[]> {

@@ -2,7 +2,7 @@
  * Reconciliation when nobody is watching: the guard rails, each tried against a fake platform that
  * misbehaves the way a real one can (issue 18, items 1 to 5). Every test here failed on 0.3.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { WORKFLOW_ERRORS } from '../../lambda/contract';
@@ -260,5 +260,21 @@ describe('5. bounded runs', () => {
       name: WORKFLOW_ERRORS.invalidInput,
       message: expect.stringMatching(/No run run-nope was handed on/),
     });
+  });
+
+  it('one run at a time: a run that finds another holding the rate limit does nothing and says why; the lease is given back at the end', async () => {
+    await subscribedFleet();
+    const lease = path.join(drill.workDir, 'reconcile', 'lease.json');
+    mkdirSync(path.dirname(lease), { recursive: true });
+    writeFileSync(lease, JSON.stringify({ runId: 'run-elsewhere', until: fake.now() + 3600_000 }));
+    const skipped = await run({ kind: 'incremental' });
+    expect(skipped.requests).toBe(0);
+    expect(skipped.summary.skipped).toMatch(
+      /^skipped: run run-elsewhere holds the application's rate limit until .*delete .*lease\.json$/,
+    );
+    fake.advance(3601);
+    const next = await run({ kind: 'incremental' });
+    expect(next.summary).toMatchObject({ skipped: null, comparedAll: true, unchanged: 250 });
+    expect(JSON.parse(readFileSync(lease, 'utf8'))).toMatchObject({ until: 0 });
   });
 });
