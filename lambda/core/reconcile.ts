@@ -417,7 +417,7 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
   if (held) {
     const skipped = `skipped: run ${held.runId} holds the application's rate limit until ${new Date(held.until).toISOString()} (one run at a time); if that run has failed, delete ${deps.store.uri(LEASE_KEY)}`;
     deps.logger.info('reconcile run skipped', { runId, kind, holder: held.runId });
-    return skippedRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true, skipped }, now, deps);
+    return { ...newRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true }, now, deps), skipped };
   }
   const key = watermarkKey(webhookId, rules);
   // Only incremental runs stop at the watermark, but a broken one fails every run: better now than silently later.
@@ -434,19 +434,32 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     compareAll,
   });
   return {
-    runId,
-    kind,
-    webhookId,
-    rules,
+    ...newRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true }, now, deps),
     prune,
     allowMassPrune: given.allowMassPrune === true,
-    dryRun: given.dryRun === true,
-    watermarkKey: key,
     watermarkAt: kind === 'incremental' ? (watermark?.connectedAt ?? null) : null,
     compareAll,
-    skipped: null,
     leaseUntil: await takeLease(deps.store, runId, now),
     phase: 'connections',
+  };
+}
+
+/** A run at its start, doing nothing yet (the caller sets what it will do). */
+function newRun(
+  r: { runId: string; kind: 'full' | 'incremental'; webhookId: string; rules: SelectionRules; dryRun: boolean },
+  now: number,
+  deps: ReconcileDeps,
+): ReconcileRun {
+  return {
+    ...r,
+    prune: false,
+    allowMassPrune: false,
+    watermarkKey: watermarkKey(r.webhookId, r.rules),
+    watermarkAt: null,
+    compareAll: false,
+    skipped: null,
+    leaseUntil: 0,
+    phase: 'done',
     cursor: null,
     page: 0,
     newestAt: null,
@@ -457,13 +470,7 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     execution: { number: 1, startedAt: now, steps: 0 },
     handOff: null,
     limitedStreak: 0,
-    listing: {
-      connections: 0,
-      malformed: 0,
-      subscriptions: 0,
-      malformedSubscriptions: 0,
-      otherWebhook: 0,
-    },
+    listing: { connections: 0, malformed: 0, subscriptions: 0, malformedSubscriptions: 0, otherWebhook: 0 },
     refusal: null,
     confirmBy: 'listing',
     pacer: { tokens: deps.rateLimit.capacity, at: now },
@@ -1027,48 +1034,6 @@ async function takeLease(store: WorkStore, runId: string, from: number): Promise
 async function releaseLease(store: WorkStore, runId: string): Promise<void> {
   const lease = await store.getJsonIfExists<Lease>(LEASE_KEY);
   if (lease?.runId === runId) await store.putJson(LEASE_KEY, { runId, until: 0 } satisfies Lease);
-}
-
-function skippedRun(
-  r: {
-    runId: string;
-    kind: 'full' | 'incremental';
-    webhookId: string;
-    rules: SelectionRules;
-    dryRun: boolean;
-    skipped: string;
-  },
-  now: number,
-  deps: ReconcileDeps,
-): ReconcileRun {
-  return {
-    ...r,
-    prune: false,
-    allowMassPrune: false,
-    watermarkKey: watermarkKey(r.webhookId, r.rules),
-    watermarkAt: null,
-    compareAll: false,
-    leaseUntil: 0,
-    phase: 'done',
-    cursor: null,
-    page: 0,
-    newestAt: null,
-    index: 0,
-    attempts: 0,
-    total: 0,
-    step: 0,
-    execution: { number: 1, startedAt: now, steps: 0 },
-    handOff: null,
-    limitedStreak: 0,
-    listing: { connections: 0, malformed: 0, subscriptions: 0, malformedSubscriptions: 0, otherWebhook: 0 },
-    refusal: null,
-    confirmBy: 'listing',
-    pacer: { tokens: deps.rateLimit.capacity, at: now },
-    waitSeconds: 0,
-    waitReason: null,
-    requests: 0,
-    counts: { desired: 0, unchanged: 0, toSubscribe: 0, toUnsubscribe: 0, accepted: 0, kept: 0 },
-  };
 }
 
 async function readAll<T>(store: WorkStore, prefix: string, single = false): Promise<T[]> {
