@@ -204,6 +204,14 @@ export const WORKFLOW_ERRORS = {
   retryable: 'Smartcar.Retryable',
   /** The listing itself failed permanently (e.g. 401: the token is bad); nothing else can succeed. */
   listingFailed: 'Smartcar.ListingFailed',
+  /** A listing looks incomplete or malformed: reconcile deleted nothing and stopped (the cause says why). */
+  listingAnomaly: 'Reconcile.ListingAnomaly',
+  /** Reconcile would delete more than `maxPruneFraction` of the webhook's subscriptions: it deleted nothing. */
+  pruneStopped: 'Reconcile.PruneStopped',
+  /** A loop that must end did not: a cursor that does not advance, too many pages, a 429 that never ends. */
+  runaway: 'Reconcile.Runaway',
+  /** The incremental watermark exists but cannot be read: nothing was done rather than guessing. */
+  watermarkUnreadable: 'Reconcile.WatermarkUnreadable',
 } as const;
 
 /** The `task` field of each payload the state machine sends to a task function. */
@@ -218,14 +226,6 @@ export const WORKFLOW_TASKS = {
 
 /** Environment of the reconcile function (besides WORKFLOW_ENV's bucket, webhook and allow-list). */
 export const RECONCILE_ENV = {
-  /** A listing looks incomplete or malformed: reconcile deleted nothing and stopped (the cause says why). */
-  listingAnomaly: 'Reconcile.ListingAnomaly',
-  /** Reconcile would delete more than `maxPruneFraction` of the webhook's subscriptions: it deleted nothing. */
-  pruneStopped: 'Reconcile.PruneStopped',
-  /** A loop that must end did not: a cursor that does not advance, too many pages, a 429 that never ends. */
-  runaway: 'Reconcile.Runaway',
-  /** The incremental watermark exists but cannot be read: nothing was done rather than guessing. */
-  watermarkUnreadable: 'Reconcile.WatermarkUnreadable',
   /** Secret holding the application's client credentials, JSON {"clientId", "clientSecret"}. */
   clientCredentialsSecretId: 'SMARTCAR_CLIENT_CREDENTIALS_SECRET_ID',
   /** Defaults of the selection rules, JSON {mode, includeUserIds, …}; the execution input overrides them. */
@@ -238,7 +238,23 @@ export const RECONCILE_ENV = {
   iamOrigin: 'SMARTCAR_IAM_ORIGIN',
   managementOrigin: 'SMARTCAR_MANAGEMENT_ORIGIN',
   subscriptionsOrigin: 'SMARTCAR_SUBSCRIPTIONS_ORIGIN',
+  /** Largest share of the webhook's subscriptions one run may delete without `allowMassPrune`. */
+  maxPruneFraction: 'RECONCILE_MAX_PRUNE_FRACTION',
+  /** Steps, and seconds, one execution runs before it hands the run to a new execution. */
+  maxExecutionSteps: 'RECONCILE_MAX_EXECUTION_STEPS',
+  maxExecutionSeconds: 'RECONCILE_MAX_EXECUTION_SECONDS',
 } as const;
+
+/** Default share of the webhook's subscriptions a prune may delete in one run (`maxPruneFraction`). */
+export const DEFAULT_MAX_PRUNE_FRACTION = 0.1;
+/**
+ * Reconcile steps per execution before it continues in a new one: a step loop enters at most 3 states
+ * (task, choice, wait) and logs at most 10 history events, so 1,500 steps stay under 15,000 of the 25,000
+ * events Step Functions allows an execution.
+ */
+export const DEFAULT_RECONCILE_EXECUTION_STEPS = 1500;
+/** Seconds one reconcile execution runs before it continues in a new one (the state machine times out at 7 days). */
+export const DEFAULT_RECONCILE_EXECUTION_SECONDS = 3 * 24 * 3600;
 
 /** Smartcar's default application rate limit: a bucket of 120 requests refilling at 2 a minute. */
 export const DEFAULT_RATE_LIMIT = { capacity: 120, perMinute: 2 } as const;
@@ -252,24 +268,8 @@ export const RECONCILE_TASKS = {
 
 /** Vehicles per page: the listing's page size, and the unit of work of one Distributed Map child. */
 export const VEHICLE_PAGE_SIZE = 50;
-  /** Largest share of the webhook's subscriptions one run may delete without `allowMassPrune`. */
-  maxPruneFraction: 'RECONCILE_MAX_PRUNE_FRACTION',
-  /** Steps, and seconds, one execution runs before it hands the run to a new execution. */
-  maxExecutionSteps: 'RECONCILE_MAX_EXECUTION_STEPS',
-  maxExecutionSeconds: 'RECONCILE_MAX_EXECUTION_SECONDS',
 /** How often one vehicle may be answered 429 before it is reported as failed. */
 export const MAX_RATE_LIMIT_WAITS = 30;
-/** Default share of the webhook's subscriptions a prune may delete in one run (`maxPruneFraction`). */
-export const DEFAULT_MAX_PRUNE_FRACTION = 0.1;
-/**
- * Reconcile steps per execution before it continues in a new one: a step loop enters at most 3 states
- * (task, choice, wait) and logs at most 10 history events, so 1,500 steps stay under 15,000 of the 25,000
- * events Step Functions allows an execution.
- */
-export const DEFAULT_RECONCILE_EXECUTION_STEPS = 1500;
-/** Seconds one reconcile execution runs before it continues in a new one (the state machine times out at 7 days). */
-export const DEFAULT_RECONCILE_EXECUTION_SECONDS = 3 * 24 * 3600;
-
 /** How many ids the summary lists inline; the full lists are in the report object. */
 export const SUMMARY_LIST_LIMIT = 1000;
 
