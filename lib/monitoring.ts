@@ -78,13 +78,6 @@ export class Monitoring extends Construct {
   public readonly alarmTopic: sns.ITopic;
   /** Every alarm, by a short name. */
   public readonly alarms: Record<string, cloudwatch.Alarm> = {};
-  private readonly addAlarm: (
-    key: string,
-    metric: cloudwatch.IMetric,
-    threshold: number,
-    description: string,
-    comparison?: cloudwatch.ComparisonOperator,
-  ) => cloudwatch.Alarm;
   /** The dashboard, unless turned off. */
   public readonly dashboard?: cloudwatch.Dashboard;
   /** The `service` dimension the functions publish their metrics under. */
@@ -109,26 +102,7 @@ export class Monitoring extends Construct {
     this.serviceName = props.serviceName;
     const custom = (name: MetricName, statistic = 'Sum') => this.metric(name, { statistic });
 
-    const alarm = (this.addAlarm = (
-      key: string,
-      metric: cloudwatch.IMetric,
-      threshold: number,
-      description: string,
-      comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    ) => {
-      const a = new cloudwatch.Alarm(this, key, {
-        alarmDescription: description,
-        metric,
-        threshold,
-        evaluationPeriods: 1,
-        comparisonOperator: comparison,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      a.addAlarmAction(new actions.SnsAction(this.alarmTopic));
-      a.addOkAction(new actions.SnsAction(this.alarmTopic));
-      this.alarms[key] = a;
-      return a;
-    });
+    const alarm = this.addAlarm.bind(this);
 
     const frontDoor = props.receiver;
     alarm(
@@ -344,6 +318,28 @@ export class Monitoring extends Construct {
       );
       this.dashboard = d;
     }
+  }
+
+  /** An alarm on the alarm topic (for alarm and OK), kept in {@link alarms} under `key`. */
+  private addAlarm(
+    key: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    description: string,
+    comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  ): cloudwatch.Alarm {
+    const a = new cloudwatch.Alarm(this, key, {
+      alarmDescription: description,
+      metric,
+      threshold,
+      evaluationPeriods: 1,
+      comparisonOperator: comparison,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    a.addAlarmAction(new actions.SnsAction(this.alarmTopic));
+    a.addOkAction(new actions.SnsAction(this.alarmTopic));
+    this.alarms[key] = a;
+    return a;
   }
 
   /**
