@@ -172,7 +172,7 @@ function printStep(options: LocalReconcileOptions, state: { input?: unknown; out
           ? `planned: desired ${c.desired}, unchanged ${c.unchanged}, to subscribe ${c.toSubscribe}, to unsubscribe ${c.toUnsubscribe}` +
             (after.refusal ? `\n  ${after.refusal.reason}` : '')
           : before.phase === 'apply'
-            ? `applied ${after.index}/${after.total} (accepted ${c.accepted})`
+            ? `applied ${after.phase === 'apply' ? after.index : after.total}/${after.total} (accepted ${c.accepted})`
             : after.confirmBy === 'vehicle'
               ? `confirming: looked up ${after.phase === 'done' ? 'every accepted vehicle' : `${after.index} accepted vehicle(s)`}`
               : `confirming: listed subscriptions page ${before.page + 1}`;

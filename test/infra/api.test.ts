@@ -9,15 +9,18 @@ import * as api from '../../lib';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
 import { bareStack, synthStack } from '../support/synth';
 
+/** Deletion policies of the resources of a type; the compaction's lock table (one lease item) is always deleted. */
 function deletionPolicies(template: Template, type: string): string[] {
-  return Object.values(template.findResources(type)).map((r) => r.DeletionPolicy ?? 'Delete');
+  const all = Object.entries(template.findResources(type));
+  for (const [, r] of all.filter(([id]) => id.includes('CompactionLock'))) expect(r.DeletionPolicy).toBe('Delete');
+  return all.filter(([id]) => !id.includes('CompactionLock')).map(([, r]) => r.DeletionPolicy ?? 'Delete');
 }
 
 describe('removal policies', () => {
   it('by default keep the buckets, and drop the queues and the dedupe table (when there is one)', () => {
     const { template } = synthStack();
     expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Retain', 'Retain', 'Retain', 'Retain']);
-    expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Delete', 'Delete']);
+    expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Delete', 'Delete', 'Delete', 'Delete']);
     const stack = bareStack();
     new SmartcarWebhooks(stack, 'W', { deduplication: true });
     expect(deletionPolicies(Template.fromStack(stack), 'AWS::DynamoDB::Table')).toEqual(['Delete']);
@@ -37,7 +40,7 @@ describe('removal policies', () => {
     });
     const template = Template.fromStack(stack);
     expect(deletionPolicies(template, 'AWS::S3::Bucket')).toEqual(['Delete', 'Delete', 'Delete', 'Delete']);
-    expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Retain', 'Retain']);
+    expect(deletionPolicies(template, 'AWS::SQS::Queue')).toEqual(['Retain', 'Retain', 'Retain', 'Retain']);
     expect(deletionPolicies(template, 'AWS::DynamoDB::Table')).toEqual(['Retain']);
     const amt = Object.entries(template.findResources('AWS::SecretsManager::Secret')).filter(([id]) =>
       id.includes('ManagementToken'),
