@@ -12,6 +12,7 @@ export const HANDLER_NAMES = [
   'verify',
   'ingest',
   'recover',
+  'quarantine',
   'reconcile',
   'workflow-plan',
   'workflow-vehicle',
@@ -55,9 +56,11 @@ export const ENV = {
   tokenGraceSeconds: 'SMARTCAR_TOKEN_GRACE_SECONDS',
   /** Bucket of the quarantine (deliveries rejected only for their signature); unset turns it off. */
   quarantineBucketName: 'QUARANTINE_BUCKET_NAME',
-  /** Most deliveries one verification function instance quarantines per minute. */
-  quarantineMaxPerMinute: 'QUARANTINE_MAX_PER_MINUTE',
-  /** Most body bytes one verification function instance quarantines per hour. */
+  /** Queue the verification function hands rejected deliveries to; the quarantine function writes them in batches. */
+  quarantineQueueUrl: 'QUARANTINE_QUEUE_URL',
+  /** Most deliveries the quarantine keeps per clock hour, across the stack. */
+  quarantineMaxPerHour: 'QUARANTINE_MAX_PER_HOUR',
+  /** Most body bytes the quarantine keeps per clock hour, across the stack. */
   quarantineMaxBytesPerHour: 'QUARANTINE_MAX_BYTES_PER_HOUR',
 } as const;
 
@@ -84,11 +87,22 @@ export const DEFAULT_API_TIMEOUT_MS = 310_000;
 export const DEFAULT_TOKEN_GRACE_SECONDS = 24 * 3600;
 /** How long quarantined deliveries are kept. */
 export const DEFAULT_QUARANTINE_RETENTION_DAYS = 14;
-/** Per verification function instance: quarantined deliveries per minute, and body bytes per hour. */
-export const DEFAULT_QUARANTINE_MAX_PER_MINUTE = 60;
-export const DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR = 64 * 1024 * 1024;
 /** Key prefix of quarantined deliveries (in the quarantine bucket, or beside the local lake). */
 export const QUARANTINE_PREFIX = 'quarantine';
+/** Key prefix of recovery's progress markers, one per quarantine object (same bucket or folder). */
+export const RECOVERY_PREFIX = 'recovery';
+/** Smartcar's attempts per delivery: the first and three retries (+25 s, +50 s, +100 s), then it drops it. */
+export const SMARTCAR_ATTEMPTS = 4;
+
+/**
+ * The quarantine's hourly budget (whole stack) for a stated peak: every attempt of a token mistake at
+ * `peakPerSecond` for a whole clock hour, with 25% to spare; bytes at 16 KiB a delivery on average
+ * (Smartcar's are 1 to 5 KB, at most 50 KB).
+ */
+export function quarantineCapsFor(peakPerSecond: number): { maxPerHour: number; maxBytesPerHour: number } {
+  const maxPerHour = Math.ceil(peakPerSecond * SMARTCAR_ATTEMPTS * 3600 * 1.25);
+  return { maxPerHour, maxBytesPerHour: maxPerHour * 16 * 1024 };
+}
 
 /**
  * Largest request body the receiver accepts. Smartcar documents 50 KB as its maximum payload; the margin

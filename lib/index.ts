@@ -7,7 +7,7 @@ export { Compaction, type CompactionOptions, type CompactionProps } from './comp
 export { DataLake, type DataLakeProps, type FleetEventFilter, type LakeLifecycle } from './data-lake';
 export { FleetCheck, type FleetCheckOptions, type FleetCheckProps } from './fleet-check';
 export { HouseFunction, type HouseFunctionProps } from './function';
-export { Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
+export { type MonitoredQuarantine, Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
 export { NagAcknowledgements } from './nag-acknowledgements';
 export { Quarantine, type QuarantineOptions, type QuarantineProps } from './quarantine';
 export { Receiver, type ReceiverProps, type ReceiverThrottle } from './receiver';

@@ -57,6 +57,8 @@ export interface MonitoringProps extends MonitoringOptions {
   readonly ingestFunction: lambda.IFunction;
   /** The recovery function, when the quarantine is on. @default - none */
   readonly recoverFunction?: lambda.IFunction;
+  /** The quarantine's writer function, queue and dead-letter queue, when the quarantine is on. @default - none */
+  readonly quarantine?: MonitoredQuarantine;
   /** The subscription workflow's task functions. */
   readonly workflowFunctions: lambda.IFunction[];
   /** The delivery queue. */
@@ -69,6 +71,16 @@ export interface MonitoringProps extends MonitoringOptions {
   readonly stateMachine: sfn.IStateMachine;
   /** The Powertools service name the functions publish their metrics under. */
   readonly serviceName: string;
+}
+
+/** What {@link Monitoring} watches of the quarantine. */
+export interface MonitoredQuarantine {
+  /** Writes rejected deliveries to the quarantine bucket in batches. */
+  readonly writerFunction: lambda.IFunction;
+  /** Rejected deliveries waiting to be written. */
+  readonly queue: sqs.IQueue;
+  /** Rejected deliveries the writer failed on. */
+  readonly deadLetterQueue: sqs.IQueue;
 }
 
 const FIVE_MINUTES = Duration.minutes(5);
@@ -202,6 +214,38 @@ export class Monitoring extends Construct {
       props.stateMachine,
       'A subscription workflow execution failed, timed out or was aborted (bad input, bad token, or an error): open it in the Step Functions console.',
     );
+    if (props.quarantine) {
+      const q = props.quarantine;
+      alarm(
+        'QuarantineDropped',
+        custom(METRIC.quarantineDropped),
+        1,
+        'The quarantine turned deliveries rejected for their signature away: its hourly budget is used up, by a ' +
+          'flood of forged requests or a token mistake above expectedPeakDeliveriesPerSecond. Genuine ones among ' +
+          'them are lost once Smartcar gives up; fix the token first (TokenMismatch), then raise the budget ' +
+          '(quarantine.maxPerHour) if the peak was understated.',
+      );
+      alarm(
+        'QuarantineWriterFailing',
+        new cloudwatch.MathExpression({
+          expression: 'FILL(errors, 0) + FILL(dead, 0) + IF(FILL(age, 0) > 600, 1, 0)',
+          usingMetrics: {
+            errors: q.writerFunction.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
+            dead: q.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+              period: FIVE_MINUTES,
+              statistic: 'Maximum',
+            }),
+            age: q.queue.metricApproximateAgeOfOldestMessage({ period: FIVE_MINUTES, statistic: 'Maximum' }),
+          },
+          label: 'quarantine writer errors, dead letters, or a backlog older than 10 minutes',
+          period: FIVE_MINUTES,
+        }),
+        1,
+        'The quarantine function is failing (errors, messages in its dead-letter queue, or rejected deliveries ' +
+          'waiting more than 10 minutes): they are safe in the queue for 14 days; see the function log, then ' +
+          'redrive the dead-letter queue.',
+      );
+    }
     if (props.recoverFunction) {
       alarm(
         'RecoveryErrors',
@@ -311,6 +355,7 @@ export class Monitoring extends Construct {
             props.verifyFunction,
             props.ingestFunction,
             ...(props.recoverFunction ? [props.recoverFunction] : []),
+            ...(props.quarantine ? [props.quarantine.writerFunction] : []),
             ...props.workflowFunctions,
           ].map((fn) => fn.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' })),
           width: 12,

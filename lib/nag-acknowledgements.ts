@@ -41,7 +41,7 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
   for (const fn of [
     receiver.verifyFunction,
     dataLake.ingestFunction,
-    ...(webhooks.quarantine ? [webhooks.quarantine.recoverFunction] : []),
+    ...(webhooks.quarantine ? [webhooks.quarantine.recoverFunction, webhooks.quarantine.writerFunction] : []),
     workflow.planFunction,
     workflow.vehicleFunction,
     workflow.resultsFunction,
@@ -134,18 +134,23 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     ack(
       quarantine.bucket,
       'S1',
-      'Holds only deliveries rejected for their signature, written by the verification function (PutObject only) and ' +
+      'Holds only deliveries rejected for their signature, written by the quarantine function (PutObject only) and ' +
         'read by the recovery function; expires after 14 days. Every write is counted in the Quarantined metric.',
     );
     const quarantined = `IAM5[Resource::${attr(quarantine.bucket, 'Arn')}/quarantine/*]`;
-    for (const fn of [receiver.verifyFunction, quarantine.recoverFunction]) {
+    for (const fn of [quarantine.writerFunction, quarantine.recoverFunction]) {
       ack(
         fn.role as Scope,
         quarantined,
         'Quarantined deliveries have generated keys; access is limited to the quarantine/ prefix of the quarantine bucket ' +
-          '(the verification function may only put, the recovery function only get and delete).',
+          '(the quarantine function may only put, the recovery function only get and delete).',
       );
     }
+    ack(
+      quarantine.recoverFunction.role as Scope,
+      `IAM5[Resource::${attr(quarantine.bucket, 'Arn')}/recovery/*]`,
+      "Recovery's progress markers have generated keys (one per quarantine object); only the recovery function reads and writes them.",
+    );
   }
 
   // --- subscription workflow -------------------------------------------------------------------------

@@ -1,29 +1,37 @@
 /**
  * The quarantine and its recovery: deliveries answered 401 only because their signature did not match
- * are kept in their own bucket (never the lake, never the views; expiring after 14 days), written by the
- * verification function with PutObject on `quarantine/*` and nothing else, within per-instance caps.
- * The recovery function re-verifies them after a rotation and sends the authentic ones to the delivery
- * queue; it alone can read and delete them.
+ * are kept in their own bucket (never the lake, never the views; expiring after 14 days). The
+ * verification function hands each to the quarantine queue (SendMessage only); the quarantine function
+ * writes them in batches, one gzip NDJSON object each, under `quarantine/` within an hourly budget for
+ * the whole stack sized from `expectedPeakDeliveriesPerSecond` (every attempt of a token mistake at that
+ * peak for an hour, with 25% to spare). The recovery function re-verifies them after a rotation and sends
+ * the authentic ones to the delivery queue; it alone can read and delete them, and it keeps its progress
+ * under `recovery/`.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   DEFAULT_DEDUP_TTL_SECONDS,
-  DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR,
-  DEFAULT_QUARANTINE_MAX_PER_MINUTE,
   DEFAULT_QUARANTINE_RETENTION_DAYS,
   ENV,
   QUARANTINE_PREFIX,
+  quarantineCapsFor,
+  RECOVERY_PREFIX,
 } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { listPrefixStatement, privateBucket } from './private-bucket';
+import { DEFAULT_EXPECTED_PEAK_PER_SECOND } from './receiver';
 import { checkInteger } from './validation';
+
+/** The quarantine function's timeout: a batch of at most 6 MB is gzipped and written in a few seconds. */
+const WRITER_TIMEOUT = Duration.seconds(60);
 
 /** What a user of {@link SmartcarWebhooks} can set about the quarantine. */
 export interface QuarantineOptions {
@@ -31,9 +39,12 @@ export interface QuarantineOptions {
   readonly enabled?: boolean;
   /** How long quarantined deliveries are kept. @default Duration.days(14) */
   readonly retention?: Duration;
-  /** Most deliveries one verification function instance quarantines per minute. @default 60 */
-  readonly maxPerMinute?: number;
-  /** Most body bytes one verification function instance quarantines per hour. @default 64 MiB */
+  /**
+   * Most deliveries the quarantine keeps per clock hour, across the stack (what a forged flood can cost
+   * in storage). @default - every attempt of a token mistake at `expectedPeakDeliveriesPerSecond` for an hour, with 25% to spare (peak × 18,000)
+   */
+  readonly maxPerHour?: number;
+  /** Most body bytes the quarantine keeps per clock hour, across the stack. @default - `maxPerHour` × 16 KiB */
   readonly maxBytesPerHour?: number;
   /**
    * What happens to the quarantine bucket when the stack is deleted. `DESTROY` removes it only when it is
@@ -44,8 +55,12 @@ export interface QuarantineOptions {
 }
 
 export interface QuarantineProps extends QuarantineOptions {
-  /** The verification function, which writes the quarantine. */
+  /** The verification function, which hands rejected deliveries to the quarantine queue. */
   readonly verifyFunction: HouseFunction;
+  /** The peak the front door is sized for; sizes the hourly budget. @default 500 */
+  readonly expectedPeakDeliveriesPerSecond?: number;
+  /** What happens to the quarantine queue and its dead-letter queue when the stack is deleted. @default RemovalPolicy.DESTROY */
+  readonly queueRemovalPolicy?: RemovalPolicy;
   /** The secret holding the management token (recovery re-verifies with its current and previous versions). */
   readonly managementTokenSecret: secretsmanager.ISecret;
   /** The delivery queue recovered deliveries go to. */
@@ -63,15 +78,31 @@ export interface QuarantineProps extends QuarantineOptions {
 }
 
 export class Quarantine extends Construct {
-  /** Holds the quarantined deliveries under `quarantine/dt=…/hour=…/`. */
+  /** Holds the quarantined deliveries under `quarantine/dt=…/hour=…/`, and recovery's progress under `recovery/`. */
   public readonly bucket: s3.Bucket;
+  /** Rejected deliveries on their way to the bucket. */
+  public readonly queue: sqs.Queue;
+  /** Quarantine messages the quarantine function failed to write 10 times (should stay empty). */
+  public readonly deadLetterQueue: sqs.Queue;
+  /** Writes the queued rejected deliveries to the bucket in batches, within the hourly budget. */
+  public readonly writerFunction: HouseFunction;
+  /** Most deliveries kept per clock hour, across the stack (the budget in force). */
+  public readonly maxPerHour: number;
+  /** Most body bytes kept per clock hour, across the stack (the budget in force). */
+  public readonly maxBytesPerHour: number;
   /** Re-verifies quarantined deliveries and sends the authentic ones to the delivery queue. */
   public readonly recoverFunction: HouseFunction;
 
   constructor(scope: Construct, id: string, props: QuarantineProps) {
     super(scope, id);
-    checkInteger('quarantine.maxPerMinute', props.maxPerMinute, 1, 100_000);
+    checkInteger('quarantine.maxPerHour', props.maxPerHour, 1, 10 ** 10);
     checkInteger('quarantine.maxBytesPerHour', props.maxBytesPerHour, 1, 10 * 1024 ** 4);
+    const peak = props.expectedPeakDeliveriesPerSecond ?? DEFAULT_EXPECTED_PEAK_PER_SECOND;
+    // A peak known only at deploy time: size for the default; pass maxPerHour to size it yourself.
+    const sized = quarantineCapsFor(Token.isUnresolved(peak) ? DEFAULT_EXPECTED_PEAK_PER_SECOND : peak);
+    this.maxPerHour = props.maxPerHour ?? sized.maxPerHour;
+    this.maxBytesPerHour =
+      props.maxBytesPerHour ?? (props.maxPerHour ? props.maxPerHour * 16 * 1024 : sized.maxBytesPerHour);
     const retention = props.retention ?? Duration.days(DEFAULT_QUARANTINE_RETENTION_DAYS);
     this.bucket = privateBucket(this, 'Bucket', {
       removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
@@ -82,21 +113,61 @@ export class Quarantine extends Construct {
     });
     const objects = this.bucket.arnForObjects(`${QUARANTINE_PREFIX}/*`);
 
-    // The writer: PutObject under quarantine/ and nothing else (no read, list, delete or overwrite checks).
+    const markers = this.bucket.arnForObjects(`${RECOVERY_PREFIX}/*`);
+
+    // The verification function only sends to the queue: one SendMessage per rejection, as for an
+    // accepted delivery; batching into objects happens behind it.
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(4),
+      visibilityTimeout: Duration.seconds(WRITER_TIMEOUT.toSeconds() * 6 + 60),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 10 },
+    });
     const verify = props.verifyFunction;
-    verify.addEnvironment(ENV.quarantineBucketName, this.bucket.bucketName);
-    verify.addEnvironment(ENV.quarantineMaxPerMinute, String(props.maxPerMinute ?? DEFAULT_QUARANTINE_MAX_PER_MINUTE));
-    verify.addEnvironment(
-      ENV.quarantineMaxBytesPerHour,
-      String(props.maxBytesPerHour ?? DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR),
+    verify.addEnvironment(ENV.quarantineQueueUrl, this.queue.queueUrl);
+    this.queue.grantSendMessages(verify);
+
+    // The writer: PutObject under quarantine/ and a listing of it (the budget is read from the keys).
+    this.writerFunction = new HouseFunction(this, 'WriterFunction', {
+      handler: 'quarantine',
+      description:
+        'Writes deliveries rejected for their signature to the quarantine bucket in batches, within the hourly budget',
+      timeout: WRITER_TIMEOUT,
+      memorySize: 512,
+      environment: {
+        [ENV.quarantineBucketName]: this.bucket.bucketName,
+        [ENV.quarantineMaxPerHour]: String(this.maxPerHour),
+        [ENV.quarantineMaxBytesPerHour]: String(this.maxBytesPerHour),
+      },
+      logRetention: props.logRetention,
+      logRemovalPolicy: props.logRemovalPolicy,
+    });
+    this.writerFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] }));
+    this.writerFunction.addToRolePolicy(listPrefixStatement(this.bucket, QUARANTINE_PREFIX));
+    this.writerFunction.addEventSource(
+      new lambdaEvents.SqsEventSource(this.queue, {
+        // As many as fit one invocation (6 MB), or what a minute brings: few objects, whatever the rate.
+        batchSize: 10_000,
+        maxBatchingWindow: Duration.seconds(60),
+        // A token mistake at the peak brings 4 × peak a second; one writer keeps up with a few thousand.
+        maxConcurrency: Math.min(1000, Math.max(2, Math.ceil((Token.isUnresolved(peak) ? 500 : peak) / 250))),
+      }),
     );
-    verify.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] }));
 
     this.recoverFunction = new HouseFunction(this, 'RecoverFunction', {
       handler: 'recover',
       description: 'Re-verifies quarantined deliveries after a token rotation and queues the authentic ones',
-      timeout: Duration.minutes(5),
-      memorySize: 512,
+      // It stops a minute before this and answers done: false; rotate-token invokes it again.
+      timeout: Duration.minutes(15),
+      memorySize: 1024,
       environment: {
         [ENV.managementTokenSecretId]: props.managementTokenSecret.secretArn,
         [ENV.quarantineBucketName]: this.bucket.bucketName,
@@ -116,7 +187,11 @@ export class Quarantine extends Construct {
     recover.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:DeleteObject'], resources: [objects] }),
     );
+    recover.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [markers] }),
+    );
     recover.addToRolePolicy(listPrefixStatement(this.bucket, QUARANTINE_PREFIX));
+    recover.addToRolePolicy(listPrefixStatement(this.bucket, RECOVERY_PREFIX));
     props.managementTokenSecret.grantRead(recover);
     props.queue.grantSendMessages(recover);
     props.dedupTable?.grant(recover, 'dynamodb:BatchGetItem');

@@ -14,7 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV, METRICS_NAMESPACE } from '../lambda/contract';
+import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV, METRICS_NAMESPACE, SMARTCAR_ATTEMPTS } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { ConfigurationError } from './validation';
 
@@ -26,27 +26,31 @@ export const DEFAULT_ENDPOINT = 'function-url';
 export const DEFAULT_EXPECTED_PEAK_PER_SECOND = 500;
 
 /**
- * Front-door capacity for a peak of `peak` deliveries per second. The HTTP API's stage throttle gets 25%
- * headroom on the rate and a burst of two seconds of peak; a Function URL's reserved concurrency covers
- * the peak at 200 ms per request (a warm request takes 20 to 50 ms; the rest covers cold starts).
+ * Front-door capacity for a peak of `peak` deliveries per second. During a token mistake every delivery
+ * is answered 401 and Smartcar tries it four times (the first attempt and three retries within about three
+ * minutes), so the door must admit four times the peak, or genuine deliveries are lost before the
+ * quarantine can keep them. The HTTP API's stage throttle gets that with 25% headroom (rate and burst 5 ×
+ * peak); a Function URL's reserved concurrency covers it at 50 ms per request (a warm request takes 20 to
+ * 50 ms), which is also the normal peak at 250 ms (cold starts included).
  */
 export function frontDoorCapacity(peak: number): {
   rateLimit: number;
   burstLimit: number;
   reservedConcurrency: number;
 } {
+  const attempts = peak * SMARTCAR_ATTEMPTS * 1.25;
   return {
-    rateLimit: Math.max(50, Math.ceil(peak * 1.25)),
-    burstLimit: Math.max(100, Math.ceil(peak * 2)),
-    reservedConcurrency: Math.max(10, Math.ceil(peak * 0.2)),
+    rateLimit: Math.max(50, Math.ceil(attempts)),
+    burstLimit: Math.max(100, Math.ceil(attempts)),
+    reservedConcurrency: Math.max(10, Math.ceil(attempts * 0.05)),
   };
 }
 
 /** Request rate limits of the API stage. */
 export interface ReceiverThrottle {
-  /** Steady-state requests per second. @default 50 */
+  /** Steady-state requests per second. @default - 5 × expectedPeakDeliveriesPerSecond (at least 50) */
   readonly rateLimit?: number;
-  /** Burst of requests above the steady rate. @default 100 */
+  /** Burst of requests above the steady rate. @default - 5 × expectedPeakDeliveriesPerSecond (at least 100) */
   readonly burstLimit?: number;
 }
 

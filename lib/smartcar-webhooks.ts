@@ -286,6 +286,8 @@ export class SmartcarWebhooks extends Construct {
       this.quarantine = new Quarantine(this, 'Quarantine', {
         ...props.quarantine,
         verifyFunction: this.receiver.verifyFunction,
+        expectedPeakDeliveriesPerSecond: props.expectedPeakDeliveriesPerSecond,
+        queueRemovalPolicy: props.queueRemovalPolicy,
         managementTokenSecret: this.managementTokenSecret,
         queue: this.receiver.queue,
         dedupTable: this.dataLake.dedupTable,
@@ -331,6 +333,7 @@ export class SmartcarWebhooks extends Construct {
       verifyFunction: this.receiver.verifyFunction,
       ingestFunction: this.dataLake.ingestFunction,
       recoverFunction: this.quarantine?.recoverFunction,
+      quarantine: this.quarantine,
       workflowFunctions: [
         workflow.planFunction,
         workflow.vehicleFunction,

@@ -1,27 +1,33 @@
 /**
  * The local receiver: the deployed verification and ingest code (the same cores) behind a plain HTTP
- * server, with a file spool instead of SQS and a directory instead of the lake bucket.
+ * server, with a file spool instead of SQS and a directory instead of the lake bucket. Deliveries rejected
+ * only for their signature are spooled too, and written to `<lake>/quarantine/` in batches within the
+ * deployed budget, as the quarantine queue and function do.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import {
   DEFAULT_DEDUP_TTL_SECONDS,
-  DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR,
-  DEFAULT_QUARANTINE_MAX_PER_MINUTE,
   DEFAULT_RAW_PREFIX,
   MAX_BODY_BYTES,
+  type QuarantinedDelivery,
+  quarantineCapsFor,
 } from '../lambda/contract';
 import { ingestBatch } from '../lambda/core/ingest';
 import type { CoreLogger } from '../lambda/core/logger';
 import type { CoreMetrics } from '../lambda/core/metrics';
-import { type QuarantineCaps, QuarantineWriter } from '../lambda/core/quarantine';
+import { decodeQuarantined, type QuarantineCaps, QuarantineWriter } from '../lambda/core/quarantine';
 import { receive, routeCheck, type TokenSource } from '../lambda/core/receive';
 import { MemorySeenStore } from '../lambda/core/seen-store';
 import { putLakeObject } from './file-lake';
+import { fileKeys } from './quarantine';
 import { Spool } from './spool';
 import { fileStateStore } from './state-file';
 import { fixedToken } from './token-files';
+
+/** lib/receiver.ts's DEFAULT_EXPECTED_PEAK_PER_SECOND (not imported here: it would load aws-cdk-lib into npm start). */
+export const DEPLOYED_DEFAULT_PEAK_PER_SECOND = 500;
 
 export interface LocalServerOptions {
   readonly lakeDir: string;
@@ -30,8 +36,8 @@ export interface LocalServerOptions {
   /** Where the token comes from, rotations included (see token-files.ts). @default the fixed `managementToken` */
   readonly tokens?: TokenSource;
   /**
-   * Keep deliveries rejected only for their signature in `<lakeDir>/quarantine/`, within the same caps as
-   * deployed. @default the deployed defaults; false turns it off
+   * Keep deliveries rejected only for their signature in `<lakeDir>/quarantine/`, within an hourly
+   * budget as deployed. @default the deployed default (sized from a peak of 500 a second); false turns it off
    */
   readonly quarantine?: QuarantineCaps | false;
   /** @default 3000 (0 picks a free port) */
@@ -61,38 +67,59 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const { logger } = options;
   if (!options.tokens && !options.managementToken) throw new Error('pass managementToken or tokens');
   const token = options.tokens ?? fixedToken(options.managementToken as string);
+  const quarantineSpool = new Spool<QuarantinedDelivery>(path.join(options.lakeDir, '.quarantine-spool'));
   const quarantine =
     options.quarantine === false
       ? undefined
-      : new QuarantineWriter(
-          (key, body) => putLakeObject(options.lakeDir, key, body),
-          options.quarantine ?? {
-            maxPerMinute: DEFAULT_QUARANTINE_MAX_PER_MINUTE,
-            maxBytesPerHour: DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR,
-          },
-          options.metrics,
+      : new QuarantineWriter({
+          put: (key, body) => putLakeObject(options.lakeDir, key, body),
+          list: fileKeys(options.lakeDir),
+          caps: options.quarantine ?? quarantineCapsFor(DEPLOYED_DEFAULT_PEAK_PER_SECOND),
+          metrics: options.metrics,
           logger,
-        );
+        });
   // As deployed: an eventId stored once is not stored again for 7 days (in memory here).
   const seen = new MemorySeenStore(DEFAULT_DEDUP_TTL_SECONDS * 1000);
 
   let flushing: Promise<void> = Promise.resolve();
-  const flush = () => {
-    // One flush at a time; a flush asked for during another runs after it.
-    flushing = flushing.then(async () => {
-      const messages = await spool.pending();
-      if (messages.length === 0) return;
-      const result = await ingestBatch(messages, {
-        rawPrefix: DEFAULT_RAW_PREFIX,
-        logger,
-        seen,
-        // The local counterpart of the state table: <lake>/state/vehicles.json.
-        state: fileStateStore(options.lakeDir),
-        putObject: (key, body) => putLakeObject(options.lakeDir, key, body),
-      });
-      const failed = new Set(result.failedIds);
-      await spool.remove(messages.map((m) => m.id).filter((id) => !failed.has(id)));
+  const flushDeliveries = async () => {
+    const messages = await spool.pending();
+    if (messages.length === 0) return;
+    const result = await ingestBatch(messages, {
+      rawPrefix: DEFAULT_RAW_PREFIX,
+      logger,
+      seen,
+      // The local counterpart of the state table: <lake>/state/vehicles.json.
+      state: fileStateStore(options.lakeDir),
+      putObject: (key, body) => putLakeObject(options.lakeDir, key, body),
     });
+    const failed = new Set(result.failedIds);
+    await spool.remove(messages.map((m) => m.id).filter((id) => !failed.has(id)));
+  };
+  // The local quarantine queue: what was spooled goes into one object per flush, within the budget.
+  const flushQuarantine = async () => {
+    if (!quarantine) return;
+    const rejected = await quarantineSpool.pending();
+    if (rejected.length === 0) return;
+    const records: QuarantinedDelivery[] = [];
+    for (const m of rejected) {
+      try {
+        records.push(decodeQuarantined(m.body));
+      } catch {
+        // not a rejected delivery: nothing to keep
+      }
+    }
+    await quarantine.write(records);
+    await quarantineSpool.remove(rejected.map((m) => m.id));
+  };
+  const flush = () => {
+    // One flush at a time; a flush asked for during another runs after it (and after a failed one).
+    flushing = flushing
+      .catch(() => undefined)
+      .then(async () => {
+        await flushDeliveries();
+        await flushQuarantine();
+      });
     return flushing;
   };
 
@@ -115,7 +142,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
           token,
           logger,
           metrics: options.metrics,
-          quarantine: quarantine ? (d) => quarantine.offer(d) : undefined,
+          quarantine: quarantine ? (d) => quarantineSpool.enqueue(d) : undefined,
           enqueue: (m) => spool.enqueue(m),
           howToSetToken:
             'Set SMARTCAR_MANAGEMENT_TOKEN, or rotate the local token with npm run rotate-token -- --lake-dir.',

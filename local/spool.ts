@@ -2,7 +2,8 @@
  * The local stand-in for the SQS queue: each accepted delivery is written to its own file and flushed to
  * disk before the server answers 200, exactly as the deployed receiver waits for SQS. The batcher turns
  * spooled deliveries into lake objects and only then deletes them; deliveries left by a crash are
- * picked up at the next start.
+ * picked up at the next start. The quarantine has its own spool, of rejected deliveries, written to the
+ * local quarantine in batches as the deployed quarantine queue is.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,12 +11,12 @@ import * as path from 'node:path';
 import type { DeliveryMessage } from '../lambda/contract';
 import type { QueuedMessage } from '../lambda/core/ingest';
 
-export class Spool {
+export class Spool<T = DeliveryMessage> {
   private seq = 0;
 
   constructor(private readonly dir: string) {}
 
-  async enqueue(message: DeliveryMessage): Promise<void> {
+  async enqueue(message: T): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     // Time-ordered names keep the arrival order; the counter and uuid keep them unique.
     const name = `${Date.now()}-${String(++this.seq).padStart(8, '0')}-${randomUUID()}.json`;

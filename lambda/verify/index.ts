@@ -3,25 +3,23 @@
  * the HTTP API's route, or a Lambda Function URL, for which it checks path and method itself. It decodes
  * the body exactly as sent,
  * reads the management token (current, and previous during a rotation's grace period) from Secrets
- * Manager through a TTL cache, hands authentic deliveries to SQS before answering, and keeps deliveries
- * rejected only for their signature in the quarantine bucket.
+ * Manager through a TTL cache, hands authentic deliveries to SQS before answering, and hands deliveries
+ * rejected only for their signature to the quarantine queue (the quarantine function writes them in
+ * batches, within the stack's hourly budget).
  */
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createLogger } from '../adapters/logger';
 import { secretsManagerTokens } from '../adapters/management-token';
 import { coreMetrics, metrics } from '../adapters/metrics';
-import { DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR, DEFAULT_QUARANTINE_MAX_PER_MINUTE, ENV } from '../contract';
-import { numberEnv, requireEnv } from '../core/env';
-import { QuarantineWriter } from '../core/quarantine';
+import { ENV, type QuarantinedDelivery } from '../contract';
+import { requireEnv } from '../core/env';
 import { type ReceiverResponse, receive, routeCheck } from '../core/receive';
 
 const logger = createLogger();
 const secrets = new SecretsManagerClient({});
 const sqs = new SQSClient({});
-const s3 = new S3Client({});
 
 const secretId = requireEnv(ENV.managementTokenSecretId);
 const queueUrl = requireEnv(ENV.deliveryQueueUrl);
@@ -30,22 +28,13 @@ const token = secretsManagerTokens(secrets, secretId);
 // Set only behind a Function URL, which routes every path and method here.
 const callbackPath = process.env[ENV.callbackPath];
 
-// Deliveries rejected only for their signature, kept for recovery (capped per instance).
-const quarantineBucket = process.env[ENV.quarantineBucketName];
-const quarantine = quarantineBucket
-  ? new QuarantineWriter(
-      async (key, body) => {
-        await s3.send(
-          new PutObjectCommand({ Bucket: quarantineBucket, Key: key, Body: body, ContentType: 'application/json' }),
-        );
-      },
-      {
-        maxPerMinute: numberEnv(ENV.quarantineMaxPerMinute, DEFAULT_QUARANTINE_MAX_PER_MINUTE),
-        maxBytesPerHour: numberEnv(ENV.quarantineMaxBytesPerHour, DEFAULT_QUARANTINE_MAX_BYTES_PER_HOUR),
-      },
-      coreMetrics,
-      logger,
-    )
+// Deliveries rejected only for their signature, kept for recovery: one SendMessage each, as cheap as an
+// accepted delivery; the quarantine function batches them into objects and applies the hourly budget.
+const quarantineQueueUrl = process.env[ENV.quarantineQueueUrl];
+const quarantine = quarantineQueueUrl
+  ? async (d: QuarantinedDelivery) => {
+      await sqs.send(new SendMessageCommand({ QueueUrl: quarantineQueueUrl, MessageBody: JSON.stringify(d) }));
+    }
   : undefined;
 
 const howToSetToken =
@@ -83,7 +72,7 @@ export async function handler(
         logger,
         metrics: coreMetrics,
         howToSetToken,
-        quarantine: quarantine ? (d) => quarantine.offer(d) : undefined,
+        quarantine,
         enqueue: async (message) => {
           await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message) }));
         },

@@ -2,7 +2,9 @@
  * Re-ingests deliveries that were answered 401 only because the secret did not hold the token Smartcar
  * signed them with. Each quarantined delivery is re-verified with the current token and the previous one
  * (during its grace period): authentic ones go through the normal ingest path, deduplicated by eventId
- * (so running it twice stores nothing twice); the rest stay quarantined until they expire.
+ * (so running it twice stores nothing twice); the rest stay quarantined until they expire. It streams
+ * (reads the quarantine from --since's hour on, hands over as it reads) and keeps its progress beside
+ * the quarantine, so an interrupted run goes on where it stopped when run again.
  *
  *   npm run recover-rejected -- [--since ISO] [--until ISO] [--dry-run]                (the local lake)
  *   npm run recover-rejected -- --lake-dir DIR ...                                      (another local lake)
@@ -22,7 +24,8 @@ import { ingestBatch } from '../../lambda/core/ingest';
 import type { CoreLogger } from '../../lambda/core/logger';
 import { type RecoveryOptions, type RecoveryReport, recoverRejected, tokensToTry } from '../../lambda/core/quarantine';
 import { runCli } from '../../local/cli';
-import { deleteLakeObject, getLakeObject, listLakeKeys, putLakeObject, readLake } from '../../local/file-lake';
+import { putLakeObject, readLake } from '../../local/file-lake';
+import { fileQuarantineStore } from '../../local/quarantine';
 import { fileTokens, fixedToken } from '../../local/token-files';
 
 const USAGE = `usage: npm run recover-rejected -- [--since ISO] [--until ISO] [--dry-run]
@@ -31,6 +34,14 @@ const USAGE = `usage: npm run recover-rejected -- [--since ISO] [--until ISO] [-
   Without --bucket it works on the local lake ($LOCAL_LAKE_DIR, default ./local-lake) and its quarantine/.`;
 
 export class UsageError extends Error {}
+
+/** The counts line both commands print. */
+export function recoveryCounts(r: Omit<RecoveryReport, 'done'>): string {
+  return (
+    `examined ${r.examined}, recovered ${r.recovered}, still rejected ${r.stillRejected}, already stored ${r.alreadyStored}` +
+    (r.unreadable ? `, unreadable ${r.unreadable}` : '')
+  );
+}
 
 const quiet: CoreLogger = { info() {}, warn() {}, error() {} };
 
@@ -44,16 +55,14 @@ export async function recoverLocal(
 ): Promise<RecoveryReport> {
   const envToken = env.SMARTCAR_MANAGEMENT_TOKEN?.trim();
   const tokens = await tokensToTry(envToken ? fixedToken(envToken) : fileTokens(lakeDir));
+  let lake: Set<string> | undefined; // the lake's eventIds, read once
   return recoverRejected({
     ...window,
-    store: {
-      list: (prefix) => listLakeKeys(lakeDir, prefix),
-      get: (key) => getLakeObject(lakeDir, key),
-      delete: (key) => deleteLakeObject(lakeDir, key),
-    },
+    store: fileQuarantineStore(lakeDir),
     tokens,
     isStored: async (ids) => {
-      const stored = new Set([...(await readLake(lakeDir, DEFAULT_RAW_PREFIX)).values()].flat().map((r) => r.event_id));
+      lake ??= new Set([...(await readLake(lakeDir, DEFAULT_RAW_PREFIX)).values()].flat().map((r) => r.event_id));
+      const stored = lake;
       return new Set(ids.filter((id) => stored.has(id)));
     },
     deliver: async (messages) => {
@@ -148,11 +157,9 @@ export async function main(): Promise<number> {
       )
     : await recoverLocal(where, window);
   console.log(
-    `${window.dryRun ? 'dry run: ' : ''}${where}: examined ${report.examined}, recovered ${report.recovered}, ` +
-      `still rejected ${report.stillRejected}, already stored ${report.alreadyStored}` +
-      (report.unreadable ? `, unreadable ${report.unreadable}` : ''),
+    `${window.dryRun ? 'dry run: ' : ''}${where}: ${recoveryCounts(report)}${report.done ? '' : ' (stopped early: run it again to go on)'}`,
   );
-  return 0;
+  return report.done ? 0 : 1;
 }
 
 if (require.main === module) runCli('recover-rejected', main);

@@ -32,7 +32,7 @@ describe('Function URL (default)', () => {
 
   it('is throttled by reserved concurrency sized from the expected peak (500/s by default)', () => {
     expect(verifyFunction(functionUrl).ReservedConcurrentExecutions).toBe(frontDoorCapacity(500).reservedConcurrency);
-    expect(frontDoorCapacity(500).reservedConcurrency).toBe(100);
+    expect(frontDoorCapacity(500)).toEqual({ rateLimit: 2500, burstLimit: 2500, reservedConcurrency: 125 });
   });
 
   it('tells the function its callback path, which it then checks itself', () => {
@@ -57,7 +57,7 @@ describe('HTTP API', () => {
   it('throttles the stage from the expected peak and writes access logs', () => {
     httpApi.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
-      DefaultRouteSettings: { ThrottlingRateLimit: 2500, ThrottlingBurstLimit: 4000 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 10_000, ThrottlingBurstLimit: 10_000 },
       AccessLogSettings: {
         DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverAccessLogs'), 'Arn'] },
         Format: Match.stringLikeRegexp('\\$context.apiId'),
@@ -82,9 +82,9 @@ describe('HTTP API', () => {
 });
 
 describe('sizing', () => {
-  it('gives the HTTP API 25% headroom and two seconds of burst, and the Function URL 200 ms per request', () => {
+  it('admits every attempt of a token mistake at the peak (4 × peak, + 25%): the HTTP API by rate and burst, the Function URL at 50 ms a request', () => {
     expect(frontDoorCapacity(1)).toEqual({ rateLimit: 50, burstLimit: 100, reservedConcurrency: 10 });
-    expect(frontDoorCapacity(2000)).toEqual({ rateLimit: 2500, burstLimit: 4000, reservedConcurrency: 400 });
+    expect(frontDoorCapacity(2000)).toEqual({ rateLimit: 10_000, burstLimit: 10_000, reservedConcurrency: 500 });
   });
 
   it('explicit throttle and reserved concurrency win over the sizing', () => {

@@ -80,6 +80,27 @@ describe('alarms, all wired to the alarm topic', () => {
     }
   });
 
+  it('on a quarantine that turns deliveries away, and on a quarantine writer that fails or falls behind', () => {
+    alarmOn('QuarantineDropped', { Namespace: 'SmartcarWebhooks', Threshold: 1 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') }],
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'FILL(errors, 0) + FILL(dead, 0) + IF(FILL(age, 0) > 600, 1, 0)' }),
+        Match.objectLike({
+          Id: 'errors',
+          MetricStat: Match.objectLike({
+            Metric: Match.objectLike({
+              MetricName: 'Errors',
+              Dimensions: [
+                { Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('QuarantineWriterFunction') } },
+              ],
+            }),
+          }),
+        }),
+      ]),
+    });
+  });
+
   it("on the recovery function's errors", () => {
     alarmOn('Errors', {
       Namespace: 'AWS/Lambda',
@@ -118,8 +139,8 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('has nineteen alarms (with the fleet check, the compaction, its late objects and the reconcile runs) and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 19);
+  it('has twenty-one alarms (with the quarantine, the fleet check, the compaction and the reconcile runs) and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 21);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 

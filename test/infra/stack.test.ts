@@ -36,8 +36,8 @@ function actionsOf(prefix: string): string[] {
 describe('functions', () => {
   it('run Node.js 22 on arm64 with JSON logs to their own log groups', () => {
     const fns = template.findResources('AWS::Lambda::Function');
-    // verification, ingest, recovery, reconcile, and the workflow's plan, vehicle and results tasks
-    expect(Object.keys(fns)).toHaveLength(7);
+    // verification, ingest, quarantine writer, recovery, reconcile, and the workflow's plan, vehicle and results tasks
+    expect(Object.keys(fns)).toHaveLength(8);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -64,13 +64,12 @@ describe('functions', () => {
 });
 
 describe('least privilege', () => {
-  it('verification role: read the secret, send to the delivery queue, put into the quarantine, write its logs', () => {
+  it('verification role: read the secret, send to the delivery and quarantine queues, write its logs', () => {
     const statements = statementsOf('SmartcarWebhooksReceiverVerifyFunctionRole');
-    expect(actionsOf('SmartcarWebhooksReceiverVerifyFunctionRole').sort()).toEqual(
+    expect([...new Set(actionsOf('SmartcarWebhooksReceiverVerifyFunctionRole'))].sort()).toEqual(
       [
         'logs:CreateLogStream',
         'logs:PutLogEvents',
-        's3:PutObject',
         'secretsmanager:DescribeSecret',
         'secretsmanager:GetSecretValue',
         'sqs:GetQueueAttributes',
@@ -80,22 +79,46 @@ describe('least privilege', () => {
     );
     const secretStatement = statements.find((s) => JSON.stringify(s.Action).includes('secretsmanager'));
     expect(secretStatement?.Resource).toEqual({ Ref: expect.stringMatching(/^SmartcarWebhooksManagementToken/) });
-    const sqsStatement = statements.find((s) => JSON.stringify(s.Action).includes('sqs'));
-    expect(sqsStatement?.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/DeliveryQueue/), 'Arn'] });
-    const s3Statement = statements.find((s) => JSON.stringify(s.Action).includes('s3:'));
-    expect(s3Statement?.Action).toBe('s3:PutObject');
-    expect(JSON.stringify(s3Statement?.Resource)).toMatch(/QuarantineBucket.*\/quarantine\/\*/);
+    const queues = statements
+      .filter((s) => JSON.stringify(s.Action).includes('sqs'))
+      .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    expect(queues).toEqual([
+      { 'Fn::GetAtt': [expect.stringMatching(/ReceiverDeliveryQueue/), 'Arn'] },
+      { 'Fn::GetAtt': [expect.stringMatching(/QuarantineQueue/), 'Arn'] },
+    ]);
+    // No S3 at all: rejected deliveries reach the bucket through the quarantine queue and its writer.
+    expect(statements.some((s) => JSON.stringify(s.Action).includes('s3:'))).toBe(false);
   });
 
-  it('recovery role: get and delete quarantined objects, list only their prefix, read the secret, send to the queue', () => {
+  it('quarantine writer: put and list under quarantine/ only, consume its queue, in batches', () => {
+    const statements = statementsOf('SmartcarWebhooksQuarantineWriterFunctionRole');
+    const s3 = statements.filter((s) => JSON.stringify(s.Action).includes('s3:'));
+    expect(s3.map((s) => s.Action).sort()).toEqual(['s3:ListBucket', 's3:PutObject']);
+    expect(JSON.stringify(s3.find((s) => s.Action === 's3:PutObject')?.Resource)).toMatch(
+      /QuarantineBucket.*\/quarantine\/\*/,
+    );
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('QuarantineQueue'), 'Arn'] },
+      BatchSize: 10000,
+      MaximumBatchingWindowInSeconds: 60,
+      ScalingConfig: { MaximumConcurrency: 2 },
+    });
+    // The budget sized from the default peak (500 a second): every attempt of an hour-long token mistake, +25%.
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ QUARANTINE_MAX_PER_HOUR: '9000000' }) },
+    });
+  });
+
+  it('recovery role: get and delete quarantined objects, its own markers, list only their prefixes, read the secret, send to the queue', () => {
     const statements = statementsOf('SmartcarWebhooksQuarantineRecoverFunctionRole');
-    expect(actionsOf('SmartcarWebhooksQuarantineRecoverFunctionRole').sort()).toEqual(
+    expect([...new Set(actionsOf('SmartcarWebhooksQuarantineRecoverFunctionRole'))].sort()).toEqual(
       [
         'logs:CreateLogStream',
         'logs:PutLogEvents',
         's3:DeleteObject',
         's3:GetObject',
         's3:ListBucket',
+        's3:PutObject',
         'secretsmanager:DescribeSecret',
         'secretsmanager:GetSecretValue',
         'sqs:GetQueueAttributes',
@@ -103,13 +126,17 @@ describe('least privilege', () => {
         'sqs:SendMessage',
       ].sort(),
     );
-    const list = statements.find((s) => JSON.stringify(s.Action).includes('s3:ListBucket'));
-    expect((list as { Condition?: unknown } | undefined)?.Condition).toEqual({
-      StringLike: { 's3:prefix': ['quarantine/*'] },
-    });
-    for (const s of statements.filter((x) => /s3:(Get|Delete)Object/.test(JSON.stringify(x.Action)))) {
-      expect(JSON.stringify(s.Resource)).toMatch(/QuarantineBucket.*\/quarantine\/\*/);
+    const lists = statements.filter((s) => JSON.stringify(s.Action).includes('s3:ListBucket'));
+    expect(lists.map((s) => (s as { Condition?: unknown }).Condition)).toEqual([
+      { StringLike: { 's3:prefix': ['quarantine/*'] } },
+      { StringLike: { 's3:prefix': ['recovery/*'] } },
+    ]);
+    for (const s of statements.filter((x) => /s3:(Get|Delete|Put)Object/.test(JSON.stringify(x.Action)))) {
+      expect(JSON.stringify(s.Resource)).toMatch(/QuarantineBucket.*\/(quarantine|recovery)\/\*/);
     }
+    // Deleting is for quarantined objects only; writing for its markers only.
+    const put = statements.find((s) => JSON.stringify(s.Action).includes('s3:PutObject'));
+    expect(JSON.stringify(put?.Resource)).toMatch(/\/recovery\/\*/);
   });
 
   it('ingest role: put objects under the raw zone, consume the queue, write its logs; never read the token', () => {
@@ -193,7 +220,7 @@ describe('deduplication table', () => {
 
 describe('queue', () => {
   it('is encrypted, with a dead-letter queue after 5 receives and a visibility timeout above the ingest window', () => {
-    template.resourceCountIs('AWS::SQS::Queue', 2);
+    template.resourceCountIs('AWS::SQS::Queue', 4); // deliveries and the quarantine, each with its dead-letter queue
     template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
     template.hasResourceProperties('AWS::SQS::Queue', {
       VisibilityTimeout: 420,
@@ -203,7 +230,7 @@ describe('queue', () => {
   });
 
   it('refuses requests without TLS', () => {
-    template.resourceCountIs('AWS::SQS::QueuePolicy', 2);
+    template.resourceCountIs('AWS::SQS::QueuePolicy', 4);
     template.allResourcesProperties('AWS::SQS::QueuePolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -520,7 +547,7 @@ describe('cdk-nag (AwsSolutions)', () => {
     const ruleIds = report.suppressedViolations.map((v) => v.ruleName.replace(/<[A-Za-z0-9]+\.(Arn|Name)>/g, '<ref>'));
     const counts = Object.fromEntries([...new Set(ruleIds)].map((id) => [id, ruleIds.filter((r) => r === id).length]));
     expect(counts).toEqual({
-      'AwsSolutions-L1': 7,
+      'AwsSolutions-L1': 8,
       'AwsSolutions-S1': 4,
       'AwsSolutions-SF1': 4,
       'AwsSolutions-SMG4': 2,
@@ -537,6 +564,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       'AwsSolutions-IAM5[Resource::<ref>/quarantine/*]': 2,
       'AwsSolutions-IAM5[Resource::<ref>/raw/*]': 3,
       'AwsSolutions-IAM5[Resource::<ref>/reconcile/*]': 1,
+      'AwsSolutions-IAM5[Resource::<ref>/recovery/*]': 1,
       'AwsSolutions-IAM5[Resource::<ref>/runs/*]': 2,
       'AwsSolutions-IAM5[Resource::<ref>:*]': 4,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:smartcar/access-tokens/*]': 2,

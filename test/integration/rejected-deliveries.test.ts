@@ -1,7 +1,8 @@
 /**
- * Drills for token mistakes (issue 12) on the deployed code paths, against moto: the verification,
- * recovery and ingest handlers with real SDK clients, Secrets Manager versions (AWSCURRENT and
- * AWSPREVIOUS), the quarantine bucket, the delivery queue, the dedupe table and the lake bucket.
+ * Drills for token mistakes (issues 12 and 18) on the deployed code paths, against moto: the
+ * verification, quarantine, recovery and ingest handlers with real SDK clients, Secrets Manager versions
+ * (AWSCURRENT and AWSPREVIOUS), the quarantine queue and bucket, the delivery queue, the dedupe table and
+ * the lake bucket.
  */
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -25,21 +26,26 @@ let s3: S3Client;
 let sqs: SQSClient;
 let sm: SecretsManagerClient;
 let queueUrl: string;
+let quarantineQueueUrl: string;
 let secretArn: string;
 type Handler<E, R> = (event: E) => Promise<R>;
 let verify: Handler<ReturnType<typeof apiEvent>, { statusCode?: number }>;
 let ingest: Handler<SQSEvent, unknown>;
-let recover: Handler<Record<string, unknown>, Record<string, number>>;
+let recover: Handler<Record<string, unknown>, Record<string, number | boolean>>;
+let writeQuarantine: Handler<SQSEvent, unknown>;
 
 function handlers(env: Record<string, string> = {}) {
   const saved = { ...process.env };
   Object.assign(process.env, env);
-  let loaded: { verify: typeof verify; ingest: typeof ingest; recover: typeof recover } | undefined;
+  let loaded:
+    | { verify: typeof verify; ingest: typeof ingest; recover: typeof recover; writeQuarantine: typeof writeQuarantine }
+    | undefined;
   jest.isolateModules(() => {
     loaded = {
       verify: require('../../lambda/verify/index').handler,
       ingest: require('../../lambda/ingest/index').handler,
       recover: require('../../lambda/recover/index').handler,
+      writeQuarantine: require('../../lambda/quarantine/index').handler,
     };
   });
   process.env = saved;
@@ -54,6 +60,7 @@ beforeAll(async () => {
   sm = new SecretsManagerClient({});
   secretArn = (await sm.send(new CreateSecretCommand({ Name: 'smartcar/amt-drill', SecretString: OLD }))).ARN as string;
   queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'drill-deliveries' }))).QueueUrl as string;
+  quarantineQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'drill-quarantine' }))).QueueUrl as string;
   for (const Bucket of [LAKE, QUARANTINE]) await s3.send(new CreateBucketCommand({ Bucket }));
   await new DynamoDBClient({}).send(
     new CreateTableCommand({
@@ -70,10 +77,13 @@ beforeAll(async () => {
     LAKE_RAW_PREFIX: 'raw',
     DEDUP_TABLE_NAME: 'drill-ids',
     QUARANTINE_BUCKET_NAME: QUARANTINE,
+    QUARANTINE_QUEUE_URL: quarantineQueueUrl,
+    QUARANTINE_MAX_PER_HOUR: '1000',
+    QUARANTINE_MAX_BYTES_PER_HOUR: String(64 * 1024 ** 2),
   });
   jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
   jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  ({ verify, ingest, recover } = handlers());
+  ({ verify, ingest, recover, writeQuarantine } = handlers());
 });
 
 afterAll(async () => {
@@ -92,15 +102,26 @@ async function keys(Bucket: string, Prefix = ''): Promise<string[]> {
   return (out.Contents ?? []).map((o) => o.Key as string);
 }
 
-/** Everything in the queue goes through the ingest handler, as the event source mapping would do it. */
-async function ingestQueue(): Promise<void> {
+/** Everything in a queue, as the event source mapping would hand it to its function. */
+async function drain(url: string): Promise<SQSRecord[]> {
   const records: SQSRecord[] = [];
   for (;;) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
+    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
     if (!out.Messages?.length) break;
     for (const m of out.Messages) records.push({ messageId: m.MessageId, body: m.Body } as SQSRecord);
   }
+  return records;
+}
+
+async function ingestQueue(): Promise<void> {
+  const records = await drain(queueUrl);
   if (records.length > 0) await ingest({ Records: records });
+}
+
+/** The quarantine queue's batch through the quarantine function: one object. */
+async function writeQuarantined(): Promise<void> {
+  const records = await drain(quarantineQueueUrl);
+  if (records.length > 0) await writeQuarantine({ Records: records });
 }
 
 async function lakeEventIds(): Promise<string[]> {
@@ -117,7 +138,8 @@ it('late secret update: rejected and quarantined, then recovered into the lake e
   // Smartcar already signs with NEW; the secret still holds OLD.
   for (const id of ['late-1', 'late-2', 'late-3', 'late-1']) expect(await send(id, NEW)).toBe(401); // late-1 retried
   expect(await send('forged-1', 'attacker-key')).toBe(401);
-  expect(await keys(QUARANTINE, 'quarantine/')).toHaveLength(4); // a retry is byte-identical: one object
+  await writeQuarantined();
+  expect(await keys(QUARANTINE, 'quarantine/')).toHaveLength(1); // one batch, one object
   expect(await keys(LAKE, 'raw/')).toEqual([]);
 
   await sm.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: NEW }));
@@ -133,17 +155,27 @@ it('late secret update: rejected and quarantined, then recovered into the lake e
     'drill-ids',
     '--dry-run',
   ]);
-  expect(dry.stdout).toContain('examined 4, recovered 3, still rejected 1, already stored 0');
-  expect(await keys(QUARANTINE, 'quarantine/')).toHaveLength(4);
+  // The retry of late-1 is byte-identical here: the same eventId, handed over once.
+  expect(dry.stdout).toContain('examined 5, recovered 3, still rejected 1, already stored 1');
+  expect(await keys(QUARANTINE, 'recovery/')).toEqual([]); // a dry run writes no progress
 
   // The recovery function (what rotate-token --recover-function invokes).
-  expect(await recover({})).toEqual({ examined: 4, recovered: 3, stillRejected: 1, alreadyStored: 0, unreadable: 0 });
+  expect(await recover({})).toEqual({
+    examined: 5,
+    recovered: 3,
+    stillRejected: 1,
+    alreadyStored: 1,
+    unreadable: 0,
+    done: true,
+  });
   await ingestQueue();
   expect(await lakeEventIds()).toEqual(['late-1', 'late-2', 'late-3']);
-  expect(await keys(QUARANTINE, 'quarantine/')).toHaveLength(1); // the forgery stays until it expires
+  // The object holding the forgery stays until it expires, with recovery's marker beside it.
+  expect(await keys(QUARANTINE, 'quarantine/')).toHaveLength(1);
+  expect(await keys(QUARANTINE, 'recovery/')).toHaveLength(1);
 
   // Twice stores nothing twice; the forgery is still rejected, before and after.
-  expect(await recover({})).toEqual({ examined: 1, recovered: 0, stillRejected: 1, alreadyStored: 0, unreadable: 0 });
+  expect(await recover({})).toMatchObject({ recovered: 0, stillRejected: 1, done: true });
   await ingestQueue();
   expect(await lakeEventIds()).toEqual(['late-1', 'late-2', 'late-3']);
   expect(await send('forged-1', 'attacker-key')).toBe(401);
@@ -178,4 +210,21 @@ it('rotation: the previous token within the grace period only, the new one at on
     'rot-prev',
     'rot-warm',
   ]);
+});
+
+it('a warm recovery function reads the token afresh: right after the fix it recovers what it rejected before', async () => {
+  const fresh = handlers();
+  // The rejections of the rotation drill above, settled first by this (now warm) recovery function.
+  await fresh.writeQuarantine({ Records: await drain(quarantineQueueUrl) });
+  const before = (await fresh.recover({})) as { stillRejected: number };
+  // Smartcar moves on to a token the secret does not hold yet: rejected, kept, and not recoverable yet.
+  const b = body('after-warm');
+  expect((await fresh.verify(apiEvent(b, { 'sc-signature': sign(b, `${NEW}-3`) }))).statusCode).toBe(401);
+  await fresh.writeQuarantine({ Records: await drain(quarantineQueueUrl) });
+  expect(await fresh.recover({})).toMatchObject({ recovered: 0, stillRejected: before.stillRejected + 1 });
+  // The operator fixes the secret; the same warm recovery function is invoked at once, within the token TTL.
+  await sm.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: `${NEW}-3` }));
+  expect(await fresh.recover({})).toMatchObject({ recovered: 1, done: true });
+  await ingestQueue();
+  expect(await lakeEventIds()).toContain('after-warm');
 });

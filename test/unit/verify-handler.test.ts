@@ -291,3 +291,73 @@ describe.each(FRONT_DOORS)('front door: %s', (frontDoor, event) => {
     });
   }
 });
+
+describe('quarantine: a token mistake (issue 18)', () => {
+  it('at 2 deliveries/s for 10 minutes every attempt is kept for recovery (the old per-instance cap lost 47%)', async () => {
+    jest.resetModules();
+    const smModule = await import('@aws-sdk/client-secrets-manager');
+    const sqsModule = await import('@aws-sdk/client-sqs');
+    const s3Module = await import('@aws-sdk/client-s3');
+    const smMock = mockClient(smModule.SecretsManagerClient);
+    const sqsMock = mockClient(sqsModule.SQSClient);
+    const s3Mock = mockClient(s3Module.S3Client);
+    smMock.on(smModule.GetSecretValueCommand).resolves({ SecretString: TEST_TOKEN });
+    sqsMock.on(sqsModule.SendMessageCommand).resolves({ MessageId: 'm' });
+    s3Mock.on(s3Module.PutObjectCommand).resolves({});
+    Object.assign(process.env, {
+      SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: SECRET_ARN,
+      DELIVERY_QUEUE_URL: QUEUE_URL,
+      QUARANTINE_BUCKET_NAME: 'quarantine-bucket',
+      QUARANTINE_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/quarantine',
+    });
+    delete process.env.SMARTCAR_CALLBACK_PATH;
+    for (const stream of [process.stdout, process.stderr]) jest.spyOn(stream, 'write').mockImplementation(() => true);
+    let now = Date.parse('2026-11-27T10:00:00Z');
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+    try {
+      const { handler: verify } = await import('../../lambda/verify/index');
+      const { apiEvent } = await import('../support/api-event');
+      let attempts = 0;
+      for (let s = 0; s < 600 + 175; s++) {
+        now = Date.parse('2026-11-27T10:00:00Z') + s * 1000;
+        for (const offset of [0, 25, 75, 175]) {
+          const first = s - offset;
+          if (first < 0 || first >= 600) continue;
+          for (const i of [first * 2, first * 2 + 1]) {
+            // Smartcar signs with the token the secret does not hold yet; each attempt has its own deliveryId.
+            const body = Buffer.from(
+              JSON.stringify({ eventId: `e-${i}`, eventType: 'VEHICLE_STATE', meta: { deliveryId: `${i}-${offset}` } }),
+            );
+            const res = await verify(apiEvent(body, { 'sc-signature': sign(body, 'amt-rotated') }, { timeEpoch: now }));
+            expect(res.statusCode).toBe(401);
+            attempts++;
+          }
+        }
+      }
+      expect(attempts).toBe(4800);
+      const toQuarantineQueue = sqsMock
+        .commandCalls(sqsModule.SendMessageCommand)
+        .filter((c) => c.args[0].input.QueueUrl === process.env.QUARANTINE_QUEUE_URL);
+      const kept = toQuarantineQueue.length + s3Mock.commandCalls(s3Module.PutObjectCommand).length;
+      expect(kept).toBe(4800);
+      expect(
+        sqsMock.commandCalls(sqsModule.SendMessageCommand).filter((c) => c.args[0].input.QueueUrl === QUEUE_URL),
+      ).toHaveLength(0);
+      const ids = new Set(
+        toQuarantineQueue.map((c) => {
+          const q = JSON.parse(c.args[0].input.MessageBody as string);
+          expect(q).toMatchObject({ v: 1, signature: expect.stringMatching(/^[0-9a-f]{64}$/) });
+          return JSON.parse(Buffer.from(q.bodyBase64, 'base64').toString()).eventId;
+        }),
+      );
+      expect(ids.size).toBe(1200);
+    } finally {
+      delete process.env.QUARANTINE_BUCKET_NAME;
+      delete process.env.QUARANTINE_QUEUE_URL;
+      jest.restoreAllMocks();
+      smMock.restore();
+      sqsMock.restore();
+      s3Mock.restore();
+    }
+  });
+});
