@@ -409,7 +409,11 @@ export async function recoverRejected(options: RecoveryOptions): Promise<Recover
           for (const g of calls[i]) ownIds.add(g.eventId);
         } else {
           failure ??= r.reason;
-          for (const g of calls[i]) settled.delete(g.eventId); // not handed over: still to do
+          for (const g of calls[i]) {
+            // Not handed over: still to do, and not settled for this object's retries of it either.
+            settled.delete(g.eventId);
+            ownIds.delete(g.eventId);
+          }
         }
       });
       await store.put(ownMarker, markerBody(ownIds, false));

@@ -380,6 +380,22 @@ describe('quarantine', () => {
       expect([...lake.values()].every((n) => n === 1)).toBe(true);
     });
 
+    it('a refused batch loses nothing when a retry of the same delivery sits in the same object', async () => {
+      const bucket = new MemoryBucket();
+      const q = quarantineOf(bucket, undefined, () => T0);
+      const b = vehicleState('ev-retried');
+      for (const at of [0, 25_000]) {
+        const headers = { 'sc-signature': sign(b, NEW) };
+        await receive({ body: Buffer.from(b), headers, receivedAt: new Date(T0 + at) }, q.d);
+      }
+      await q.flush(); // one object: the delivery and Smartcar's retry of it
+      const lake = new Map<string, number>();
+      const refuse = { deliver: async () => Promise.reject(new Error('SQS refused the batch')) };
+      await expect(run(bucket, lake, refuse)).rejects.toThrow('SQS refused the batch');
+      expect(await run(bucket, lake)).toMatchObject({ recovered: 1, done: true });
+      expect([...lake.entries()]).toEqual([['ev-retried', 1]]);
+    });
+
     it('a crash after the queue took a group but before its marker: at most that group is handed over again', async () => {
       const bucket = await filled(ids);
       const lake = new Map<string, number>();
