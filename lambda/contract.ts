@@ -226,6 +226,10 @@ export const WORKFLOW_ERRORS = {
   runaway: 'Reconcile.Runaway',
   /** The incremental watermark exists but cannot be read: nothing was done rather than guessing. */
   watermarkUnreadable: 'Reconcile.WatermarkUnreadable',
+  /** A full run found another run holding the rate limit; the state machine retries it, then fails. */
+  busy: 'Reconcile.Busy',
+  /** At least a tenth of a run's subscription requests failed for good (credentials, permissions?). */
+  operationsFailed: 'Reconcile.OperationsFailed',
 } as const;
 
 /** The `task` field of each payload the state machine sends to a task function. */

@@ -26,6 +26,7 @@ import {
   RECONCILE_TASKS,
   SMARTCAR_ID_PATTERN,
   WORKFLOW_ENV,
+  WORKFLOW_ERRORS,
 } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { listPrefixStatement } from './private-bucket';
@@ -200,6 +201,13 @@ export class Reconcile extends Construct {
       task: RECONCILE_TASKS.prepare,
       input: sfn.JsonPath.entirePayload,
       executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+    });
+    // A full run that finds another run going waits for it (up to an hour), then fails: never a silent skip.
+    prepare.addRetry({
+      errors: [WORKFLOW_ERRORS.busy],
+      interval: Duration.minutes(10),
+      maxAttempts: 6,
+      backoffRate: 1,
     });
     const stepState = invoke('Reconcile step', { task: RECONCILE_TASKS.step, run: sfn.JsonPath.entirePayload });
     const summarize = invoke('Summarize reconcile run', {

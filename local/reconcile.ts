@@ -114,6 +114,7 @@ export async function runReconcile(options: LocalReconcileOptions): Promise<Loca
         },
         executionName,
         waitMs: options.waitMs,
+        retryMs: options.waitMs,
         onEvent: (event) => {
           events++;
           const state = (event as { state?: { name?: string; input?: unknown; output?: unknown } }).state;

@@ -136,7 +136,8 @@ export function pruneRefusal(
       error: WORKFLOW_ERRORS.pruneStopped,
       reason: `prune stopped: the connections listing is empty while the webhook has ${facts.subscriptions} subscription(s); start a run with "allowMassPrune": true if every vehicle really is gone`,
     };
-  const allowed = Math.floor(options.maxPruneFraction * facts.subscriptions);
+  // At least one: a fleet of nine can lose a vehicle without a nightly alarm.
+  const allowed = Math.max(1, Math.floor(options.maxPruneFraction * facts.subscriptions));
   if (deletions > allowed)
     return {
       error: WORKFLOW_ERRORS.pruneStopped,
@@ -414,6 +415,13 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     excludeVehicleIds: ids('excludeVehicleIds'),
   };
   const held = await leaseHolder(deps.store, runId, now);
+  if (held && kind === 'full') {
+    // A full run (and its prune) must not silently miss its day: the state machine retries, then fails.
+    throw new WorkflowError(
+      WORKFLOW_ERRORS.busy,
+      `run ${held.runId} holds the application's rate limit until ${new Date(held.until).toISOString()}; if that run has failed, delete ${deps.store.uri(LEASE_KEY)}`,
+    );
+  }
   if (held) {
     const skipped = `skipped: run ${held.runId} holds the application's rate limit until ${new Date(held.until).toISOString()} (one run at a time); if that run has failed, delete ${deps.store.uri(LEASE_KEY)}`;
     deps.logger.info('reconcile run skipped', { runId, kind, holder: held.runId });
@@ -633,9 +641,12 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
     // A page of nothing but connections the watermark knows is where earlier runs stopped (thousands may
     // share its instant); a new one at that very millisecond beyond it waits for the daily full run.
     if (known > 0 && fresh.length === 0) reachedWatermark = true;
-    if (fresh.length > 0) {
-      const newest = Math.max(...fresh.map((c) => instant(c.connectedAt)));
-      const ids = fresh.filter((c) => instant(c.connectedAt) === newest).map((c) => c.vehicleId);
+    // A connection dated after now (a skewed clock, bad data) is subscribed, but never moves the watermark
+    // past now: that would hide every real connection from incremental runs until then.
+    const dated = fresh.filter((c) => instant(c.connectedAt) <= now);
+    if (dated.length > 0) {
+      const newest = Math.max(...dated.map((c) => instant(c.connectedAt)));
+      const ids = dated.filter((c) => instant(c.connectedAt) === newest).map((c) => c.vehicleId);
       await deps.store.putJson(runKey(r.runId, `seen/${pad(r.page)}.json`), {
         connectedAt: new Date(newest).toISOString(),
         vehicleIds: ids,
@@ -919,7 +930,8 @@ export interface ReconcileSummary {
   readonly report: string;
 }
 
-const SUMMARY_LIMIT = 1000;
+/** Ids the returned summary lists (the report has them all): the state stays far below 256 KiB. */
+const SUMMARY_LIMIT = 100;
 
 /** Reads the outcomes and confirmations, writes the report and the watermark, and returns the summary. */
 export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps): Promise<ReconcileSummary> {
@@ -962,10 +974,7 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     comparedAll: run.compareAll,
     skipped: run.skipped,
     refused: run.refusal?.reason ?? null,
-    failure:
-      run.refusal && !run.dryRun
-        ? { error: run.refusal.error, cause: `${run.refusal.reason} (report ${report})` }
-        : null,
+    failure: run.dryRun ? null : failureOf(run, failed, report),
     report,
   };
   await deps.store.putJson(reportKey, {
@@ -983,6 +992,20 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     failed: failed.length,
   });
   return summary;
+}
+
+/** Why the execution must fail after summarizing: a refusal, or failures too many to be one odd vehicle. */
+function failureOf(run: ReconcileRun, failed: ReconcileSummary['failed'], report: string): ReconcileSummary['failure'] {
+  if (run.refusal) return { error: run.refusal.error, cause: `${run.refusal.reason} (report ${report})` };
+  // A vehicle that cannot be subscribed stays in the report; a tenth of the desired ones is the whole setup.
+  if (failed.length > 0 && failed.length >= Math.max(1, 0.1 * run.counts.desired)) {
+    const f = failed[0];
+    return {
+      error: WORKFLOW_ERRORS.operationsFailed,
+      cause: `${failed.length} subscription request(s) failed for good, ${run.counts.desired} vehicle(s) desired (first: ${f.op} ${f.vehicleId}: ${`${f.status ?? ''} ${f.type ?? ''}`.trim()}); check the client credentials, their permissions and the webhook (report ${report})`,
+    };
+  }
+  return null;
 }
 
 /**

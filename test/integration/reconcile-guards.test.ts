@@ -277,4 +277,68 @@ describe('5. bounded runs', () => {
     expect(next.summary).toMatchObject({ skipped: null, comparedAll: true, unchanged: 250 });
     expect(JSON.parse(readFileSync(lease, 'utf8'))).toMatchObject({ until: 0 });
   });
+
+  it('a full run that finds another run going waits for it, then fails with the reason: never a silent skip', async () => {
+    await subscribedFleet();
+    const lease = path.join(drill.workDir, 'reconcile', 'lease.json');
+    mkdirSync(path.dirname(lease), { recursive: true });
+    writeFileSync(lease, JSON.stringify({ runId: 'run-elsewhere', until: fake.now() + 24 * 3600_000 }));
+    await expect(run({ kind: 'full', prune: true })).rejects.toMatchObject({
+      name: WORKFLOW_ERRORS.busy,
+      message: expect.stringMatching(/run run-elsewhere holds the application's rate limit/),
+    });
+    expect(fake.counts().api).toBe(0);
+  });
+});
+
+describe('what a run reports', () => {
+  it('fails when a tenth of the desired subscriptions fail for good (bad credentials), not for one odd vehicle', async () => {
+    await subscribedFleet();
+    fake.subscriptions.clear();
+    const permanent = Object.fromEntries(
+      live()
+        .slice(0, 30)
+        .map((id) => [id, 403]),
+    );
+    fake.options.permanent = permanent;
+    const { summary, failedWith } = await run({ kind: 'full' });
+    expect(failedWith).toBe(WORKFLOW_ERRORS.operationsFailed);
+    expect(summary.failure?.cause).toMatch(
+      /^30 subscription request\(s\) failed for good, 250 vehicle\(s\) desired \(first: create veh-\d+: 403 PERMISSION\)/,
+    );
+    expect(summary.failed).toHaveLength(30);
+
+    await subscribedFleet({ permanent: { 'veh-000009': 403 } });
+    fake.subscriptions.delete('veh-000009');
+    const one = await run({ kind: 'full' });
+    expect(one.failedWith).toBeNull();
+    expect(one.summary.failed).toHaveLength(1);
+  });
+
+  it('lists at most 100 ids in the returned summary (the report has them all), so the state stays small', async () => {
+    await subscribedFleet({ appearAfterSeconds: 24 * 3600, connections: connections(400) });
+    fake.subscriptions.clear();
+    const { summary, largestStateBytes } = await run({ kind: 'full' });
+    expect(summary.pending).toBe(400);
+    expect(summary.pendingVehicleIds).toHaveLength(100);
+    expect(largestStateBytes).toBeLessThan(16 * 1024);
+  });
+
+  it('a connection dated in the future is subscribed but never moves the watermark past now', async () => {
+    await subscribedFleet();
+    await run({ kind: 'full' });
+    const future = new Date(fake.now() + 30 * 24 * 3600_000).toISOString();
+    fake.connect({ userId: 'u-future', vehicleId: 'veh-future', connectedAt: future, mode: 'live' });
+    expect((await run({ kind: 'incremental' })).summary).toMatchObject({ desired: 1, subscribed: 1 });
+    fake.connect(
+      ...connections(1, 7000).map((c) => ({ ...c, connectedAt: new Date(fake.now() - 1000).toISOString() })),
+    );
+    expect((await run({ kind: 'incremental' })).summary.desired).toBe(2); // the new one, and the future one again (409)
+  });
+
+  it('a small fleet may lose one vehicle without an alarm', async () => {
+    await subscribedFleet({ connections: connections(5) });
+    fake.options.connections = fake.options.connections.slice(1);
+    expect((await run({ kind: 'full', prune: true })).summary).toMatchObject({ unsubscribed: 1, failure: null });
+  });
 });
