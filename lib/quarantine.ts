@@ -168,6 +168,8 @@ export class Quarantine extends Construct {
       // It stops a minute before this and answers done: false; rotate-token invokes it again.
       timeout: Duration.minutes(15),
       memorySize: 1024,
+      // One recovery at a time: two would read the same objects and hand their deliveries over twice.
+      reservedConcurrentExecutions: 1,
       environment: {
         [ENV.managementTokenSecretId]: props.managementTokenSecret.secretArn,
         [ENV.quarantineBucketName]: this.bucket.bucketName,

@@ -108,6 +108,12 @@ export class SubscriptionWorkflow extends Construct {
     const apiOrigin = props.smartcarApiOrigin ?? DEFAULT_SMARTCAR_API_ORIGIN;
     const common = { logRetention: props.logRetention, logRemovalPolicy: props.logRemovalPolicy };
 
+    // A reconcile run reads its plan and outcomes from the work bucket for as long as it lasts (25,000
+    // vehicles at the default rate take about 9 days): they must not expire under it.
+    if (props.workRetention && props.workRetention.toDays({ integral: false }) < 14)
+      throw new ConfigurationError(
+        `subscriptionWorkflow.workRetention is ${props.workRetention.toHumanString()}; give at least 14 days (a long reconcile run reads its plan from the work bucket for days).`,
+      );
     this.workBucket = privateBucket(this, 'WorkBucket', {
       removalPolicy: props.workBucketRemovalPolicy ?? RemovalPolicy.RETAIN,
       lifecycleRules: [

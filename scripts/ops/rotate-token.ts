@@ -66,6 +66,13 @@ export async function readToken(
             input.off('data', onData);
             return reject(new PromptCancelled('cancelled'));
           }
+          if (ch === '\u001b') {
+            // An arrow or function key: its sequence would end up in the token. Nothing is stored.
+            input.off('data', onData);
+            return reject(
+              new PromptCancelled('an arrow or function key was pressed; nothing stored: paste the token again'),
+            );
+          }
           if (ch === '\u007f' || ch === '\b') typed = [...typed].slice(0, -1).join('');
           else if (ch === '\u0015')
             typed = ''; // Ctrl-U: start over
@@ -146,7 +153,8 @@ async function recoverAndWait(functionName: string, options: RotateOptions): Pro
   // One invocation may run 15 minutes: no SDK retry (it would run it twice) and no socket timeout before that.
   const lambda =
     options.lambda ?? new LambdaClient({ maxAttempts: 1, requestHandler: { requestTimeout: 16 * 60_000 } });
-  options.print(`recovering deliveries rejected since ${since} (${functionName}); waiting for it`);
+  // The name is never printed, nor AWS's errors that quote it: a token pasted there by mistake stays unseen.
+  options.print(`recovering deliveries rejected since ${since} with the recovery function; waiting for it`);
   let recovered = 0;
   let failures = 0;
   for (let run = 1; ; run++) {
@@ -165,7 +173,7 @@ async function recoverAndWait(functionName: string, options: RotateOptions): Pro
       if (typeof answer?.recovered !== 'number') throw new Error('the function did not answer with counts');
     } catch (err) {
       failures++;
-      const reason = (err as Error).message;
+      const reason = (err as Error).message.split(functionName).join('<function>');
       if (failures >= (options.maxFailures ?? 3)) {
         throw new RecoveryFailed(
           `recovery failed ${failures} times in a row (last: ${reason}); ${recovered} recovered so far. ` +
@@ -253,7 +261,7 @@ export async function main(): Promise<number> {
     token = await readToken();
   } catch (err) {
     if (err instanceof PromptCancelled) {
-      console.error('rotate-token: cancelled; nothing changed');
+      console.error(`rotate-token: ${err.message === 'cancelled' ? 'cancelled' : err.message}; nothing changed`);
       return 130;
     }
     throw err;

@@ -1,4 +1,5 @@
 /** The reconcile state machine, its function, credentials secret and schedules in the template. */
+import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
 import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
@@ -85,6 +86,12 @@ describe('reconcile function', () => {
       RECONCILE_DEFAULTS: JSON.stringify({ mode: 'live' }),
     });
     expect(JSON.stringify(fn?.Properties.Environment)).not.toMatch(/clientSecret/);
+  });
+
+  it('refuses a work retention shorter than a long run lasts', () => {
+    expect(
+      () => new SmartcarWebhooks(bareStack(), 'W', { subscriptionWorkflow: { workRetention: Duration.days(7) } }),
+    ).toThrow(/workRetention is 7 days; give at least 14 days/);
   });
 
   it('rejects a bad mode', () => {

@@ -109,6 +109,13 @@ describe('least privilege', () => {
     });
   });
 
+  it('recovery runs one at a time (two would hand the same deliveries over twice)', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Re-verifies quarantined deliveries'),
+      ReservedConcurrentExecutions: 1,
+    });
+  });
+
   it('recovery role: get and delete quarantined objects, its own markers, list only their prefixes, read the secret, send to the queue', () => {
     const statements = statementsOf('SmartcarWebhooksQuarantineRecoverFunctionRole');
     expect([...new Set(actionsOf('SmartcarWebhooksQuarantineRecoverFunctionRole'))].sort()).toEqual(

@@ -187,6 +187,12 @@ describe('rotate-token and recover-rejected commands', () => {
     expect(written.join('')).toBe(`${PROMPT}\n`);
     expect(tty.setRawMode).toHaveBeenCalledWith(true);
 
+    // An arrow key's escape sequence never becomes part of a stored token.
+    const arrow = Object.assign(new PassThrough(), { isTTY: true, setRawMode: jest.fn() });
+    const typing = readToken(arrow as never, { write: () => {} });
+    for (const ch of [...'amt-SECRET', '\u001b', '[', 'D', '\r']) arrow.write(ch);
+    await expect(typing).rejects.toThrow(/arrow or function key/);
+
     // Pasted where an argument goes: refused, and the value is not repeated.
     for (const args of [
       ['--lake-dir', tempDir(), secret],
@@ -238,6 +244,35 @@ describe('rotate-token and recover-rejected commands', () => {
       }
       expect(lines.at(-1)).toMatch(/^recovered 900 deliveries .*still rejected 3, already stored 100/);
       expect(lines.join('\n')).not.toContain('amt-new');
+    } finally {
+      lambda.restore();
+      secrets.restore();
+    }
+  });
+
+  it('rotate-token never prints the --recover-function value, nor an AWS error that quotes it (a token pasted there)', async () => {
+    const lambda = mockClient(LambdaClient);
+    const secrets = mockClient(SecretsManagerClient);
+    secrets.on(PutSecretValueCommand).resolves({ VersionId: 'v2' });
+    const pasted = 'amt-PASTED-9b1e77';
+    lambda
+      .on(InvokeCommand)
+      .rejects(new Error(`Function not found: arn:aws:lambda:eu-west-1:123456789012:function:${pasted}`));
+    const lines: string[] = [];
+    try {
+      await expect(
+        rotateToken({
+          secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:amt',
+          recoverFunction: pasted,
+          token: 'amt-new',
+          print: (l) => lines.push(l),
+          secrets: new SecretsManagerClient({}),
+          lambda: new LambdaClient({}),
+          maxFailures: 2,
+        }),
+      ).rejects.toThrow(/recovery failed 2 times/);
+      expect(lines.join('\n')).toContain('Function not found');
+      expect(lines.join('\n')).not.toContain('PASTED');
     } finally {
       lambda.restore();
       secrets.restore();
