@@ -97,8 +97,9 @@ async function readHolder(file: string): Promise<Partial<LockHolder> | undefined
 }
 
 function stale(holder: Partial<LockHolder>): boolean {
-  if (holder.expiresAt && Date.parse(holder.expiresAt) < Date.now()) return true;
-  return holder.host === hostname() && typeof holder.pid === 'number' && !alive(holder.pid);
+  // On this machine the process itself is the proof: a live one keeps its lock however long it runs.
+  if (holder.host === hostname() && typeof holder.pid === 'number') return !alive(holder.pid);
+  return Boolean(holder.expiresAt && Date.parse(holder.expiresAt) < Date.now());
 }
 
 /**

@@ -318,10 +318,10 @@ describe('one run at a time', () => {
     expect(existsSync(path.join(fresh, LOCK_FILE))).toBe(true); // still that run's
   });
 
-  it('takes over the lock of a run that crashed (its process is gone, or its lease expired) and clears its files', async () => {
+  it('takes over the lock of a run that crashed (its process is gone, or, on another host, its lease expired) and clears its files', async () => {
     for (const crashed of [
       { pid: spawnSync(process.execPath, ['-e', '']).pid, expiresAt: new Date(Date.now() + 3_600_000).toISOString() },
-      { pid: process.pid, expiresAt: new Date(Date.now() - 1).toISOString() },
+      { host: 'another-host', pid: 1, expiresAt: new Date(Date.now() - 1).toISOString() },
     ]) {
       const fresh = await fixtureLake();
       // What the crashed run left: all its files but its commit.
@@ -342,6 +342,21 @@ describe('one run at a time', () => {
       expect(await count(fresh, 'SELECT COUNT(*) AS n FROM curated_deliveries')).toBe(8);
       expect(existsSync(path.join(fresh, LOCK_FILE))).toBe(false);
     }
+  });
+
+  it('never takes the lock of a live run on this machine, however long it has run', async () => {
+    const fresh = await fixtureLake();
+    const holder = {
+      runId: '20261127T050000Z-0000beef',
+      token: 'z',
+      host: hostname(),
+      pid: process.pid,
+      startedAt: '2026-11-27T05:00:00Z',
+      expiresAt: new Date(Date.now() - 1).toISOString(),
+    };
+    mkdirSync(path.dirname(path.join(fresh, LOCK_FILE)), { recursive: true });
+    writeFileSync(path.join(fresh, LOCK_FILE), JSON.stringify(holder));
+    await expect(compactLocalLake(fresh, { now })).rejects.toThrow(/0000beef/);
   });
 
   it('gives every run its own id, even two runs taking the same time as now', async () => {
