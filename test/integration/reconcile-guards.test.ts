@@ -240,17 +240,17 @@ describe('5. bounded runs', () => {
   });
 
   it('a long run continues in new executions, each well under the history limit, and subscribes each vehicle once', async () => {
-    fake.reset(fleet({ connections: connections(600) }));
+    fake.reset(fleet({ connections: connections(300) }));
     drill.workDir = mkdtempSync(path.join(tmpdir(), 'reconcile-long-'));
     const { summary, executions, maxExecutionEvents } = await drill.run(
       { kind: 'full' },
-      { maxExecutionSteps: 12, maxRequestsPerStep: 25 },
+      { maxExecutionSteps: 8, maxRequestsPerStep: 25 },
     );
-    expect(summary).toMatchObject({ subscribed: 600, pending: 0, failed: [] });
+    expect(summary).toMatchObject({ subscribed: 300, pending: 0, failed: [] });
     expect(executions).toBeGreaterThan(2);
     expect(summary.executions).toBe(executions);
-    expect(maxExecutionEvents).toBeLessThanOrEqual(12 * 9 + 20); // a step loop logs at most 9 history events
-    expect(fake.created.size).toBe(600);
+    expect(maxExecutionEvents).toBeLessThanOrEqual(8 * 9 + 20); // a step loop logs at most 9 history events
+    expect(fake.created.size).toBe(300);
     expect(createdOnce(fake)).toBe(true);
     expect(drill.lines.some((l) => /continuing in a new execution: run-\d+-p2/.test(l))).toBe(true);
   });
