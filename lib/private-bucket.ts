@@ -2,9 +2,10 @@
  * The house bucket: public access blocked, SSE-S3, TLS 1.2+ only, bucket-owner-enforced. Every bucket the
  * project creates starts here, so none can be created less safe by accident.
  */
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 
 export function privateBucket(scope: Construct, id: string, props: s3.BucketProps = {}): s3.Bucket {
@@ -26,4 +27,24 @@ export function listPrefixStatement(bucket: s3.IBucket, prefix: string): iam.Pol
     resources: [bucket.bucketArn],
     conditions: { StringLike: { 's3:prefix': [`${prefix}/*`] } },
   });
+}
+
+/**
+ * An encrypted, TLS-only queue (4 days) and its dead-letter queue (14 days): the delivery queue and the
+ * quarantine queue are made the same way, so a message is never lost to a shorter retention on either.
+ */
+export function queueWithDeadLetters(
+  scope: Construct,
+  ids: { queue: string; deadLetterQueue: string },
+  props: { removalPolicy: RemovalPolicy; visibilityTimeout?: Duration; maxReceiveCount: number },
+): { queue: sqs.Queue; deadLetterQueue: sqs.Queue } {
+  const common = { removalPolicy: props.removalPolicy, encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true };
+  const deadLetterQueue = new sqs.Queue(scope, ids.deadLetterQueue, { ...common, retentionPeriod: Duration.days(14) });
+  const queue = new sqs.Queue(scope, ids.queue, {
+    ...common,
+    retentionPeriod: Duration.days(4),
+    visibilityTimeout: props.visibilityTimeout,
+    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+  });
+  return { queue, deadLetterQueue };
 }

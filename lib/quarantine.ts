@@ -15,7 +15,7 @@ import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   DEFAULT_DEDUP_TTL_SECONDS,
@@ -26,7 +26,7 @@ import {
   RECOVERY_PREFIX,
 } from '../lambda/contract';
 import { HouseFunction } from './function';
-import { listPrefixStatement, privateBucket } from './private-bucket';
+import { listPrefixStatement, privateBucket, queueWithDeadLetters } from './private-bucket';
 import { DEFAULT_EXPECTED_PEAK_PER_SECOND } from './receiver';
 import { checkInteger } from './validation';
 
@@ -117,20 +117,15 @@ export class Quarantine extends Construct {
 
     // The verification function only sends to the queue: one SendMessage per rejection, as for an
     // accepted delivery; batching into objects happens behind it.
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    this.queue = new sqs.Queue(this, 'Queue', {
-      removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(4),
-      visibilityTimeout: Duration.seconds(WRITER_TIMEOUT.toSeconds() * 6 + 60),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 10 },
-    });
+    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = queueWithDeadLetters(
+      this,
+      { queue: 'Queue', deadLetterQueue: 'DeadLetterQueue' },
+      {
+        removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
+        visibilityTimeout: Duration.seconds(WRITER_TIMEOUT.toSeconds() * 6 + 60),
+        maxReceiveCount: 10,
+      },
+    ));
     const verify = props.verifyFunction;
     verify.addEnvironment(ENV.quarantineQueueUrl, this.queue.queueUrl);
     this.queue.grantSendMessages(verify);

@@ -12,10 +12,11 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV, METRICS_NAMESPACE, SMARTCAR_ATTEMPTS } from '../lambda/contract';
 import { HouseFunction } from './function';
+import { queueWithDeadLetters } from './private-bucket';
 import { ConfigurationError } from './validation';
 
 /** The front doors Smartcar can post to: `endpoint` takes one of these. */
@@ -144,20 +145,15 @@ export class Receiver extends Construct {
       );
     }
 
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    this.queue = new sqs.Queue(this, 'DeliveryQueue', {
-      removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(4),
-      visibilityTimeout: props.queueVisibilityTimeout,
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
-    });
+    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = queueWithDeadLetters(
+      this,
+      { queue: 'DeliveryQueue', deadLetterQueue: 'DeadLetterQueue' },
+      {
+        removalPolicy: props.queueRemovalPolicy ?? RemovalPolicy.DESTROY,
+        visibilityTimeout: props.queueVisibilityTimeout,
+        maxReceiveCount: props.maxReceiveCount ?? 5,
+      },
+    ));
 
     this.verifyFunction = new HouseFunction(this, 'VerifyFunction', {
       handler: 'verify',

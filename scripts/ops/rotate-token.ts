@@ -14,10 +14,12 @@
  * No character of the token is ever written anywhere: the prompt echoes nothing (Backspace included),
  * and an argument that might be a token is refused without being repeated.
  */
+
 import { stdin, stdout } from 'node:process';
 import { parseArgs } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { RecoveryReport } from '../../lambda/core/quarantine';
 import { runCli } from '../../local/cli';
 import { rotateFileToken } from '../../local/token-files';
 
@@ -109,15 +111,8 @@ export interface RotateOptions {
   readonly maxFailures?: number;
 }
 
-/** What the recovery function answers (core RecoveryReport). */
-interface Recovered {
-  examined: number;
-  recovered: number;
-  stillRejected: number;
-  alreadyStored: number;
-  unreadable: number;
-  done: boolean;
-}
+/** What the recovery function answers. */
+type Recovered = RecoveryReport;
 
 /** Thrown when recovery did not finish; the message is the one line to print. */
 export class RecoveryFailed extends Error {}
