@@ -428,8 +428,9 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     return { ...newRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true }, now, deps), skipped };
   }
   const key = watermarkKey(webhookId, rules);
-  // Only incremental runs stop at the watermark, but a broken one fails every run: better now than silently later.
-  const watermark = await readWatermark(deps.store, key);
+  // Only incremental runs stop at the watermark, so only they need it (and fail on a broken one); a full run
+  // sees every connection and writes a sound watermark over a broken one.
+  const watermark = kind === 'incremental' ? await readWatermark(deps.store, key) : undefined;
   const compareAll = kind === 'incremental' && watermark === undefined;
   deps.logger.info('reconcile run prepared', {
     runId,

@@ -167,6 +167,9 @@ describe('3. a watermark per webhook, mode and selection, compared as instants',
       message: expect.stringMatching(/cannot be read/),
     });
     expect(fake.counts().api).toBe(before);
+    // A full run repairs it, as the message says; the next incremental run is one request again.
+    expect((await run({ kind: 'full' })).summary).toMatchObject({ unchanged: 250, failure: null });
+    expect((await run({ kind: 'incremental' })).requests).toBe(1);
   });
 
   it('with none yet, an incremental run compares with the subscriptions instead of creating every one', async () => {
