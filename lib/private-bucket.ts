@@ -1,6 +1,7 @@
 /**
- * The house bucket: public access blocked, SSE-S3, TLS 1.2+ only, bucket-owner-enforced. Every bucket the
- * project creates starts here, so none can be created less safe by accident.
+ * The house bucket and queues: a bucket with public access blocked, SSE-S3, TLS 1.2+ only and
+ * bucket-owner-enforced, and an encrypted TLS-only queue with its dead-letter queue. Every bucket and queue
+ * pair the project creates starts here, so none can be created less safe by accident.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
