@@ -190,7 +190,7 @@ function main(): void {
     const cjs = ts.transpileModule(example, {
       compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
     });
-    check(/require\("smartcar-webhooks-cdk"\)/.test(cjs.outputText), 'the CommonJS build does not require the package');
+    check(/require\("@smartcar-webhooks\/cdk"\)/.test(cjs.outputText), 'the CommonJS build does not require the package');
     writeFileSync(path.join(app, 'bin', 'app.cjs'), cjs.outputText);
     const ways: [string, string][] = [
       ['ts-node', 'npx ts-node --prefer-ts-exts bin/app.ts'],
