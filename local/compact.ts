@@ -17,7 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { runCommand, str, UsageError } from '../cli/args';
+import { SPECS } from '../cli/registry';
 import { keyTime } from '../lambda/core/lake';
 import {
   COMPACTED_OBJECTS,
@@ -29,7 +30,6 @@ import {
   compactionSignalsSelect,
   duckdbDialect,
 } from '../lib/queries';
-import { runCli } from './cli';
 import { listLakeKeys } from './file-lake';
 import { CURATED_DIRS, defineLakeTables, openLocalLake, readRawSql, sqlString } from './query';
 
@@ -50,6 +50,10 @@ export interface CompactResult {
   readonly signals: number;
   /** Files of runs that never committed, removed before this run. */
   readonly abandonedFiles: number;
+  /** Raw objects not compacted because their hour has not closed yet. */
+  readonly waiting: number;
+  /** Runs committed before this one (0: the curated layer is empty). */
+  readonly earlierRuns: number;
 }
 
 const RUN_FILE = /(?:^|\/)run-([0-9A-Za-z-]+?)(?:_\d+)?\.parquet$/;
@@ -216,7 +220,10 @@ async function compactLocked(
     await rm(path.join(lakeDir, 'curated', '.staging'), { recursive: true, force: true });
     const { tailKeys } = await defineLakeTables(connection, lakeDir);
     const pending = tailKeys.filter((k) => isClosed(k, now, settle));
-    if (pending.length === 0) return { runId: null, objects: 0, events: 0, signals: 0, abandonedFiles };
+    const waiting = tailKeys.length - pending.length;
+    const earlierRuns = commits.size;
+    if (pending.length === 0)
+      return { runId: null, objects: 0, events: 0, signals: 0, abandonedFiles, waiting, earlierRuns };
 
     const staging = path.join(lakeDir, 'curated', '.staging', runId);
     const staged = (table: string) => path.join(staging, ...CURATED_DIRS[table].split('/'));
@@ -260,54 +267,41 @@ async function compactLocked(
     );
     await rename(commitTmp, path.join(commitDir, `run-${runId}.parquet`));
     await rm(staging, { recursive: true, force: true });
-    return { runId, objects: pending.length, events, signals, abandonedFiles };
+    return { runId, objects: pending.length, events, signals, abandonedFiles, waiting, earlierRuns };
   } finally {
     lake.close();
   }
 }
 
-const USAGE = `usage: npm run compact [-- --settle-minutes N] [--now ISO-8601]
-
-  Compacts the closed hours of the local lake ($LOCAL_LAKE_DIR, default ./local-lake) into its curated
-  layer (curated/, Parquet, one row per eventId). Idempotent: a rerun with nothing new changes nothing.
-  One run at a time: while another run holds the lake's lock, it exits 1 saying which, having done nothing.`;
-
-export async function main(): Promise<number> {
-  let values: { 'settle-minutes'?: string; now?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: process.argv.slice(2),
-      options: {
-        'settle-minutes': { type: 'string' },
-        now: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    console.error(`compact: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const settleMinutes = values['settle-minutes'] === undefined ? 60 : Number(values['settle-minutes']);
-  const now = values.now === undefined ? new Date() : new Date(values.now);
-  if (!Number.isInteger(settleMinutes) || settleMinutes < 0 || Number.isNaN(now.getTime())) {
-    console.error(`compact: --settle-minutes takes a whole number ≥ 0 and --now an ISO 8601 time\n\n${USAGE}`);
-    return 2;
-  }
-  const lakeDir = path.resolve(process.env.LOCAL_LAKE_DIR || 'local-lake');
-  const started = process.hrtime.bigint();
-  const r = await compactLocalLake(lakeDir, { now, settleMinutes });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.abandonedFiles > 0) console.log(`removed ${r.abandonedFiles} file(s) of runs that never committed`);
-  if (r.runId === null) console.log('nothing to compact: every closed hour is already in the curated layer');
-  else
-    console.log(
-      `run ${r.runId}: ${r.objects} raw object(s) → ${r.events} event(s), ${r.signals} signal row(s) in ${path.join(lakeDir, 'curated')} (${seconds.toFixed(1)} s)`,
+/** What a run that compacted nothing says: not yet, nothing at all, or nothing new. */
+export function nothingToCompact(r: CompactResult, settleMinutes: number): string {
+  if (r.waiting > 0)
+    return (
+      `nothing to compact yet: ${r.waiting} raw object(s) are in hours that have not closed ` +
+      `(an hour closes ${settleMinutes} minutes after it ends; --settle-minutes changes that)`
     );
-  return 0;
+  if (r.earlierRuns === 0) return 'nothing to compact: the lake has no deliveries yet';
+  return 'nothing to compact: every closed hour is already in the curated layer';
 }
 
-if (require.main === module) runCli('compact', main);
+/** The command: `npm run compact -- …` or `smartcar-webhooks compact …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS.compact, argv, async (args) => {
+    const settleMinutes = args.values['settle-minutes'] === undefined ? 60 : Number(args.values['settle-minutes']);
+    const now = str(args, 'now') === undefined ? new Date() : new Date(String(str(args, 'now')));
+    if (!Number.isInteger(settleMinutes) || settleMinutes < 0 || Number.isNaN(now.getTime()))
+      throw new UsageError('--settle-minutes takes a whole number ≥ 0 and --now an ISO 8601 time');
+    const lakeDir = path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake'));
+    const started = process.hrtime.bigint();
+    const r = await compactLocalLake(lakeDir, { now, settleMinutes });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (r.abandonedFiles > 0) console.log(`removed ${r.abandonedFiles} file(s) of runs that never committed`);
+    if (r.runId === null) console.log(nothingToCompact(r, settleMinutes));
+    else
+      console.log(
+        `run ${r.runId}: ${r.objects} raw object(s) → ${r.events} event(s), ${r.signals} signal row(s) in ${path.join(lakeDir, 'curated')} (${seconds.toFixed(1)} s)` +
+          (r.waiting > 0 ? `; ${r.waiting} more wait for their hour to close` : ''),
+      );
+    return 0;
+  });
+}

@@ -1,11 +1,11 @@
 /**
- * `npm run fleet [-- --json]`: the fleet as an operator asks about it every morning, from the local lake
+ * `fleet [--json] [--lake-dir DIR]` (cli/registry.ts): the fleet as an operator asks about it every morning, from the local lake
  * (LOCAL_LAKE_DIR, as written by npm start): per vehicle the last delivery, whether it went silent, its
  * open errors and its latest key signals. The same views the stack registers in Athena answer it.
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
-import { runCli } from './cli';
+import { flag, runCommand, str } from '../cli/args';
+import { SPECS } from '../cli/registry';
 import { type LocalLake, openLocalLake, type Row } from './query';
 
 export interface FleetRow {
@@ -91,30 +91,19 @@ function print(rows: FleetRow[]): void {
   console.log(`(${rows.length} vehicles, ${silentCount} silent, ${withErrors} with open errors)`);
 }
 
-export async function main(): Promise<number> {
-  let values: { json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: process.argv.slice(2),
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (err) {
-    console.error(`fleet: ${(err as Error).message}\n\nusage: npm run fleet [-- --json]`);
-    return 2;
-  }
-  if (values.help) {
-    console.log('usage: npm run fleet [-- --json]   (the local lake: $LOCAL_LAKE_DIR, default ./local-lake)');
-    return 0;
-  }
-  const lake = await openLocalLake(path.resolve(process.env.LOCAL_LAKE_DIR || 'local-lake'));
-  try {
-    const rows = await fleetTable(lake);
-    if (values.json) for (const r of rows) console.log(JSON.stringify(r));
-    else print(rows);
-    return 0;
-  } finally {
-    lake.close();
-  }
+/** The command: `npm run fleet -- …` or `smartcar-webhooks fleet …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS.fleet, argv, async (args) => {
+    const lake = await openLocalLake(
+      path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake')),
+    );
+    try {
+      const rows = await fleetTable(lake);
+      if (flag(args, 'json')) for (const r of rows) console.log(JSON.stringify(r));
+      else print(rows);
+      return 0;
+    } finally {
+      lake.close();
+    }
+  });
 }
-
-if (require.main === module) runCli('fleet', main);

@@ -4,8 +4,9 @@
  * definitions the stack registers in Athena (lib/queries.ts), rendered for DuckDB.
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { flag, runCommand, str, UsageError } from '../cli/args';
+import { SPECS } from '../cli/registry';
 import {
   COMPACTED_OBJECT_COLUMNS,
   COMPACTED_OBJECTS,
@@ -25,7 +26,6 @@ import {
   RAW_TAIL,
   VIEWS,
 } from '../lib/queries';
-import { runCli } from './cli';
 import { listLakeKeys } from './file-lake';
 
 export type Row = Record<string, unknown>;
@@ -139,8 +139,15 @@ export async function defineLakeTables(
 export async function openLocalLake(lakeDir: string, rawPrefix = 'raw'): Promise<LocalLake> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
-  await defineLakeTables(connection, lakeDir, rawPrefix);
-  for (const view of VIEWS) await connection.run(createViewSql(view, duckdbDialect));
+  try {
+    await defineLakeTables(connection, lakeDir, rawPrefix);
+    for (const view of VIEWS) await connection.run(createViewSql(view, duckdbDialect));
+  } catch (err) {
+    // A lake that cannot be read (a damaged Parquet file, say) still closes what was opened.
+    connection.closeSync();
+    instance.closeSync();
+    throw err;
+  }
   return {
     connection,
     async query(sql) {
@@ -182,55 +189,28 @@ function printTable(rows: Row[]): void {
   console.log(`(${rows.length} row${rows.length === 1 ? '' : 's'})`);
 }
 
-const USAGE = `usage: npm run query -- "<sql>" | <view> | --list  [--json]
-
-  views: ${VIEWS.map((v) => v.name).join(', ')}.
-  Tables: "${RAW_TABLE}" (the raw zone), "${CURATED_DELIVERIES}" and "${CURATED_SIGNALS}" (the curated layer,
-  after npm run compact); the views read the curated rows plus the raw objects not compacted yet.
-  The lake is $LOCAL_LAKE_DIR (default ./local-lake), as written by npm start.
-  example: npm run query -- "SELECT vehicle_id, signal_name, value, unit FROM latest_signals"`;
-
-/** The command, as `npm run` runs it: reads process.argv and process.env, returns the exit code. */
-export async function main(): Promise<number> {
-  let parsed: { values: Record<string, boolean | undefined>; positionals: string[] };
-  try {
-    parsed = parseArgs({
-      args: process.argv.slice(2),
-      allowPositionals: true,
-      options: { list: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    }) as never;
-  } catch (err) {
-    console.error(`query: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help || (!values.list && positionals.length !== 1)) {
-    if (!values.help)
-      console.error(
-        positionals.length === 0
-          ? 'query: what to run? give SQL or a view name\n'
-          : 'query: quote the SQL as one argument\n',
-      );
-    console.error(USAGE);
-    return values.help ? 0 : 2;
-  }
-  if (values.list) {
-    for (const v of VIEWS) console.log(`${v.name.padEnd(26)} ${v.description}`);
-    return 0;
-  }
-  const lakeDir = path.resolve(process.env.LOCAL_LAKE_DIR || 'local-lake');
-  const lake = await openLocalLake(lakeDir);
-  try {
-    const rows = await lake.query(toSql(positionals[0]));
-    if (values.json) for (const r of rows) console.log(JSON.stringify(r));
-    else printTable(rows);
-    return 0;
-  } catch (err) {
-    console.error(`query: ${(err as Error).message.split('\n')[0]}`);
-    return 1;
-  } finally {
-    lake.close();
-  }
+/** The command: `npm run query -- …` or `smartcar-webhooks query …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS.query, argv, async (args) => {
+    if (flag(args, 'list')) {
+      if (args.positionals.length > 0) throw new UsageError('--list takes no SQL');
+      for (const v of VIEWS) console.log(`${v.name.padEnd(26)} ${v.description}`);
+      return 0;
+    }
+    if (args.positionals.length !== 1)
+      throw new UsageError('what to run? give SQL (quoted as one argument) or a view name');
+    const lakeDir = path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake'));
+    const lake = await openLocalLake(lakeDir);
+    try {
+      const rows = await lake.query(toSql(args.positionals[0]));
+      if (flag(args, 'json')) for (const r of rows) console.log(JSON.stringify(r));
+      else printTable(rows);
+      return 0;
+    } catch (err) {
+      console.error(`query: ${(err as Error).message.split('\n')[0]}`);
+      return 1;
+    } finally {
+      lake.close();
+    }
+  });
 }
-
-if (require.main === module) runCli('query', main);

@@ -1,13 +1,14 @@
 /**
- * `npm run send-event -- <verify|vehicle-state|vehicle-error|schedule|event-based> [--url URL] [--token TOKEN]
- *  [--count N] [--bad-signature]`: builds a realistic delivery, signs it, POSTs it and says what happened.
+ * `send-event <verify|vehicle-state|vehicle-error|schedule|event-based> [--url URL | --stack NAME] [--token TOKEN]
+ *  [--count N] [--bad-signature]` (cli/registry.ts): builds a realistic delivery, signs it, POSTs it and says what happened.
  * Works against `npm start` (default) or a deployed callback URL (the post-deploy smoke test).
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { type ParsedArgs, runCommand, str, UsageError } from '../cli/args';
+import { SPECS } from '../cli/registry';
+import { Resources } from '../cli/stack';
 import { challengeResponse, hmacHex } from '../lambda/core/signature';
-import { runCli } from './cli';
 import { buildEvent, EVENT_KINDS, type EventKind } from './events';
 import { DEV_TOKEN_FILE } from './token-files';
 
@@ -89,86 +90,66 @@ export async function sendEvent(options: SendOptions): Promise<SendResult> {
   };
 }
 
-const USAGE = `usage: npm run send-event -- <${EVENT_KINDS.join('|')}> [--url URL] [--token TOKEN] [--count N] [--bad-signature]
-
-  --url URL         callback URL (default http://127.0.0.1:\${PORT:-3000}/webhooks, the local receiver)
-  --token TOKEN     management token to sign with (default $SMARTCAR_MANAGEMENT_TOKEN, else the local
-                    receiver's development token in $LOCAL_LAKE_DIR/${DEV_TOKEN_FILE})
-  --count N         send N events (default 1)
-  --bad-signature   sign wrongly and expect 401`;
-
-export function parseSendArgs(argv: string[], env = process.env): { options: SendOptions; count: number } {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        token: { type: 'string' },
-        count: { type: 'string' },
-        'bad-signature': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) throw new UsageError('');
-  if (positionals.length !== 1)
-    throw new UsageError(
-      positionals.length === 0 ? 'which event? name one kind' : `one kind at a time, got ${positionals.join(' ')}`,
-    );
-  const kind = positionals[0] as EventKind;
-  if (!EVENT_KINDS.includes(kind)) throw new UsageError(`unknown event kind "${kind}"`);
-  const count = values.count === undefined ? 1 : Number(values.count);
+/** The delivery to send and how often, from the flags (and, with `--stack`, the stack's outputs). */
+export async function parseSendArgs(
+  args: ParsedArgs,
+  env = process.env,
+  secretValue: (secretId: string) => Promise<string> = readSecret,
+): Promise<{ options: SendOptions; count: number }> {
+  const kind = args.positionals[0] as EventKind;
+  if (!EVENT_KINDS.includes(kind))
+    throw new UsageError(`unknown event kind "${kind}"; one of ${EVENT_KINDS.join(', ')}`);
+  const count = args.values.count === undefined ? 1 : Number(args.values.count);
   if (!Number.isInteger(count) || count < 1 || count > 10_000)
-    throw new UsageError(`--count must be a whole number from 1 to 10000, got "${values.count}"`);
-  const url = (values.url as string | undefined) ?? `http://127.0.0.1:${env.PORT || 3000}/webhooks`;
+    throw new UsageError(`--count must be a whole number from 1 to 10000, got "${args.values.count}"`);
+  const resources = await Resources.of(args);
+  const url =
+    resources.optional('url', 'CallbackUrl') ??
+    (resources.deployed
+      ? resources.required('url', 'CallbackUrl', 'the callback URL')
+      : `http://127.0.0.1:${env.PORT || 3000}/webhooks`);
   try {
     const parsedUrl = new URL(url);
     if (!/^https?:$/.test(parsedUrl.protocol)) throw new Error();
   } catch {
     throw new UsageError(`--url "${url}" is not an http(s) URL`);
   }
-  let token = (values.token as string | undefined) ?? env.SMARTCAR_MANAGEMENT_TOKEN;
+  let token = str(args, 'token');
+  if (!token && resources.deployed) {
+    // The deployed receiver's own token, read for this call only and never printed.
+    token = (await secretValue(resources.required(undefined, 'ManagementTokenSecretArn', 'the token secret'))).trim();
+  }
+  token ??= env.SMARTCAR_MANAGEMENT_TOKEN;
   if (!token) {
-    const file = path.join(path.resolve(env.LOCAL_LAKE_DIR || 'local-lake'), DEV_TOKEN_FILE);
+    const file = path.join(path.resolve(str(args, 'lake-dir') ?? (env.LOCAL_LAKE_DIR || 'local-lake')), DEV_TOKEN_FILE);
     try {
       token = readFileSync(file, 'utf8').trim();
     } catch {
       throw new UsageError(
-        `no token: pass --token, set SMARTCAR_MANAGEMENT_TOKEN, or start the local receiver first (npm start writes ${file})`,
+        `no token: pass --token, set SMARTCAR_MANAGEMENT_TOKEN, or start the local receiver first (start writes ${file})`,
       );
     }
   }
-  return { options: { kind, url, token, badSignature: Boolean(values['bad-signature']) }, count };
+  return { options: { kind, url, token, badSignature: Boolean(args.values['bad-signature']) }, count };
 }
 
-export class UsageError extends Error {}
+async function readSecret(secretId: string): Promise<string> {
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+  const out = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: secretId }));
+  return out.SecretString ?? '';
+}
 
-/** The command, as `npm run` runs it: reads process.argv and process.env, returns the exit code. */
-export async function main(): Promise<number> {
-  let args: ReturnType<typeof parseSendArgs>;
-  try {
-    args = parseSendArgs(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      if (err.message) console.error(`send-event: ${err.message}\n`);
-      console.error(USAGE);
-      return 2;
+/** The command: `npm run send-event -- …` or `smartcar-webhooks send-event …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS['send-event'], argv, async (parsed) => {
+    const args = await parseSendArgs(parsed);
+    let failures = 0;
+    for (let i = 0; i < args.count; i++) {
+      const result = await sendEvent(args.options);
+      console.log(`${result.ok ? 'ok  ' : 'FAIL'} ${result.summary}`);
+      if (!result.ok) failures++;
     }
-    throw err;
-  }
-  let failures = 0;
-  for (let i = 0; i < args.count; i++) {
-    const result = await sendEvent(args.options);
-    console.log(`${result.ok ? 'ok  ' : 'FAIL'} ${result.summary}`);
-    if (!result.ok) failures++;
-  }
-  if (args.count > 1) console.log(`${args.count - failures}/${args.count} as expected`);
-  return failures === 0 ? 0 : 1;
+    if (args.count > 1) console.log(`${args.count - failures}/${args.count} as expected`);
+    return failures === 0 ? 0 : 1;
+  });
 }
-
-if (require.main === module) runCli('send-event', main);

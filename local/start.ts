@@ -1,11 +1,13 @@
 /**
- * `npm start`: the receiver on http://127.0.0.1:3000/webhooks with a local data lake in ./local-lake.
- * PORT, HOST, LOCAL_LAKE_DIR and SMARTCAR_MANAGEMENT_TOKEN change the defaults.
+ * `npm start` (`smartcar-webhooks start`): the receiver on http://127.0.0.1:3000/webhooks with a local data
+ * lake in ./local-lake. --port, --host, --lake-dir (or PORT, HOST, LOCAL_LAKE_DIR) and
+ * SMARTCAR_MANAGEMENT_TOKEN change the defaults.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { runCli } from './cli';
+import { runCommand, str, UsageError } from '../cli/args';
+import { SPECS } from '../cli/registry';
 import { consoleLogger } from './console-logger';
 import { startLocalServer } from './server';
 import { DEV_TOKEN_FILE, fileTokens, fixedToken } from './token-files';
@@ -57,7 +59,7 @@ Smartcar webhook receiver (local)
         : `development token from ${path.join(lakeDir, DEV_TOKEN_FILE)}`
   }
 
-Try it:        npm run send-event -- vehicle-state
+Try it:        ${env.npm_lifecycle_event === 'start' ? 'npm run send-event --' : 'smartcar-webhooks send-event'} vehicle-state
 Real Smartcar: expose the port through a tunnel (e.g. \`cloudflared tunnel --url http://127.0.0.1:${port}\`
                or \`ngrok http ${port}\`), set SMARTCAR_MANAGEMENT_TOKEN to your application management token,
                restart, paste <tunnel URL>/webhooks as the callback URI in the Dashboard and press Verify.
@@ -70,35 +72,40 @@ Ctrl-C writes any pending batch to the lake before exiting.
 export function explainStartError(err: unknown, env: NodeJS.ProcessEnv = process.env): string {
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE')
-    return `port ${env.PORT ?? 3000} is already in use; set PORT to another one (e.g. PORT=3001 npm start)`;
+    return `port ${env.PORT ?? 3000} is already in use; pass --port with another one (or 0 for any free port)`;
   if (e.code === 'EACCES') return `not allowed to listen there (${e.message}); try another PORT or HOST`;
   return e.message;
 }
 
-async function main() {
-  const server = await startFromEnv();
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: writing pending deliveries to the lake…`);
-    await server.close();
-    console.log('done; nothing pending.');
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-}
-
-export class UsageError extends Error {}
-
-if (require.main === module) {
-  runCli(
-    'npm start',
-    async () => {
-      await main();
-      return new Promise<number>(() => {}); // runs until a signal stops it
-    },
-    (err) => explainStartError(err),
-  );
+/** The command: `npm start -- …` or `smartcar-webhooks start …`; runs until a signal stops it. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS.start, argv, async (args) => {
+    // The flags win over the environment variables they stand for.
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...(str(args, 'port') !== undefined ? { PORT: str(args, 'port') } : {}),
+      ...(str(args, 'host') !== undefined ? { HOST: str(args, 'host') } : {}),
+      ...(str(args, 'lake-dir') !== undefined ? { LOCAL_LAKE_DIR: str(args, 'lake-dir') } : {}),
+    };
+    let server: Awaited<ReturnType<typeof startFromEnv>>;
+    try {
+      server = await startFromEnv(env);
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      console.error(`start: ${explainStartError(err, env)}`);
+      return 1;
+    }
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`\n${signal}: writing pending deliveries to the lake…`);
+      await server.close();
+      console.log('done; nothing pending.');
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    return new Promise<number>(() => {}); // runs until a signal stops it
+  });
 }

@@ -1,28 +1,24 @@
 /**
- * `npm run subscribe -- --access-token TOKEN [--webhook-id ID] [--vehicle-ids a,b] [--action subscribe|unsubscribe]
- *  [--api-origin URL]`: runs the synthesized subscription state machine locally, with the same task code
+ * `subscribe --access-token TOKEN [--webhook-id ID] [--vehicle-ids a,b] [--action subscribe|unsubscribe]
+ *  [--api-origin URL]` (cli/registry.ts): runs the synthesized subscription state machine locally, with the same task code
  * as the deployed functions, printing each vehicle's outcome and the final summary.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { App } from 'aws-cdk-lib';
+import { type ParsedArgs, runCommand, str, UsageError, usageText } from '../cli/args';
+import { SPECS } from '../cli/registry';
 import {
-  DEFAULT_RATE_LIMIT,
   DEFAULT_SMARTCAR_API_ORIGIN,
   SMARTCAR_ID_PATTERN,
   type VehicleOutcome,
   type WorkflowInput,
   type WorkflowSummary,
 } from '../lambda/contract';
-import { numberEnv } from '../lambda/core/env';
-import type { Mode } from '../lambda/core/reconcile';
 import { SmartcarWebhooksStack } from '../lib/smartcar-webhooks-stack';
-import { runCli } from './cli';
 import { consoleLogger } from './console-logger';
 import { localTaskHandlers } from './local-workflow';
-import { reconcileInput, runReconcile } from './reconcile';
 import {
   type CfnTemplate,
   definitionFromTemplate,
@@ -79,10 +75,25 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
     allowedWebhookIds: options.input.webhookId ? [options.input.webhookId] : [],
     logger: consoleLogger({ quiet: true }),
   });
+  // What made a task fail, for the retry line: a run against an unreachable API says why, each time.
+  let lastError = 'unknown error';
+  const reporting = Object.fromEntries(
+    Object.entries(handlers).map(([name, handler]) => [
+      name,
+      async (event: never) => {
+        try {
+          return await handler(event);
+        } catch (err) {
+          lastError = describeFailure(err);
+          throw err;
+        }
+      },
+    ]),
+  ) as typeof handlers;
   const { output } = await runLocally({
     definition,
     input: options.input,
-    handlers,
+    handlers: reporting,
     executionName,
     waitMs: options.waitMs,
     retryMs: options.retryMs,
@@ -99,7 +110,7 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
       if (event.type === 'StateRetried') {
         const retry = (event as { retry?: { attempt?: number } }).retry;
         options.print(
-          `  retrying ${state?.name ?? 'a task'} after a transient error (attempt ${retry?.attempt ?? '?'}), backing off`,
+          `  retrying ${state?.name ?? 'a task'} (attempt ${retry?.attempt ?? '?'}) after: ${lastError}`,
         );
       }
       if (event.type !== 'StateExited' || state?.name !== 'Subscribe or unsubscribe vehicle') return;
@@ -109,101 +120,33 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
         options.print(
           `  failed   ${out.vehicleId}  ${out.failure.status ?? ''} ${out.failure.type ?? ''} ${out.failure.description ?? ''}`.trimEnd(),
         );
-      else options.print(`  waiting  ${out.vehicleId}  rate limited, retrying in ${out.retryAfterSeconds}s`);
+      else if (out.outcome === 'rate_limited')
+        options.print(`  waiting  ${out.vehicleId}  rate limited, retrying in ${out.retryAfterSeconds ?? '?'} s`);
+      else options.print(`  ?        unexpected outcome: ${JSON.stringify(out).slice(0, 200)}`);
     },
   });
   return output as WorkflowSummary;
 }
 
-const USAGE = `usage: npm run subscribe -- --access-token TOKEN [--webhook-id ID] [--vehicle-ids ID,ID,...]
-                           [--action subscribe|unsubscribe] [--api-origin URL] [--management-token TOKEN]
-       npm run subscribe -- --reconcile [--incremental] [--dry-run] [--prune [--allow-mass-prune]] [--mode live|simulated|all]
-                           [--webhook-id ID] [--api-origin URL]
-         (reads SMARTCAR_CLIENT_ID, SMARTCAR_CLIENT_SECRET and SMARTCAR_MANAGEMENT_TOKEN from the environment)
+/** One line for a failed task: the error and, for a network failure, its cause (e.g. ECONNREFUSED). */
+export function describeFailure(err: unknown): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  const cause = e.cause?.code ?? e.cause?.message;
+  return `${e.name ?? 'Error'}: ${(e.message ?? String(err)).split('\n')[0]}${cause ? ` (${cause})` : ''}`.slice(0, 300);
+}
 
-  --access-token TOKEN      the user's access token from Smartcar Connect
-  --webhook-id ID           the webhook to subscribe to (default $SMARTCAR_WEBHOOK_ID)
-  --vehicle-ids IDS         only these vehicles (comma-separated); default all of the user's
-  --action ACTION           subscribe (default) or unsubscribe
-  --api-origin URL          Smartcar API base (default $SMARTCAR_API_ORIGIN or ${DEFAULT_SMARTCAR_API_ORIGIN})
-  --management-token TOKEN  for unsubscribe (default $SMARTCAR_MANAGEMENT_TOKEN)`;
-
-export class UsageError extends Error {}
-
-export function parseSubscribeArgs(argv: string[], env = process.env) {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        'access-token': { type: 'string' },
-        'webhook-id': { type: 'string' },
-        'vehicle-ids': { type: 'string' },
-        action: { type: 'string' },
-        'api-origin': { type: 'string' },
-        'management-token': { type: 'string' },
-        reconcile: { type: 'boolean' },
-        incremental: { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        prune: { type: 'boolean' },
-        'allow-mass-prune': { type: 'boolean' },
-        mode: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  if (values.help) throw new UsageError('');
-  const apiOrigin =
-    (values['api-origin'] as string | undefined) ?? env.SMARTCAR_API_ORIGIN ?? DEFAULT_SMARTCAR_API_ORIGIN;
+export function parseSubscribeArgs(args: ParsedArgs, env = process.env) {
+  const values = args.values;
+  const apiOrigin = str(args, 'api-origin') ?? env.SMARTCAR_API_ORIGIN ?? DEFAULT_SMARTCAR_API_ORIGIN;
   try {
     if (!/^https?:$/.test(new URL(apiOrigin).protocol)) throw new Error();
   } catch {
     throw new UsageError(`--api-origin "${apiOrigin}" is not an http(s) URL`);
   }
-  const webhookId = (values['webhook-id'] as string | undefined) ?? env.SMARTCAR_WEBHOOK_ID;
+  const webhookId = str(args, 'webhook-id') ?? env.SMARTCAR_WEBHOOK_ID;
   // Everything is checked here, before the state machine is synthesized (which takes seconds).
   if (webhookId !== undefined && webhookId !== '' && !SMARTCAR_ID_PATTERN.test(webhookId)) {
     throw new UsageError(`--webhook-id "${webhookId}" is not a Smartcar webhook id`);
-  }
-  if (values.reconcile) {
-    if (!webhookId)
-      throw new UsageError(
-        '--reconcile needs --webhook-id (or SMARTCAR_WEBHOOK_ID): the webhook to keep vehicles subscribed to',
-      );
-    const mode = values.mode as string | undefined;
-    if (mode !== undefined && !['live', 'simulated', 'all'].includes(mode))
-      throw new UsageError(`--mode must be live, simulated or all, got "${mode}"`);
-    if (values.prune && values.incremental) throw new UsageError('--prune needs a full run, not --incremental');
-    if (values['allow-mass-prune'] && !values.prune) throw new UsageError('--allow-mass-prune goes with --prune');
-    for (const flag of ['access-token', 'vehicle-ids', 'action']) {
-      if (values[flag] !== undefined) throw new UsageError(`--${flag} is for the per-user workflow, not --reconcile`);
-    }
-    const missing = ['SMARTCAR_CLIENT_ID', 'SMARTCAR_CLIENT_SECRET', 'SMARTCAR_MANAGEMENT_TOKEN'].filter(
-      (k) => !env[k],
-    );
-    if (missing.length)
-      throw new UsageError(`--reconcile needs ${missing.join(', ')} in the environment (never on the command line)`);
-    return {
-      kind: 'reconcile' as const,
-      apiOrigin: values['api-origin'] as string | undefined,
-      webhookId,
-      input: reconcileInput({
-        webhookId,
-        incremental: Boolean(values.incremental),
-        dryRun: Boolean(values['dry-run']),
-        prune: Boolean(values.prune),
-        allowMassPrune: Boolean(values['allow-mass-prune']),
-        mode: mode as Mode | undefined,
-      }),
-      clientId: env.SMARTCAR_CLIENT_ID as string,
-      clientSecret: env.SMARTCAR_CLIENT_SECRET as string,
-      managementToken: env.SMARTCAR_MANAGEMENT_TOKEN as string,
-    };
-  }
-  for (const flag of ['incremental', 'dry-run', 'prune', 'allow-mass-prune', 'mode']) {
-    if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --reconcile`);
   }
   if (!webhookId) throw new UsageError('no webhook id: pass --webhook-id (or set SMARTCAR_WEBHOOK_ID)');
   const input: Record<string, unknown> = {};
@@ -216,71 +159,29 @@ export function parseSubscribeArgs(argv: string[], env = process.env) {
       .filter(Boolean);
   if (values.action !== undefined) input.action = values.action;
   return {
-    kind: 'subscribe' as const,
     input: input as WorkflowInput,
     apiOrigin,
-    managementToken: (values['management-token'] as string | undefined) ?? env.SMARTCAR_MANAGEMENT_TOKEN,
+    managementToken: str(args, 'management-token') ?? env.SMARTCAR_MANAGEMENT_TOKEN,
   };
 }
 
-/** The command, as `npm run` runs it: reads process.argv and process.env, returns the exit code. */
-export async function main(): Promise<number> {
-  let args: ReturnType<typeof parseSubscribeArgs>;
-  try {
-    args = parseSubscribeArgs(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    if (err.message) console.error(`subscribe: ${err.message}\n`);
-    console.error(USAGE);
-    return 2;
-  }
-  const workDir = path.resolve(process.env.LOCAL_WORKFLOW_DIR || '.local-workflow');
-  if (args.kind === 'reconcile') {
-    console.log(
-      `Reconciling locally (${args.input.kind}${args.input.dryRun ? ', dry run' : ''}) against ${args.apiOrigin ?? "Smartcar's API"} …`,
-    );
+/** The command: `npm run subscribe -- …` or `smartcar-webhooks subscribe …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS.subscribe, argv, async (parsed) => {
+    const args = parseSubscribeArgs(parsed);
+    const workDir = path.resolve(process.env.LOCAL_WORKFLOW_DIR || '.local-workflow');
+    console.log(`Running the subscription workflow locally against ${args.apiOrigin} …`);
     try {
-      const { summary } = await runReconcile({
-        definition: synthesizedDefinition(STATE_MACHINES.reconcile),
-        input: args.input,
-        apiOrigin: args.apiOrigin,
-        clientId: args.clientId,
-        clientSecret: args.clientSecret,
-        managementToken: args.managementToken,
-        webhookId: args.webhookId,
-        workDir,
-        print: (l) => console.log(l),
-        // The same knobs as the deployed function's environment, for other rate limits and for tests.
-        rateLimit: {
-          capacity: numberEnv('SMARTCAR_RATE_CAPACITY', DEFAULT_RATE_LIMIT.capacity),
-          perMinute: numberEnv('SMARTCAR_RATE_PER_MINUTE', DEFAULT_RATE_LIMIT.perMinute),
-        },
-        confirmDelaySeconds: numberEnv('RECONCILE_CONFIRM_DELAY_SECONDS', 60),
-      });
+      const summary = await runSubscribe({ ...args, workDir, print: (l) => console.log(l) });
       console.log(`\n${JSON.stringify(summary, null, 2)}`);
-      if (summary.refused) console.error(`\n${summary.refused}`);
-      return summary.failed.length === 0 && !summary.failure ? 0 : 1;
+      return summary.failedCount === 0 ? 0 : 1;
     } catch (err) {
       if (err instanceof ExecutionFailed) {
         console.error(`\nThe run failed: ${err.name}: ${err.message}`);
+        if (err.name === 'InvalidInput') console.error(`\n${usageText(SPECS.subscribe)}`);
         return 1;
       }
       throw err;
     }
-  }
-  console.log(`Running the subscription workflow locally against ${args.apiOrigin} …`);
-  try {
-    const summary = await runSubscribe({ ...args, workDir, print: (l) => console.log(l) });
-    console.log(`\n${JSON.stringify(summary, null, 2)}`);
-    return summary.failedCount === 0 ? 0 : 1;
-  } catch (err) {
-    if (err instanceof ExecutionFailed) {
-      console.error(`\nThe run failed: ${err.name}: ${err.message}`);
-      if (err.name === 'InvalidInput') console.error(`\n${USAGE}`);
-      return 1;
-    }
-    throw err;
-  }
+  });
 }
-
-if (require.main === module) runCli('subscribe', main);

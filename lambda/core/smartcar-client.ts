@@ -252,9 +252,9 @@ function str(v: unknown): string | null {
 }
 
 function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as Error & { cause?: unknown }).cause;
-    return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
-  }
-  return String(err);
+  // Duck-typed: fetch's errors and their causes may come from another realm (undici, a test sandbox).
+  const e = err as { message?: unknown; cause?: { code?: unknown; message?: unknown } } | null;
+  if (typeof e?.message !== 'string') return String(err);
+  const cause = e.cause?.code ?? e.cause?.message;
+  return typeof cause === 'string' && cause !== '' ? `${e.message}: ${cause}` : e.message;
 }

@@ -3,16 +3,20 @@
  * every stored VEHICLE_STATE record is merged, order-safely, into the state of its vehicle, then written
  * with the same conditional writes as the ingest function (so a run concurrent with ingest is safe).
  *
- *   npm run rebuild-state -- --lake-dir local-lake                  (the local lake's state/vehicles.json)
- *   npm run rebuild-state -- --bucket <LakeBucketName> --table <VehicleStateTable> [--prefix raw]
+ *   smartcar-webhooks rebuild-state [--lake-dir local-lake]     (the local lake's state/vehicles.json)
+ *   smartcar-webhooks rebuild-state --stack NAME [--instance PREFIX]
+ *   smartcar-webhooks rebuild-state --bucket <lake bucket> --table <vehicle state table> [--prefix raw]
+ * (in this repository: npm run rebuild-state -- …, the same flags)
  */
-import { parseArgs } from 'node:util';
+import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { runCommand, str, UsageError } from '../../cli/args';
+import { SPECS } from '../../cli/registry';
+import { Resources } from '../../cli/stack';
 import { dynamoStateStore } from '../../lambda/adapters/dynamodb-state-store';
 import { DEFAULT_RAW_PREFIX } from '../../lambda/contract';
 import { decodeNdjsonGzip } from '../../lambda/core/lake';
 import { mergeState, type StateStore, stateOf, type VehicleState } from '../../lambda/core/vehicle-state';
-import { runCli } from '../../local/cli';
 import { fileStateStore } from '../../local/state-file';
 import { directoryLake, type LakeStore, s3Lake } from './lake-store';
 
@@ -35,36 +39,29 @@ export async function rebuildState(lake: LakeStore, store: StateStore, rawPrefix
   return { objects: keys.length, records, vehicles: states.size };
 }
 
-export async function main(): Promise<number> {
-  let values: Record<string, string | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: process.argv.slice(2),
-      options: {
-        'lake-dir': { type: 'string' },
-        bucket: { type: 'string' },
-        table: { type: 'string' },
-        prefix: { type: 'string' },
-      },
-    }) as never);
-    if (Boolean(values.bucket) === Boolean(values['lake-dir']))
-      throw new Error('pass either --lake-dir or --bucket with --table');
-    if (values.bucket && !values.table) throw new Error('--bucket needs --table (the vehicle state table)');
-  } catch (err) {
-    console.error(
-      `rebuild-state: ${(err as Error).message}\nusage: npm run rebuild-state -- (--lake-dir DIR | --bucket NAME --table NAME) [--prefix raw]`,
+/** The command: `npm run rebuild-state -- …` or `smartcar-webhooks rebuild-state …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS['rebuild-state'], argv, async (args) => {
+    if (str(args, 'lake-dir') && (str(args, 'stack') || str(args, 'bucket') || str(args, 'table')))
+      throw new UsageError('pass either --lake-dir or --stack/--bucket');
+    if (!str(args, 'stack') && Boolean(str(args, 'bucket')) !== Boolean(str(args, 'table')))
+      throw new UsageError('--bucket and --table go together (the lake bucket and the vehicle state table)');
+    const resources = await Resources.of(args);
+    const lakeDir = path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake'));
+    const deployed = resources.deployed || str(args, 'bucket') !== undefined;
+    const lake = deployed
+      ? s3Lake(resources.required('bucket', 'LakeBucketName', 'the lake bucket'))
+      : directoryLake(lakeDir);
+    const store = deployed
+      ? dynamoStateStore(
+          new DynamoDBClient({}),
+          resources.required('table', 'StateTableName', 'the vehicle state table (is the state table turned on?)'),
+        )
+      : fileStateStore(lakeDir);
+    const report = await rebuildState(lake, store, resources.optional('prefix', 'RawPrefix'));
+    console.log(
+      `${lake.describe()}: ${report.records} records in ${report.objects} objects, state of ${report.vehicles} vehicles written`,
     );
-    return 2;
-  }
-  const lake = values.bucket ? s3Lake(values.bucket) : directoryLake(String(values['lake-dir']));
-  const store = values.table
-    ? dynamoStateStore(new DynamoDBClient({}), values.table)
-    : fileStateStore(String(values['lake-dir']));
-  const report = await rebuildState(lake, store, values.prefix);
-  console.log(
-    `${lake.describe()}: ${report.records} records in ${report.objects} objects, state of ${report.vehicles} vehicles written`,
-  );
-  return 0;
+    return 0;
+  });
 }
-
-if (require.main === module) runCli('rebuild-state', main);

@@ -6,34 +6,28 @@
  * (reads the quarantine from --since's hour on, hands over as it reads) and keeps its progress beside
  * the quarantine, so an interrupted run goes on where it stopped when run again.
  *
- *   npm run recover-rejected -- [--since ISO] [--until ISO] [--dry-run]                (the local lake)
- *   npm run recover-rejected -- --lake-dir DIR ...                                      (another local lake)
- *   npm run recover-rejected -- --bucket <QuarantineBucketName> --secret-id <secret ARN>
- *        --queue-url <DeliveryQueueUrl> [--dedup-table <table>] ...                    (the deployed stack)
+ *   smartcar-webhooks recover-rejected [--since ISO] [--until ISO] [--dry-run] [--lake-dir DIR]  (a local lake)
+ *   smartcar-webhooks recover-rejected --stack NAME [--instance PREFIX] ...                       (a deployed stack)
+ *   smartcar-webhooks recover-rejected --bucket <quarantine> --secret-id <ARN> --queue-url <URL> [--dedup-table T]
+ * (in this repository: npm run recover-rejected -- …, the same flags)
  */
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { flag, runCommand, str, UsageError } from '../../cli/args';
+import { SPECS } from '../../cli/registry';
+import { Resources } from '../../cli/stack';
 import { secretsManagerTokens } from '../../lambda/adapters/management-token';
 import { dynamoStoredIds, queueDelivery, s3QuarantineStore } from '../../lambda/adapters/recovery';
 import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX } from '../../lambda/contract';
 import { ingestBatch } from '../../lambda/core/ingest';
 import type { CoreLogger } from '../../lambda/core/logger';
 import { type RecoveryOptions, type RecoveryReport, recoverRejected, tokensToTry } from '../../lambda/core/quarantine';
-import { runCli } from '../../local/cli';
 import { putLakeObject, readLake } from '../../local/file-lake';
 import { fileQuarantineStore } from '../../local/quarantine';
 import { fileTokens, fixedToken } from '../../local/token-files';
-
-const USAGE = `usage: npm run recover-rejected -- [--since ISO] [--until ISO] [--dry-run]
-         [--lake-dir DIR | --bucket QUARANTINE_BUCKET --secret-id SECRET_ARN --queue-url QUEUE_URL [--dedup-table TABLE]]
-
-  Without --bucket it works on the local lake ($LOCAL_LAKE_DIR, default ./local-lake) and its quarantine/.`;
-
-export class UsageError extends Error {}
 
 /** The counts line both commands print. */
 export function recoveryCounts(r: Omit<RecoveryReport, 'done'>): string {
@@ -106,60 +100,38 @@ function time(name: string, value: unknown): Date | undefined {
   return date;
 }
 
-export async function main(): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let window: Window;
-  try {
-    ({ values } = parseArgs({
-      args: process.argv.slice(2),
-      options: {
-        since: { type: 'string' },
-        until: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        'lake-dir': { type: 'string' },
-        bucket: { type: 'string' },
-        'secret-id': { type: 'string' },
-        'queue-url': { type: 'string' },
-        'dedup-table': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-    if (values.help) throw new UsageError('');
-    window = {
-      since: time('since', values.since),
-      until: time('until', values.until),
-      dryRun: Boolean(values['dry-run']),
+/** The command: `npm run recover-rejected -- …` or `smartcar-webhooks recover-rejected …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS['recover-rejected'], argv, async (args) => {
+    const window: Window = {
+      since: time('since', str(args, 'since')),
+      until: time('until', str(args, 'until')),
+      dryRun: flag(args, 'dry-run'),
     };
-    if (values.bucket && values['lake-dir']) throw new UsageError('pass either --bucket or --lake-dir');
-    if (values.bucket && (!values['secret-id'] || !values['queue-url'])) {
-      throw new UsageError(
-        '--bucket needs --secret-id and --queue-url too (stack outputs; see RecoverRejectedCommand)',
-      );
+    const explicit = ['bucket', 'secret-id', 'queue-url', 'dedup-table'].filter((f) => str(args, f) !== undefined);
+    if (str(args, 'lake-dir') && (str(args, 'stack') || explicit.length > 0))
+      throw new UsageError('--lake-dir is for the local lake, not with --stack or --bucket');
+    if (!str(args, 'stack') && explicit.length > 0 && !str(args, 'bucket'))
+      throw new UsageError(`--${explicit[0]} goes with --bucket or --stack`);
+    const resources = await Resources.of(args);
+    if (resources.deployed || str(args, 'bucket')) {
+      const target: DeployedTarget = {
+        bucket: resources.required('bucket', 'QuarantineBucketName', 'the quarantine bucket'),
+        secretId: resources.required('secret-id', 'ManagementTokenSecretArn', 'the management token secret'),
+        queueUrl: resources.required('queue-url', 'DeliveryQueueUrl', 'the delivery queue'),
+        dedupTable: resources.optional('dedup-table', 'DedupTableName'),
+      };
+      const report = await recoverDeployed(target, window);
+      return printed(`s3://${target.bucket}`, window, report);
     }
-  } catch (err) {
-    const message = err instanceof UsageError || err instanceof TypeError ? err.message : String(err);
-    if (message) console.error(`recover-rejected: ${message}\n`);
-    console.error(USAGE);
-    return 2;
-  }
-  const where = values.bucket
-    ? `s3://${values.bucket}`
-    : path.resolve(String(values['lake-dir'] ?? (process.env.LOCAL_LAKE_DIR || 'local-lake')));
-  const report = values.bucket
-    ? await recoverDeployed(
-        {
-          bucket: String(values.bucket),
-          secretId: String(values['secret-id']),
-          queueUrl: String(values['queue-url']),
-          dedupTable: values['dedup-table'] as string | undefined,
-        },
-        window,
-      )
-    : await recoverLocal(where, window);
+    const where = path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake'));
+    return printed(where, window, await recoverLocal(where, window));
+  });
+}
+
+function printed(where: string, window: Window, report: RecoveryReport): number {
   console.log(
     `${window.dryRun ? 'dry run: ' : ''}${where}: ${recoveryCounts(report)}${report.done ? '' : ' (stopped early: run it again to go on)'}`,
   );
   return report.done ? 0 : 1;
 }
-
-if (require.main === module) runCli('recover-rejected', main);

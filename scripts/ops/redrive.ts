@@ -5,11 +5,16 @@
  * SQS's own `aws sqs start-message-move-task --source-arn <DLQ ARN>` does the same in the service; this
  * script is for environments without it (and is what the tests run against moto).
  *
- *   npm run redrive -- --dlq-url URL --queue-url URL [--max N]
+ *   smartcar-webhooks redrive --stack NAME [--instance PREFIX] [--queue delivery|state] [--max N]
+ *   smartcar-webhooks redrive --dlq-url URL --queue-url URL [--max N]
+ * (in this repository: npm run redrive -- …, the same flags)
  */
-import { parseArgs } from 'node:util';
+import * as path from 'node:path';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { runCli } from '../../local/cli';
+import { runCommand, str, UsageError } from '../../cli/args';
+import { SPECS } from '../../cli/registry';
+import { Resources } from '../../cli/stack';
+import { Spool } from '../../local/spool';
 
 export async function redrive(options: {
   dlqUrl: string;
@@ -39,30 +44,47 @@ export async function redrive(options: {
   return moved;
 }
 
-async function main(): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: process.argv.slice(2),
-      options: { 'dlq-url': { type: 'string' }, 'queue-url': { type: 'string' }, max: { type: 'string' } },
-    }));
-    if (!values['dlq-url'] || !values['queue-url'])
-      throw new Error('pass --dlq-url and --queue-url (stack outputs DeadLetterQueueUrl and the delivery queue)');
-    if (values.max !== undefined && !(Number(values.max) > 0))
-      throw new Error(`--max must be a positive number, got "${values.max}"`);
-  } catch (err) {
-    console.error(
-      `redrive: ${(err as Error).message}\nusage: npm run redrive -- --dlq-url URL --queue-url URL [--max N]`,
-    );
-    return 2;
-  }
-  const moved = await redrive({
-    dlqUrl: String(values['dlq-url']),
-    queueUrl: String(values['queue-url']),
-    max: values.max === undefined ? undefined : Number(values.max),
+/** The command: `npm run redrive -- …` or `smartcar-webhooks redrive …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS.redrive, argv, async (args) => {
+    const max = str(args, 'max');
+    if (max !== undefined && !(Number.isInteger(Number(max)) && Number(max) > 0))
+      throw new UsageError(`--max must be a whole number above 0, got "${max}"`);
+    const which = str(args, 'queue') ?? 'delivery';
+    if (which !== 'delivery' && which !== 'state')
+      throw new UsageError(`--queue must be delivery or state, got "${which}"`);
+    const resources = await Resources.of(args);
+    if (!resources.deployed && !str(args, 'dlq-url') && !str(args, 'queue-url')) {
+      if (str(args, 'queue') !== undefined || max !== undefined)
+        throw new UsageError('--queue and --max go with --stack or --dlq-url');
+      return localSpool(path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake')));
+    }
+    if (str(args, 'lake-dir'))
+      throw new UsageError('--lake-dir is for the local receiver, not with --stack or --dlq-url');
+    const [dlqName, queueName] =
+      which === 'state'
+        ? (['StateDeadLetterQueueUrl', 'StateQueueUrl'] as const)
+        : (['DeadLetterQueueUrl', 'DeliveryQueueUrl'] as const);
+    const moved = await redrive({
+      dlqUrl: resources.required('dlq-url', dlqName, `the ${which} dead-letter queue`),
+      queueUrl: resources.required('queue-url', queueName, `the ${which} queue`),
+      max: max === undefined ? undefined : Number(max),
+    });
+    console.log(`moved ${moved} message(s) back to the ${which} queue`);
+    return 0;
   });
-  console.log(`moved ${moved} message(s) back to the delivery queue`);
-  return 0;
 }
 
-if (require.main === module) runCli('redrive', main);
+/**
+ * The local receiver has no dead-letter queue: a delivery it could not write stays in its spool and is
+ * written at its next flush (or next start). This says how many wait, so the command means the same here.
+ */
+async function localSpool(lakeDir: string): Promise<number> {
+  const waiting = await new Spool(path.join(lakeDir, '.spool')).pending();
+  console.log(
+    waiting.length === 0
+      ? `nothing to redrive: ${lakeDir} has no delivery waiting (the local receiver keeps none aside)`
+      : `${waiting.length} delivery(ies) wait in ${path.join(lakeDir, '.spool')}; the local receiver writes them at its next flush (start it if it is not running)`,
+  );
+  return 0;
+}

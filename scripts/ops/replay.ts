@@ -11,9 +11,13 @@
  * - an interrupted run leaves at worst a record in both places, which the next run merges away.
  * Overwritten S3 objects stay recoverable as noncurrent versions.
  *
- *   npm run replay -- (--bucket NAME | --lake-dir DIR) --from 2026-11-26T00 --to 2026-11-27T00 [--prefix raw] [--dry-run]
+ *   smartcar-webhooks replay --from 2026-11-26T00 --to 2026-11-27T00 [--dry-run] [--lake-dir DIR | --stack NAME | --bucket NAME [--prefix raw]]
+ * (in this repository: npm run replay -- …, the same flags)
  */
-import { parseArgs } from 'node:util';
+import * as path from 'node:path';
+import { flag, runCommand, str, UsageError } from '../../cli/args';
+import { SPECS } from '../../cli/registry';
+import { Resources } from '../../cli/stack';
 import { DEFAULT_RAW_PREFIX, type LakeRecord } from '../../lambda/contract';
 import {
   decodeNdjsonGzip,
@@ -23,7 +27,6 @@ import {
   partitionPrefix,
   rederive,
 } from '../../lambda/core/lake';
-import { runCli } from '../../local/cli';
 import { directoryLake, type LakeStore, s3Lake } from './lake-store';
 
 export interface ReplayOptions {
@@ -132,38 +135,27 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
   return report;
 }
 
-async function main(): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: process.argv.slice(2),
-      options: {
-        bucket: { type: 'string' },
-        'lake-dir': { type: 'string' },
-        prefix: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-      },
-    }));
-    if (Boolean(values.bucket) === Boolean(values['lake-dir'])) throw new Error('pass either --bucket or --lake-dir');
-    if (!values.from || !values.to) throw new Error('pass --from and --to (YYYY-MM-DDTHH, UTC)');
-  } catch (err) {
-    console.error(
-      `replay: ${(err as Error).message}\nusage: npm run replay -- (--bucket NAME | --lake-dir DIR) --from YYYY-MM-DDTHH --to YYYY-MM-DDTHH [--prefix raw] [--dry-run]`,
-    );
-    return 2;
-  }
-  const lake = values.bucket ? s3Lake(String(values.bucket)) : directoryLake(String(values['lake-dir']));
-  const report = await replay({
-    lake,
-    rawPrefix: values.prefix as string | undefined,
-    from: String(values.from),
-    to: String(values.to),
-    dryRun: Boolean(values['dry-run']),
+/** The command: `npm run replay -- …` or `smartcar-webhooks replay …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  return runCommand(SPECS.replay, argv, async (args) => {
+    const from = str(args, 'from');
+    const to = str(args, 'to');
+    if (!from || !to) throw new UsageError('pass --from and --to (YYYY-MM-DDTHH, UTC)');
+    if (str(args, 'lake-dir') && (str(args, 'stack') || str(args, 'bucket')))
+      throw new UsageError('pass either --lake-dir or --stack/--bucket');
+    const resources = await Resources.of(args);
+    const deployed = resources.deployed || str(args, 'bucket') !== undefined;
+    const lake = deployed
+      ? s3Lake(resources.required('bucket', 'LakeBucketName', 'the lake bucket'))
+      : directoryLake(path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake')));
+    const report = await replay({
+      lake,
+      rawPrefix: resources.optional('prefix', 'RawPrefix'),
+      from,
+      to,
+      dryRun: flag(args, 'dry-run'),
+    });
+    console.log(`${flag(args, 'dry-run') ? 'dry run: ' : ''}${lake.describe()}: ${JSON.stringify(report)}`);
+    return 0;
   });
-  console.log(`${values['dry-run'] ? 'dry run: ' : ''}${lake.describe()}: ${JSON.stringify(report)}`);
-  return 0;
 }
-
-if (require.main === module) runCli('replay', main);

@@ -2,8 +2,10 @@
  * Puts a new application management token in place, reading it from standard input or a hidden prompt,
  * never from the command line (argv lands in shell history and process listings).
  *
- *   npm run rotate-token -- --secret-id <secret ARN> [--recover-function <name> [--since ISO]]
- *   npm run rotate-token -- --lake-dir local-lake           (the local receiver of npm start)
+ *   smartcar-webhooks rotate-token --stack NAME [--instance PREFIX] [--no-recover] [--since ISO]
+ *   smartcar-webhooks rotate-token --secret-id <secret ARN> [--recover-function <name> [--since ISO]]
+ *   smartcar-webhooks rotate-token [--lake-dir local-lake]      (the local receiver of `start`)
+ * (in this repository: npm run rotate-token -- …, the same flags)
  *
  * In AWS the token becomes the secret's AWSCURRENT version; Secrets Manager keeps the replaced one as
  * AWSPREVIOUS, which the receiver still accepts for the grace period (24 h by default), and the receiver
@@ -15,21 +17,15 @@
  * and an argument that might be a token is refused without being repeated.
  */
 
+import * as path from 'node:path';
 import { stdin, stdout } from 'node:process';
-import { parseArgs } from 'node:util';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { flag, type ParsedArgs, runCommand, str, UsageError, usageText } from '../../cli/args';
+import { SPECS } from '../../cli/registry';
+import { Resources } from '../../cli/stack';
 import type { RecoveryReport } from '../../lambda/core/quarantine';
-import { runCli } from '../../local/cli';
 import { rotateFileToken } from '../../local/token-files';
-
-const USAGE = `usage: npm run rotate-token -- --secret-id <secret ARN> [--recover-function <name> [--since ISO]]
-       npm run rotate-token -- --lake-dir <local lake>
-
-  The new token is read from standard input (e.g. from your password manager's CLI) or typed at a
-  hidden prompt; it is never accepted as an argument.`;
-
-export class UsageError extends Error {}
 
 type TokenInput = NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
 
@@ -201,89 +197,71 @@ function errorMessageOf(payload: string): string {
   }
 }
 
-export async function main(): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    if (process.argv.slice(2).some((a) => a === '--token' || a.startsWith('--token='))) {
-      throw new UsageError(
-        'never pass the token as an argument (shell history, process lists): pipe it in or type it at the prompt',
-      );
-    }
-    const parsed = parseArgs({
-      args: process.argv.slice(2),
-      strict: false,
-      allowPositionals: true,
-      options: {
-        'secret-id': { type: 'string' },
-        'lake-dir': { type: 'string' },
-        'recover-function': { type: 'string' },
-        since: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    values = parsed.values as typeof values;
-    // Nothing the user passed is repeated: a token pasted in the wrong place must not reach the terminal.
-    if (parsed.positionals.length > 0) {
-      throw new UsageError(
-        `takes no positional arguments (got ${parsed.positionals.length}, not shown): never pass the token as an argument; ` +
-          'pipe it in or type it at the prompt',
-      );
-    }
-    const known = new Set(['secret-id', 'lake-dir', 'recover-function', 'since', 'help', 'h']);
-    const unknown = Object.keys(values).filter((k) => !known.has(k));
-    if (unknown.length > 0) throw new UsageError(`unknown option (${unknown.length}, not shown); see the usage below`);
-    for (const name of ['secret-id', 'lake-dir', 'recover-function', 'since']) {
-      if (values[name] !== undefined && typeof values[name] !== 'string')
-        throw new UsageError(`--${name} needs a value`);
-    }
-    if (values.help) throw new UsageError('');
-    if (Boolean(values['secret-id']) === Boolean(values['lake-dir']))
-      throw new UsageError('pass either --secret-id or --lake-dir');
-    if (values['recover-function'] && !values['secret-id'])
-      throw new UsageError('--recover-function goes with --secret-id');
-    if (values.since !== undefined && Number.isNaN(Date.parse(String(values.since)))) {
-      throw new UsageError('--since must be an ISO 8601 time, e.g. 2026-11-27T09:00:00Z');
-    }
-  } catch (err) {
-    // Only our own messages, which never quote an argument.
-    const message = err instanceof UsageError ? err.message : 'could not read the arguments';
-    if (message) console.error(`rotate-token: ${message}\n`);
-    console.error(USAGE);
-    return 2;
+/** Where the token goes, from the flags (and the stack's outputs); checked before the token is read. */
+export async function rotationTarget(
+  args: ParsedArgs,
+): Promise<{ secretId?: string; lakeDir?: string; recoverFunction?: string; since?: Date }> {
+  const stack = str(args, 'stack');
+  if (stack && str(args, 'secret-id')) throw new UsageError('pass either --stack or --secret-id');
+  if ((stack || str(args, 'secret-id')) && str(args, 'lake-dir'))
+    throw new UsageError('--lake-dir is for the local receiver, not with --stack or --secret-id');
+  if (str(args, 'recover-function') && !str(args, 'secret-id'))
+    throw new UsageError('--recover-function goes with --secret-id (with --stack it comes from the outputs)');
+  if (flag(args, 'no-recover') && !stack) throw new UsageError('--no-recover goes with --stack');
+  const since = str(args, 'since');
+  // Our own words only: the value may be a token pasted into the wrong place.
+  if (since !== undefined && Number.isNaN(Date.parse(since)))
+    throw new UsageError('--since must be an ISO 8601 time, e.g. 2026-11-27T09:00:00Z');
+  if (since !== undefined && !stack && !str(args, 'recover-function'))
+    throw new UsageError('--since goes with --stack or --recover-function');
+  const resources = await Resources.of(args);
+  if (resources.deployed) {
+    return {
+      secretId: resources.required(undefined, 'ManagementTokenSecretArn', 'the management token secret'),
+      recoverFunction: flag(args, 'no-recover') ? undefined : resources.optional(undefined, 'RecoveryFunctionName'),
+      since: since ? new Date(since) : undefined,
+    };
   }
-  let token: string;
-  try {
-    token = await readToken();
-  } catch (err) {
-    if (err instanceof PromptCancelled) {
-      console.error(`rotate-token: ${err.message === 'cancelled' ? 'cancelled' : err.message}; nothing changed`);
-      return 130;
-    }
-    throw err;
-  }
-  try {
-    checkToken(token);
-  } catch (err) {
-    console.error(`rotate-token: ${(err as Error).message}`);
-    return 2;
-  }
-  try {
-    await rotateToken({
-      token,
-      secretId: values['secret-id'] as string | undefined,
-      lakeDir: values['lake-dir'] as string | undefined,
-      recoverFunction: values['recover-function'] as string | undefined,
-      since: values.since ? new Date(String(values.since)) : undefined,
-      print: (line) => console.log(line),
-    });
-  } catch (err) {
-    if (err instanceof RecoveryFailed) {
-      console.error(`rotate-token: the token is in place, but ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
-  return 0;
+  if (str(args, 'secret-id'))
+    return {
+      secretId: str(args, 'secret-id'),
+      recoverFunction: str(args, 'recover-function'),
+      since: since ? new Date(since) : undefined,
+    };
+  return { lakeDir: path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake')) };
 }
 
-if (require.main === module) runCli('rotate-token', main);
+/** The command: `npm run rotate-token -- …` or `smartcar-webhooks rotate-token …`; returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  if (argv.some((a) => a === '--token' || a.startsWith('--token='))) {
+    console.error(
+      'rotate-token: never pass the token as an argument (shell history, process lists): pipe it in or type it at the prompt\n',
+    );
+    console.error(usageText(SPECS['rotate-token']));
+    return 2;
+  }
+  return runCommand(SPECS['rotate-token'], argv, async (args) => {
+    const target = await rotationTarget(args);
+    let token: string;
+    try {
+      token = await readToken();
+    } catch (err) {
+      if (err instanceof PromptCancelled) {
+        console.error(`rotate-token: ${err.message === 'cancelled' ? 'cancelled' : err.message}; nothing changed`);
+        return 130;
+      }
+      throw err;
+    }
+    checkToken(token);
+    try {
+      await rotateToken({ token, ...target, print: (line) => console.log(line) });
+    } catch (err) {
+      if (err instanceof RecoveryFailed) {
+        console.error(`rotate-token: the token is in place, but ${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+    return 0;
+  });
+}

@@ -144,7 +144,7 @@ it('compacting the rest curates each eventId once, across runs and hours, and th
 it('a rerun with nothing new changes nothing', async () => {
   const curated = files(path.join(lakeDir, 'curated'));
   const r = await compactLocalLake(lakeDir, { now: new Date('2026-11-28T00:00:00.000Z') });
-  expect(r).toEqual({ runId: null, objects: 0, events: 0, signals: 0, abandonedFiles: 0 });
+  expect(r).toEqual({ runId: null, objects: 0, events: 0, signals: 0, abandonedFiles: 0, waiting: 0, earlierRuns: 2 });
   expect(files(path.join(lakeDir, 'curated'))).toEqual(curated);
   expect(await answers(lakeDir, { copies: false })).toEqual(beforeWithoutCopies);
 });
@@ -158,8 +158,12 @@ it('a late object in a compacted hour is read from raw until the next run, and i
   const lake = await openLocalLake(lakeDir);
   const ids = async () =>
     (await lake.query('SELECT event_id FROM deliveries_deduplicated ORDER BY event_id')).map((r) => r.event_id);
-  const withLate = await ids();
-  lake.close();
+  let withLate: unknown[];
+  try {
+    withLate = await ids();
+  } finally {
+    lake.close();
+  }
   expect(withLate.filter((id) => id === 'evt-2')).toHaveLength(1);
   expect(withLate).toContain('evt-5');
   expect(withLate).toHaveLength(9);
@@ -195,6 +199,22 @@ it('a run that never committed counts for nothing and is cleared by the next run
 
 it('npm run compact compacts $LOCAL_LAKE_DIR and says what it did', async () => {
   const fresh = await fixtureLake();
+  // Before any hour has closed: "not yet", not "already curated".
+  const early = await runInProcess(
+    'compact',
+    compactMain,
+    ['--now', '2026-11-27T06:00:00Z', '--settle-minutes', '100000'],
+    {
+      LOCAL_LAKE_DIR: fresh,
+    },
+  );
+  expect(early.stdout).toMatch(/nothing to compact yet: 9 raw object\(s\) are in hours that have not closed/);
+  const empty = await runInProcess('compact', compactMain, [
+    '--lake-dir',
+    mkdtempSync(path.join(tmpdir(), 'curated-empty-')),
+  ]);
+  expect(empty.code).toBe(0);
+  expect(empty.stdout).toMatch(/nothing to compact: the lake has no deliveries yet/);
   const first = await runInProcess('compact', compactMain, ['--now', '2026-11-27T06:00:00Z'], {
     LOCAL_LAKE_DIR: fresh,
   });
@@ -203,7 +223,7 @@ it('npm run compact compacts $LOCAL_LAKE_DIR and says what it did', async () => 
   const second = await runInProcess('compact', compactMain, ['--now', '2026-11-27T06:00:00Z'], {
     LOCAL_LAKE_DIR: fresh,
   });
-  expect(second.stdout).toMatch(/nothing to compact/);
+  expect(second.stdout).toMatch(/nothing to compact: every closed hour is already in the curated layer/);
   const bad = await runInProcess('compact', compactMain, ['--settle-minutes', 'soon'], { LOCAL_LAKE_DIR: fresh });
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/--settle-minutes takes a whole number/);
@@ -274,7 +294,7 @@ describe('one run at a time', () => {
     const expected = await answers(fresh);
     const env = { LOCAL_LAKE_DIR: fresh };
     const runs = await Promise.all(
-      [1, 2].map(() => spawnCommand('compact.ts', ['--now', '2026-11-27T06:00:00Z'], env).done),
+      [1, 2].map(() => spawnCommand('compact', ['--now', '2026-11-27T06:00:00Z'], env).done),
     );
     // Either one was refused (exit 1, one line) or it started after the other ended and found nothing.
     for (const r of runs) {

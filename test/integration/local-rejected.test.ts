@@ -161,8 +161,11 @@ describe('rotate-token and recover-rejected commands', () => {
     expect(await readToken(Readable.from(['  piped-token\n']) as never)).toBe('piped-token');
     const refused = await runInProcess('rotate-token', rotateMain, ['--lake-dir', tempDir(), '--token', 'x']);
     expectCleanFailure(refused, 2, /never pass the token as an argument/);
-    const neither = await runInProcess('rotate-token', rotateMain, []);
-    expectCleanFailure(neither, 2, /pass either --secret-id or --lake-dir/);
+    const both = await runInProcess('rotate-token', rotateMain, ['--stack', 'Prod', '--secret-id', 'arn:x']);
+    expectCleanFailure(both, 2, /pass either --stack or --secret-id/);
+    const help = await runInProcess('rotate-token', rotateMain, ['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: npm run rotate-token -- --stack NAME/);
     await expect(rotateToken({ lakeDir: tempDir(), token: 'has space', print: () => {} })).rejects.toThrow(
       /white space/,
     );
@@ -282,14 +285,14 @@ describe('rotate-token and recover-rejected commands', () => {
   it('(spawned) rotate-token takes a piped token, and recover-rejected reports its counts', async () => {
     const lakeDir = tempDir();
     await rotateFileToken(lakeDir, OLD);
-    const rotate = spawnCommand(path.join('..', 'scripts', 'ops', 'rotate-token.ts'), ['--lake-dir', lakeDir]);
+    const rotate = spawnCommand('rotate-token', ['--lake-dir', lakeDir]);
     rotate.child.stdin.end(`${NEW}\n`);
     const rotated = await rotate.done;
     expect(rotated).toMatchObject({ code: 0 });
     expect(rotated.stdout).toContain('local token rotated');
     expect(rotated.stdout + rotated.stderr).not.toContain(NEW);
     expect(await fileTokens(lakeDir).get()).toBe(NEW);
-    const recovered = await spawnCommand(path.join('..', 'scripts', 'ops', 'recover-rejected.ts'), [
+    const recovered = await spawnCommand('recover-rejected', [
       '--lake-dir',
       lakeDir,
       '--dry-run',

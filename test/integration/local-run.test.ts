@@ -11,6 +11,7 @@ import { sendEvent, main as sendEventMain } from '../../local/send-event';
 import { startLocalServer } from '../../local/server';
 import { Spool } from '../../local/spool';
 import { explainStartError, startFromEnv } from '../../local/start';
+import { main as reconcileMain } from '../../cli/reconcile';
 import { runSubscribe, main as subscribeMain } from '../../local/subscribe';
 import { expectCleanFailure, runInProcess, spawnCommand } from '../support/cli';
 import { connections, FakePlatform } from '../support/fake-platform';
@@ -92,7 +93,7 @@ describe('local receiver', () => {
 describe('npm start', () => {
   it('(spawned) prints the callback URL, and Ctrl-C writes the pending batch before exiting', async () => {
     const lakeDir = tempDir();
-    const start = spawnCommand('start.ts', [], {
+    const start = spawnCommand('start', [], {
       PORT: '0',
       LOCAL_LAKE_DIR: lakeDir,
       SMARTCAR_MANAGEMENT_TOKEN: TOKEN,
@@ -155,7 +156,7 @@ describe('command-line errors are messages, not stack traces', () => {
   });
 
   it('(spawned) send-event exits 2 with its usage, no stack trace', async () => {
-    const result = await spawnCommand('send-event.ts', ['bogus'], { LOCAL_LAKE_DIR: tempDir() }).done;
+    const result = await spawnCommand('send-event', ['bogus'], { LOCAL_LAKE_DIR: tempDir() }).done;
     expectCleanFailure(result, 2, /unknown event kind "bogus"[\s\S]*usage: npm run send-event/);
   });
 
@@ -223,12 +224,12 @@ describe('npm run subscribe', () => {
   });
 
   it('(spawned) exits 2 on a bad flag, before synthesizing anything', async () => {
-    const result = await spawnCommand('subscribe.ts', ['--bogus'], { LOCAL_WORKFLOW_DIR: tempDir() }).done;
+    const result = await spawnCommand('subscribe', ['--bogus'], { LOCAL_WORKFLOW_DIR: tempDir() }).done;
     expectCleanFailure(result, 2, /Unknown option '--bogus'[\s\S]*usage: npm run subscribe/);
   });
 });
 
-describe('npm run subscribe -- --reconcile', () => {
+describe('npm run reconcile (local)', () => {
   const platform = new FakePlatform({
     clientId: 'cid',
     clientSecret: 'csecret',
@@ -251,15 +252,15 @@ describe('npm run subscribe -- --reconcile', () => {
 
   it('reconciles against --api-origin, printing each step, then a rerun changes nothing', async () => {
     const workDir = tempDir();
-    const args = ['--reconcile', '--webhook-id', 'wh-local', '--api-origin', origin];
-    const dry = await runInProcess('subscribe', subscribeMain, [...args, '--dry-run'], {
+    const args = ['--webhook-id', 'wh-local', '--api-origin', origin];
+    const dry = await runInProcess('reconcile', reconcileMain, [...args, '--dry-run'], {
       ...env,
       LOCAL_WORKFLOW_DIR: workDir,
     });
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('"toSubscribe": 4');
     expect(platform.created.size).toBe(0);
-    const run = await runInProcess('subscribe', subscribeMain, args, { ...env, LOCAL_WORKFLOW_DIR: workDir });
+    const run = await runInProcess('reconcile', reconcileMain, args, { ...env, LOCAL_WORKFLOW_DIR: workDir });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/listed connections page 1/);
     expect(run.stdout).toMatch(/planned: desired 4, unchanged 0, to subscribe 4/);
@@ -267,7 +268,7 @@ describe('npm run subscribe -- --reconcile', () => {
     expect(run.stdout).toContain('"subscribed": 4');
     expect(run.stdout + run.stderr).not.toMatch(/csecret|amt-local/);
     expect([...platform.created.keys()].sort()).toEqual(['veh-000001', 'veh-000002', 'veh-000003', 'veh-000004']);
-    const again = await runInProcess('subscribe', subscribeMain, [...args, '--incremental'], {
+    const again = await runInProcess('reconcile', reconcileMain, [...args, '--incremental'], {
       ...env,
       LOCAL_WORKFLOW_DIR: workDir,
     });
@@ -275,19 +276,16 @@ describe('npm run subscribe -- --reconcile', () => {
   });
 
   it.each([
-    [['--reconcile', '--api-origin', 'http://127.0.0.1:1'], {}, /--reconcile needs --webhook-id/],
-    [
-      ['--reconcile', '--webhook-id', 'wh'],
-      { SMARTCAR_CLIENT_SECRET: undefined },
-      /needs SMARTCAR_CLIENT_SECRET in the environment/,
-    ],
-    [['--reconcile', '--webhook-id', 'wh', '--mode', 'test'], {}, /--mode must be live, simulated or all/],
-    [['--reconcile', '--webhook-id', 'wh', '--prune', '--incremental'], {}, /--prune needs a full run/],
-    [['--prune', '--access-token', 't', '--webhook-id', 'wh'], {}, /--prune goes with --reconcile/],
-    [['--access-token', 't'], { SMARTCAR_WEBHOOK_ID: '' }, /no webhook id: pass --webhook-id/],
-  ])('%p is refused before anything is synthesized', async (args, extra, message) => {
+    [reconcileMain, ['--api-origin', 'http://127.0.0.1:1'], {}, /a local run needs --webhook-id/],
+    [reconcileMain, ['--webhook-id', 'wh'], { SMARTCAR_CLIENT_SECRET: undefined }, /needs SMARTCAR_CLIENT_SECRET in the environment/],
+    [reconcileMain, ['--webhook-id', 'wh', '--mode', 'test'], {}, /--mode must be live, simulated or all/],
+    [reconcileMain, ['--webhook-id', 'wh', '--prune', '--incremental'], {}, /--prune needs a full run/],
+    [reconcileMain, ['--webhook-id', 'wh', '--no-wait'], {}, /--no-wait goes with --stack/],
+    [subscribeMain, ['--prune', '--access-token', 't', '--webhook-id', 'wh'], {}, /Unknown option '--prune'/],
+    [subscribeMain, ['--access-token', 't'], { SMARTCAR_WEBHOOK_ID: '' }, /no webhook id: pass --webhook-id/],
+  ])('%#: a bad invocation is refused before anything is synthesized', async (main, args, extra, message) => {
     const started = Date.now();
-    const result = await runInProcess('subscribe', subscribeMain, args as string[], {
+    const result = await runInProcess(main === reconcileMain ? 'reconcile' : 'subscribe', main, args as string[], {
       ...env,
       ...extra,
       LOCAL_WORKFLOW_DIR: tempDir(),
@@ -307,6 +305,10 @@ describe('npm run subscribe -- --reconcile', () => {
         retryMs: 1,
       }),
     ).rejects.toThrow();
-    expect(lines.filter((l) => l.includes('retrying List a page of vehicles'))).toHaveLength(6);
+    const retries = lines.filter((l) => l.includes('retrying List a page of vehicles'));
+    expect(retries).toHaveLength(6);
+    // Each retry says why, down to the network's own reason.
+    for (const line of retries) expect(line).toMatch(/after: .*NETWORK: fetch failed: bad port/);
+    expect(lines.join('\n')).not.toMatch(/undefined/);
   });
 });

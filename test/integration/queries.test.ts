@@ -222,7 +222,7 @@ describe('npm run query', () => {
   });
 
   it('(spawned) prints a view as a table', async () => {
-    const result = await spawnCommand('query.ts', ['latest_signals'], { LOCAL_LAKE_DIR: lakeDir }).done;
+    const result = await spawnCommand('query', ['latest_signals'], { LOCAL_LAKE_DIR: lakeDir }).done;
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('(3 rows)');
   });

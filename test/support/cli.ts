@@ -44,7 +44,8 @@ export async function runInProcess(
     jest.spyOn(console, 'error').mockImplementation((...a) => void stderr.push(a.join(' '))),
   ];
   process.argv = [process.execPath, name, ...argv];
-  for (const [key, value] of Object.entries(env)) {
+  // As `npm run <name>` sets it: the usage names the command the way it was started.
+  for (const [key, value] of Object.entries({ npm_lifecycle_event: name, ...env })) {
     if (value === undefined) delete process.env[key];
     else process.env[key] = value;
   }
@@ -66,12 +67,13 @@ export interface SpawnedCommand {
   waitFor(pattern: RegExp): Promise<RegExpExecArray>;
 }
 
-/** Spawns `local/<script>` with tsx, as `npm run` does. */
-export function spawnCommand(script: string, args: string[], env: Record<string, string> = {}): SpawnedCommand {
+/** Spawns the command `name` through cli/main.ts with tsx, as `npm run <name> -- <args>` does. */
+export function spawnCommand(name: string, args: string[], env: Record<string, string> = {}): SpawnedCommand {
   const root = path.join(__dirname, '..', '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'local', script), ...args], {
+  const script = name;
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'main.ts'), name, ...args], {
     cwd: root,
-    env: { ...process.env, ...env },
+    env: { ...process.env, npm_lifecycle_event: name, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
