@@ -109,9 +109,7 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
       }
       if (event.type === 'StateRetried') {
         const retry = (event as { retry?: { attempt?: number } }).retry;
-        options.print(
-          `  retrying ${state?.name ?? 'a task'} (attempt ${retry?.attempt ?? '?'}) after: ${lastError}`,
-        );
+        options.print(`  retrying ${state?.name ?? 'a task'} (attempt ${retry?.attempt ?? '?'}) after: ${lastError}`);
       }
       if (event.type !== 'StateExited' || state?.name !== 'Subscribe or unsubscribe vehicle') return;
       const out = state.output as VehicleOutcome;
@@ -132,7 +130,10 @@ export async function runSubscribe(options: SubscribeOptions): Promise<WorkflowS
 export function describeFailure(err: unknown): string {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   const cause = e.cause?.code ?? e.cause?.message;
-  return `${e.name ?? 'Error'}: ${(e.message ?? String(err)).split('\n')[0]}${cause ? ` (${cause})` : ''}`.slice(0, 300);
+  return `${e.name ?? 'Error'}: ${(e.message ?? String(err)).split('\n')[0]}${cause ? ` (${cause})` : ''}`.slice(
+    0,
+    300,
+  );
 }
 
 export function parseSubscribeArgs(args: ParsedArgs, env = process.env) {
