@@ -7,7 +7,7 @@
  * with scripts/cost/prices.ts and printed per million deliveries, one line each.
  *
  *   npm run bench:cost [-- --deliveries 100000 --pattern steady|bursty|daily --rate 10 --aws-call-ms 8]
- *   npm run bench:cost -- --write-readme   (regenerates the README's cost section from this output)
+ *   npm run bench:cost -- --write-readme   (regenerates the cost section of docs/cost.md from this output)
  *
  * Modelled, not measured (and printed as such): the latency of each AWS call inside a handler
  * (--aws-call-ms), Lambda's platform log records (their documented shape), how long Lambda keeps an
@@ -896,12 +896,12 @@ function writeReadme(
     lines: { name: string; label: string; total: number }[];
   },
 ) {
-  const readme = readFileSync('README.md', 'utf8');
+  const readme = readFileSync('docs/cost.md', 'utf8');
   const start = '<!-- cost:start -->';
   const end = '<!-- cost:end -->';
   const i = readme.indexOf(start);
   const j = readme.indexOf(end);
-  if (i < 0 || j < i) throw new Error(`README.md has no ${start} … ${end} section`);
+  if (i < 0 || j < i) throw new Error(`docs/cost.md has no ${start} … ${end} section`);
   const table = [
     '| configuration | $ per million deliveries | what it is |',
     '| --- | --- | --- |',
@@ -916,8 +916,8 @@ ${table}
 ${output.trim()}
 \`\`\`
 ${end}`;
-  writeFileSync('README.md', readme.slice(0, i) + section + readme.slice(j + end.length));
-  realStdout('  README.md cost section rewritten\n');
+  writeFileSync('docs/cost.md', readme.slice(0, i) + section + readme.slice(j + end.length));
+  realStdout('  docs/cost.md cost section rewritten\n');
 }
 
 main().catch((err) => {

@@ -13,6 +13,24 @@ import * as path from 'node:path';
 const ROOT = path.join(__dirname, '..');
 
 export function jsiiCheck(): { ok: boolean; output: string; types: string[] } {
+  const { stage, ok: compiled, output: jsiiOutput } = compileInStage();
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    const assembly = compiled ? JSON.parse(readFileSync(path.join(stage, '.jsii'), 'utf8')) : undefined;
+    const types = assembly ? Object.keys(assembly.types ?? {}).map((t) => t.replace(`${pkg.name}.`, '')) : [];
+    const undocumented = assembly ? undocumentedProps(assembly) : [];
+    const output = [jsiiOutput, ...undocumented.map((u) => `undocumented: ${u}`)].join('\n');
+    return { ok: compiled && undocumented.length === 0, output: output.trim(), types };
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Stages the public API (with the package's own name and peers) and compiles it with jsii; on success the
+ * stage holds the `.jsii` assembly, which `npm run docs:api` renders. The caller removes `stage`.
+ */
+export function compileInStage(): { stage: string; ok: boolean; output: string } {
   const stage = mkdtempSync(path.join(tmpdir(), 'jsii-'));
   try {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -53,13 +71,10 @@ export function jsiiCheck(): { ok: boolean; output: string; types: string[] } {
         encoding: 'utf8',
       },
     );
-    const assembly = run.status === 0 ? JSON.parse(readFileSync(path.join(stage, '.jsii'), 'utf8')) : undefined;
-    const types = assembly ? Object.keys(assembly.types ?? {}).map((t) => t.replace(`${pkg.name}.`, '')) : [];
-    const undocumented = assembly ? undocumentedProps(assembly) : [];
-    const output = [`${run.stdout}${run.stderr}`.trim(), ...undocumented.map((u) => `undocumented: ${u}`)].join('\n');
-    return { ok: run.status === 0 && undocumented.length === 0, output: output.trim(), types };
-  } finally {
+    return { stage, ok: run.status === 0, output: `${run.stdout}${run.stderr}`.trim() };
+  } catch (err) {
     rmSync(stage, { recursive: true, force: true });
+    throw err;
   }
 }
 
