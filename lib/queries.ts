@@ -297,13 +297,33 @@ ${signalRows(d, d.table('recent_deliveries'))}
 ) s`,
   },
   {
+    // A legacy `schedule` delivery names several vehicles and none at the top: it counts once for each of
+    // its vehicle_ids (what the ingest function found in the payload), so the fleet views see them report.
     name: 'delivery_vehicles',
-    description: 'One row per event with the vehicle it is about and its make/model/year where known.',
+    description:
+      'One row per event and vehicle it is about, with make/model/year where known (a legacy schedule delivery counts once for each of its vehicles).',
     sql: (d) => `SELECT event_id, event_type, mode, received_at, vehicle_id, make, model, year
-FROM ${committed(d, CURATED_DELIVERIES)} c
+FROM (
+  SELECT event_id, event_type, mode, received_at, vehicle_id, make, model, year
+  FROM ${committed(d, CURATED_DELIVERIES)} c
+  UNION ALL
+  SELECT event_id, event_type, mode, received_at, ${vehicleColumns(d, 'r.payload')}
+  FROM ${d.table('recent_deliveries')} r
+) named
+WHERE vehicle_id IS NOT NULL
 UNION ALL
-SELECT event_id, event_type, mode, received_at, ${vehicleColumns(d, 'r.payload')}
-FROM ${d.table('recent_deliveries')} r`,
+SELECT event_id, event_type, mode, received_at, v.vehicle_id,
+       CAST(NULL AS VARCHAR) AS make, CAST(NULL AS VARCHAR) AS model, CAST(NULL AS VARCHAR) AS year
+FROM (
+  SELECT event_id, event_type, mode, received_at, vehicle_ids
+  FROM ${committed(d, CURATED_DELIVERIES)} c
+  WHERE vehicle_id IS NULL
+  UNION ALL
+  SELECT event_id, event_type, mode, received_at, vehicle_ids
+  FROM ${d.table('recent_deliveries')} r
+  WHERE COALESCE(${d.jsonScalar('r.payload', '$.vehicleId')}, ${d.jsonScalar('r.payload', '$.data.vehicle.id')}, ${d.jsonScalar('r.payload', '$.payload.vehicleId')}) IS NULL
+) unnamed
+CROSS JOIN UNNEST(unnamed.vehicle_ids) AS v (vehicle_id)`,
   },
   {
     // Both engines sort nulls last by default, also for DESC: rows without oemUpdatedAt rank after those with it.

@@ -151,3 +151,38 @@ it('the scheduled fleet check counts silent vehicles in one statement that needs
   const report = await lake.query(withViews(duckdbDialect, SILENT_REPORT_SELECT));
   expect(report.map((r) => r.vehicle_id)).toEqual(['veh-once', 'veh-stopped']);
 });
+
+it('a legacy schedule delivery counts for each vehicle it names, raw and curated', async () => {
+  const legacyDir = mkdtempSync(path.join(tmpdir(), 'fleet-legacy-'));
+  const vehicles = ['36ab27d0-fd9d-4455-823a-ce30af709ffc', '5c2b1f3e-7d4a-4e8b-9c1d-2f3a4b5c6d7e'];
+  const body = JSON.stringify({
+    version: '2.0',
+    webhookId: '5a8e5e38-1e12-4011-a36d-56f120053f9e',
+    eventName: 'schedule',
+    mode: 'live',
+    payload: {
+      vehicles: vehicles.map((vehicleId) => ({
+        vehicleId,
+        requestId: `req-${vehicleId.slice(0, 4)}`,
+        data: [{ path: '/odometer', code: 200, body: { distance: 37829 }, headers: {} }],
+      })),
+    },
+  });
+  const at = Date.parse('2026-11-26T10:00:00Z');
+  const record = toLakeRecord(deliveryMessage(body, new Date(at).toISOString()), new Date(at));
+  const prefix = partitionPrefix('raw', partitionOf(record));
+  await putLakeObject(legacyDir, objectKey(prefix, [record], ['legacy-1']), encodeNdjsonGzip([record]));
+  const attributed = async () => {
+    const local = await openLocalLake(legacyDir);
+    try {
+      return (await fleetTable(local)).map((r) => [r.vehicle_id, Number(r.deliveries)]).sort();
+    } finally {
+      local.close();
+    }
+  };
+  expect(await attributed()).toEqual(vehicles.map((v) => [v, 1]).sort());
+  // Once compacted, the curated row (which has no single vehicle_id) is attributed the same way.
+  const { compactLocalLake } = await import('../../local/compact');
+  expect((await compactLocalLake(legacyDir, { now: new Date('2026-11-27T00:00:00Z') })).events).toBe(1);
+  expect(await attributed()).toEqual(vehicles.map((v) => [v, 1]).sort());
+});
