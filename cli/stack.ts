@@ -23,31 +23,34 @@ export const DEPLOYED_DETAILS = `  --stack NAME          the deployed stack: its
 const MARKER = /^\[smartcar-webhooks:([A-Za-z0-9]+)\] /;
 
 /** The names of the resources an instance's outputs carry (the part of each OutputKey after the prefix). */
-export type ResourceName =
-  | 'CallbackUrl'
-  | 'ManagementTokenSecretArn'
-  | 'ManagementTokenSecretName'
-  | 'LakeBucketName'
-  | 'RawPrefix'
-  | 'DeliveryQueueUrl'
-  | 'DeadLetterQueueUrl'
-  | 'QuarantineBucketName'
-  | 'QuarantineQueueUrl'
-  | 'RecoveryFunctionName'
-  | 'DedupTableName'
-  | 'StateTableName'
-  | 'StateQueueUrl'
-  | 'StateDeadLetterQueueUrl'
-  | 'WorkBucketName'
-  | 'SubscriptionStateMachineArn'
-  | 'ReconcileStateMachineArn'
-  | 'ClientCredentialsSecretName'
-  | 'CompactionStateMachineArn'
-  | 'FleetCheckStateMachineArn'
-  | 'AthenaWorkGroup'
-  | 'GlueDatabase'
-  | 'DashboardName'
-  | 'AlarmTopicArn';
+export const RESOURCE_NAMES = [
+  'CallbackUrl',
+  'ManagementTokenSecretArn',
+  'ManagementTokenSecretName',
+  'LakeBucketName',
+  'RawPrefix',
+  'DeliveryQueueUrl',
+  'DeadLetterQueueUrl',
+  'QuarantineBucketName',
+  'QuarantineQueueUrl',
+  'RecoveryFunctionName',
+  'DedupTableName',
+  'StateTableName',
+  'StateQueueUrl',
+  'StateDeadLetterQueueUrl',
+  'WorkBucketName',
+  'SubscriptionStateMachineArn',
+  'ReconcileStateMachineArn',
+  'ClientCredentialsSecretName',
+  'CompactionStateMachineArn',
+  'FleetCheckStateMachineArn',
+  'AthenaWorkGroup',
+  'GlueDatabase',
+  'DashboardName',
+  'AlarmTopicArn',
+] as const;
+
+export type ResourceName = (typeof RESOURCE_NAMES)[number];
 
 export interface StackInstance {
   readonly stackName: string;

@@ -38,6 +38,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../lambda/contract';
 import type { Catalog } from './catalog';
+import { serviceNameOf } from './function';
 import { athenaCompactionStatements, athenaLateObjectsSelect } from './queries';
 import { checkInteger } from './validation';
 
@@ -72,7 +73,10 @@ export interface CompactionProps extends CompactionOptions {
   readonly logRetention: logs.RetentionDays;
   /** What happens to that log group when the stack is deleted. */
   readonly logRemovalPolicy: RemovalPolicy;
-  /** The `service` dimension of its metric (as the functions' metrics). @default - the stack name */
+  /**
+   * The `service` dimension of its metric (as the functions' metrics).
+   * @default - the service name of the SmartcarWebhooks instance it belongs to, else the stack name
+   */
   readonly serviceName?: string;
 }
 
@@ -117,7 +121,7 @@ export class Compaction extends Construct {
     const { catalog } = props;
     const lookbackDays = props.lookbackDays ?? 2;
     const lateDays = props.lateObjectWindowDays ?? 14;
-    this.serviceName = props.serviceName ?? Stack.of(this).stackName;
+    this.serviceName = props.serviceName ?? serviceNameOf(this);
     const window = { lookbackDays: LOOKBACK, settleMinutes: props.settleMinutes ?? 60, lateObjectWindowDays: lateDays };
     const statements = athenaCompactionStatements(catalog.databaseName, window, RUN);
     const stack = Stack.of(this);

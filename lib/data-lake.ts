@@ -87,8 +87,8 @@ export interface DataLakeProps {
   /**
    * Remember stored eventIds (DynamoDB, on demand, with TTL) so that a delivery retried after its first
    * copy was stored is not stored again in the raw zone. Off by default: the curated layer and the views
-   * count each event once anyway, and the table would nearly double the cost per delivery (`npm run
-   * bench:cost` prints both). Turn it on when consumers of the raw zone or of the events must not see
+   * count each event once anyway, and the table would nearly double the cost per delivery (the cost
+   * guide gives both figures). Turn it on when consumers of the raw zone or of the events must not see
    * a retried copy.
    * @default false
    */

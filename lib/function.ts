@@ -10,7 +10,7 @@ import { Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type { Construct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import { type HandlerName, METRICS_NAMESPACE } from '../lambda/contract';
 import { ConfigurationError } from './validation';
 
@@ -36,6 +36,26 @@ export function handlerAssetPath(name: HandlerName): string {
   return dir;
 }
 
+/** The service name each instance of the construct publishes under, by the construct that set it. */
+const serviceNames = new WeakMap<IConstruct, string>();
+
+/**
+ * Names the Powertools service (the `service` dimension of metrics, the `service` field of logs) of every
+ * function and state machine created under `scope` that does not name its own.
+ */
+export function setServiceName(scope: IConstruct, name: string): void {
+  serviceNames.set(scope, name);
+}
+
+/** The service name set on `scope` or the nearest construct above it, else the stack name. */
+export function serviceNameOf(scope: IConstruct): string {
+  for (let s: IConstruct | undefined = scope; s; s = s.node.scope) {
+    const name = serviceNames.get(s);
+    if (name !== undefined) return name;
+  }
+  return Stack.of(scope).stackName;
+}
+
 export interface HouseFunctionProps {
   /** Which handler (folder under `lambda/`, prebuilt to `dist/handlers/`) the function runs. */
   readonly handler: HandlerName;
@@ -55,7 +75,8 @@ export interface HouseFunctionProps {
   readonly environment?: Record<string, string>;
   /**
    * Names the deployment in logs and metrics (the `service` dimension that alarms filter on).
-   * @default - the stack name
+   * @default - the service name of the SmartcarWebhooks instance it belongs to (see
+   * `SmartcarWebhooks.serviceName`), else the stack name
    */
   readonly serviceName?: string;
   /** Retention of the function's log group. */
@@ -108,7 +129,7 @@ export class HouseFunction extends lambda.Function {
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         // Powertools: the service name becomes the logs' "service" field and the metrics' service dimension.
-        POWERTOOLS_SERVICE_NAME: props.serviceName ?? Stack.of(scope).stackName,
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? serviceNameOf(scope),
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,
       },

@@ -9,9 +9,10 @@ export { FleetCheck, type FleetCheckOptions, type FleetCheckProps } from './flee
 export { HouseFunction, type HouseFunctionProps } from './function';
 export { type MonitoredQuarantine, Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
 export { NagAcknowledgements } from './nag-acknowledgements';
+export type { OperatorCommands, OutputsOptions } from './operations';
 export { Quarantine, type QuarantineOptions, type QuarantineProps } from './quarantine';
-export { Receiver, type ReceiverProps, type ReceiverThrottle } from './receiver';
-export { Reconcile, type ReconcileOptions, type ReconcileProps } from './reconcile';
+export { Receiver, ReceiverEndpoint, type ReceiverProps, type ReceiverThrottle } from './receiver';
+export { Reconcile, ReconcileMode, type ReconcileOptions, type ReconcileProps } from './reconcile';
 export { type FleetEventsOptions, SmartcarWebhooks, type SmartcarWebhooksProps } from './smartcar-webhooks';
 export {
   SubscriptionWorkflow,

@@ -12,6 +12,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, type MetricName } from '../lambda/contract';
+import { cliCommand, type OperatorCommands } from './operations';
 import type { Receiver } from './receiver';
 import { ConfigurationError } from './validation';
 
@@ -71,6 +72,11 @@ export interface MonitoringProps extends MonitoringOptions {
   readonly stateMachine: sfn.IStateMachine;
   /** The Powertools service name the functions publish their metrics under. */
   readonly serviceName: string;
+  /**
+   * The command lines the alarm texts give (they must work in the stack the construct is deployed in).
+   * @default - the operations CLI, finding the instance from `--stack <this stack's name>`
+   */
+  readonly commands?: OperatorCommands;
 }
 
 /** What {@link Monitoring} watches of the quarantine. */
@@ -112,6 +118,14 @@ export class Monitoring extends Construct {
     }
 
     this.serviceName = props.serviceName;
+    const byStack = (command: string) => cliCommand(command, { stackName: Stack.of(this).stackName, prefix: '' }, '');
+    const commands: OperatorCommands = props.commands ?? {
+      rotateToken: byStack('rotate-token'),
+      recoverRejected: byStack('recover-rejected'),
+      redrive: byStack('redrive'),
+      redriveState: `${byStack('redrive')} --queue state`,
+      rebuildState: byStack('rebuild-state'),
+    };
     const custom = (name: MetricName, statistic = 'Sum') => this.metric(name, { statistic });
 
     const alarm = this.addAlarm.bind(this);
@@ -163,9 +177,9 @@ export class Monitoring extends Construct {
       props.tokenMismatchThreshold ?? 3,
       "Deliveries shaped like Smartcar's are failing their signature: most likely the management token in the secret " +
         'is not the one Smartcar signs with (rotated in the Dashboard, secret not updated, or a typo). They are answered ' +
-        '401 and kept in the quarantine. Fix: put the Dashboard token in the secret with `npm run rotate-token -- ' +
-        '--secret-id <secret>`, then re-ingest what was rejected with `npm run recover-rejected -- --bucket <quarantine ' +
-        'bucket> --since <time>` (stack outputs RotateTokenCommand and RecoverRejectedCommand).',
+        '401 and kept in the quarantine. Fix: pipe the Dashboard token into ' +
+        `\`${commands.rotateToken}\`: it puts the token in the secret, then re-ingests what was rejected in the ` +
+        'last 24 hours (add --since <ISO time> to reach further back).',
     );
     alarm(
       'TokenUnavailable',
@@ -177,7 +191,8 @@ export class Monitoring extends Construct {
       'DeadLetters',
       props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: FIVE_MINUTES, statistic: 'Maximum' }),
       1,
-      'Deliveries the ingest function could not store are in the dead-letter queue: fix the cause, then redrive (README, Operations).',
+      'Deliveries the ingest function could not store are in the dead-letter queue: fix the cause (ingest function ' +
+        `log), then move them back: \`${commands.redrive}\`.`,
     );
     if (props.stateDeadLetterQueue) {
       alarm(
@@ -187,8 +202,8 @@ export class Monitoring extends Construct {
           statistic: 'Maximum',
         }),
         1,
-        'The vehicle state table missed lake objects (the lake has them): fix the cause (state function logs), then run ' +
-          'npm run rebuild-state, or redrive the state dead-letter queue.',
+        'The vehicle state table missed lake objects (the lake has them): fix the cause (state function logs), then ' +
+          `move them back: \`${commands.redriveState}\`, or rebuild the table: \`${commands.rebuildState}\`.`,
       );
     }
     alarm(
@@ -207,7 +222,7 @@ export class Monitoring extends Construct {
       'VerifyErrors',
       props.verifyFunction.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
       1,
-      'The verification function crashed or timed out: API Gateway answered 5xx.',
+      'The verification function crashed or timed out: the front door answered 5xx (Smartcar retries, then drops the event).',
     );
     this.alarmOnFailedRuns(
       'Workflow',
@@ -243,7 +258,7 @@ export class Monitoring extends Construct {
         1,
         'The quarantine function is failing (errors, messages in its dead-letter queue, or rejected deliveries ' +
           'waiting more than 10 minutes): they are safe in the queue for 14 days; see the function log, then ' +
-          'redrive the dead-letter queue.',
+          "redrive the quarantine's dead-letter queue (SQS console: Start DLQ redrive).",
       );
     }
     if (props.recoverFunction) {
@@ -252,7 +267,7 @@ export class Monitoring extends Construct {
         props.recoverFunction.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
         1,
         'The recovery function failed or timed out while re-verifying quarantined deliveries: nothing it had not ' +
-          'delivered is lost (the quarantine keeps it); see its log, then run recover-rejected again.',
+          `delivered is lost (the quarantine keeps it); see its log, then run \`${commands.recoverRejected}\`.`,
       );
     }
     alarm(

@@ -1,15 +1,112 @@
 /**
  * Every cdk-nag (AwsSolutions) finding this project accepts, in one place, each with its reason.
  * Anything not listed here fails `cdk synth` and the test suite.
+ *
+ * Only resources the construct creates are acknowledged, never one the consumer brought (`existingBucket`,
+ * `existingManagementTokenSecret`, …): a finding on those is the consumer's to judge. Both cdk-nag lines
+ * are served without importing either (cdk-nag stays an optional peer of the package):
+ * - cdk-nag 3 (`Validations.of(app).addPlugins(new AwsSolutionsChecks(app))`) reads aws-cdk-lib's
+ *   acknowledgements (`Validations.of(scope).acknowledge`), recorded here on each construct.
+ * - cdk-nag 2 (`Aspects.of(app).add(new AwsSolutionsChecks())`) reads its `cdk_nag` resource metadata
+ *   (the format its `NagSuppressions` writes and its README documents). An aspect of ours, run before
+ *   any of the default priority, writes that metadata on the construct's resources when it finds a
+ *   cdk-nag 2 pack applied above the construct, and only then, so cdk-nag 3 templates stay as they were.
+ * Any other cdk-nag major applied as an aspect stops synth with one line naming the supported ones.
  */
-import { type CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
+import {
+  AspectPriority,
+  Aspects,
+  type CfnElement,
+  CfnResource,
+  type IAspect,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import type { SmartcarWebhooks } from './smartcar-webhooks';
+import { ConfigurationError } from './validation';
 
 type Scope = Parameters<typeof Validations.of>[0];
 
-function ack(scope: Scope, id: string, reason: string): void {
-  Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${id}`, reason });
+/** The cdk-nag majors the acknowledgements serve (the package's optional peer range says the same). */
+export const SUPPORTED_CDK_NAG = '2.x (Aspects) and 3.x (Validations)';
+
+/** One acknowledgement: where, which finding (`S1`, `IAM5[Resource::…]`), why. */
+interface Acknowledgement {
+  readonly scope: IConstruct;
+  readonly id: string;
+  readonly reason: string;
+}
+
+/** Instances already acknowledged: a second call adds nothing. */
+const acknowledged = new WeakSet<IConstruct>();
+
+/** The jsii type information every cdk-nag class carries: `{ fqn: 'cdk-nag.AwsSolutionsChecks', version }`. */
+function jsiiType(o: object): { fqn?: string; version?: string } | undefined {
+  return (o.constructor as unknown as Record<symbol, { fqn?: string; version?: string } | undefined>)[
+    Symbol.for('jsii.rtti')
+  ];
+}
+
+/** The major version of the cdk-nag rule packs applied as aspects on `scope` or above it. */
+function nagPackMajorsAbove(scope: IConstruct): Set<string> {
+  const majors = new Set<string>();
+  for (let s: IConstruct | undefined = scope; s; s = s.node.scope) {
+    for (const aspect of Aspects.of(s).all) {
+      const type = jsiiType(aspect);
+      // A rule pack (NagPack and its subclasses), not e.g. cdk-nag 3's WriteNagSuppressionsToCloudFormationAspect.
+      if (!type?.fqn?.startsWith('cdk-nag.') || !('readPackName' in aspect)) continue;
+      majors.add(String(type.version ?? '?').split('.')[0]);
+    }
+  }
+  return majors;
+}
+
+/** cdk-nag 2's CloudFormation form of a suppression (its NagSuppressionHelper.toCfnFormat). */
+function nag2Rule(a: Acknowledgement): Record<string, unknown> {
+  const m = /^([A-Za-z0-9]+)(?:\[(.*)\])?$/s.exec(a.id) as RegExpExecArray;
+  const rule: Record<string, unknown> = { id: `AwsSolutions-${m[1]}` };
+  if (m[2] !== undefined) rule.applies_to = [m[2]];
+  // Reasons outside Latin-1 are stored base64-encoded, as cdk-nag 2 itself stores them.
+  if ([...a.reason].some((c) => (c.codePointAt(0) ?? 0) > 255)) {
+    rule.reason = Buffer.from(a.reason).toString('base64');
+    rule.is_reason_encoded = true;
+  } else rule.reason = a.reason;
+  return rule;
+}
+
+/**
+ * Writes the acknowledgements as cdk-nag 2 metadata on every resource under their scope (cdk-nag 3's
+ * acknowledgements apply to a construct and everything under it; this gives cdk-nag 2 the same reach).
+ */
+class Nag2Suppressions implements IAspect {
+  private done = false;
+  constructor(
+    private readonly webhooks: IConstruct,
+    private readonly acks: readonly Acknowledgement[],
+  ) {}
+
+  public visit(node: IConstruct): void {
+    if (this.done || node !== this.webhooks) return;
+    this.done = true;
+    const majors = nagPackMajorsAbove(this.webhooks);
+    const unsupported = [...majors].filter((m) => m !== '2');
+    if (unsupported.length > 0)
+      throw new ConfigurationError(
+        `cdk-nag ${unsupported.join(', ')}.x is applied as an aspect; the SmartcarWebhooks acknowledgements support cdk-nag ${SUPPORTED_CDK_NAG}.`,
+      );
+    if (!majors.has('2')) return;
+    for (const a of this.acks) {
+      for (const c of a.scope.node.findAll()) {
+        if (!CfnResource.isCfnResource(c)) continue;
+        const existing = (c.getMetadata('cdk_nag') as { rules_to_suppress?: unknown[] } | undefined)?.rules_to_suppress;
+        const rules = [...(existing ?? []), nag2Rule(a)];
+        const unique = [...new Map(rules.map((r) => [JSON.stringify(r), r])).values()];
+        c.addMetadata('cdk_nag', { rules_to_suppress: unique });
+      }
+    }
+  }
 }
 
 /** How cdk-nag writes a resource's ARN attribute in a finding id: `<LogicalId.Arn>`. */
@@ -21,7 +118,11 @@ function attr(construct: IConstruct, attribute: string): string {
 /** cdk-nag (AwsSolutions) acknowledgements for a {@link SmartcarWebhooks}, each with its reason. */
 // biome-ignore lint/complexity/noStaticOnlyClass: jsii (the multi-language bindings) exports classes, not free functions
 export class NagAcknowledgements {
-  /** Acknowledges every AwsSolutions finding the construct knowingly raises, each with its reason. */
+  /**
+   * Acknowledges every AwsSolutions finding the construct knowingly raises, each with its reason, on the
+   * resources it creates only (a bucket or secret you pass in keeps its findings). Works with cdk-nag 3
+   * (`Validations.of(app).addPlugins(...)`) and cdk-nag 2 (`Aspects.of(app).add(...)`), whichever the app uses.
+   */
   public static acknowledge(webhooks: SmartcarWebhooks): void {
     acknowledgeNagFindings(webhooks);
   }
@@ -29,7 +130,19 @@ export class NagAcknowledgements {
 
 /** See {@link NagAcknowledgements.acknowledge}. */
 export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
+  if (acknowledged.has(webhooks)) return;
+  acknowledged.add(webhooks);
   const { receiver, dataLake, subscriptionWorkflow: workflow } = webhooks;
+  /** Created by the construct (under it in the tree), not brought by the consumer. */
+  const ours = (c: IConstruct) => c === webhooks || c.node.scopes.includes(webhooks);
+  const acks: Acknowledgement[] = [];
+  const ack = (scope: Scope, id: string, reason: string): void => {
+    // A guard on this file: an acknowledgement reaches everything under its scope.
+    if (!ours(scope)) throw new Error(`AwsSolutions-${id} would be acknowledged on ${scope.node.path}, not ours`);
+    Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${id}`, reason });
+    acks.push({ scope, id, reason });
+  };
+  Aspects.of(webhooks).add(new Nag2Suppressions(webhooks, acks), { priority: AspectPriority.MUTATING });
 
   if (receiver.api)
     ack(
@@ -74,7 +187,7 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
       'Object keys are generated per batch; the grant is limited to the raw-zone prefix of the lake bucket.',
     );
   }
-  if (dataLake.bucket.node.defaultChild) {
+  if (ours(dataLake.bucket)) {
     ack(
       dataLake.bucket,
       'S1',
@@ -94,7 +207,7 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     ack(
       dataLake.vehicleStateTable,
       'DDB3',
-      'The table holds current state derived from the lake; npm run rebuild-state rebuilds it from the lake, which is ' +
+      'The table holds current state derived from the lake; `npx smartcar-webhooks rebuild-state` rebuilds it from the lake, which is ' +
         'versioned, so point-in-time recovery would be cost without benefit.',
     );
   }
@@ -113,12 +226,12 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
       'Object keys are generated per batch; the state function may read only the raw zone of the lake bucket.',
     );
   }
-  if (webhooks.managementTokenSecret.node.defaultChild) {
+  if (ours(webhooks.managementTokenSecret)) {
     ack(
       webhooks.managementTokenSecret,
       'SMG4',
       'The Smartcar management token is issued by the Smartcar Dashboard and cannot be rotated by a Lambda; ' +
-        'the rotation runbook in the README replaces it by hand and the receiver picks it up without a redeploy.',
+        '`npx smartcar-webhooks rotate-token` replaces it by hand and the receiver picks it up without a redeploy.',
     );
   }
 
@@ -243,7 +356,7 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     'Logging is at ERROR without execution data on purpose: ALL would copy user and vehicle ids into CloudWatch Logs ' +
       'for every step of runs that take days; the execution history keeps the detail.',
   );
-  if (reconcile.clientCredentialsSecret.node.defaultChild) {
+  if (ours(reconcile.clientCredentialsSecret)) {
     ack(
       reconcile.clientCredentialsSecret,
       'SMG4',

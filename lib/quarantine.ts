@@ -160,7 +160,7 @@ export class Quarantine extends Construct {
     this.recoverFunction = new HouseFunction(this, 'RecoverFunction', {
       handler: 'recover',
       description: 'Re-verifies quarantined deliveries after a token rotation and queues the authentic ones',
-      // It stops a minute before this and answers done: false; rotate-token invokes it again.
+      // It stops a minute before this and answers done: false; `smartcar-webhooks rotate-token` invokes it again.
       timeout: Duration.minutes(15),
       memorySize: 1024,
       // One recovery at a time: two would read the same objects and hand their deliveries over twice.
@@ -194,7 +194,7 @@ export class Quarantine extends Construct {
     props.dedupTable?.grant(recover, 'dynamodb:BatchGetItem');
   }
 
-  /** Lets `grantee` run the recovery (e.g. the operators' role, for `rotate-token --recover-function`). */
+  /** Lets `grantee` run the recovery (e.g. the operators' role, for `npx smartcar-webhooks rotate-token`). */
   public grantInvokeRecovery(grantee: iam.IGrantable): iam.Grant {
     return this.recoverFunction.grantInvoke(grantee);
   }

@@ -19,10 +19,18 @@ import { HouseFunction } from './function';
 import { queueWithDeadLetters } from './private-bucket';
 import { ConfigurationError } from './validation';
 
-/** The front doors Smartcar can post to: `endpoint` takes one of these. */
-export const ENDPOINTS = ['function-url', 'http-api'] as const;
+/** The front door Smartcar posts to. */
+export enum ReceiverEndpoint {
+  /** A Lambda Function URL: no API Gateway charge, throttled by the function's reserved concurrency. */
+  FUNCTION_URL = 'function-url',
+  /** An API Gateway HTTP API: access logs, custom domains and a stage throttle, $1.00 per million requests more. */
+  HTTP_API = 'http-api',
+}
+
+/** The front doors Smartcar can post to, as `cdk.json` names them. */
+export const ENDPOINTS: readonly string[] = Object.values(ReceiverEndpoint);
 /** The default front door: a Lambda Function URL (no API Gateway charge). */
-export const DEFAULT_ENDPOINT = 'function-url';
+export const DEFAULT_ENDPOINT = ReceiverEndpoint.FUNCTION_URL;
 /** Peak deliveries per second the front door is sized for unless told otherwise. */
 export const DEFAULT_EXPECTED_PEAK_PER_SECOND = 500;
 
@@ -59,12 +67,12 @@ export interface ReceiverProps {
   /** The secret holding the application management token. */
   readonly managementTokenSecret: secretsmanager.ISecret;
   /**
-   * The front door: `'function-url'` (a Lambda Function URL; no API Gateway charge, throttled by the
-   * function's reserved concurrency) or `'http-api'` (an API Gateway HTTP API with access logs, custom
-   * domains and a stage throttle; $1.00 per million requests more).
-   * @default 'function-url'
+   * The front door: a Lambda Function URL (no API Gateway charge, throttled by the function's reserved
+   * concurrency) or an API Gateway HTTP API (access logs, custom domains and a stage throttle; $1.00 per
+   * million requests more).
+   * @default ReceiverEndpoint.FUNCTION_URL
    */
-  readonly endpoint?: string;
+  readonly endpoint?: ReceiverEndpoint;
   /** Path of the callback route. @default '/webhooks' */
   readonly callbackPath?: string;
   /**
@@ -101,15 +109,15 @@ export interface ReceiverProps {
 }
 
 export class Receiver extends Construct {
-  /** Which front door Smartcar posts to: `'function-url'` or `'http-api'`. */
-  public readonly endpoint: string;
-  /** The HTTP API Smartcar posts to, when `endpoint` is `'http-api'`. */
+  /** Which front door Smartcar posts to. */
+  public readonly endpoint: ReceiverEndpoint;
+  /** The HTTP API Smartcar posts to, when `endpoint` is `ReceiverEndpoint.HTTP_API`. */
   public readonly api?: apigwv2.HttpApi;
   /** Its throttled default stage, with access logs. */
   public readonly stage?: apigwv2.HttpStage;
   /** The stage's access log group. */
   public readonly accessLogGroup?: logs.LogGroup;
-  /** The Function URL Smartcar posts to, when `endpoint` is `'function-url'`. */
+  /** The Function URL Smartcar posts to, when `endpoint` is `ReceiverEndpoint.FUNCTION_URL`. */
   public readonly functionUrl?: lambda.FunctionUrl;
   /** Answers VERIFY and authenticates deliveries. */
   public readonly verifyFunction: HouseFunction;
@@ -123,8 +131,11 @@ export class Receiver extends Construct {
   constructor(scope: Construct, id: string, props: ReceiverProps) {
     super(scope, id);
     this.endpoint = props.endpoint ?? DEFAULT_ENDPOINT;
-    if (!Token.isUnresolved(this.endpoint) && !(ENDPOINTS as readonly string[]).includes(this.endpoint)) {
-      throw new ConfigurationError(`endpoint "${this.endpoint}" must be one of ${ENDPOINTS.join(', ')}.`);
+    // Checked for JavaScript callers and values cast from strings; TypeScript's enum type cannot be bypassed.
+    if (!ENDPOINTS.includes(this.endpoint)) {
+      throw new ConfigurationError(
+        `endpoint "${this.endpoint}" is not a front door: use ReceiverEndpoint.FUNCTION_URL or ReceiverEndpoint.HTTP_API.`,
+      );
     }
     const peak = props.expectedPeakDeliveriesPerSecond ?? DEFAULT_EXPECTED_PEAK_PER_SECOND;
     if (!Token.isUnresolved(peak) && !(Number.isInteger(peak) && peak >= 1 && peak <= 10_000)) {
@@ -168,14 +179,14 @@ export class Receiver extends Construct {
       },
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,
-      reservedConcurrentExecutions: this.endpoint === 'function-url' ? reserved : undefined,
+      reservedConcurrentExecutions: this.endpoint === ReceiverEndpoint.FUNCTION_URL ? reserved : undefined,
       // One invocation per request: Lambda's start/report records would cost more than everything it logs.
       quietPlatformLogs: true,
     });
     props.managementTokenSecret.grantRead(this.verifyFunction);
     this.queue.grantSendMessages(this.verifyFunction);
 
-    if (this.endpoint === 'function-url') {
+    if (this.endpoint === ReceiverEndpoint.FUNCTION_URL) {
       this.functionUrl = this.verifyFunction.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
       this.verifyFunction.addEnvironment(ENV.callbackPath, callbackPath);
       // The URL ends with a slash; the callback path starts with one.

@@ -32,6 +32,16 @@ import { HouseFunction } from './function';
 import { listPrefixStatement } from './private-bucket';
 import { ConfigurationError, checkApiOrigin, checkInteger, checkPattern } from './validation';
 
+/** Which connections scheduled reconcile runs keep subscribed. */
+export enum ReconcileMode {
+  /** Vehicles connected in live mode only (real cars). */
+  LIVE = 'live',
+  /** Simulated vehicles only. */
+  SIMULATED = 'simulated',
+  /** Every connection, live and simulated. */
+  ALL = 'all',
+}
+
 /** What a user of {@link SmartcarWebhooks} can set about reconciliation. */
 export interface ReconcileOptions {
   /** Turn the schedules on (they exist either way, DISABLED until this is true). @default false */
@@ -41,8 +51,8 @@ export interface ReconcileOptions {
    * @default - a new secret is created, holding a placeholder until you put the credentials in it
    */
   readonly existingClientCredentialsSecret?: secretsmanager.ISecret;
-  /** Which connections the scheduled runs keep subscribed: `live`, `simulated` or `all`. @default 'live' */
-  readonly mode?: string;
+  /** Which connections the scheduled runs keep subscribed. @default ReconcileMode.LIVE */
+  readonly mode?: ReconcileMode;
   /** Only these users' vehicles (scheduled runs). @default - every user */
   readonly includeUserIds?: string[];
   /** Never these users' vehicles (scheduled runs). @default - none excluded */
@@ -101,7 +111,7 @@ export interface ReconcileProps extends ReconcileOptions {
   readonly logRemovalPolicy: RemovalPolicy;
 }
 
-const MODES = ['live', 'simulated', 'all'];
+const MODES: readonly string[] = Object.values(ReconcileMode);
 
 export class Reconcile extends Construct {
   /** The Standard state machine; start it from the console with `{"kind": "full", "dryRun": true}`. */
@@ -119,9 +129,14 @@ export class Reconcile extends Construct {
 
   constructor(scope: Construct, id: string, props: ReconcileProps) {
     super(scope, id);
-    const mode = props.mode ?? 'live';
+    const mode = props.mode ?? ReconcileMode.LIVE;
+    // For JavaScript callers and values cast from strings.
     if (!MODES.includes(mode))
-      throw new ConfigurationError(`reconcile.mode "${mode}" must be one of ${MODES.join(', ')}.`);
+      throw new ConfigurationError(
+        `reconcile.mode "${mode}" must be one of ${Object.keys(ReconcileMode)
+          .map((k) => `ReconcileMode.${k}`)
+          .join(', ')}.`,
+      );
     checkInteger('reconcile.rateLimitCapacity', props.rateLimitCapacity, 1, 1_000_000);
     checkInteger('reconcile.rateLimitPerMinute', props.rateLimitPerMinute, 1, 1_000_000);
     const fraction = props.maxPruneFraction;

@@ -1,13 +1,13 @@
 /**
- * The deployable stack: reads its settings from CDK context, composes `SmartcarWebhooks`, applies the
- * cdk-nag acknowledgements, and prints what an operator needs next (callback URL, how to set the token).
+ * The deployable stack: reads its settings from CDK context, composes `SmartcarWebhooks` with its outputs
+ * on (no prefix: what an operator needs next, the callback URL and how to set the token, and what the
+ * operations CLI reads), and applies the cdk-nag acknowledgements.
  */
-import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
-import { VIEWS } from './queries';
-import { ENDPOINTS } from './receiver';
+import { ENDPOINTS, type ReceiverEndpoint } from './receiver';
 import { SmartcarWebhooks } from './smartcar-webhooks';
 import { ConfigurationError, checkBucketName, checkSecretName, checkStackName, checkWebhookId } from './validation';
 
@@ -29,8 +29,8 @@ export interface StackSettings {
   readonly lakeExpireAfterDays?: number;
   /** Turn on the reconcile schedules. @default false */
   readonly reconcile?: boolean;
-  /** The front door, `function-url` or `http-api`. @default 'function-url' */
-  readonly endpoint?: string;
+  /** The front door (context `endpoint`: `function-url` or `http-api`). @default ReceiverEndpoint.FUNCTION_URL */
+  readonly endpoint?: ReceiverEndpoint;
   /** Peak deliveries per second the front door is sized for. @default 500 */
   readonly expectedPeakDeliveriesPerSecond?: number;
   /** Keep the DynamoDB deduplication table. @default false */
@@ -66,90 +66,10 @@ export class SmartcarWebhooksStack extends Stack {
       reconcile: { enabled: s.reconcile ?? false },
       logRetention: s.logRetentionDays,
       lifecycle: s.lakeExpireAfterDays ? { expireAfter: Duration.days(s.lakeExpireAfterDays) } : undefined,
+      // No prefix: the output keys every deployment of this stack has had (CallbackUrl, …).
+      outputs: { prefix: '' },
     });
     acknowledgeNagFindings(this.webhooks);
-
-    const secret = this.webhooks.managementTokenSecret;
-    new CfnOutput(this, 'CallbackUrl', {
-      description: 'Paste into Smartcar Dashboard → Webhooks as the callback URI, then press Verify',
-      value: this.webhooks.callbackUrl,
-    });
-    new CfnOutput(this, 'ManagementTokenSecretName', {
-      description: 'Secret that must hold the application management token',
-      value: secret.secretName,
-    });
-    new CfnOutput(this, 'SetManagementTokenCommand', {
-      description: 'Run once (token from Smartcar Dashboard → Configuration) before pressing Verify',
-      value: `aws secretsmanager put-secret-value --secret-id ${secret.secretArn} --secret-string "$SMARTCAR_MANAGEMENT_TOKEN"`,
-    });
-    new CfnOutput(this, 'RotateTokenCommand', {
-      description: 'After generating a new token in the Dashboard: pipe it in (never as an argument)',
-      value: `npm run rotate-token -- --secret-id ${secret.secretArn}${
-        this.webhooks.quarantine ? ` --recover-function ${this.webhooks.quarantine.recoverFunction.functionName}` : ''
-      }`,
-    });
-    const quarantine = this.webhooks.quarantine;
-    if (quarantine) {
-      new CfnOutput(this, 'QuarantineBucketName', {
-        description: 'Deliveries answered 401 only for their signature, kept 14 days for recovery',
-        value: quarantine.bucket.bucketName,
-      });
-      new CfnOutput(this, 'RecoveryFunctionName', {
-        description: 'Invoke with {"since": "<ISO time>"} to re-ingest quarantined deliveries that now verify',
-        value: quarantine.recoverFunction.functionName,
-      });
-      const dedup = this.webhooks.dataLake.dedupTable;
-      new CfnOutput(this, 'RecoverRejectedCommand', {
-        description:
-          'Re-verify and re-ingest quarantined deliveries from a workstation (add --since/--until/--dry-run)',
-        value: `npm run recover-rejected -- --bucket ${quarantine.bucket.bucketName} --secret-id ${secret.secretArn} --queue-url ${
-          this.webhooks.receiver.queue.queueUrl
-        }${dedup ? ` --dedup-table ${dedup.tableName}` : ''}`,
-      });
-    }
-    new CfnOutput(this, 'LakeBucketName', {
-      description: 'S3 bucket of the data lake',
-      value: this.webhooks.dataLake.bucket.bucketName,
-    });
-    new CfnOutput(this, 'AthenaWorkGroup', {
-      description: `Athena workgroup: open it, run the named queries "01…${String(VIEWS.length).padStart(2, '0')} create view" once, in order, then query`,
-      value: this.webhooks.catalog.workGroup.ref,
-    });
-    new CfnOutput(this, 'GlueDatabase', {
-      description: 'Glue database holding the deliveries table and the views',
-      value: this.webhooks.catalog.databaseName,
-    });
-    const reconcile = this.webhooks.reconcile;
-    new CfnOutput(this, 'ClientCredentialsSecretName', {
-      description: 'Put {"clientId": "…", "clientSecret": "…"} (Dashboard → API Credentials) here before reconciling',
-      value: reconcile.clientCredentialsSecret.secretName,
-    });
-    new CfnOutput(this, 'ReconcileStateMachineArn', {
-      description:
-        'Start with {"kind": "full", "dryRun": true} to see the plan; schedules run it when -c reconcile=true',
-      value: reconcile.stateMachine.stateMachineArn,
-    });
-    new CfnOutput(this, 'ReconcileConsoleUrl', {
-      description: 'Open, then press "Start execution" (see README, Keeping the fleet subscribed)',
-      value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${reconcile.stateMachine.stateMachineArn}`,
-    });
-    const workflow = this.webhooks.subscriptionWorkflow.stateMachine;
-    new CfnOutput(this, 'SubscriptionStateMachineArn', {
-      description: 'Start with {"accessToken": "<user access token>"} to subscribe all of the user vehicles',
-      value: workflow.stateMachineArn,
-    });
-    new CfnOutput(this, 'SubscriptionConsoleUrl', {
-      description: 'Open, then press "Start execution" and paste the input (see README)',
-      value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${workflow.stateMachineArn}`,
-    });
-    new CfnOutput(this, 'DeliveryQueueUrl', {
-      description: 'Queue between the receiver and the ingest function (the redrive target)',
-      value: this.webhooks.receiver.queue.queueUrl,
-    });
-    new CfnOutput(this, 'DeadLetterQueueUrl', {
-      description: 'Deliveries the ingest function could not store; should stay empty',
-      value: this.webhooks.receiver.deadLetterQueue.queueUrl,
-    });
   }
 }
 
@@ -182,7 +102,7 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
     return n;
   };
   const endpoint = text('endpoint');
-  if (endpoint !== undefined && !(ENDPOINTS as readonly string[]).includes(endpoint)) {
+  if (endpoint !== undefined && !ENDPOINTS.includes(endpoint)) {
     throw new ConfigurationError(`Context "endpoint" must be ${ENDPOINTS.join(' or ')}, got "${endpoint}".`);
   }
   const peakRaw = get('expectedPeakDeliveriesPerSecond');
@@ -220,7 +140,7 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
       removal === 'destroy' ? RemovalPolicy.DESTROY : removal === 'retain' ? RemovalPolicy.RETAIN : undefined,
     lakeExpireAfterDays: positiveInt('lakeExpireAfterDays'),
     reconcile: booleanContext('reconcile'),
-    endpoint,
+    endpoint: endpoint as ReceiverEndpoint | undefined,
     expectedPeakDeliveriesPerSecond: peak,
     deduplication: booleanContext('deduplication'),
     vehicleStateTable: booleanContext('vehicleStateTable'),

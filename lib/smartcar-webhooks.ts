@@ -1,9 +1,11 @@
 /**
- * `SmartcarWebhooks`: the reusable construct. Receives Smartcar webhooks on an HTTP API, answers VERIFY,
- * authenticates every delivery by `SC-Signature`, queues it durably and writes it to an S3 data lake.
- * Bring your own bucket or secret, or let it create them with safe defaults.
+ * `SmartcarWebhooks`: the reusable construct. Receives Smartcar webhooks on a Lambda Function URL (or,
+ * with `endpoint: ReceiverEndpoint.HTTP_API`, an API Gateway HTTP API), answers VERIFY, authenticates
+ * every delivery by `SC-Signature`, queues it durably and writes it to an S3 data lake. Bring your own
+ * bucket or secret, or let it create them with safe defaults.
  */
-import { Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import { createHash } from 'node:crypto';
+import { Duration, RemovalPolicy, SecretValue, Stack, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -17,9 +19,11 @@ import { Catalog, type CatalogOptions } from './catalog';
 import { Compaction, type CompactionOptions } from './compaction';
 import { DataLake, type FleetEventFilter, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { FleetCheck, type FleetCheckOptions } from './fleet-check';
+import { setServiceName } from './function';
 import { Monitoring, type MonitoringOptions } from './monitoring';
+import { checkOutputsPrefix, emitOutputs, type OutputsOptions, operatorCommands } from './operations';
 import { Quarantine, type QuarantineOptions } from './quarantine';
-import { Receiver, type ReceiverThrottle } from './receiver';
+import { Receiver, type ReceiverEndpoint, type ReceiverThrottle } from './receiver';
 import { Reconcile, type ReconcileOptions } from './reconcile';
 import { SubscriptionWorkflow, type SubscriptionWorkflowOptions } from './subscription-workflow';
 import { ConfigurationError, checkBucketName, checkEmail, checkInteger, checkSecretName } from './validation';
@@ -68,12 +72,12 @@ export interface SmartcarWebhooksProps {
   /** Key prefix of the raw zone. @default 'raw' */
   readonly rawPrefix?: string;
   /**
-   * The front door: `'function-url'` (a Lambda Function URL: no API Gateway charge, throttled by reserved
-   * concurrency) or `'http-api'` (an API Gateway HTTP API: access logs, custom domains, a stage throttle,
-   * $1.00 per million requests). See the README's cost section for the figures.
-   * @default 'function-url'
+   * The front door: `ReceiverEndpoint.FUNCTION_URL` (a Lambda Function URL: no API Gateway charge,
+   * throttled by reserved concurrency) or `ReceiverEndpoint.HTTP_API` (an API Gateway HTTP API: access
+   * logs, custom domains, a stage throttle, $1.00 per million requests). See the cost guide for the figures.
+   * @default ReceiverEndpoint.FUNCTION_URL
    */
-  readonly endpoint?: string;
+  readonly endpoint?: ReceiverEndpoint;
   /** Path of the callback route. @default '/webhooks' */
   readonly callbackPath?: string;
   /**
@@ -83,7 +87,11 @@ export interface SmartcarWebhooksProps {
    * @default 500
    */
   readonly expectedPeakDeliveriesPerSecond?: number;
-  /** HTTP API stage throttling, instead of the one sized from the expected peak. @default - sized from expectedPeakDeliveriesPerSecond */
+  /**
+   * HTTP API stage throttling (with `ReceiverEndpoint.HTTP_API` only), instead of the one sized from the
+   * expected peak.
+   * @default - rate and burst 5 × expectedPeakDeliveriesPerSecond, at least 50 and 100 (2,500 each at the default peak)
+   */
   readonly throttle?: ReceiverThrottle;
   /**
    * Reserved concurrency of the verification function behind a Function URL, instead of the one sized from
@@ -109,7 +117,7 @@ export interface SmartcarWebhooksProps {
   readonly ingestMaxBatchingWindow?: Duration;
   /**
    * Store a delivery retried after its first copy was stored only once in the raw zone (DynamoDB). The
-   * curated layer and the views count each event once either way; see the README's cost section.
+   * curated layer and the views count each event once either way; see the cost guide.
    * @default false
    */
   readonly deduplication?: boolean;
@@ -122,7 +130,7 @@ export interface SmartcarWebhooksProps {
   readonly deduplicationTableRemovalPolicy?: RemovalPolicy;
   /**
    * Keep each vehicle's current state in a DynamoDB table (opt-in; the views answer the same from the
-   * lake, and `npm run rebuild-state` rebuilds the table from it). @default false
+   * lake, and `npx smartcar-webhooks rebuild-state` rebuilds the table from it). @default false
    */
   readonly vehicleStateTable?: boolean;
   /**
@@ -171,6 +179,13 @@ export interface SmartcarWebhooksProps {
   readonly logRetention?: logs.RetentionDays;
   /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * Emit the instance's stack outputs (callback URL, secret, buckets, queues, state machines, …), which
+   * the operations CLI reads: `npx smartcar-webhooks <command> --stack <stack> [--instance <prefix>]`.
+   * Give each instance of a stack its own prefix.
+   * @default - no outputs: the alarm texts name the CLI's explicit flags instead of `--stack`
+   */
+  readonly outputs?: OutputsOptions;
 }
 
 export class SmartcarWebhooks extends Construct {
@@ -178,7 +193,7 @@ export class SmartcarWebhooks extends Construct {
   public readonly webhookId?: string;
   /** The secret holding the application management token. */
   public readonly managementTokenSecret: secretsmanager.ISecret;
-  /** The receiver: API, verification function, queue and dead-letter queue. */
+  /** The receiver: front door (Function URL or HTTP API), verification function, queue and dead-letter queue. */
   public readonly receiver: Receiver;
   /** The data lake: bucket and ingest function. */
   public readonly dataLake: DataLake;
@@ -200,6 +215,14 @@ export class SmartcarWebhooks extends Construct {
   public readonly fleetCheck: FleetCheck;
   /** Compacts the raw zone into the curated layer. */
   public readonly compaction: Compaction;
+  /**
+   * The Powertools service name of the instance: the `service` dimension of its functions' metrics, which
+   * its alarms and dashboard filter on. The first instance of a stack has the stack name (the name every
+   * deployment had before); any other, the stack name, its path and a short hash (see {@link defaultServiceName}).
+   */
+  public readonly serviceName: string;
+  /** The prefix of the instance's stack outputs, when it emits them. */
+  public readonly outputsPrefix?: string;
 
   constructor(scope: Construct, id: string, props: SmartcarWebhooksProps = {}) {
     super(scope, id);
@@ -211,6 +234,23 @@ export class SmartcarWebhooks extends Construct {
     checkSecretName('managementTokenSecretProps.secretName', props.managementTokenSecretProps?.secretName);
     checkBucketName('bucketProps.bucketName', props.bucketProps?.bucketName);
     checkEmail('monitoring.alarmEmail', props.monitoring?.alarmEmail);
+    const stack = Stack.of(this);
+    const others = stack.node
+      .findAll()
+      .filter((c): c is SmartcarWebhooks => c instanceof SmartcarWebhooks && c !== this && Stack.of(c) === stack);
+    if (props.outputs) {
+      const prefix = props.outputs.prefix ?? '';
+      checkOutputsPrefix(prefix);
+      const same = others.find((o) => o.outputsPrefix === prefix);
+      if (same)
+        throw new ConfigurationError(
+          `outputs.prefix ${JSON.stringify(prefix)} is already used by ${same.node.path} in stack ${stack.node.id}; give each instance its own.`,
+        );
+      this.outputsPrefix = prefix;
+    }
+    this.serviceName = defaultServiceName(this, new Set(others.map((o) => o.serviceName)));
+    // Every function and state machine below publishes under it (HouseFunction, Compaction read it).
+    setServiceName(this, this.serviceName);
     const batchingWindow = props.ingestMaxBatchingWindow ?? Duration.seconds(60);
     if (batchingWindow.toSeconds() > 300) {
       throw new ConfigurationError(
@@ -344,12 +384,16 @@ export class SmartcarWebhooks extends Construct {
       deadLetterQueue: this.receiver.deadLetterQueue,
       stateDeadLetterQueue: this.dataLake.stateDeadLetterQueue,
       stateMachine: workflow.stateMachine,
-      serviceName: Stack.of(this).stackName,
+      serviceName: this.serviceName,
+      commands: operatorCommands(
+        this,
+        this.outputsPrefix === undefined ? undefined : { stackName: stack.stackName, prefix: this.outputsPrefix },
+      ),
     });
     this.fleetCheck = new FleetCheck(this, 'FleetCheck', {
       ...props.fleetCheck,
       catalog: this.catalog,
-      serviceName: Stack.of(this).stackName,
+      serviceName: this.serviceName,
       logRetention,
       logRemovalPolicy,
     });
@@ -372,6 +416,7 @@ export class SmartcarWebhooks extends Construct {
       this.fleetCheck.stateMachine,
       'A fleet check run failed, timed out or was aborted: the SilentVehicles figures are stale; open the execution for the Athena error.',
     );
+    if (this.outputsPrefix !== undefined) emitOutputs(this, this.outputsPrefix);
   }
 
   /** Lets `grantee` start executions of the subscription workflow (what the console's Start execution needs). */
@@ -410,4 +455,28 @@ export class SmartcarWebhooks extends Construct {
   public metricRecordsWritten(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.monitoring.metric(METRIC.recordsWritten, props);
   }
+}
+
+/**
+ * The default service name of an instance, by the Catalog's rule (see `defaultDatabaseName`): the first
+ * instance of a stack keeps the stack name, so the metrics, alarms and dashboards of a deployment made
+ * before instances had their own keep their dimension; any other is the stack name, its path in the stack
+ * and a hash of both, e.g. `Platform-Staging-1a2b3c4d`, so two instances never publish, alarm or chart
+ * under the same `service` (CloudWatch allows letters, digits and `-` here without quoting in SEARCH).
+ *
+ * Adding a second instance never renames the first; removing the first of two renames the other.
+ */
+export function defaultServiceName(instance: Construct, taken: ReadonlySet<string>): string {
+  const stack = Stack.of(instance);
+  if (!taken.has(stack.stackName)) return stack.stackName;
+  // A nested stack's name is known only at deploy time: its path in the app stands in for it.
+  const stackName = Token.isUnresolved(stack.stackName) ? stack.node.path : stack.stackName;
+  const relative = instance.node.path.slice(stack.node.path.length + 1);
+  const hash = createHash('sha256').update(`${stackName}\0${relative}`).digest('hex').slice(0, 8);
+  const readable = (s: string) =>
+    s
+      .replace(/[^A-Za-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 64);
+  return [readable(stackName), readable(relative), hash].filter(Boolean).join('-');
 }

@@ -39,6 +39,10 @@ export function compileInStage(): { stage: string; ok: boolean; output: string }
     cpSync(path.join(ROOT, 'lambda', 'contract.ts'), path.join(stage, 'lambda', 'contract.ts'));
     cpSync(path.join(ROOT, 'README.md'), path.join(stage, 'README.md'));
     symlinkSync(path.join(ROOT, 'node_modules'), path.join(stage, 'node_modules'), 'dir');
+    const optional = pkg.peerDependenciesMeta ?? {};
+    const requiredPeers = Object.fromEntries(
+      Object.entries<string>(pkg.peerDependencies).filter(([name]) => !optional[name]?.optional),
+    );
     writeFileSync(
       path.join(stage, 'package.json'),
       JSON.stringify(
@@ -51,10 +55,12 @@ export function compileInStage(): { stage: string; ok: boolean; output: string }
           repository: pkg.repository,
           main: 'lib/index.js',
           types: 'lib/index.d.ts',
-          peerDependencies: pkg.peerDependencies,
+          // Only the peers the API needs: an optional one (cdk-nag, detected at synth time) would become a
+          // hard dependency of every language binding.
+          peerDependencies: requiredPeers,
           // jsii wants the lowest version of each peer as a devDependency: the one the API is compiled against.
           devDependencies: Object.fromEntries(
-            Object.entries<string>(pkg.peerDependencies).map(([name, range]) => [name, range.replace(/^[\^~]/, '')]),
+            Object.entries<string>(requiredPeers).map(([name, range]) => [name, range.replace(/^[\^~]/, '')]),
           ),
           stability: 'experimental',
           jsii: { outdir: 'dist', targets: {} },

@@ -3,7 +3,7 @@
  * each alarmed on throttling, both handing the same verification function the same event.
  */
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { frontDoorCapacity } from '../../lib/receiver';
+import { frontDoorCapacity, ReceiverEndpoint } from '../../lib/receiver';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
 import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
 import { bareStack, synthStack } from '../support/synth';
@@ -11,7 +11,9 @@ import { bareStack, synthStack } from '../support/synth';
 const functionUrl = synthStack().template;
 let httpApi: Template;
 beforeAll(() => {
-  httpApi = synthStack({ settings: { endpoint: 'http-api', expectedPeakDeliveriesPerSecond: 2000 } }).template;
+  httpApi = synthStack({
+    settings: { endpoint: ReceiverEndpoint.HTTP_API, expectedPeakDeliveriesPerSecond: 2000 },
+  }).template;
 });
 
 function verifyFunction(template: Template) {
@@ -90,9 +92,10 @@ describe('sizing', () => {
   it('explicit throttle and reserved concurrency win over the sizing', () => {
     const stack = bareStack();
     const w = new SmartcarWebhooks(stack, 'W', { reservedConcurrency: 7, expectedPeakDeliveriesPerSecond: 9000 });
-    expect(w.receiver.endpoint).toBe('function-url');
-    expect(() => new SmartcarWebhooks(bareStack(), 'W', { endpoint: 'rest-api' })).toThrow(
-      /endpoint "rest-api" must be one of function-url, http-api/,
+    expect(w.receiver.endpoint).toBe(ReceiverEndpoint.FUNCTION_URL);
+    // A JavaScript caller (or a cast) can still pass any string: it is refused with the enum's members.
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { endpoint: 'rest-api' as ReceiverEndpoint })).toThrow(
+      /endpoint "rest-api" is not a front door: use ReceiverEndpoint.FUNCTION_URL or ReceiverEndpoint.HTTP_API/,
     );
     expect(() => new SmartcarWebhooks(bareStack(), 'W', { expectedPeakDeliveriesPerSecond: 0 })).toThrow(
       /expectedPeakDeliveriesPerSecond is 0/,
@@ -106,7 +109,7 @@ describe('sizing', () => {
       deduplication: 'true',
     };
     expect(settingsFromContext((k) => ctx[k])).toMatchObject({
-      endpoint: 'http-api',
+      endpoint: ReceiverEndpoint.HTTP_API,
       expectedPeakDeliveriesPerSecond: 800,
       deduplication: true,
     });

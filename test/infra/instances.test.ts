@@ -3,7 +3,9 @@
  * physical name the templates give a resource is used once (cfn-lint's E3019, checked here across both
  * stacks at once; cfn-lint itself runs on the default template in stack.test.ts), and synthesis says
  * nothing (no warning, no error, no cdk-nag finding). The first instance of a stack keeps the name it had
- * before names were derived from the construct's path, so an existing deployment replaces nothing.
+ * before names were derived from the construct's path, so an existing deployment replaces nothing. Each
+ * instance publishes its metrics under its own `service` and its alarms and dashboard watch only those;
+ * each emits its outputs under its own prefix (the third emits none: its alarms name explicit flags).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,8 +52,8 @@ const app = new App({
   context: { 'aws:cdk:bundling-stacks': [] },
 });
 const platform = new Stack(app, 'Platform');
-const production = new SmartcarWebhooks(platform, 'Production', {});
-const staging = new SmartcarWebhooks(platform, 'Staging', {});
+const production = new SmartcarWebhooks(platform, 'Production', { outputs: { prefix: 'Prod' } });
+const staging = new SmartcarWebhooks(platform, 'Staging', { outputs: { prefix: 'Staging' } });
 const other = new Stack(app, 'OtherBrand');
 const brand = new SmartcarWebhooks(other, 'Smartcar', {});
 for (const w of [production, staging, brand]) acknowledgeNagFindings(w);
@@ -96,6 +98,125 @@ it('synthesizes without a warning, an error or an unacknowledged cdk-nag finding
   expect(assembly.stacks.length).toBe(2);
 });
 
+/** A value with its `Fn::Join`s joined and any other token shown as `<token>`. */
+function flatten(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  return join ? join[1].map(flatten).join(join[0]) : '<token>';
+}
+
+/** Every `service` a resource names: metric dimensions, SEARCH expressions, PutMetricData in a definition. */
+function servicesIn(resource: unknown): Set<string> {
+  const text = JSON.stringify(resource, (_k, v) => (v && typeof v === 'object' && 'Fn::Join' in v ? flatten(v) : v));
+  const found = new Set<string>();
+  const patterns = [
+    /"Name\\*":\\*"service\\*",\\*"Value\\*":\\*"([^"\\]+)/g,
+    /service=\\*"([^"\\]+)/g,
+    /\\*"service\\*",\\*"([^"\\]+)\\*"(?!:)/g,
+  ];
+  for (const re of patterns) for (const m of text.matchAll(re)) found.add(m[1]);
+  return found;
+}
+
+describe('metrics per instance', () => {
+  const t = templates[0];
+  /** The instance a resource of the Platform stack belongs to, by its logical id. */
+  const owner = (logicalId: string) => [production, staging].find((w) => logicalId.startsWith(w.node.id));
+
+  it('gives each instance its own service name, the first of a stack keeping the stack name', () => {
+    expect(production.serviceName).toBe('Platform');
+    expect(staging.serviceName).toMatch(/^Platform-Staging-[0-9a-f]{8}$/);
+    expect(brand.serviceName).toBe('OtherBrand');
+  });
+
+  /** The services the resources of each instance name, by the instance's id. */
+  const servicesBy = (found: [string, Iterable<string>][]) => {
+    const by = new Map<string, Set<string>>();
+    for (const [id, services] of found) {
+      const key = owner(id)?.node.id ?? `no instance: ${id}`;
+      by.set(key, new Set([...(by.get(key) ?? []), ...services]));
+    }
+    return by;
+  };
+  /** Each instance names its own service only: production the stack name, staging a name of its own. */
+  const expectOwn = (by: Map<string, Set<string>>) =>
+    expect(Object.fromEntries([...by].map(([id, services]) => [id, [...services]]))).toEqual({
+      Production: ['Platform'],
+      Staging: [expect.stringMatching(/^Platform-Staging-[0-9a-f]{8}$/)],
+    });
+
+  it("publishes each function's metrics under its own instance's service", () => {
+    const fns = Object.entries(t.findResources('AWS::Lambda::Function'));
+    expect(fns.length).toBeGreaterThanOrEqual(16);
+    expectOwn(servicesBy(fns.map(([id, fn]) => [id, [fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME]])));
+  });
+
+  it("alarms, charts and state machines name only their own instance's service", () => {
+    const found: [string, Set<string>][] = [];
+    for (const type of ['AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Dashboard', 'AWS::StepFunctions::StateMachine']) {
+      for (const [id, resource] of Object.entries(t.findResources(type))) {
+        const services = servicesIn(resource.Properties);
+        if (services.size > 0) found.push([id, services]);
+      }
+    }
+    expectOwn(servicesBy(found));
+    // Per instance: 5 alarms on the functions' metrics, the late-objects and the silent-vehicles alarms, the
+    // dashboard (its SEARCH included), and the fleet check's and the compaction's state machines.
+    expect(found.length).toBe(2 * 10);
+  });
+});
+
+describe('outputs', () => {
+  it('emits both instances side by side, each key with its prefix and each description with its marker', () => {
+    const outputs = templates[0].findOutputs('*');
+    for (const [prefix, w] of [
+      ['Prod', production],
+      ['Staging', staging],
+    ] as const) {
+      expect(outputs[`${prefix}CallbackUrl`].Description).toMatch(new RegExp(`^\\[smartcar-webhooks:${prefix}\\] `));
+      expect(outputs[`${prefix}GlueDatabase`].Value).toBe(w.catalog.databaseName);
+      expect(outputs[`${prefix}RotateTokenCommand`].Value).toEqual({
+        'Fn::Join': [
+          '',
+          ['npx smartcar-webhooks rotate-token --stack ', { Ref: 'AWS::StackName' }, ` --instance ${prefix}`],
+        ],
+      });
+    }
+    expect(Object.keys(outputs).filter((k) => !/^(Prod|Staging)/.test(k))).toEqual([]);
+    expect(Object.keys(outputs).filter((k) => k.startsWith('Prod')).length).toBe(
+      Object.keys(outputs).filter((k) => k.startsWith('Staging')).length,
+    );
+  });
+
+  it("names the instance in its alarms' commands: by stack and prefix, or by explicit flags without outputs", () => {
+    const mismatch = (tpl: Template) =>
+      Object.values(tpl.findResources('AWS::CloudWatch::Alarm'))
+        .filter((a) => a.Properties.MetricName === 'SignatureMismatches')
+        .map((a) => flatten(a.Properties.AlarmDescription));
+    expect(mismatch(templates[0]).sort()).toEqual([
+      expect.stringContaining('`npx smartcar-webhooks rotate-token --stack Platform --instance Prod`'),
+      expect.stringContaining('`npx smartcar-webhooks rotate-token --stack Platform --instance Staging`'),
+    ]);
+    expect(templates[1].findOutputs('*')).toEqual({});
+    expect(mismatch(templates[1])).toEqual([
+      expect.stringContaining('`npx smartcar-webhooks rotate-token --secret-id <token> --recover-function <token>`'),
+    ]);
+  });
+
+  it("keeps every alarm description within CloudWatch's 1024 characters, with names as long as AWS makes them", () => {
+    // A deploy-time value (an ARN, a queue URL, a generated name) at its longest realistic length.
+    const longest = 140;
+    for (const tpl of templates) {
+      for (const alarm of Object.values(tpl.findResources('AWS::CloudWatch::Alarm'))) {
+        const text = flatten(alarm.Properties.AlarmDescription);
+        const length = text.replace(/<token>/g, '').length + (text.match(/<token>/g) ?? []).length * longest;
+        expect(length).toBeLessThanOrEqual(1024);
+        expect(text).not.toMatch(/npm run|README|stack outputs/);
+      }
+    }
+  });
+});
+
 it('takes names from props, and refuses a database name another instance of the stack already uses', () => {
   const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Named');
   const a = new SmartcarWebhooks(stack, 'A', {
@@ -107,4 +228,12 @@ it('takes names from props, and refuses a database name another instance of the 
     /databaseName "fleet_a" is already used by Named\/A/,
   );
   expect(() => new SmartcarWebhooks(stack, 'C', { catalog: { workGroupName: 'bad name' } })).toThrow(/workGroupName/);
+});
+
+it('refuses, in one line, an outputs prefix another instance of the stack already uses', () => {
+  const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Twice');
+  new SmartcarWebhooks(stack, 'A', { outputs: { prefix: 'Eu' } });
+  expect(() => new SmartcarWebhooks(stack, 'B', { outputs: { prefix: 'Eu' } })).toThrow(
+    /^outputs.prefix "Eu" is already used by Twice\/A in stack Twice; give each instance its own\.$/,
+  );
 });

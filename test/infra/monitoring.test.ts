@@ -131,12 +131,27 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('on Smartcar-shaped signature mismatches, naming the cause and the two commands that fix it', () => {
+  it("on Smartcar-shaped signature mismatches, naming the cause and the command that fixes it in the deployer's stack", () => {
     alarmOn('SignatureMismatches', {
       Namespace: 'SmartcarWebhooks',
       Threshold: 3,
-      AlarmDescription: Match.stringLikeRegexp('token.*npm run rotate-token.*npm run recover-rejected'),
+      AlarmDescription: Match.stringLikeRegexp(
+        'token.*`npx smartcar-webhooks rotate-token --stack TestStack`: it puts the token in the secret, then re-ingests',
+      ),
     });
+  });
+
+  it('name the package CLI with the stack for every runbook step, never a repository script', () => {
+    const descriptions = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) =>
+      String(a.Properties.AlarmDescription),
+    );
+    for (const d of descriptions) expect(d).not.toMatch(/npm run|README|stack outputs/);
+    expect(descriptions).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('`npx smartcar-webhooks redrive --stack TestStack`'),
+        expect.stringContaining('`npx smartcar-webhooks recover-rejected --stack TestStack`'),
+      ]),
+    );
   });
 
   it('has twenty-one alarms (with the quarantine, the fleet check, the compaction and the reconcile runs) and one dashboard', () => {

@@ -1,6 +1,7 @@
 /** The reconcile state machine, its function, credentials secret and schedules in the template. */
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { ReconcileMode } from '../../lib/reconcile';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
 import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
 import { bareStack, synthStack } from '../support/synth';
@@ -27,7 +28,7 @@ describe('schedules', () => {
     const stack = bareStack();
     new SmartcarWebhooks(stack, 'W', {
       webhookId: 'wh',
-      reconcile: { enabled: true, mode: 'all', excludeUserIds: ['test-user'], prune: true },
+      reconcile: { enabled: true, mode: ReconcileMode.ALL, excludeUserIds: ['test-user'], prune: true },
     });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::Scheduler::Schedule', {
@@ -95,8 +96,8 @@ describe('reconcile function', () => {
   });
 
   it('rejects a bad mode', () => {
-    expect(() => new SmartcarWebhooks(bareStack(), 'W', { reconcile: { mode: 'test' } })).toThrow(
-      /reconcile.mode "test"/,
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { reconcile: { mode: 'test' as ReconcileMode } })).toThrow(
+      /reconcile.mode "test" must be one of ReconcileMode.LIVE, ReconcileMode.SIMULATED, ReconcileMode.ALL/,
     );
   });
 });

@@ -1,17 +1,19 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, Aspects, Duration, type IAspect, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { acknowledgeNagFindings } from '../../lib/nag-acknowledgements';
+import { instancesOf, pickInstance, RESOURCE_NAMES } from '../../cli/stack';
+import { acknowledgeNagFindings, NagAcknowledgements } from '../../lib/nag-acknowledgements';
+import { ReceiverEndpoint } from '../../lib/receiver';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
 import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
-import { bareStack, type Synthesized, synthStack } from '../support/synth';
+import { bareStack, defaultStack, nag2Findings, type Synthesized, synthStack } from '../support/synth';
 
 let synth: Synthesized;
 let template: Template;
@@ -349,6 +351,58 @@ describe('outputs', () => {
     template.hasOutput('LakeBucketName', { Value: { Ref: Match.stringLikeRegexp('DataLakeBucket') } });
     template.hasOutput('DeadLetterQueueUrl', Match.anyValue());
   });
+
+  it("carry every resource the operations CLI reads, without a prefix, each marked as the default instance's", () => {
+    const outputs = template.findOutputs('*');
+    // On by default: everything but the opt-in deduplication and state tables (and the state queues).
+    for (const name of [
+      'CallbackUrl',
+      'ManagementTokenSecretArn',
+      'ManagementTokenSecretName',
+      'LakeBucketName',
+      'RawPrefix',
+      'DeliveryQueueUrl',
+      'DeadLetterQueueUrl',
+      'QuarantineBucketName',
+      'QuarantineQueueUrl',
+      'RecoveryFunctionName',
+      'WorkBucketName',
+      'SubscriptionStateMachineArn',
+      'ReconcileStateMachineArn',
+      'ClientCredentialsSecretName',
+      'CompactionStateMachineArn',
+      'FleetCheckStateMachineArn',
+      'AthenaWorkGroup',
+      'GlueDatabase',
+      'DashboardName',
+      'AlarmTopicArn',
+      'SetManagementTokenCommand',
+      'RotateTokenCommand',
+      'RecoverRejectedCommand',
+      'ReconcileConsoleUrl',
+      'SubscriptionConsoleUrl',
+    ]) {
+      expect(outputs[name]?.Description).toMatch(/^\[smartcar-webhooks:default\] \S/);
+    }
+    for (const name of ['DedupTableName', 'StateTableName', 'StateQueueUrl', 'StateDeadLetterQueueUrl'])
+      expect(outputs[name]).toBeUndefined();
+    expect(outputs.RawPrefix.Value).toBe('raw');
+  });
+
+  it('name commands that work in any stack: the package CLI with --stack, no repository scripts', () => {
+    template.hasOutput('RotateTokenCommand', {
+      Value: { 'Fn::Join': ['', ['npx smartcar-webhooks rotate-token --stack ', { Ref: 'AWS::StackName' }]] },
+    });
+    template.hasOutput('RecoverRejectedCommand', {
+      Value: {
+        'Fn::Join': [
+          '',
+          ['npx smartcar-webhooks recover-rejected --stack ', { Ref: 'AWS::StackName' }, ' --since <ISO time>'],
+        ],
+      },
+    });
+    expect(JSON.stringify(template.findOutputs('*'))).not.toMatch(/npm run|README/);
+  });
 });
 
 describe('settings from context', () => {
@@ -467,7 +521,7 @@ describe('bring your own', () => {
   it('accepts props that reshape what it creates', () => {
     const stack = bareStack();
     new SmartcarWebhooks(stack, 'Webhooks', {
-      endpoint: 'http-api',
+      endpoint: ReceiverEndpoint.HTTP_API,
       callbackPath: '/smartcar/events',
       throttle: { rateLimit: 5, burstLimit: 10 },
       tokenCacheTtl: Duration.minutes(1),
@@ -581,16 +635,80 @@ describe('cdk-nag (AwsSolutions)', () => {
     });
   });
 
-  it('is clean for a platform team reusing the construct with its own bucket and secret', () => {
-    const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-byo-')) });
-    const stack = new Stack(app, 'PlatformStack');
-    const webhooks = new SmartcarWebhooks(stack, 'Webhooks', {
-      existingBucket: s3.Bucket.fromBucketName(stack, 'Lake', 'team-lake'),
-      existingManagementTokenSecret: secretsmanager.Secret.fromSecretNameV2(stack, 'Amt', 'team/smartcar-amt'),
+  it('writes no cdk-nag 2 metadata into the template when the app runs cdk-nag 3', () => {
+    expect(JSON.stringify(template.toJSON())).not.toContain('cdk_nag');
+  });
+
+  it('has no unacknowledged findings under cdk-nag 2 (applied as an aspect) either', () => {
+    const { errors, warnings, template: t } = nag2Findings(defaultStack());
+    expect(errors).toEqual([]);
+    expect(warnings).toEqual([]);
+    // The same acknowledgements, with their reasons, as cdk-nag 2's own metadata.
+    const s1 = Object.values(t.findResources('AWS::S3::Bucket')).flatMap(
+      (b) => b.Metadata?.cdk_nag?.rules_to_suppress ?? [],
+    );
+    expect(s1).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'AwsSolutions-S1' })]));
+  });
+
+  it("leaves the consumer's own bucket and secret their findings, under cdk-nag 3 and cdk-nag 2", () => {
+    /** A platform team's stack: its own bucket without server access logs (S1), its own secret (SMG4). */
+    const consumerStack = () => {
+      const outdir = mkdtempSync(path.join(tmpdir(), 'cdk-byo-'));
+      const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+      const stack = new Stack(app, 'PlatformStack');
+      const webhooks = new SmartcarWebhooks(stack, 'Webhooks', {
+        existingBucket: new s3.Bucket(stack, 'TeamLake', { enforceSSL: true }),
+        existingManagementTokenSecret: new secretsmanager.Secret(stack, 'TeamToken'),
+      });
+      NagAcknowledgements.acknowledge(webhooks);
+      return { app, stack, outdir };
+    };
+    const theirs = (p: string) => /^\/?PlatformStack\/Team(Lake|Token)\//.test(p);
+
+    // cdk-nag 3, a Validations plugin: synth fails, and its report says on what.
+    const v3 = consumerStack();
+    Validations.of(v3.app).addPlugins(new AwsSolutionsChecks(v3.app));
+    expect(() => v3.app.synth()).toThrow(/AwsSolutions-S1/);
+    const report: {
+      pluginReports: { violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[] }[];
+    } = JSON.parse(readFileSync(path.join(v3.outdir, 'validation-report.json'), 'utf8'));
+    const found3 = report.pluginReports.flatMap((r) =>
+      r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${c.constructPath}: ${v.ruleName}`)),
+    );
+    expect(found3).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/PlatformStack\/TeamLake\/Resource: AwsSolutions-S1$/),
+        expect.stringMatching(/PlatformStack\/TeamToken\/Resource: AwsSolutions-SMG4$/),
+      ]),
+    );
+    expect(found3.filter((f) => !theirs(f))).toEqual([]);
+
+    // cdk-nag 2, an aspect: errors in the annotations.
+    const { errors } = nag2Findings(consumerStack().stack);
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^\/PlatformStack\/TeamLake\/Resource: AwsSolutions-S1:/),
+        expect.stringMatching(/^\/PlatformStack\/TeamToken\/Resource: AwsSolutions-SMG4:/),
+      ]),
+    );
+    expect(errors.filter((e) => !theirs(e))).toEqual([]);
+  });
+
+  it('refuses, in one line, a cdk-nag major it does not know applied as an aspect', () => {
+    const stack = bareStack();
+    NagAcknowledgements.acknowledge(new SmartcarWebhooks(stack, 'W'));
+    // What a cdk-nag class carries: its jsii type information (fqn, version) on the constructor.
+    class FuturePack implements IAspect {
+      readonly readPackName = 'AwsSolutions';
+      visit(): void {}
+    }
+    Object.defineProperty(FuturePack, Symbol.for('jsii.rtti'), {
+      value: { fqn: 'cdk-nag.AwsSolutionsChecks', version: '4.0.0' },
     });
-    acknowledgeNagFindings(webhooks);
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-    expect(() => app.synth()).not.toThrow();
+    Aspects.of(stack.node.root).add(new FuturePack());
+    expect(() => (stack.node.root as App).synth()).toThrow(
+      /^cdk-nag 4.x is applied as an aspect; the SmartcarWebhooks acknowledgements support cdk-nag 2.x \(Aspects\) and 3.x \(Validations\)\.$/,
+    );
   });
 });
 
@@ -605,20 +723,49 @@ describe('cfn-lint', () => {
   });
 });
 
-describe('cdk-nag with every option on', () => {
-  it('has no unacknowledged findings: HTTP API, dedupe table, state table and its function, events', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const stack = new Stack(app, 'Everything');
-    const webhooks = new SmartcarWebhooks(stack, 'W', {
-      endpoint: 'http-api',
-      deduplication: true,
-      vehicleStateTable: true,
-      events: { enabled: true },
-      reconcile: { enabled: true },
-      fleetCheck: { enabled: true },
-    });
-    acknowledgeNagFindings(webhooks);
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+describe('every option on', () => {
+  // One synthesis for both checks: HTTP API, dedupe table, state table and its function, events, outputs.
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'Everything');
+  const webhooks = new SmartcarWebhooks(stack, 'W', {
+    endpoint: ReceiverEndpoint.HTTP_API,
+    deduplication: true,
+    vehicleStateTable: true,
+    events: { enabled: true },
+    reconcile: { enabled: true },
+    fleetCheck: { enabled: true },
+    outputs: { prefix: 'All' },
+  });
+  acknowledgeNagFindings(webhooks);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+  it('has no unacknowledged cdk-nag findings', () => {
     expect(() => app.synth()).not.toThrow();
+  });
+
+  it('emits the outputs of the opt-in parts too, and its alarms name the commands with the instance', () => {
+    const t = Template.fromStack(stack);
+    const outputs = t.findOutputs('*');
+    for (const name of ['DedupTableName', 'StateTableName', 'StateQueueUrl', 'StateDeadLetterQueueUrl'])
+      expect(outputs[`All${name}`]?.Description).toMatch(/^\[smartcar-webhooks:All\] /);
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm'));
+    const stateAlarm = alarms.find((a) => String(a.Properties.AlarmDescription).startsWith('The vehicle state table'));
+    expect(stateAlarm?.Properties.AlarmDescription).toContain(
+      '`npx smartcar-webhooks redrive --stack Everything --instance All --queue state`',
+    );
+    expect(stateAlarm?.Properties.AlarmDescription).toContain(
+      '`npx smartcar-webhooks rebuild-state --stack Everything --instance All`',
+    );
+  });
+
+  it('gives the operations CLI every resource it knows, under the instance it names', () => {
+    // What DescribeStacks would answer for this template: the CLI's own parser reads it.
+    const asDeployed = Object.entries(Template.fromStack(stack).findOutputs('*')).map(([key, o]) => ({
+      OutputKey: key,
+      OutputValue: JSON.stringify(o.Value),
+      Description: o.Description as string,
+    }));
+    const instance = pickInstance('Everything', instancesOf('Everything', asDeployed), 'All');
+    expect(RESOURCE_NAMES.filter((name) => !instance.outputs.has(name))).toEqual([]);
   });
 });

@@ -74,6 +74,16 @@ describe('construct props', () => {
     ],
     ['callback path', { callbackPath: 'webhooks' }, /callbackPath "webhooks"/],
     ['raw prefix', { rawPrefix: 'raw zone' }, /rawPrefix "raw zone"/],
+    [
+      'outputs prefix',
+      { outputs: { prefix: 'prod-eu' } },
+      /^outputs.prefix "prod-eu" is invalid: use up to 64 letters/,
+    ],
+    [
+      'outputs prefix the CLI reads as none',
+      { outputs: { prefix: 'default' } },
+      /outputs.prefix "default".*not "default"/,
+    ],
   ])('a bad %s fails with one line', (_, props, message) => {
     expect(make(props)).toThrow(ConfigurationError);
     expect(make(props)).toThrow(message);

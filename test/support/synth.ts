@@ -6,9 +6,10 @@
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { App, Aspects, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks as AwsSolutionsChecks2 } from 'cdk-nag2';
 import { SmartcarWebhooksStack, type SmartcarWebhooksStackProps } from '../../lib/smartcar-webhooks-stack';
 
 /**
@@ -58,8 +59,8 @@ export function synthAndCache(): string {
 }
 
 function synthesize(props: SmartcarWebhooksStackProps): Synthesized {
-  const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-test-')), context: NO_BUNDLING });
-  const stack = new SmartcarWebhooksStack(app, 'TestStack', props);
+  const stack = defaultStack(props);
+  const app = stack.node.root as App;
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const assembly = app.synth(); // throws on any unacknowledged cdk-nag finding
   const templateFile = path.join(assembly.directory, stack.templateFile);
@@ -68,6 +69,34 @@ function synthesize(props: SmartcarWebhooksStackProps): Synthesized {
     templateFile,
     validationReport: JSON.parse(readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8')),
   };
+}
+
+/** What cdk-nag 2 (applied the Aspects way) said about a stack: its findings, as `<path>: <message>`. */
+export interface Nag2Findings {
+  readonly template: Template;
+  readonly errors: string[];
+  readonly warnings: string[];
+}
+
+/**
+ * Runs cdk-nag 2's AWS Solutions checks the way its users apply them (`Aspects.of(app).add(...)`) on
+ * `stack`'s app and returns its findings; cdk-nag 2 reports through annotations and never fails synth.
+ */
+export function nag2Findings(stack: Stack): Nag2Findings {
+  const app = stack.node.root as App;
+  Aspects.of(app).add(new AwsSolutionsChecks2());
+  const artifact = app.synth().getStackArtifact(stack.artifactId);
+  const of = (level: string) =>
+    artifact.messages
+      .filter((m) => m.level === level && /AwsSolutions-/.test(String(m.entry.data)))
+      .map((m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`);
+  return { template: Template.fromJSON(artifact.template), errors: of('error'), warnings: of('warning') };
+}
+
+/** The default stack (or one with `props`) in an app of its own, not yet synthesized. */
+export function defaultStack(props: SmartcarWebhooksStackProps = {}): SmartcarWebhooksStack {
+  const app = new App({ outdir: mkdtempSync(path.join(tmpdir(), 'cdk-test-')), context: NO_BUNDLING });
+  return new SmartcarWebhooksStack(app, 'TestStack', props);
 }
 
 /** A bare stack for constructing SmartcarWebhooks directly (bring-your-own paths, prop validation). */
