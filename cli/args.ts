@@ -70,7 +70,9 @@ export function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): Pa
       strict: true,
     });
   } catch (err) {
-    throw new UsageError(spec.quiet ? quietReason(err) : ((err as Error).message.split('\n')[0] ?? 'bad arguments'));
+    // node:util's first sentence says it ("Unknown option '--x'"); the rest is advice about positionals.
+    const said = (err as Error).message.split('\n')[0].split('. To specify a positional')[0];
+    throw new UsageError(spec.quiet ? quietReason(err) : said || 'bad arguments');
   }
   const positionals = parsed.positionals;
   if (positionals.length < min)

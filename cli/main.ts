@@ -5,7 +5,8 @@
  * optional dependency (DuckDB) fails alone, with one line saying what to install.
  */
 import { runMain } from '../local/cli';
-import { COMMANDS, type CommandName, isCommand, SPECS } from './registry';
+import { usageText, wantsHelp } from './args';
+import { COMMANDS, type CommandName, checkArgs, isCommand, SPECS } from './registry';
 
 type Command = { main(argv: string[]): Promise<number> };
 
@@ -57,6 +58,19 @@ export async function dispatch(argv: string[]): Promise<number> {
   }
   if (!isCommand(first)) {
     console.error(`smartcar-webhooks: unknown command "${first}"\n\n${overview()}`);
+    return 2;
+  }
+  // Help and a wrong flag are answered from the registry, before the command's code (and an optional
+  // dependency such as DuckDB) is loaded. rotate-token reads its own arguments: it has a kinder word for
+  // a token passed as one.
+  const spec = SPECS[first];
+  if (wantsHelp(rest)) {
+    console.log(usageText(spec));
+    return 0;
+  }
+  const wrong = first === 'rotate-token' ? undefined : checkArgs(first, rest);
+  if (wrong !== undefined) {
+    console.error(`${first}: ${wrong}\n\n${usageText(spec)}`);
     return 2;
   }
   const command = await load(first);

@@ -23,8 +23,10 @@ export function reconcileRequest(args: ParsedArgs, env: NodeJS.ProcessEnv = proc
   const mode = str(args, 'mode');
   if (mode !== undefined && !(MODES as readonly string[]).includes(mode))
     throw new UsageError(`--mode must be live, simulated or all, got "${mode}"`);
-  if (flag(args, 'prune') && flag(args, 'incremental')) throw new UsageError('--prune needs a full run, not --incremental');
-  if (flag(args, 'allow-mass-prune') && !flag(args, 'prune')) throw new UsageError('--allow-mass-prune goes with --prune');
+  if (flag(args, 'prune') && flag(args, 'incremental'))
+    throw new UsageError('--prune needs a full run, not --incremental');
+  if (flag(args, 'allow-mass-prune') && !flag(args, 'prune'))
+    throw new UsageError('--allow-mass-prune goes with --prune');
   const webhookId = str(args, 'webhook-id') ?? (str(args, 'stack') ? undefined : env.SMARTCAR_WEBHOOK_ID);
   if (webhookId !== undefined && !SMARTCAR_ID_PATTERN.test(webhookId))
     throw new UsageError(`--webhook-id "${webhookId}" is not a Smartcar webhook id`);
@@ -57,7 +59,9 @@ export async function reconcileDeployed(options: DeployedReconcileOptions): Prom
   let arn = started.executionArn as string;
   const region = arn.split(':')[3];
   options.print(`started ${arn}`);
-  options.print(`  console: https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${arn}`);
+  options.print(
+    `  console: https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${arn}`,
+  );
   if (!options.wait) return 0;
   for (;;) {
     const d = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
@@ -99,7 +103,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 async function reconcileLocally(args: ParsedArgs, input: ReturnType<typeof reconcileRequest>): Promise<number> {
   const env = process.env;
   if (!input.webhookId)
-    throw new UsageError('a local run needs --webhook-id (or SMARTCAR_WEBHOOK_ID): the webhook to keep vehicles subscribed to');
+    throw new UsageError(
+      'a local run needs --webhook-id (or SMARTCAR_WEBHOOK_ID): the webhook to keep vehicles subscribed to',
+    );
   const missing = ['SMARTCAR_CLIENT_ID', 'SMARTCAR_CLIENT_SECRET', 'SMARTCAR_MANAGEMENT_TOKEN'].filter((k) => !env[k]);
   if (missing.length)
     throw new UsageError(`a local run needs ${missing.join(', ')} in the environment (never on the command line)`);
