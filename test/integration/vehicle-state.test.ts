@@ -153,11 +153,16 @@ describe('against moto', () => {
       expect(JSON.parse(items.get('live#signal#tractionbattery-stateofcharge')?.body.S as string)).toMatchObject({
         value: 90,
       });
-      // A key that is not in the lake fails alone, for the queue to retry.
+      // A key that is not in the lake fails alone, for the queue to retry, and the log says so (captured:
+      // the Lambda logger writes to the process streams, past Jest's console).
+      const logged: string[] = [];
+      for (const stream of [process.stdout, process.stderr])
+        jest.spyOn(stream, 'write').mockImplementation((chunk) => logged.push(String(chunk)) > 0);
       const bad = await state({
         Records: [{ messageId: 'x', body: JSON.stringify({ key: 'raw/missing.ndjson.gz' }) }],
       } as never);
       expect(bad).toEqual({ batchItemFailures: [{ itemIdentifier: 'x' }] });
+      expect(logged.join('')).toMatch(/could not apply an object to the vehicle state table.*"messageId":"x"/);
     } finally {
       for (const k of ['LAKE_BUCKET_NAME', 'LAKE_RAW_PREFIX', 'STATE_QUEUE_URL', 'STATE_TABLE_NAME'])
         delete process.env[k];

@@ -133,6 +133,8 @@ export class FakePlatform {
   }
 
   stop(): Promise<void> {
+    // Kept-alive client connections would hold close() open for seconds (and the test worker with it).
+    this.server?.closeAllConnections();
     return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 

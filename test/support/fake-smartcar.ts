@@ -84,7 +84,8 @@ export class FakeSmartcar {
   async start(): Promise<string> {
     this.server = createServer((req, res) => {
       const answer = () => this.handle(req, res);
-      if (this.options.delayMs) setTimeout(answer, this.options.delayMs);
+      // A slow answer to a client that gave up must not hold the test worker open when the file ends.
+      if (this.options.delayMs) setTimeout(answer, this.options.delayMs).unref();
       else answer();
     });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));

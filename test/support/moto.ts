@@ -3,7 +3,7 @@
  * Fails loudly when moto is missing: these tests are part of CI, never silently skipped.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 
 export interface Moto {
   readonly endpoint: string;
@@ -21,25 +21,49 @@ export async function startMoto(): Promise<Moto> {
     );
   }
   const port = await freePort();
-  const child = spawn(PYTHON, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+  const child = spawn(PYTHON, ['-c', LAUNCH_MOTO, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   child.stderr?.on('data', (d) => {
     stderr = (stderr + String(d)).slice(-4000);
   });
+  // A moto nobody stopped (a file whose beforeAll timed out while it started, say) must not keep the test
+  // worker alive, which Jest would then kill as "failed to exit gracefully": the server is unreferenced
+  // and stopped when this process exits (or dies: see LAUNCH_MOTO).
+  const killOnExit = () => child.kill('SIGTERM');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
+  child.unref();
+  (child.stderr as Socket | null)?.unref();
   const endpoint = `http://127.0.0.1:${port}`;
   await waitUntilUp(endpoint, child, () => stderr);
   return {
     endpoint,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
   };
 }
+
+/**
+ * Runs moto's server (`python -m moto.server` with the same arguments), first asking Linux to stop it
+ * when the process that started it dies (PR_SET_PDEATHSIG), so a killed test worker leaves no server
+ * behind. Elsewhere the request fails quietly and the exit handler above is the only guard.
+ */
+const LAUNCH_MOTO = `
+import signal, sys
+try:
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+except Exception:
+    pass
+from moto.server import main
+main(sys.argv[1:])
+`;
 
 /** Sets the environment the AWS SDK reads, so clients built with default configuration talk to moto. */
 export function useMoto(endpoint: string): void {
