@@ -292,11 +292,7 @@ describe('rotate-token and recover-rejected commands', () => {
     expect(rotated.stdout).toContain('local token rotated');
     expect(rotated.stdout + rotated.stderr).not.toContain(NEW);
     expect(await fileTokens(lakeDir).get()).toBe(NEW);
-    const recovered = await spawnCommand('recover-rejected', [
-      '--lake-dir',
-      lakeDir,
-      '--dry-run',
-    ]).done;
+    const recovered = await spawnCommand('recover-rejected', ['--lake-dir', lakeDir, '--dry-run']).done;
     expect(recovered.code).toBe(0);
     expect(recovered.stdout).toMatch(/dry run: .*: examined 0, recovered 0, still rejected 0, already stored 0/);
   });

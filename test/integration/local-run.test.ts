@@ -6,12 +6,12 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { main as reconcileMain } from '../../cli/reconcile';
 import { readLake } from '../../local/file-lake';
 import { sendEvent, main as sendEventMain } from '../../local/send-event';
 import { startLocalServer } from '../../local/server';
 import { Spool } from '../../local/spool';
 import { explainStartError, startFromEnv } from '../../local/start';
-import { main as reconcileMain } from '../../cli/reconcile';
 import { runSubscribe, main as subscribeMain } from '../../local/subscribe';
 import { expectCleanFailure, runInProcess, spawnCommand } from '../support/cli';
 import { connections, FakePlatform } from '../support/fake-platform';
@@ -277,7 +277,12 @@ describe('npm run reconcile (local)', () => {
 
   it.each([
     [reconcileMain, ['--api-origin', 'http://127.0.0.1:1'], {}, /a local run needs --webhook-id/],
-    [reconcileMain, ['--webhook-id', 'wh'], { SMARTCAR_CLIENT_SECRET: undefined }, /needs SMARTCAR_CLIENT_SECRET in the environment/],
+    [
+      reconcileMain,
+      ['--webhook-id', 'wh'],
+      { SMARTCAR_CLIENT_SECRET: undefined },
+      /needs SMARTCAR_CLIENT_SECRET in the environment/,
+    ],
     [reconcileMain, ['--webhook-id', 'wh', '--mode', 'test'], {}, /--mode must be live, simulated or all/],
     [reconcileMain, ['--webhook-id', 'wh', '--prune', '--incremental'], {}, /--prune needs a full run/],
     [reconcileMain, ['--webhook-id', 'wh', '--no-wait'], {}, /--no-wait goes with --stack/],
