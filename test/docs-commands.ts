@@ -60,6 +60,7 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
   'npm ci': { tests: [{ file: '.ci/run', mentions: 'npm ci' }] },
   'npm test': { untested: 'it is the test suite itself; CI (.ci/run) runs it' },
   'npm pack': { tests: [{ file: 'scripts/consumer-test.ts', mentions: "'pack'" }] },
+  'npm publish': { tests: [{ file: '.ci/run', mentions: 'npm publish --dry-run' }] },
   'npm install': { tests: [{ file: 'scripts/consumer-test.ts', mentions: "'install'" }] },
   'npm install github:': {
     untested: 'installs from GitHub through the package prepare script: needs the network and a pushed tag',
