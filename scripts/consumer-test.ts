@@ -29,6 +29,7 @@ import {
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { COMMANDS } from '../cli/registry';
+import { RESOURCE_NAMES } from '../cli/stack';
 import { HANDLER_NAMES } from '../lambda/contract';
 
 const ROOT = path.join(__dirname, '..');
@@ -201,20 +202,8 @@ function checkOutputs(template: Template, example: string, how: string): number 
   const keys = new Set(ours.map(([k]) => k));
   const stray = [...keys].filter((k) => !k.startsWith(prefix as string));
   check(stray.length === 0, `${how}: outputs marked ${marker.trim()} without the prefix: ${stray.join(', ')}`);
-  for (const name of [
-    'CallbackUrl',
-    'ManagementTokenSecretArn',
-    'ManagementTokenSecretName',
-    'LakeBucketName',
-    'RawPrefix',
-    'DeliveryQueueUrl',
-    'DeadLetterQueueUrl',
-    'QuarantineBucketName',
-    'RecoveryFunctionName',
-    'StateTableName',
-    'WorkBucketName',
-    'SubscriptionStateMachineArn',
-  ]) {
+  // Every resource the CLI knows: the example turns on all but the deduplication table.
+  for (const name of RESOURCE_NAMES.filter((n) => n !== 'DedupTableName')) {
     check(keys.has(`${prefix}${name}`), `${how}: no output ${prefix}${name} with the description marker ${marker}`);
   }
   check(

@@ -355,27 +355,9 @@ describe('outputs', () => {
   it("carry every resource the operations CLI reads, without a prefix, each marked as the default instance's", () => {
     const outputs = template.findOutputs('*');
     // On by default: everything but the opt-in deduplication and state tables (and the state queues).
+    const optIn = ['DedupTableName', 'StateTableName', 'StateQueueUrl', 'StateDeadLetterQueueUrl'];
     for (const name of [
-      'CallbackUrl',
-      'ManagementTokenSecretArn',
-      'ManagementTokenSecretName',
-      'LakeBucketName',
-      'RawPrefix',
-      'DeliveryQueueUrl',
-      'DeadLetterQueueUrl',
-      'QuarantineBucketName',
-      'QuarantineQueueUrl',
-      'RecoveryFunctionName',
-      'WorkBucketName',
-      'SubscriptionStateMachineArn',
-      'ReconcileStateMachineArn',
-      'ClientCredentialsSecretName',
-      'CompactionStateMachineArn',
-      'FleetCheckStateMachineArn',
-      'AthenaWorkGroup',
-      'GlueDatabase',
-      'DashboardName',
-      'AlarmTopicArn',
+      ...RESOURCE_NAMES.filter((n) => !optIn.includes(n)),
       'SetManagementTokenCommand',
       'RotateTokenCommand',
       'RecoverRejectedCommand',
@@ -384,8 +366,7 @@ describe('outputs', () => {
     ]) {
       expect(outputs[name]?.Description).toMatch(/^\[smartcar-webhooks:default\] \S/);
     }
-    for (const name of ['DedupTableName', 'StateTableName', 'StateQueueUrl', 'StateDeadLetterQueueUrl'])
-      expect(outputs[name]).toBeUndefined();
+    for (const name of optIn) expect(outputs[name]).toBeUndefined();
     expect(outputs.RawPrefix.Value).toBe('raw');
   });
 
