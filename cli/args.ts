@@ -8,6 +8,7 @@
  * Commands that read a secret never repeat what they were given (`quiet`): a token pasted into the wrong
  * place must not reach the terminal.
  */
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 export type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
@@ -129,4 +130,9 @@ export function str(args: ParsedArgs, name: string): string | undefined {
 
 export function flag(args: ParsedArgs, name: string): boolean {
   return args.values[name] === true;
+}
+
+/** The local lake: `--lake-dir`, else $LOCAL_LAKE_DIR, else ./local-lake (where `start` writes), absolute. */
+export function lakeDirOf(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(str(args, 'lake-dir') ?? (env.LOCAL_LAKE_DIR || 'local-lake'));
 }

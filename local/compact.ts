@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
-import { runCommand, str, UsageError } from '../cli/args';
+import { lakeDirOf, runCommand, str, UsageError } from '../cli/args';
 import { SPECS } from '../cli/registry';
 import { keyTime } from '../lambda/core/lake';
 import {
@@ -291,7 +291,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const now = str(args, 'now') === undefined ? new Date() : new Date(String(str(args, 'now')));
     if (!Number.isInteger(settleMinutes) || settleMinutes < 0 || Number.isNaN(now.getTime()))
       throw new UsageError('--settle-minutes takes a whole number ≥ 0 and --now an ISO 8601 time');
-    const lakeDir = path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake'));
+    const lakeDir = lakeDirOf(args);
     const started = process.hrtime.bigint();
     const r = await compactLocalLake(lakeDir, { now, settleMinutes });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;

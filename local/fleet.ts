@@ -3,8 +3,7 @@
  * (LOCAL_LAKE_DIR, as written by npm start): per vehicle the last delivery, whether it went silent, its
  * open errors and its latest key signals. The same views the stack registers in Athena answer it.
  */
-import * as path from 'node:path';
-import { flag, runCommand, str } from '../cli/args';
+import { flag, lakeDirOf, runCommand } from '../cli/args';
 import { SPECS } from '../cli/registry';
 import { type LocalLake, openLocalLake, type Row } from './query';
 
@@ -94,9 +93,7 @@ function print(rows: FleetRow[]): void {
 /** The command: `npm run fleet -- …` or `smartcar-webhooks fleet …`; returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   return runCommand(SPECS.fleet, argv, async (args) => {
-    const lake = await openLocalLake(
-      path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake')),
-    );
+    const lake = await openLocalLake(lakeDirOf(args));
     try {
       const rows = await fleetTable(lake);
       if (flag(args, 'json')) for (const r of rows) console.log(JSON.stringify(r));

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { flag, runCommand, str, UsageError } from '../cli/args';
+import { flag, lakeDirOf, runCommand, UsageError } from '../cli/args';
 import { SPECS } from '../cli/registry';
 import {
   COMPACTED_OBJECT_COLUMNS,
@@ -199,7 +199,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     }
     if (args.positionals.length !== 1)
       throw new UsageError('what to run? give SQL (quoted as one argument) or a view name');
-    const lakeDir = path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake'));
+    const lakeDir = lakeDirOf(args);
     const lake = await openLocalLake(lakeDir);
     try {
       const rows = await lake.query(toSql(args.positionals[0]));

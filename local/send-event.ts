@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { type ParsedArgs, runCommand, str, UsageError } from '../cli/args';
+import { lakeDirOf, type ParsedArgs, runCommand, str, UsageError } from '../cli/args';
 import { SPECS } from '../cli/registry';
 import { Resources } from '../cli/stack';
 import { challengeResponse, hmacHex } from '../lambda/core/signature';
@@ -121,7 +121,7 @@ export async function parseSendArgs(
   }
   token ??= env.SMARTCAR_MANAGEMENT_TOKEN;
   if (!token) {
-    const file = path.join(path.resolve(str(args, 'lake-dir') ?? (env.LOCAL_LAKE_DIR || 'local-lake')), DEV_TOKEN_FILE);
+    const file = path.join(lakeDirOf(args, env), DEV_TOKEN_FILE);
     try {
       token = readFileSync(file, 'utf8').trim();
     } catch {

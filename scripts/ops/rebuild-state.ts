@@ -8,9 +8,8 @@
  *   smartcar-webhooks rebuild-state --bucket <lake bucket> --table <vehicle state table> [--prefix raw]
  * (in this repository: npm run rebuild-state -- …, the same flags)
  */
-import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { runCommand, str, UsageError } from '../../cli/args';
+import { lakeDirOf, runCommand, str, UsageError } from '../../cli/args';
 import { SPECS } from '../../cli/registry';
 import { Resources } from '../../cli/stack';
 import { dynamoStateStore } from '../../lambda/adapters/dynamodb-state-store';
@@ -47,7 +46,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     if (!str(args, 'stack') && Boolean(str(args, 'bucket')) !== Boolean(str(args, 'table')))
       throw new UsageError('--bucket and --table go together (the lake bucket and the vehicle state table)');
     const resources = await Resources.of(args);
-    const lakeDir = path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake'));
+    const lakeDir = lakeDirOf(args);
     const deployed = resources.deployed || str(args, 'bucket') !== undefined;
     const lake = deployed
       ? s3Lake(resources.required('bucket', 'LakeBucketName', 'the lake bucket'))

@@ -11,12 +11,11 @@
  *   smartcar-webhooks recover-rejected --bucket <quarantine> --secret-id <ARN> --queue-url <URL> [--dedup-table T]
  * (in this repository: npm run recover-rejected -- …, the same flags)
  */
-import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { flag, runCommand, str, UsageError } from '../../cli/args';
+import { flag, lakeDirOf, runCommand, str, UsageError } from '../../cli/args';
 import { SPECS } from '../../cli/registry';
 import { Resources } from '../../cli/stack';
 import { secretsManagerTokens } from '../../lambda/adapters/management-token';
@@ -124,7 +123,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       const report = await recoverDeployed(target, window);
       return printed(`s3://${target.bucket}`, window, report);
     }
-    const where = path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake'));
+    const where = lakeDirOf(args);
     return printed(where, window, await recoverLocal(where, window));
   });
 }

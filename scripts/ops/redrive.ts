@@ -11,7 +11,7 @@
  */
 import * as path from 'node:path';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { runCommand, str, UsageError } from '../../cli/args';
+import { lakeDirOf, runCommand, str, UsageError } from '../../cli/args';
 import { SPECS } from '../../cli/registry';
 import { Resources } from '../../cli/stack';
 import { Spool } from '../../local/spool';
@@ -57,7 +57,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     if (!resources.deployed && !str(args, 'dlq-url') && !str(args, 'queue-url')) {
       if (str(args, 'queue') !== undefined || max !== undefined)
         throw new UsageError('--queue and --max go with --stack or --dlq-url');
-      return localSpool(path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake')));
+      return localSpool(lakeDirOf(args));
     }
     if (str(args, 'lake-dir'))
       throw new UsageError('--lake-dir is for the local receiver, not with --stack or --dlq-url');

@@ -14,8 +14,7 @@
  *   smartcar-webhooks replay --from 2026-11-26T00 --to 2026-11-27T00 [--dry-run] [--lake-dir DIR | --stack NAME | --bucket NAME [--prefix raw]]
  * (in this repository: npm run replay -- …, the same flags)
  */
-import * as path from 'node:path';
-import { flag, runCommand, str, UsageError } from '../../cli/args';
+import { flag, lakeDirOf, runCommand, str, UsageError } from '../../cli/args';
 import { SPECS } from '../../cli/registry';
 import { Resources } from '../../cli/stack';
 import { DEFAULT_RAW_PREFIX, type LakeRecord } from '../../lambda/contract';
@@ -147,7 +146,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const deployed = resources.deployed || str(args, 'bucket') !== undefined;
     const lake = deployed
       ? s3Lake(resources.required('bucket', 'LakeBucketName', 'the lake bucket'))
-      : directoryLake(path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake')));
+      : directoryLake(lakeDirOf(args));
     const report = await replay({
       lake,
       rawPrefix: resources.optional('prefix', 'RawPrefix'),

@@ -17,11 +17,10 @@
  * and an argument that might be a token is refused without being repeated.
  */
 
-import * as path from 'node:path';
 import { stdin, stdout } from 'node:process';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { flag, type ParsedArgs, runCommand, str, UsageError, usageText } from '../../cli/args';
+import { flag, lakeDirOf, type ParsedArgs, runCommand, str, UsageError, usageText } from '../../cli/args';
 import { SPECS } from '../../cli/registry';
 import { Resources } from '../../cli/stack';
 import type { RecoveryReport } from '../../lambda/core/quarantine';
@@ -228,7 +227,7 @@ export async function rotationTarget(
       recoverFunction: str(args, 'recover-function'),
       since: since ? new Date(since) : undefined,
     };
-  return { lakeDir: path.resolve(str(args, 'lake-dir') ?? (process.env.LOCAL_LAKE_DIR || 'local-lake')) };
+  return { lakeDir: lakeDirOf(args) };
 }
 
 /** The command: `npm run rotate-token -- …` or `smartcar-webhooks rotate-token …`; returns the exit code. */
