@@ -29,6 +29,9 @@ module.exports = {
   // option: Jest ignores it inside a project.)
   testTimeout: 60000,
   reporters: [['summary', { summaryThreshold: 0 }], '<rootDir>/test/support/failure-console-reporter.js'],
+  // A temporary folder of the run's own, removed at its end (test/support/run-tmpdir.js).
+  globalSetup: '<rootDir>/test/support/run-tmpdir-setup.js',
+  globalTeardown: '<rootDir>/test/support/run-tmpdir-teardown.js',
   projects: [
     { ...shared, displayName: 'unit', roots: ['<rootDir>/test/unit'] },
     {

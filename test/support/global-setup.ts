@@ -7,6 +7,8 @@ import { buildHandlers } from '../../scripts/build-handlers';
 import { CACHE_ENV, synthAndCache } from './synth';
 
 export default async function globalSetup(): Promise<void> {
+  // The synthesis below writes into the run's own temporary folder, removed with it at the end.
+  require('./run-tmpdir').setup();
   buildHandlers();
   process.env[CACHE_ENV] = synthAndCache();
 }
