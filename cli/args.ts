@@ -116,10 +116,27 @@ export async function runCommand(
   try {
     return await body(parseCommandArgs(spec, argv));
   } catch (err) {
+    // A quiet command's messages never carry what it was given, whoever wrote them (ours, the AWS SDK's).
+    if (spec.quiet && err instanceof Error) err.message = redact(err.message, argv);
     if (!(err instanceof UsageError)) throw err;
     io.err(`${spec.name}: ${err.message}\n\n${usageText(spec)}`);
     return 2;
   }
+}
+
+/**
+ * `text` with every value of `argv` (not the flags' names) of 8 characters or more replaced by
+ * `<argument>`: long enough for anything token-like, short enough values are left so that a message
+ * about, say, stack "a" is not mangled.
+ */
+export function redact(text: string, argv: readonly string[]): string {
+  const values = argv
+    .flatMap((a) =>
+      a.startsWith('--') && a.includes('=') ? [a.slice(a.indexOf('=') + 1)] : a.startsWith('-') ? [] : [a],
+    )
+    .filter((v) => v.length >= 8)
+    .sort((a, b) => b.length - a.length);
+  return values.reduce((t, v) => t.split(v).join('<argument>'), text);
 }
 
 /** A string flag's value, or undefined. */

@@ -3,21 +3,23 @@
  * and timestamps so each one is a new event.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
+// Imported, not read from disk: the bundled CLI (dist/cli) carries them, as the package ships no test/.
+import eventBasedLegacy from '../test/fixtures/event-based-legacy.json';
+import scheduleLegacy from '../test/fixtures/schedule-legacy.json';
+import vehicleError from '../test/fixtures/vehicle-error.json';
+import vehicleState from '../test/fixtures/vehicle-state.json';
+import verifyCurrent from '../test/fixtures/verify-current.json';
 
 export const EVENT_KINDS = ['verify', 'vehicle-state', 'vehicle-error', 'schedule', 'event-based'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
-const FIXTURE_OF: Record<EventKind, string> = {
-  verify: 'verify-current',
-  'vehicle-state': 'vehicle-state',
-  'vehicle-error': 'vehicle-error',
-  schedule: 'schedule-legacy',
-  'event-based': 'event-based-legacy',
+const FIXTURE_OF: Record<EventKind, unknown> = {
+  verify: verifyCurrent,
+  'vehicle-state': vehicleState,
+  'vehicle-error': vehicleError,
+  schedule: scheduleLegacy,
+  'event-based': eventBasedLegacy,
 };
-
-const FIXTURES = path.join(__dirname, '..', 'test', 'fixtures');
 
 export interface BuiltEvent {
   readonly kind: EventKind;
@@ -32,7 +34,8 @@ export interface BuiltEvent {
 type Json = Record<string, any>;
 
 export function buildEvent(kind: EventKind, now = new Date()): BuiltEvent {
-  const json = JSON.parse(readFileSync(path.join(FIXTURES, `${FIXTURE_OF[kind]}.json`), 'utf8')) as Json;
+  // A fresh copy each time: the fixture is edited in place below.
+  const json = structuredClone(FIXTURE_OF[kind]) as Json;
   const ms = now.getTime();
   if (kind === 'verify') {
     const challenge = randomUUID();

@@ -256,6 +256,47 @@ async function checkCli(app: string): Promise<string> {
   return `npx smartcar-webhooks --help, and --help and an unknown flag for each of its ${COMMANDS.length} commands`;
 }
 
+/**
+ * The local world from the installed package, end to end: `start` on a free port, then `send-event`
+ * (a VERIFY challenge and a delivery) against it, and the delivery in the local lake. Everything the
+ * commands need must be in the package (fixtures included), not in this repository.
+ */
+async function checkLocalRoundTrip(app: string): Promise<string> {
+  const bin = path.join(app, 'node_modules', '.bin', 'smartcar-webhooks');
+  const lake = path.join(app, 'local-lake');
+  const server = spawn(bin, ['start', '--port', '0', '--lake-dir', lake], { cwd: app, env: ENV });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`start printed no callback URL in 20 s:\n${out}`)), 20_000);
+      const onData = (d: Buffer) => {
+        out += d;
+        const m = /callback URL\s+(http:\/\/\S+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      };
+      server.stdout.on('data', onData);
+      server.stderr.on('data', onData);
+      server.once('exit', (code) => reject(new Error(`start exited (${code}) before listening:\n${out}`)));
+    });
+    for (const kind of ['verify', 'vehicle-state']) {
+      const sent = await execAsync(bin, ['send-event', kind, '--url', url, '--lake-dir', lake], app);
+      check(
+        sent.status === 0 && /^ok /.test(sent.stdout),
+        `smartcar-webhooks send-event ${kind} against the installed start: exit ${sent.status}\n${sent.stdout}${sent.stderr}`,
+      );
+    }
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((resolve) => server.once('exit', resolve));
+  }
+  const stored = readdirSync(lake, { recursive: true }).filter((f) => String(f).endsWith('.ndjson.gz'));
+  check(stored.length === 1, `the delivery sent to the installed start is not in its lake (${stored.length} objects)`);
+  return 'start, send-event verify and vehicle-state from the installed bin: answered, and stored in the local lake';
+}
+
 /** A finding: the rule (`AwsSolutions-S1`) and the construct path of the resource it is on. */
 interface Finding {
   readonly rule: string;
@@ -461,6 +502,7 @@ async function main(): Promise<void> {
     // 5. The installed operations CLI.
     const cliStarted = Date.now();
     const cli = await checkCli(app);
+    const roundTrip = await checkLocalRoundTrip(app);
     figures.push(`CLI ${((Date.now() - cliStarted) / 1000).toFixed(1)} s`);
 
     console.log(`consumer test passed (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
@@ -472,6 +514,7 @@ async function main(): Promise<void> {
       `  the app: cdk init app --language typescript (aws-cdk ${installed('aws-cdk')}): "${cdkJson.app}", TypeScript ${typescript}`,
     );
     console.log(`  ${outputs} outputs with the marker in each template; ${cli}: as documented`);
+    console.log(`  ${roundTrip}`);
     for (const line of nag) console.log(`  ${line}`);
     console.log(`  times: ${figures.join(', ')}`);
   } finally {

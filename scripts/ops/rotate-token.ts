@@ -17,6 +17,7 @@
  * and an argument that might be a token is refused without being repeated.
  */
 
+import { existsSync } from 'node:fs';
 import { stdin, stdout } from 'node:process';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -116,10 +117,11 @@ export async function rotateToken(options: RotateOptions): Promise<void> {
   checkToken(options.token);
   if (options.lakeDir) {
     const { replaced } = await rotateFileToken(options.lakeDir, options.token);
+    // The folder is not repeated: it came from an argument, which may be a token pasted in the wrong place.
     options.print(
       replaced
-        ? `local token rotated in ${options.lakeDir}; the previous one is still accepted for 24 hours`
-        : `local token set in ${options.lakeDir}`,
+        ? 'local token rotated in the local lake; the previous one is still accepted for 24 hours'
+        : 'local token set in the local lake',
     );
     return;
   }
@@ -227,7 +229,11 @@ export async function rotationTarget(
       recoverFunction: str(args, 'recover-function'),
       since: since ? new Date(since) : undefined,
     };
-  return { lakeDir: lakeDirOf(args) };
+  const lakeDir = lakeDirOf(args);
+  // Never made here: a mistyped (or pasted) --lake-dir must not become a folder holding a token.
+  if (!existsSync(lakeDir))
+    throw new UsageError('the local lake does not exist: start the receiver with it first (nothing written)');
+  return { lakeDir };
 }
 
 /** The command: `npm run rotate-token -- …` or `smartcar-webhooks rotate-token …`; returns the exit code. */

@@ -10,7 +10,7 @@ import { parseCommandArgs, UsageError } from '../../cli/args';
 import { reconcileDeployed, reconcileRequest } from '../../cli/reconcile';
 import { SPECS } from '../../cli/registry';
 import { parseSendArgs } from '../../local/send-event';
-import { rotationTarget } from '../../scripts/ops/rotate-token';
+import { main as rotateMain, rotationTarget } from '../../scripts/ops/rotate-token';
 
 const cfn = mockClient(CloudFormationClient);
 const sfn = mockClient(SFNClient);
@@ -142,4 +142,30 @@ it('a stack without the output a command needs says which, and how to pass it in
   expect(() => none.required('bucket', 'LakeBucketName', 'the lake bucket')).toThrow(
     'pass --stack NAME or --bucket (the lake bucket)',
   );
+});
+
+it('rotate-token repeats no value it was given, in its own errors or AWS’s (a token pasted in the wrong place)', async () => {
+  const secret = 'amt-SECRET-7f3a9c00';
+  cfn
+    .on(DescribeStacksCommand, { StackName: secret })
+    .rejects(Object.assign(new Error(`Stack with id ${secret} does not exist`), { name: 'ValidationError' }));
+  const printed: string[] = [];
+  const spies = [
+    jest.spyOn(console, 'log').mockImplementation((...a) => void printed.push(a.join(' '))),
+    jest.spyOn(console, 'error').mockImplementation((...a) => void printed.push(a.join(' '))),
+  ];
+  try {
+    for (const argv of [
+      ['--stack', secret],
+      ['--stack', 'Platform', '--instance', secret],
+      [`--stack=${secret}`],
+      ['--lake-dir', `/tmp/${secret}`],
+    ]) {
+      expect(await rotateMain(argv)).toBe(2);
+    }
+  } finally {
+    for (const s of spies) s.mockRestore();
+  }
+  expect(printed.join('\n')).toMatch(/does not exist|no instance/);
+  expect(printed.join('\n')).not.toContain('SECRET');
 });
