@@ -12,7 +12,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, type MetricName } from '../lambda/contract';
-import { cliCommand, type OperatorCommands } from './operations';
+import type { OperatorCommands } from './operations';
 import type { Receiver } from './receiver';
 import { ConfigurationError } from './validation';
 
@@ -118,13 +118,16 @@ export class Monitoring extends Construct {
     }
 
     this.serviceName = props.serviceName;
-    const byStack = (command: string) => cliCommand(command, { stackName: Stack.of(this).stackName, prefix: '' }, '');
+    // Used on its own, Monitoring cannot know whether the construct's outputs are on (then --stack finds
+    // everything) or which resources to name: the texts say both ways.
+    const either = (command: string, flags: string) =>
+      `npx smartcar-webhooks ${command} --stack ${Stack.of(this).stackName} (with the construct's outputs on; else ${flags})`;
     const commands: OperatorCommands = props.commands ?? {
-      rotateToken: byStack('rotate-token'),
-      recoverRejected: byStack('recover-rejected'),
-      redrive: byStack('redrive'),
-      redriveState: `${byStack('redrive')} --queue state`,
-      rebuildState: byStack('rebuild-state'),
+      rotateToken: either('rotate-token', '--secret-id <secret ARN>'),
+      recoverRejected: either('recover-rejected', '--bucket <quarantine bucket> --secret-id <ARN> --queue-url <URL>'),
+      redrive: either('redrive', '--dlq-url <URL> --queue-url <URL>'),
+      redriveState: either('redrive', '--dlq-url <URL> --queue-url <URL>').replace(' (with', ' --queue state (with'),
+      rebuildState: either('rebuild-state', '--bucket <lake bucket> --table <state table>'),
     };
     const custom = (name: MetricName, statistic = 'Sum') => this.metric(name, { statistic });
 
@@ -177,9 +180,12 @@ export class Monitoring extends Construct {
       props.tokenMismatchThreshold ?? 3,
       "Deliveries shaped like Smartcar's are failing their signature: most likely the management token in the secret " +
         'is not the one Smartcar signs with (rotated in the Dashboard, secret not updated, or a typo). They are answered ' +
-        '401 and kept in the quarantine. Fix: pipe the Dashboard token into ' +
-        `\`${commands.rotateToken}\`: it puts the token in the secret, then re-ingests what was rejected in the ` +
-        'last 24 hours (add --since <ISO time> to reach further back).',
+        (props.quarantine
+          ? '401 and kept in the quarantine. Fix: pipe the Dashboard token into ' +
+            `\`${commands.rotateToken}\`: it puts the token in the secret, then re-ingests what was rejected in the ` +
+            'last 24 hours (add --since <ISO time> to reach further back).'
+          : '401; with the quarantine off they are not kept, and Smartcar gives up on them after its retries. Fix now: ' +
+            `pipe the Dashboard token into \`${commands.rotateToken}\`.`),
     );
     alarm(
       'TokenUnavailable',

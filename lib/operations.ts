@@ -78,7 +78,7 @@ export function operatorCommands(webhooks: SmartcarWebhooks, address: CliAddress
       dataLake.stateQueue && dataLake.stateDeadLetterQueue
         ? `--dlq-url ${dataLake.stateDeadLetterQueue.queueUrl} --queue-url ${dataLake.stateQueue.queueUrl}`
         : '',
-    )}${address ? ' --queue state' : ''}`,
+    )} --queue state`,
     rebuildState: cliCommand(
       'rebuild-state',
       address,
@@ -106,8 +106,18 @@ export function checkOutputsPrefix(prefix: string): void {
 export function emitOutputs(webhooks: SmartcarWebhooks, prefix: string): void {
   const stack = Stack.of(webhooks);
   const marker = `[smartcar-webhooks:${prefix || 'default'}] `;
-  const out = (name: string, value: string, description: string) =>
-    new CfnOutput(stack, `${prefix}${name}`, { value, description: `${marker}${description}` });
+  const out = (name: string, value: string, description: string) => {
+    // Prefixes can differ and keys still meet: 'State' + 'DeadLetterQueueUrl' is the unprefixed
+    // instance's StateDeadLetterQueueUrl. Said in one line, not as CDK's duplicate-construct error.
+    const existing = stack.node.tryFindChild(`${prefix}${name}`);
+    if (existing) {
+      throw new ConfigurationError(
+        `outputs.prefix ${JSON.stringify(prefix)} of ${webhooks.node.path} makes the output ${prefix}${name}, which ` +
+          `stack ${stack.node.id} already has (${existing instanceof CfnOutput ? 'another output' : 'a construct'} of that id); choose another prefix.`,
+      );
+    }
+    return new CfnOutput(stack, `${prefix}${name}`, { value, description: `${marker}${description}` });
+  };
   const address = { stackName: Aws.STACK_NAME, prefix };
   const { receiver, dataLake, quarantine, catalog, reconcile, monitoring } = webhooks;
   const secret = webhooks.managementTokenSecret;

@@ -237,3 +237,11 @@ it('refuses, in one line, an outputs prefix another instance of the stack alread
     /^outputs.prefix "Eu" is already used by Twice\/A in stack Twice; give each instance its own\.$/,
   );
 });
+
+it('refuses, in one line, a prefix whose output keys meet another instance’s ("State" + DeadLetterQueueUrl)', () => {
+  const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Meet');
+  new SmartcarWebhooks(stack, 'A', { outputs: { prefix: '' }, vehicleStateTable: true });
+  expect(() => new SmartcarWebhooks(stack, 'B', { outputs: { prefix: 'State' } })).toThrow(
+    /^outputs.prefix "State" of Meet\/B makes the output StateDeadLetterQueueUrl, which stack Meet already has \(another output of that id\); choose another prefix\.$/,
+  );
+});

@@ -201,3 +201,23 @@ describe('options', () => {
     ).toThrow(/subscribe existingAlarmTopic yourself/);
   });
 });
+
+describe('runbook texts follow the configuration', () => {
+  it('without the quarantine (and without outputs): no recovery is promised; the explicit commands name their queue', () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', { quarantine: { enabled: false }, vehicleStateTable: true });
+    const text = (metric: string) =>
+      JSON.stringify(
+        Object.values(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm')).find(
+          (a) => a.Properties.MetricName === metric,
+        )?.Properties.AlarmDescription,
+      );
+    expect(text('SignatureMismatches')).toMatch(/with the quarantine off they are not kept/);
+    expect(text('SignatureMismatches')).not.toMatch(/re-ingests/);
+    expect(text('SignatureMismatches')).toMatch(/rotate-token --secret-id /);
+    const stateAlarm = Object.values(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm')).find((a) =>
+      JSON.stringify(a.Properties.AlarmDescription).startsWith('{"Fn::Join":["",["The vehicle state table'),
+    );
+    expect(JSON.stringify(stateAlarm?.Properties.AlarmDescription)).toMatch(/redrive --dlq-url .* --queue state/);
+  });
+});
