@@ -153,3 +153,16 @@ export function flag(args: ParsedArgs, name: string): boolean {
 export function lakeDirOf(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(str(args, 'lake-dir') ?? (env.LOCAL_LAKE_DIR || 'local-lake'));
 }
+
+/**
+ * A module the package leaves to the consumer (aws-cdk-lib and constructs, its peers; DuckDB, optional)
+ * that is not installed, as one line saying what to install; undefined for any other error.
+ */
+export function missingDependency(err: unknown): Error | undefined {
+  const missing = /Cannot find (?:module|package) '(@duckdb\/node-api|aws-cdk-lib|constructs)[/']/.exec(
+    (err as Error)?.message ?? '',
+  );
+  return missing
+    ? new Error(`needs ${missing[1]}; install it beside this package (npm install ${missing[1]})`)
+    : undefined;
+}

@@ -5,7 +5,7 @@
  * optional dependency (DuckDB) fails alone, with one line saying what to install.
  */
 import { runMain } from '../local/cli';
-import { usageText, wantsHelp } from './args';
+import { missingDependency, usageText, wantsHelp } from './args';
 import { COMMANDS, type CommandName, checkArgs, isCommand, SPECS } from './registry';
 
 type Command = { main(argv: string[]): Promise<number> };
@@ -73,22 +73,14 @@ export async function dispatch(argv: string[]): Promise<number> {
     console.error(`${first}: ${wrong}\n\n${usageText(spec)}`);
     return 2;
   }
-  const command = await load(first);
-  return runMain(first, () => command.main(rest));
+  return runMain(first, async () => (await load(first)).main(rest));
 }
 
 async function load(name: CommandName): Promise<Command> {
   try {
     return await LOADERS[name]();
   } catch (err) {
-    const missing = /Cannot find (?:module|package) '(@duckdb\/node-api|aws-cdk-lib|constructs)'/.exec(
-      (err as Error).message,
-    );
-    if (missing) {
-      console.error(`${name}: needs ${missing[1]}; install it beside this package (npm install ${missing[1]})`);
-      process.exit(1);
-    }
-    throw err;
+    throw missingDependency(err) ?? err;
   }
 }
 

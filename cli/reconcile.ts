@@ -12,7 +12,7 @@ import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws
 import { DEFAULT_RATE_LIMIT, SMARTCAR_ID_PATTERN } from '../lambda/contract';
 import { numberEnv } from '../lambda/core/env';
 import type { Mode } from '../lambda/core/reconcile';
-import { flag, type ParsedArgs, runCommand, str, UsageError } from './args';
+import { flag, missingDependency, type ParsedArgs, runCommand, str, UsageError } from './args';
 import { SPECS } from './registry';
 import { Resources } from './stack';
 
@@ -118,9 +118,13 @@ async function reconcileLocally(args: ParsedArgs, input: ReturnType<typeof recon
     }
   }
   // Loaded here: synthesizing the state machine needs aws-cdk-lib, which a deployed run does not.
-  const { runReconcile } = await import('../local/reconcile');
-  const { synthesizedDefinition } = await import('../local/subscribe');
-  const { ExecutionFailed, STATE_MACHINES } = await import('../local/workflow-runner');
+  const [{ runReconcile }, { synthesizedDefinition }, { ExecutionFailed, STATE_MACHINES }] = await Promise.all([
+    import('../local/reconcile'),
+    import('../local/subscribe'),
+    import('../local/workflow-runner'),
+  ]).catch((err) => {
+    throw missingDependency(err) ?? err;
+  });
   // Where the local workflows keep their reports and watermark, as the deployed ones use the work bucket.
   const workDir = path.resolve(env.LOCAL_WORKFLOW_DIR || '.local-workflow');
   console.log(

@@ -2,19 +2,17 @@
  * `smartcar-webhooks resources --stack NAME`: what the stack's outputs say about each instance, i.e. what
  * every other command will use. The first thing to run when a command cannot find something.
  */
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { flag, runCommand, str, UsageError } from './args';
 import { SPECS } from './registry';
-import { applyAwsFlags, instancesOf, pickInstance, type StackInstance } from './stack';
+import { applyAwsFlags, instancesOf, pickInstance, type StackInstance, stackOutputs } from './stack';
 
 export async function main(argv: string[] = process.argv.slice(2), cfn?: CloudFormationClient): Promise<number> {
   return runCommand(SPECS.resources, argv, async (args) => {
     applyAwsFlags(args);
     const stack = str(args, 'stack');
     if (!stack) throw new UsageError('pass --stack NAME');
-    const client = cfn ?? new CloudFormationClient({});
-    const out = await client.send(new DescribeStacksCommand({ StackName: stack }));
-    const all = instancesOf(stack, out.Stacks?.[0]?.Outputs ?? []);
+    const all = instancesOf(stack, await stackOutputs(stack, cfn));
     const wanted = str(args, 'instance');
     const chosen: StackInstance[] =
       wanted !== undefined ? [pickInstance(stack, all, wanted)] : [...pickAll(stack, all).values()];

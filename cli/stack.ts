@@ -104,23 +104,29 @@ export function pickInstance(
   return [...instances.values()][0];
 }
 
-/** Reads the stack's outputs and picks the instance. */
-export async function findInstance(
+/** A stack's outputs; a stack that does not exist is a usage error that says so. */
+export async function stackOutputs(
   stackName: string,
-  wanted: string | undefined,
   cfn: CloudFormationClient = new CloudFormationClient({}),
-): Promise<StackInstance> {
-  let outputs: Output[];
+): Promise<Output[]> {
   try {
     const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
-    outputs = out.Stacks?.[0]?.Outputs ?? [];
+    return out.Stacks?.[0]?.Outputs ?? [];
   } catch (err) {
     const e = err as { name?: string; message?: string };
     if (e.name === 'ValidationError' && /does not exist/.test(e.message ?? ''))
       throw new UsageError(`stack ${stackName} does not exist (in this account and region)`);
     throw err;
   }
-  return pickInstance(stackName, instancesOf(stackName, outputs), wanted);
+}
+
+/** Reads the stack's outputs and picks the instance. */
+export async function findInstance(
+  stackName: string,
+  wanted: string | undefined,
+  cfn?: CloudFormationClient,
+): Promise<StackInstance> {
+  return pickInstance(stackName, instancesOf(stackName, await stackOutputs(stackName, cfn)), wanted);
 }
 
 /**

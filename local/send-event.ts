@@ -102,6 +102,8 @@ export async function parseSendArgs(
   const count = args.values.count === undefined ? 1 : Number(args.values.count);
   if (!Number.isInteger(count) || count < 1 || count > 10_000)
     throw new UsageError(`--count must be a whole number from 1 to 10000, got "${args.values.count}"`);
+  if (str(args, 'stack') && str(args, 'lake-dir'))
+    throw new UsageError('--lake-dir is for the local receiver, not with --stack');
   const resources = await Resources.of(args);
   const url =
     resources.optional('url', 'CallbackUrl') ??

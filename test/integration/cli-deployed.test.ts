@@ -158,4 +158,9 @@ it('a stack without the outputs, or none at all, is one line that says what to d
     '2026-11-27T00',
   ]);
   expectCleanFailure(missing, 2, /stack Nowhere does not exist/);
+  expectCleanFailure(
+    await runInProcess('resources', resourcesMain, ['--stack', 'Nowhere']),
+    2,
+    /stack Nowhere does not exist/,
+  );
 }, 30_000);
