@@ -3,10 +3,12 @@
  * that timed out while moto started, say): it must neither keep the test worker alive, which Jest then
  * kills as "failed to exit gracefully", nor outlive it as an orphaned server.
  */
+
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { watch } from '../support/cli';
 
 /** Resolves true once nothing answers at `endpoint`, false if it still does at the deadline. */
 async function goneBy(endpoint: string, deadline: number): Promise<boolean> {
@@ -28,28 +30,21 @@ it('a moto nobody stops lets its process exit, and stops with it', async () => {
     `import { startMoto } from ${JSON.stringify(path.join(__dirname, '..', 'support', 'moto'))};\n` +
       'startMoto().then((moto) => console.log(moto.endpoint));\n',
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: path.join(__dirname, '..', '..'),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
+  const { child, done } = watch(
+    spawn(process.execPath, ['--import', 'tsx', script], { cwd: path.join(__dirname, '..', '..') }),
+    'forget.ts',
+  );
   let timer: NodeJS.Timeout | undefined;
   const exited = await Promise.race([
-    new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))),
+    done,
     new Promise<'still running'>((resolve) => {
       timer = setTimeout(() => resolve('still running'), 30_000);
     }),
   ]);
   clearTimeout(timer);
   if (exited === 'still running') child.kill('SIGKILL');
-  expect({ exited, stderr }).toEqual({ exited: 0, stderr: '' });
+  const { code, stdout, stderr } = exited === 'still running' ? { code: exited, stdout: '', stderr: '' } : exited;
+  expect({ exited: code, stderr }).toEqual({ exited: 0, stderr: '' });
   const endpoint = stdout.trim();
   expect(endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   expect(await goneBy(endpoint, Date.now() + 10_000)).toBe(true);

@@ -70,12 +70,17 @@ export interface SpawnedCommand {
 /** Spawns the command `name` through cli/main.ts with tsx, as `npm run <name> -- <args>` does. */
 export function spawnCommand(name: string, args: string[], env: Record<string, string> = {}): SpawnedCommand {
   const root = path.join(__dirname, '..', '..');
-  const script = name;
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'main.ts'), name, ...args], {
     cwd: root,
     env: { ...process.env, npm_lifecycle_event: name, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  return watch(child, name);
+}
+
+/** A spawned process's output as it comes, its end, and a wait for a line of it; `label` names it in errors. */
+export function watch(child: ChildProcessWithoutNullStreams, label: string): SpawnedCommand {
+  const script = label;
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => {
