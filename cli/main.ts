@@ -18,6 +18,7 @@ const LOADERS: Record<CommandName, () => Promise<Command>> = {
   query: () => import('../local/query'),
   fleet: () => import('../local/fleet'),
   compact: () => import('../local/compact'),
+  trace: () => import('./trace'),
   'rotate-token': () => import('../scripts/ops/rotate-token'),
   'recover-rejected': () => import('../scripts/ops/recover-rejected'),
   redrive: () => import('../scripts/ops/redrive'),

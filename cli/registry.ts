@@ -26,10 +26,11 @@ ${LAKE_DIR_DETAILS}
   },
   'send-event': {
     name: 'send-event',
-    summary: 'Sends a signed example delivery (or VERIFY challenge) to a receiver and prints its answer.',
+    summary: 'Sends a signed example delivery (or VERIFY challenge), or re-sends a stored one, and prints the answer.',
     synopsis: [
       `<${EVENT_KINDS.join('|')}> [--count N] [--bad-signature] [--url URL] [--token TOKEN] [--lake-dir DIR]`,
       `<kind> --stack NAME [--instance PREFIX] [--count N] [--bad-signature]`,
+      '(--from-lake EVENT_ID | --from-file PATH) [--url URL [--token TOKEN] | --stack NAME] [--count N] [--lake-dir DIR]',
     ],
     details: `  --url URL             callback URL (default: the stack's CallbackUrl with --stack, else the local
                         receiver at http://127.0.0.1:$PORT/webhooks)
@@ -37,17 +38,28 @@ ${LAKE_DIR_DETAILS}
                         $SMARTCAR_MANAGEMENT_TOKEN, else the local receiver's development token)
   --count N             send N events (default 1, at most 10000)
   --bad-signature       sign wrongly and expect 401
+  --from-lake EVENT_ID  re-send the payload the local lake stored for that eventId (or sha256:… of a
+                        legacy body), byte for byte, re-signed with the target's token; the first
+                        received copy when Smartcar retried it
+  --from-file PATH      re-send the body in that file, byte for byte, re-signed with the target's token
 ${LAKE_DIR_DETAILS}
-${DEPLOYED_DETAILS}`,
+                        (with --from-lake: the lake it reads, also with --stack)
+${DEPLOYED_DETAILS}
+
+  The lake keeps the body, not the request's headers: a replay carries only Content-Type:
+  application/json and the new SC-Signature. The receiver stores an eventId once: --count N re-sends
+  the same bytes N times and at most one of them is stored.`,
     options: {
       url: { type: 'string' },
       token: { type: 'string' },
       count: { type: 'string' },
       'bad-signature': { type: 'boolean' },
+      'from-lake': { type: 'string' },
+      'from-file': { type: 'string' },
       ...LAKE_DIR,
       ...DEPLOYED_OPTIONS,
     },
-    positionals: [1, 1],
+    positionals: [0, 1],
     missing: `which event? name one kind: ${EVENT_KINDS.join(', ')}`,
     where: 'both',
   },
@@ -145,6 +157,36 @@ ${LAKE_DIR_DETAILS}
   Needs @duckdb/node-api installed beside the package (it is in this repository).`,
     options: { 'settle-minutes': { type: 'string' }, now: { type: 'string' }, ...LAKE_DIR },
     where: 'local',
+  },
+  trace: {
+    name: 'trace',
+    summary: "Where a delivery is and what happened to it, or a vehicle's timeline, in the local or deployed lake.",
+    synopsis: [
+      '<eventId|vehicleId> [--since ISO] [--json] [--lake-dir DIR]',
+      '<eventId|vehicleId> [--since ISO] [--json] --stack NAME [--instance PREFIX]',
+    ],
+    details: `  --since ISO           only deliveries received since then (default: the last 7 days)
+  --json                one JSON object per finding instead of the report
+  --bucket, --quarantine-bucket, --work-bucket, --dlq-url, --state-table, --workgroup, --database
+                        the deployed resources, without a stack
+${LAKE_DIR_DETAILS}
+${DEPLOYED_DETAILS}`,
+    options: {
+      since: { type: 'string' },
+      json: { type: 'boolean' },
+      bucket: { type: 'string' },
+      'quarantine-bucket': { type: 'string' },
+      'work-bucket': { type: 'string' },
+      'dlq-url': { type: 'string' },
+      'state-table': { type: 'string' },
+      workgroup: { type: 'string' },
+      database: { type: 'string' },
+      ...LAKE_DIR,
+      ...DEPLOYED_OPTIONS,
+    },
+    positionals: [1, 1],
+    missing: 'trace what? give an eventId or a vehicleId',
+    where: 'both',
   },
   'rotate-token': {
     name: 'rotate-token',

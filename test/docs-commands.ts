@@ -26,7 +26,12 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
   // The operations commands (cli/registry.ts). Each test runs the command's own module in-process, the
   // deployed adapters against moto where they have one.
   start: { tests: [{ file: 'test/integration/local-run.test.ts', mentions: 'local/start' }] },
-  'send-event': { tests: [{ file: 'test/integration/local-run.test.ts', mentions: 'local/send-event' }] },
+  'send-event': {
+    tests: [
+      { file: 'test/integration/local-run.test.ts', mentions: 'local/send-event' },
+      { file: 'test/integration/send-event-replay.test.ts', mentions: 'local/send-event' },
+    ],
+  },
   subscribe: { tests: [{ file: 'test/integration/local-run.test.ts', mentions: 'local/subscribe' }] },
   reconcile: {
     tests: [
@@ -51,6 +56,12 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
   replay: { tests: [{ file: 'test/integration/faults.test.ts', mentions: 'scripts/ops/replay' }] },
   'rebuild-state': {
     tests: [{ file: 'test/integration/vehicle-state.test.ts', mentions: 'scripts/ops/rebuild-state' }],
+  },
+  trace: {
+    tests: [
+      { file: 'test/integration/trace.test.ts', mentions: 'cli/trace' },
+      { file: 'test/integration/trace-deployed.test.ts', mentions: 'cli/trace' },
+    ],
   },
   resources: { tests: [{ file: 'test/integration/cli-deployed.test.ts', mentions: 'cli/resources' }] },
   'smartcar-webhooks --help': { tests: [{ file: 'test/integration/cli.test.ts', mentions: 'cli/main' }] },

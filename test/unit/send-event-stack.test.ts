@@ -1,0 +1,59 @@
+/**
+ * `send-event --from-lake … --stack`: the payload comes from the local lake (`--lake-dir` names it, also
+ * with a stack), the target and the token from the stack, read through its outputs (SDK mocked).
+ */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { mockClient } from 'aws-sdk-client-mock';
+import { parseCommandArgs, UsageError } from '../../cli/args';
+import { SPECS } from '../../cli/registry';
+import { parseSendArgs } from '../../local/send-event';
+
+const cfn = mockClient(CloudFormationClient);
+
+beforeEach(() => {
+  cfn.reset();
+  cfn.on(DescribeStacksCommand, { StackName: 'Platform' }).resolves({
+    Stacks: [
+      {
+        StackName: 'Platform',
+        CreationTime: new Date(),
+        StackStatus: 'CREATE_COMPLETE',
+        Outputs: [
+          ['CallbackUrl', 'https://prod.example/webhooks'],
+          ['ManagementTokenSecretArn', 'arn:aws:secretsmanager:eu-west-1:1:secret:prod'],
+        ].map(([name, value]) => ({
+          OutputKey: name,
+          OutputValue: value,
+          Description: `[smartcar-webhooks:default] ${name}`,
+        })),
+      },
+    ],
+  });
+});
+
+const parse = (argv: string[], secrets: string[] = []) =>
+  parseSendArgs(parseCommandArgs(SPECS['send-event'], argv), {}, async (id) => {
+    secrets.push(id);
+    return 'amt-prod\n';
+  });
+
+it('--from-lake --stack reads the local lake named by --lake-dir and signs with the stack token', async () => {
+  const secrets: string[] = [];
+  const parsed = await parse(['--from-lake', 'evt-1', '--stack', 'Platform', '--lake-dir', '/tmp/lake'], secrets);
+  expect(parsed).toEqual({
+    options: { url: 'https://prod.example/webhooks', token: 'amt-prod', badSignature: false },
+    source: { fromLake: 'evt-1' },
+    count: 1,
+  });
+  expect(secrets).toEqual(['arn:aws:secretsmanager:eu-west-1:1:secret:prod']);
+});
+
+it.each([
+  [['vehicle-state', '--stack', 'Platform', '--lake-dir', '/tmp/lake']],
+  [['--from-file', 'body.json', '--stack', 'Platform', '--lake-dir', '/tmp/lake']],
+])('%p: --lake-dir means nothing with --stack there, refused before any AWS call', async (argv) => {
+  await expect(parse(argv)).rejects.toThrow(
+    new UsageError('--lake-dir is for the local receiver (or the lake --from-lake reads), not with --stack'),
+  );
+  expect(cfn.calls()).toHaveLength(0);
+});
