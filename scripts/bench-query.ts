@@ -42,6 +42,52 @@ function record(text: string, eventId: string, vehicle: string, receivedAt: stri
   };
 }
 
+/**
+ * A local lake of `deliveries` hourly VEHICLE_STATE deliveries from `vehicles` vehicles, one object an hour
+ * from 2026-10-01, 1% stored twice (Smartcar retried). Event ids are `evt-<hour>-<vehicle>`, vehicles
+ * `veh-00000`…; the benchmarks of the lake (query, trace) share it.
+ */
+export async function generateFleetLake(
+  deliveries: number,
+  vehicles: number,
+): Promise<{ lakeDir: string; stored: number; hours: number; start: number }> {
+  const lakeDir = mkdtempSync(path.join(tmpdir(), 'bench-lake-'));
+  const start = Date.parse('2026-10-01T00:00:00.000Z');
+  let n = 0;
+  let stored = 0;
+  let hour = 0;
+  for (; n < deliveries; hour++) {
+    const records: LakeRecord[] = [];
+    const hourStart = start + hour * 3_600_000;
+    for (let v = 0; v < vehicles && n < deliveries; v++, n++) {
+      const vehicle = `veh-${String(v).padStart(5, '0')}`;
+      const eventId = `evt-${hour}-${v}`;
+      const at = new Date(hourStart + Math.floor((v / vehicles) * 3_000_000)).toISOString();
+      const text = body(eventId, vehicle, (v + hour) % 100, hourStart - 60_000 + v);
+      const r = record(text, eventId, vehicle, at, n);
+      if (n === 0) {
+        const real = toLakeRecord(
+          { v: 1, bodyBase64: Buffer.from(text).toString('base64'), receivedAt: at, requestId: 'req-0' },
+          new Date(at),
+        );
+        if (JSON.stringify(real) !== JSON.stringify(r)) throw new Error('generated records drifted from toLakeRecord');
+      }
+      records.push(r);
+      if (n % 100 === 0) records.push({ ...r, received_at: new Date(Date.parse(at) + 30_000).toISOString() });
+    }
+    stored += records.length;
+    const dt = new Date(hourStart).toISOString();
+    const prefix = partitionPrefix('raw', {
+      eventType: 'VEHICLE_STATE',
+      mode: 'live',
+      dt: dt.slice(0, 10),
+      hour: dt.slice(11, 13),
+    });
+    await putLakeObject(lakeDir, objectKey(prefix, records, [`hour-${hour}`]), encodeNdjsonGzip(records));
+  }
+  return { lakeDir, stored, hours: hour, start };
+}
+
 function bytesRead(): number {
   const m = /rchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'));
   return m ? Number(m[1]) : Number.NaN;
@@ -88,41 +134,8 @@ async function main() {
   const runs = Number(values.runs);
   console.log(`bench:query on ${availableParallelism()} cores, node ${process.version}, DuckDB (in process)`);
 
-  // 1. The lake: each hour, every vehicle delivers once; 1% of deliveries are stored twice (Smartcar retried).
-  const lakeDir = mkdtempSync(path.join(tmpdir(), 'bench-query-'));
   const t0 = Date.now();
-  const start = Date.parse('2026-10-01T00:00:00.000Z');
-  let n = 0;
-  let stored = 0;
-  for (let hour = 0; n < deliveries; hour++) {
-    const records: LakeRecord[] = [];
-    const hourStart = start + hour * 3_600_000;
-    for (let v = 0; v < vehicles && n < deliveries; v++, n++) {
-      const vehicle = `veh-${String(v).padStart(5, '0')}`;
-      const eventId = `evt-${hour}-${v}`;
-      const at = new Date(hourStart + Math.floor((v / vehicles) * 3_000_000)).toISOString();
-      const text = body(eventId, vehicle, (v + hour) % 100, hourStart - 60_000 + v);
-      const r = record(text, eventId, vehicle, at, n);
-      if (n === 0) {
-        const real = toLakeRecord(
-          { v: 1, bodyBase64: Buffer.from(text).toString('base64'), receivedAt: at, requestId: 'req-0' },
-          new Date(at),
-        );
-        if (JSON.stringify(real) !== JSON.stringify(r)) throw new Error('generated records drifted from toLakeRecord');
-      }
-      records.push(r);
-      if (n % 100 === 0) records.push({ ...r, received_at: new Date(Date.parse(at) + 30_000).toISOString() });
-    }
-    stored += records.length;
-    const dt = new Date(hourStart).toISOString();
-    const prefix = partitionPrefix('raw', {
-      eventType: 'VEHICLE_STATE',
-      mode: 'live',
-      dt: dt.slice(0, 10),
-      hour: dt.slice(11, 13),
-    });
-    await putLakeObject(lakeDir, objectKey(prefix, records, [`hour-${hour}`]), encodeNdjsonGzip(records));
-  }
+  const { lakeDir, stored } = await generateFleetLake(deliveries, vehicles);
   console.log(
     `  generated ${deliveries} deliveries (${stored} records with retries) from ${vehicles} vehicles in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${lakeDir}`,
   );
@@ -156,7 +169,9 @@ async function main() {
   console.log(ok ? '  goals met' : '  GOALS NOT MET');
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

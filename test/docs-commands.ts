@@ -87,6 +87,7 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
   'npm run bench:cost': { untested: BENCHMARK },
   'npm run bench:fleet': { untested: BENCHMARK },
   'npm run bench:query': { untested: BENCHMARK },
+  'npm run bench:trace': { untested: BENCHMARK },
   'npm run bench:reconcile': {
     untested: `${BENCHMARK}; the same drill runs at test scale in test/integration/reconcile.test.ts`,
   },
