@@ -14,13 +14,23 @@ import {
   type QuarantinedDelivery,
   quarantineCapsFor,
 } from '../lambda/contract';
+import { parseBody, readEnvelope } from '../lambda/core/envelope';
 import { ingestBatch } from '../lambda/core/ingest';
 import type { CoreLogger } from '../lambda/core/logger';
 import type { CoreMetrics } from '../lambda/core/metrics';
 import { decodeQuarantined, type QuarantineCaps, QuarantineWriter } from '../lambda/core/quarantine';
-import { receive, routeCheck, type TokenSource } from '../lambda/core/receive';
+import { receive, routeCheck, SIGNATURE_HEADER, type TokenSource } from '../lambda/core/receive';
 import { MemorySeenStore } from '../lambda/core/seen-store';
+import { hmacHex } from '../lambda/core/signature';
 import { putLakeObject } from './file-lake';
+import {
+  bodyBytesOf,
+  type InspectedRequest,
+  RequestLog as Log,
+  type RequestLog,
+  type Verdict,
+} from './inspector/request-log';
+import { type InspectorRoutes, inspectorRoutes, shellQuote } from './inspector/routes';
 import { fileKeys } from './quarantine';
 import { Spool } from './spool';
 import { fileStateStore } from './state-file';
@@ -51,10 +61,20 @@ export interface LocalServerOptions {
   readonly logger: CoreLogger;
   /** Where the receiver's metrics go (tests count them). @default none */
   readonly metrics?: CoreMetrics;
+  /**
+   * Keep the request log (`<lakeDir>/.inspector/`) and serve the inspector page at `/`. @default true
+   */
+  readonly inspector?: boolean;
+  /** The inspector's key. @default random for each start */
+  readonly inspectorKey?: string;
 }
 
 export interface LocalServer {
   readonly url: string;
+  /** The inspector page with this start's key (`http://127.0.0.1:3000/?key=…`); undefined when off. */
+  readonly inspectorUrl?: string;
+  /** The request log behind the inspector; undefined when off. */
+  readonly requestLog?: RequestLog;
   /** Writes every pending delivery to the lake now. */
   flush(): Promise<void>;
   /** Stops accepting requests, then flushes: nothing accepted is lost. */
@@ -123,26 +143,47 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     return flushing;
   };
 
+  const log =
+    options.inspector === false
+      ? undefined
+      : await Log.open({
+          lakeDir: options.lakeDir,
+          onError: (err) => logger.error('could not write the inspector log', { error: String(err) }),
+        });
+  let inspector: InspectorRoutes | undefined;
+
   const server: Server = createServer(async (req, res) => {
-    const send = (status: number, body: unknown) => {
+    const started = performance.now();
+    let body: Buffer = Buffer.alloc(0);
+    const headers: Record<string, string> = {};
+    let quarantined = false;
+    const send = (status: number, answer: Record<string, unknown>) => {
+      // Recorded before answering, so that whoever gets the answer finds the entry.
+      if (log) record(log, { req, url, route, body, headers, status, answer, quarantined, started });
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+      res.end(JSON.stringify(answer));
     };
+    let url = new URL('http://local/');
     try {
-      const url = new URL(req.url ?? '/', 'http://local');
-      const misrouted = routeCheck(req.method, url.pathname, route);
-      if (misrouted) return send(misrouted.statusCode, misrouted.body);
-      const body = await readBody(req, MAX_BODY_BYTES + 1);
-      const headers: Record<string, string> = {};
+      url = new URL(req.url ?? '/', 'http://local');
+      if (inspector && (await inspector.handle(req, res, url))) return;
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      const misrouted = routeCheck(req.method, url.pathname, route);
+      if (misrouted) return send(misrouted.statusCode, misrouted.body);
+      body = await readBody(req, MAX_BODY_BYTES + 1);
       const result = await receive(
         { body, headers, requestId: `local-${Date.now().toString(36)}`, receivedAt: new Date() },
         {
           token,
           logger,
           metrics: options.metrics,
-          quarantine: quarantine ? (d) => quarantineSpool.enqueue(d) : undefined,
+          quarantine: quarantine
+            ? (d) => {
+                quarantined = true;
+                return quarantineSpool.enqueue(d);
+              }
+            : undefined,
           enqueue: (m) => spool.enqueue(m),
           howToSetToken:
             'Set SMARTCAR_MANAGEMENT_TOKEN, or rotate the local token with npm run rotate-token -- --lake-dir.',
@@ -161,6 +202,19 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const unspecified = address.address === '0.0.0.0' || address.address === '::';
+  const pageHost = unspecified ? '127.0.0.1' : host;
+  if (log) {
+    const port = address.port;
+    const self = `http://${pageHost}:${port}${route}`;
+    inspector = inspectorRoutes({
+      log,
+      key: options.inspectorKey,
+      allowedHosts: () => ['127.0.0.1', 'localhost', '[::1]', host.toLowerCase()].map((h) => `${h}:${port}`),
+      replay: (entry) => replay(log, entry, self, token),
+      commands: (entry) => commandsFor(entry, self, options.lakeDir),
+    });
+  }
 
   await flush(); // deliveries spooled before a crash
   const timer = setInterval(() => {
@@ -169,16 +223,124 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
 
   return {
     url: `http://${host}:${address.port}${route}`,
+    inspectorUrl: inspector ? `http://${pageHost}:${address.port}/?key=${inspector.key}` : undefined,
+    requestLog: log,
     flush,
     async close() {
       clearInterval(timer);
+      inspector?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
       await flush();
+      await log?.flushed();
     },
   };
+}
+
+/** What the receiver decided, in the inspector's words. */
+function verdictOf(status: number, answer: Record<string, unknown>, verify: boolean, quarantined: boolean): Verdict {
+  if (status === 404) return 'not-found';
+  if (status === 405) return 'method-not-allowed';
+  if (verify) return status === 200 ? 'verify-answered' : status >= 500 ? 'failed' : 'verify-refused';
+  if (status === 200 && answer.status === 'received') return 'stored';
+  if (status >= 500) return 'failed';
+  return quarantined ? 'quarantined' : 'rejected';
+}
+
+function record(
+  log: RequestLog,
+  r: {
+    req: IncomingMessage;
+    url: URL;
+    route: string;
+    body: Buffer;
+    headers: Record<string, string>;
+    status: number;
+    answer: Record<string, unknown>;
+    quarantined: boolean;
+    started: number;
+  },
+) {
+  const parsed = r.body.length > 0 ? parseBody(r.body) : undefined;
+  const envelope = parsed?.ok ? readEnvelope(parsed.json, r.body) : undefined;
+  const fields = envelope?.fields;
+  const replayOf = r.headers['x-inspector-replay-of'];
+  try {
+    log.add(
+      {
+        at: new Date().toISOString(),
+        verdict: verdictOf(r.status, r.answer, envelope?.kind === 'verify', r.quarantined),
+        reason: typeof r.answer.error === 'string' ? r.answer.error : null,
+        status: r.status,
+        method: r.req.method ?? '',
+        path: r.url.pathname,
+        eventType: fields?.eventType ?? null,
+        eventId: fields?.eventId ?? null,
+        vehicleId: fields?.vehicleIds[0] ?? null,
+        mode: fields?.mode ?? null,
+        ms: Math.round((performance.now() - r.started) * 10) / 10,
+        headers: r.headers,
+        bodyRaw: r.body,
+        response: { status: r.status, body: r.answer },
+        replayOf: replayOf && /^[A-Za-z0-9-]{1,64}$/.test(replayOf) ? replayOf : null,
+      },
+      r.headers[SIGNATURE_HEADER],
+    );
+  } catch {
+    // the log is a view: it never stands in the way of an answer
+  }
+}
+
+/** Hop-by-hop and credential headers a replay does not copy (fetch sets its own framing). */
+const NOT_REPLAYED = new Set([
+  'host',
+  'content-length',
+  'connection',
+  'transfer-encoding',
+  'keep-alive',
+  'cookie',
+  'authorization',
+  'proxy-authorization',
+  'x-inspector-replay-of',
+]);
+
+/**
+ * Re-sends an entry to the receiver: the exact body and headers, with the original SC-Signature while this
+ * process still holds it; an entry from an earlier run is re-signed with the current token (like
+ * `send-event --from-lake`), as only the masked value was ever written down.
+ */
+async function replay(log: RequestLog, entry: InspectedRequest, self: string, token: TokenSource) {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(entry.headers))
+    if (!NOT_REPLAYED.has(k) && k !== SIGNATURE_HEADER) headers[k] = v;
+  const body = bodyBytesOf(entry);
+  if (SIGNATURE_HEADER in entry.headers)
+    headers[SIGNATURE_HEADER] = log.signatureOf(entry.id) ?? hmacHex(await token.get(), body);
+  headers['x-inspector-replay-of'] = entry.id;
+  const method = entry.method || 'POST';
+  const bodyless = method === 'GET' || method === 'HEAD';
+  await fetch(new URL(entry.path, self), { method, headers, body: bodyless ? undefined : body });
+  const replayed = log.list().find((e) => e.replayOf === entry.id);
+  if (!replayed) throw new Error('the replay was not recorded');
+  return replayed;
+}
+
+/** The `curl` line (signed with $SMARTCAR_MANAGEMENT_TOKEN: the original signature is never shown) and the send-event line. */
+function commandsFor(entry: InspectedRequest, self: string, lakeDir: string) {
+  const text = entry.bodyEncoding === 'utf8' ? entry.body : '';
+  const curl = [
+    `BODY=${shellQuote(text)}`,
+    `curl -sS -X POST ${shellQuote(self)} -H 'content-type: application/json' \\`,
+    `  -H "SC-Signature: $(printf %s "$BODY" | openssl dgst -sha256 -hmac "$SMARTCAR_MANAGEMENT_TOKEN" -r | cut -d' ' -f1)" \\`,
+    `  --data-binary "$BODY"`,
+  ].join('\n');
+  const sendEvent =
+    entry.verdict === 'stored' && entry.eventId
+      ? `npm run send-event -- --from-lake ${shellQuote(entry.eventId)} --lake-dir ${shellQuote(lakeDir)} --url ${shellQuote(self)}`
+      : null;
+  return { curl, sendEvent };
 }
 
 /** Reads at most `limit` bytes; a longer body is cut there, which the receiver then rejects as too large. */

@@ -50,6 +50,8 @@ export async function startFromEnv(env: NodeJS.ProcessEnv = process.env, print =
   print(`
 Smartcar webhook receiver (local)
   callback URL   ${server.url}
+  inspector      ${server.inspectorUrl ?? 'off'}
+                 (this start's key: open it in a browser on this machine; not through a tunnel)
   data lake      ${lakeDir}${path.sep}raw/event_type=…/mode=…/dt=…/hour=…/*.ndjson.gz
   token          ${
     source === 'env'

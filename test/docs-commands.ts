@@ -88,6 +88,7 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
   'npm run bench:fleet': { untested: BENCHMARK },
   'npm run bench:query': { untested: BENCHMARK },
   'npm run bench:trace': { untested: BENCHMARK },
+  'npm run bench:inspector': { untested: BENCHMARK },
   'npm run bench:reconcile': {
     untested: `${BENCHMARK}; the same drill runs at test scale in test/integration/reconcile.test.ts`,
   },
