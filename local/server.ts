@@ -213,6 +213,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       allowedHosts: () => ['127.0.0.1', 'localhost', '[::1]', host.toLowerCase()].map((h) => `${h}:${port}`),
       replay: (entry) => replay(log, entry, self, token),
       commands: (entry) => commandsFor(entry, self, options.lakeDir),
+      lakeDir: options.lakeDir,
     });
   }
 

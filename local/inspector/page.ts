@@ -44,6 +44,15 @@ pre { margin: 0; padding: 8px; background: var(--sel); border-radius: 4px; overf
 .muted { color: var(--muted); }
 .actions { display: flex; gap: 6px; margin: 8px 0; flex-wrap: wrap; }
 .more { padding: 8px; color: var(--muted); }
+[hidden] { display: none !important; }
+.tabs button[aria-pressed="true"] { background: var(--sel); font-weight: 600; }
+#fleet { overflow: auto; height: calc(100vh - 46px); padding: 10px 14px; }
+#fleet h2 { font-size: 14px; margin: 0 0 6px; }
+#chart { display: block; width: 100%; max-width: 960px; height: 160px; margin-bottom: 14px; }
+#chart .bar { fill: var(--info); }
+#chart .axis { stroke: var(--line); }
+#chart text { fill: var(--muted); font-size: 10px; }
+.silent { color: var(--warn); font-weight: 600; }
 `;
 
 /** The page's script: plain DOM, no template literals (it lives inside one). */
@@ -212,6 +221,74 @@ function showDetail(e, commands) {
   d.replaceChildren.apply(d, parts);
 }
 
+// The fleet view: the lake read through DuckDB on each visit (npm run fleet's table) and deliveries per hour.
+var SVG = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs, text) {
+  var e = document.createElementNS(SVG, tag);
+  Object.keys(attrs).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+function chart(hours) {
+  var W = 960, H = 160, left = 36, bottom = 20, top = 8;
+  var max = Math.max(1, Math.max.apply(null, hours.map(function (h) { return h.deliveries; })));
+  var step = (W - left) / hours.length;
+  var s = svg('svg', { id: 'chart', viewBox: '0 0 ' + W + ' ' + H, role: 'img' });
+  s.append(svg('title', {}, 'Deliveries per hour, last ' + hours.length + ' hours (UTC)'));
+  s.append(svg('line', { 'class': 'axis', x1: left, y1: H - bottom, x2: W, y2: H - bottom }));
+  s.append(svg('text', { x: left - 4, y: top + 8, 'text-anchor': 'end' }, max));
+  s.append(svg('text', { x: left - 4, y: H - bottom, 'text-anchor': 'end' }, 0));
+  hours.forEach(function (h, i) {
+    var x = left + i * step;
+    if (h.deliveries > 0) {
+      var height = Math.max(1, (H - bottom - top) * h.deliveries / max);
+      var bar = svg('rect', { 'class': 'bar', x: x + 1, y: H - bottom - height, width: Math.max(1, step - 2), height: height });
+      bar.append(svg('title', {}, h.hour + ':00Z · ' + h.deliveries + ' deliveries'));
+      s.append(bar);
+    }
+    var last = i === hours.length - 1;
+    if (i % 6 === 0 || last)
+      s.append(svg('text', { x: last ? W : x + step / 2, y: H - 6, 'text-anchor': last ? 'end' : 'middle' },
+        h.hour.slice(5, 10) + ' ' + h.hour.slice(11) + 'h'));
+  });
+  return s;
+}
+function showFleet(d) {
+  var rows = d.vehicles.map(function (v) {
+    return [v.vehicle_id, v.mode, [v.make, v.model].filter(Boolean).join(' ') || '—', v.last_seen, v.deliveries,
+      v.headline.stateOfCharge || '—', v.headline.odometer || '—', v.headline.location || '—',
+      v.open_errors.join(', ') || '—', v.silent ? 'SILENT' : 'ok'];
+  });
+  var t = table(['vehicle', 'mode', 'make / model', 'last delivery (UTC)', 'deliveries', 'state of charge', 'odometer',
+    'location', 'open errors', 'silent?'], rows);
+  t.id = 'fleet-table';
+  Array.prototype.forEach.call(t.querySelectorAll('tr'), function (tr) {
+    if (tr.lastChild.textContent === 'SILENT') tr.lastChild.className = 'silent';
+  });
+  $('fleet-body').replaceChildren(
+    el('h2', null, 'Deliveries per hour (last ' + d.hours.length + ' hours, UTC)'), chart(d.hours),
+    el('h2', null, d.vehicles.length + ' vehicles'),
+    d.vehicles.length ? t : el('p', 'muted', 'No vehicles in the lake yet: deliveries reach it within the batch window.'));
+}
+function loadFleet() {
+  $('fleet-body').replaceChildren(el('p', 'muted', 'Reading the lake…'));
+  fetch('/_inspector/fleet').then(function (r) {
+    return r.json().then(function (d) { if (!r.ok) throw new Error(d.error || 'HTTP ' + r.status); return d; });
+  }).then(showFleet).catch(function (err) {
+    $('fleet-body').replaceChildren(el('p', 'reason', err.message));
+  });
+}
+function tab(fleet) {
+  $('tab-requests').setAttribute('aria-pressed', String(!fleet));
+  $('tab-fleet').setAttribute('aria-pressed', String(fleet));
+  ['requests', 'f-verdict', 'f-type', 'f-vehicle', 'f-text', 'count'].forEach(function (id) { $(id).hidden = fleet; });
+  $('fleet').hidden = !fleet;
+  if (fleet) loadFleet();
+}
+$('tab-requests').addEventListener('click', function () { tab(false); });
+$('tab-fleet').addEventListener('click', function () { tab(true); });
+$('fleet-refresh').addEventListener('click', loadFleet);
+
 VERDICTS.forEach(function (v) { var o = el('option', null, v); o.value = v; $('f-verdict').append(o); });
 ['f-verdict', 'f-type', 'f-vehicle'].forEach(function (id) { $(id).addEventListener('change', schedule); });
 $('f-text').addEventListener('input', schedule);
@@ -231,15 +308,19 @@ export function pageHtml(nonce: string): string {
 <style nonce="${nonce}">${STYLE}</style></head>
 <body>
 <header><h1>Webhook inspector</h1>
+<span class="tabs"><button id="tab-requests" aria-pressed="true">Requests</button>
+<button id="tab-fleet" aria-pressed="false">Fleet</button></span>
 <select id="f-verdict" aria-label="verdict"><option value="">all verdicts</option></select>
 <select id="f-type" aria-label="event type"></select>
 <select id="f-vehicle" aria-label="vehicle"></select>
 <input id="f-text" type="search" placeholder="search eventId, vehicle, reason, body…" size="32">
 <span id="count" class="muted"></span><span id="live" class="live">○ connecting…</span></header>
-<main><section id="list"><table><thead><tr><th>time</th><th>verdict</th><th>status</th><th>reason / body</th>
+<main id="requests"><section id="list"><table><thead><tr><th>time</th><th>verdict</th><th>status</th><th>reason / body</th>
 <th>event type</th><th>eventId</th><th>vehicleId</th><th>mode</th><th>ms</th></tr></thead><tbody id="rows"></tbody>
 </table><div id="more" class="more"></div></section>
 <section id="detail"><p class="muted">Select a request to see its headers, body, signals and our answer.</p></section></main>
+<section id="fleet" hidden><div class="actions"><button id="fleet-refresh">Refresh from the lake</button></div>
+<div id="fleet-body"></div></section>
 <script nonce="${nonce}">${SCRIPT}</script>
 </body></html>`;
 }

@@ -8,6 +8,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readFleet } from './fleet-view';
 import { pageHtml } from './page';
 import { type InspectedRequest, type RequestLog, summarize } from './request-log';
 
@@ -23,6 +24,8 @@ export interface InspectorRoutesOptions {
   readonly replay: (entry: InspectedRequest) => Promise<InspectedRequest>;
   /** The `curl` and `send-event` lines for an entry. */
   readonly commands: (entry: InspectedRequest) => { curl: string; sendEvent: string | null };
+  /** The local lake the fleet view reads (`GET /_inspector/fleet`); without it that route answers 404. */
+  readonly lakeDir?: string;
   /** @default random */
   readonly key?: string;
 }
@@ -131,6 +134,11 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
           streams.delete(res);
         });
         return true;
+      }
+      if (p === '/_inspector/fleet' && req.method === 'GET') {
+        if (!options.lakeDir) return json(404, { error: 'no lake to read' });
+        const fleet = await readFleet(options.lakeDir);
+        return fleet.ok ? json(200, fleet.view) : json(fleet.status, { error: fleet.error });
       }
       const m = /^\/_inspector\/requests\/([A-Za-z0-9-]{1,64})(\/replay)?$/.exec(p);
       const entry = m ? log.get(m[1]) : undefined;

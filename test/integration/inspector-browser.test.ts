@@ -123,6 +123,19 @@ const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
     await page.locator('#body', { hasText: 'onerror' }).waitFor();
     await page.screenshot({ path: path.join(ARTIFACTS, 'inspector.png') });
 
+    // The fleet view: both vehicles from the lake (the hostile id as text), and the per-hour chart.
+    await server.flush();
+    await page.locator('#tab-fleet').click();
+    const fleet = page.locator('#fleet-table');
+    await fleet.waitFor();
+    await expect(fleet.textContent()).resolves.toMatch(/veh-live.*78 percent/);
+    await expect(fleet.textContent()).resolves.toContain('javascript:window.pwned=2<img src=x onerror=window.pwned=3>');
+    expect(await page.locator('#fleet svg#chart rect.bar').count()).toBeGreaterThanOrEqual(1);
+    expect(await page.locator('#fleet img, #fleet script').count()).toBe(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-fleet.png') });
+    await page.locator('#tab-requests').click();
+    await page.locator('#list').waitFor();
+
     expect(await page.evaluate(() => (globalThis as unknown as InPage).pwned)).toBeUndefined();
     expect(await page.locator('#rows img, #detail img, #rows script, #detail script, textarea').count()).toBe(0);
     expect(navigations).toBe(loaded);

@@ -233,3 +233,87 @@ describe('the bounded request log', () => {
     }
   });
 });
+
+/** A delivery for another vehicle reporting its odometer and location instead of its charge. */
+function odometerAndLocation(eventId: string, vehicleId: string): string {
+  const payload = JSON.parse(vehicleState(eventId, { vehicleId }));
+  payload.data.signals = [
+    {
+      code: 'odometer-traveleddistance',
+      name: 'TraveledDistance',
+      group: 'Odometer',
+      body: { unit: 'km', value: 12345 },
+      meta: { oemUpdatedAt: 1731940328000, fetchedAt: 1731940330000 },
+    },
+    {
+      code: 'location-preciselocation',
+      name: 'PreciseLocation',
+      group: 'Location',
+      body: { latitude: 37.7749, longitude: -122.4194, heading: 90 },
+      meta: { oemUpdatedAt: 1731940328000, fetchedAt: 1731940330000 },
+    },
+  ];
+  return JSON.stringify(payload);
+}
+
+it('the fleet route reads the lake: one row per vehicle with its headline signals, deliveries per hour', async () => {
+  const lakeDir = tempDir();
+  const server = await startLocalServer({
+    lakeDir,
+    managementToken: TOKEN,
+    port: 0,
+    logger: silent,
+    batchWindowMs: 60_000,
+  });
+  try {
+    const charged = vehicleState('ev-fleet-1', { vehicleId: 'veh-charged', value: 64 });
+    const moving = odometerAndLocation('ev-fleet-2', 'veh-moving');
+    for (const body of [charged, moving, vehicleState('ev-fleet-3', { vehicleId: 'veh-charged', value: 61 })])
+      expect((await post(server, body, { 'sc-signature': sign(body, TOKEN) })).status).toBe(200);
+    await server.flush();
+
+    expect((await fetch(at(server, '/_inspector/fleet'))).status).toBe(404); // no key: nothing is there
+    const res = await api(server, '/_inspector/fleet');
+    expect(res.status).toBe(200);
+    const view = JSON.parse(res.text);
+    const byId = Object.fromEntries(view.vehicles.map((v: { vehicle_id: string }) => [v.vehicle_id, v]));
+    expect(Object.keys(byId).sort()).toEqual(['veh-charged', 'veh-moving']);
+    expect(byId['veh-charged']).toMatchObject({
+      mode: 'live',
+      make: 'TESLA',
+      deliveries: 2,
+      silent: false,
+      open_errors: [],
+      headline: { stateOfCharge: '61 percent', odometer: null, location: null },
+    });
+    expect(byId['veh-moving'].headline).toEqual({
+      stateOfCharge: null,
+      odometer: '12345 km',
+      location: '37.77490, -122.41940',
+    });
+    expect(view.hours).toHaveLength(48);
+    expect(view.hours.reduce((n: number, h: { deliveries: number }) => n + h.deliveries, 0)).toBe(3);
+  } finally {
+    await server.close();
+  }
+});
+
+it('without DuckDB the fleet route says so (the page shows it as text) and the rest keeps working', async () => {
+  const missing = Object.assign(new Error("Cannot find module '@duckdb/node-api'"), { code: 'MODULE_NOT_FOUND' });
+  jest.doMock('@duckdb/node-api', () => {
+    throw missing;
+  });
+  try {
+    // A fresh module registry: the lake modules load again, and find no DuckDB.
+    await jest.isolateModulesAsync(async () => {
+      const { readFleet } = await import('../../local/inspector/fleet-view');
+      await expect(readFleet(tempDir())).resolves.toEqual({
+        ok: false,
+        status: 503,
+        error: expect.stringMatching(/DuckDB.*not installed.*npm install @duckdb\/node-api/),
+      });
+    });
+  } finally {
+    jest.dontMock('@duckdb/node-api');
+  }
+});
