@@ -162,11 +162,14 @@ ${LAKE_DIR_DETAILS}
     name: 'trace',
     summary: "Where a delivery is and what happened to it, or a vehicle's timeline, in the local or deployed lake.",
     synopsis: [
-      '<eventId|vehicleId> [--since ISO] [--json] [--lake-dir DIR]',
+      '<eventId|vehicleId> [--since ISO] [--json] [--full-scan] [--lake-dir DIR]',
       '<eventId|vehicleId> [--since ISO] [--json] --stack NAME [--instance PREFIX]',
     ],
     details: `  --since ISO           only deliveries received since then (default: the last 7 days)
   --json                one JSON object per finding instead of the report
+  --full-scan           read every raw object since --since; without it, an eventId a committed compaction
+                        run curated is looked for in its first copy's hour and the next and in the objects
+                        not compacted yet (and everywhere when copies are missing)
   --bucket, --quarantine-bucket, --work-bucket, --dlq-url, --state-table, --workgroup, --database
                         the deployed resources, without a stack
 ${LAKE_DIR_DETAILS}
@@ -174,6 +177,7 @@ ${DEPLOYED_DETAILS}`,
     options: {
       since: { type: 'string' },
       json: { type: 'boolean' },
+      'full-scan': { type: 'boolean' },
       bucket: { type: 'string' },
       'quarantine-bucket': { type: 'string' },
       'work-bucket': { type: 'string' },

@@ -8,6 +8,8 @@
  * - With `--stack` (or the resources as flags) it asks S3, SQS (the dead-letter queue, peeked: never
  *   consumed), DynamoDB (the state table) and Athena, through the stack's workgroup, for the scans.
  * It prints no body, token or signature: ids, keys, times, types and signal values only.
+ * Locally an eventId the curated layer knows is looked for in its first copy's hours and the objects not
+ * compacted yet (then everywhere if copies are missing); `--full-scan` reads every object of the window.
  */
 import * as path from 'node:path';
 import { type AttributeValue, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
@@ -68,7 +70,7 @@ export async function main(argv: string[] = process.argv.slice(2), deps: TraceDe
       if (str(args, 'lake-dir'))
         throw new UsageError('--lake-dir is for the local lake, not with --stack or resource flags');
       const sources = await deployedSources(await Resources.of(args), deps);
-      result = await trace(id, since, sources);
+      result = await trace(id, since, sources, { fullScan: flag(args, 'full-scan') });
     } else {
       const lakeDir = lakeDirOf(args);
       const workDir = path.resolve(process.env.LOCAL_WORKFLOW_DIR || '.local-workflow');
@@ -79,7 +81,7 @@ export async function main(argv: string[] = process.argv.slice(2), deps: TraceDe
         throw missingDependency(err) ?? err;
       });
       try {
-        result = await trace(id, since, local.sources);
+        result = await trace(id, since, local.sources, { fullScan: flag(args, 'full-scan') });
       } finally {
         local.close();
       }
@@ -410,4 +412,6 @@ export function printReport(result: TraceResult, print: (line: string) => void):
       print,
     );
   }
+  const narrowed = !result.rawSearch.startsWith('all ');
+  print(`\nRaw objects searched: ${result.rawSearch}${narrowed ? ' (--full-scan reads them all)' : ''}`);
 }

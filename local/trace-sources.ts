@@ -31,6 +31,7 @@ export function localLakeReader(lakeDir: string, rawPrefix = 'raw'): LakeReader 
   const root = path.join(lakeDir, rawPrefix);
   return {
     describe: root,
+    lists: 'window',
     async candidates(_id, since) {
       const iso = since.toISOString();
       const [sinceDt, sinceHour] = [iso.slice(0, 10), iso.slice(11, 13)];

@@ -3,7 +3,7 @@
  * bench:query: one object an hour, 1% retried), compacted, then `trace <eventId>` and `trace <vehicleId>`
  * for an event in the middle of the lake, over the whole lake (`--since` its first hour) and over its last
  * 7 days (the default window when the lake is current). Timed in-process (best of R runs) and end to end
- * through the bundled bin (a new process each time, as a person runs it). The goal: at most 3 s.
+ * through the bundled bin (a new process each time, as a person runs it). The goal: an eventId in at most 3 s.
  *
  *   npm run bench:trace [-- --deliveries 1000000 --vehicles 1000 --runs 3 --keep]
  */
@@ -92,11 +92,13 @@ async function main() {
       const argv = [id, '--since', since, '--lake-dir', lakeDir];
       const mine = await inProcess(argv, runs, expect === 'nothing' ? '' : expect);
       const e2e = endToEnd(argv);
-      const met = e2e <= 3 && mine.found;
+      // The goal (issue 20) is for an eventId; a vehicle's timeline is printed for the record.
+      const goal = what === 'eventId';
+      const met = (!goal || e2e <= 3) && mine.found;
       ok &&= met;
       console.log(
-        `  trace <${what}> ${label.padEnd(11)} in-process ${mine.seconds.toFixed(2)} s, end to end ${e2e.toFixed(2)} s (goal ≤ 3 s)` +
-          `${mine.found ? '' : ', NOT FOUND'}${met ? '' : '  ✗'}`,
+        `  trace <${what}> ${label.padEnd(11)} in-process ${mine.seconds.toFixed(2)} s, end to end ${e2e.toFixed(2)} s` +
+          `${goal ? ' (goal ≤ 3 s)' : ' (no goal)'}${mine.found ? '' : ', NOT FOUND'}${met ? '' : '  ✗'}`,
       );
     }
   }

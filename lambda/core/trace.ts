@@ -9,6 +9,14 @@
  * Cost: every raw object that may hold a match is read once (gunzipped, searched as bytes, only matching
  * lines parsed); which objects those are is the reader's business (a listing pruned by dt/hour locally,
  * an Athena query deployed). Everything else is one query or one listing per source.
+ *
+ * An eventId the curated layer knows from a committed run is narrowed further when the reader lists the
+ * whole window (`LakeReader.lists === 'window'`): its copies are where Smartcar put them, in its first
+ * copy's hour or the next (retries come at +25 s, +50 s, +100 s), or in an object no committed run has
+ * claimed yet (a copy that came after the compaction). Only those objects are read, and when they hold
+ * fewer copies than the run counted (`copies`), the rest of the window is read too: a narrowed trace
+ * never reports less than a full one would. `fullScan` skips the narrowing (a copy re-sent by hand days
+ * later and compacted since is found by the fallback only when the run counted it).
  */
 import { gunzip } from 'node:zlib';
 import type { LakeRecord } from '../contract';
@@ -23,6 +31,11 @@ export const TRACE_ID_PATTERN = /^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,127}|sha256:[0-9
 /** The raw zone: which objects may hold `id` since `since`, and their bytes. */
 export interface LakeReader {
   readonly describe: string;
+  /**
+   * 'window' when `candidates` lists every object of the window (a listing: the curated layer may narrow
+   * it), 'matching' (the default) when it already lists only the objects known to hold the id (Athena).
+   */
+  readonly lists?: 'window' | 'matching';
   candidates(id: string, since: Date): Promise<string[]>;
   get(key: string): Promise<Buffer>;
 }
@@ -171,6 +184,13 @@ export interface TraceResult {
   readonly timeline: TimelineEntry[];
   /** Where it looked, one line each (shown when nothing is found). */
   readonly looked: string[];
+  /** Which raw objects were read, in a sentence: all of the window's, or which narrowed few and why. */
+  readonly rawSearch: string;
+}
+
+export interface TraceOptions {
+  /** Read every raw object of the window even when the curated layer could narrow the search. */
+  readonly fullScan?: boolean;
 }
 
 /** Why the quarantine holds a delivery: it records no reason, as it keeps only this one kind. */
@@ -216,8 +236,63 @@ function describeBody(body: Buffer): { eventId: string; eventType: string; mode:
 
 const dtOf = (d: Date) => d.toISOString().slice(0, 10);
 
+/** The `dt=…/hour=…/` part of the raw keys holding deliveries received at `at` and in the hour after. */
+export function hourFolders(at: string): string[] {
+  const t = Date.parse(at);
+  if (Number.isNaN(t)) return [];
+  return [t, t + 3_600_000].map((x) => {
+    const iso = new Date(x).toISOString();
+    return `/dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`;
+  });
+}
+
+interface Narrowing {
+  readonly keys: string[];
+  /** The copies the committed run counted: fewer found in the objects it claimed means one lies elsewhere. */
+  readonly copies: number;
+  readonly runIds: Set<string>;
+  readonly hours: string[];
+  readonly tail: number;
+  readonly claims: Map<string, string>;
+  readonly rows: CuratedRow[];
+}
+
+/**
+ * The objects that hold every copy of eventId `id` when the curated layer knows it from a committed run:
+ * those of its first copy's hour and the next, and those no committed run has claimed. Undefined when it
+ * cannot say (unknown or uncommitted event, an id that is also a vehicle's, a first copy outside the window).
+ */
+async function narrowToEvent(
+  id: string,
+  since: Date,
+  keys: readonly string[],
+  curated: CuratedIndex,
+  sinceDt: string,
+): Promise<Narrowing | undefined> {
+  const rows = await curated.rows({ eventIds: [id], vehicleId: id, sinceDt });
+  if (rows.some((r) => r.vehicleId === id)) return undefined;
+  const committed = rows
+    .filter((r) => r.eventId === id && r.committedAt && r.copies !== null)
+    .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
+  const first = committed[0];
+  if (!first || first.receivedAt < since.toISOString()) return undefined;
+  const hours = hourFolders(first.receivedAt);
+  if (hours.length === 0) return undefined;
+  const claims = await curated.claims([...keys], sinceDt);
+  const tail = keys.filter((k) => !claims.has(k));
+  const picked = new Set([...keys.filter((k) => hours.some((h) => k.includes(h))), ...tail]);
+  const copies = committed.reduce((n, r) => n + (r.copies ?? 0), 0);
+  const runIds = new Set(committed.map((r) => r.runId));
+  return { keys: keys.filter((k) => picked.has(k)), copies, runIds, hours, tail: tail.length, claims, rows };
+}
+
 /** Traces `id` (an eventId or a vehicleId) since `since` through every source given. */
-export async function trace(id: string, since: Date, sources: TraceSources): Promise<TraceResult> {
+export async function trace(
+  id: string,
+  since: Date,
+  sources: TraceSources,
+  options: TraceOptions = {},
+): Promise<TraceResult> {
   if (!TRACE_ID_PATTERN.test(id)) throw new Error(`"${id}" is not an eventId or a vehicleId`);
   const needle = Buffer.from(JSON.stringify(id).slice(1, -1), 'utf8');
   const looked: string[] = [];
@@ -226,40 +301,65 @@ export async function trace(id: string, since: Date, sources: TraceSources): Pro
   const isEvent = (eventId: string) => eventId === id;
   const isVehicle = (ids: readonly string[]) => ids.includes(id);
 
-  // 1. The raw zone.
+  // 1. The raw zone: narrowed to the event's hours and the uncompacted tail when the curated layer can.
+  // A day earlier: a later copy's event may be curated from its first copy's partition.
+  const sinceDt = dtOf(new Date(since.getTime() - 86_400_000));
   const keys = await sources.lake.candidates(id, since);
+  const narrowed =
+    !options.fullScan && sources.lake.lists === 'window' && sources.curated
+      ? await narrowToEvent(id, since, keys, sources.curated, sinceDt)
+      : undefined;
   const hits: { key: string; line: number; record: LakeRecord }[] = [];
-  await eachLimited(keys, 8, async (key) => {
-    const text = await gunzipAsync(await sources.lake.get(key));
-    for (const m of matchingLines(text, needle)) {
-      let record: LakeRecord;
-      try {
-        record = JSON.parse(m.text) as LakeRecord;
-      } catch {
-        continue;
+  const search = (some: readonly string[]) =>
+    eachLimited(some, 8, async (key) => {
+      const text = await gunzipAsync(await sources.lake.get(key));
+      for (const m of matchingLines(text, needle)) {
+        let record: LakeRecord;
+        try {
+          record = JSON.parse(m.text) as LakeRecord;
+        } catch {
+          continue;
+        }
+        if (record.received_at < since.toISOString()) continue;
+        if (isEvent(record.event_id)) matchedAs.add('eventId');
+        if (isVehicle(record.vehicle_ids ?? [])) matchedAs.add('vehicleId');
+        if (isEvent(record.event_id) || isVehicle(record.vehicle_ids ?? [])) hits.push({ key, line: m.line, record });
       }
-      if (record.received_at < since.toISOString()) continue;
-      if (isEvent(record.event_id)) matchedAs.add('eventId');
-      if (isVehicle(record.vehicle_ids ?? [])) matchedAs.add('vehicleId');
-      if (isEvent(record.event_id) || isVehicle(record.vehicle_ids ?? [])) hits.push({ key, line: m.line, record });
+    });
+  let rawSearch = `all ${keys.length} object(s) since ${since.toISOString()}`;
+  if (narrowed) {
+    await search(narrowed.keys);
+    // Only the copies in the objects its run(s) claimed count: the run counted those, not later ones.
+    const found = hits.filter(
+      (h) => isEvent(h.record.event_id) && narrowed.runIds.has(narrowed.claims.get(h.key) ?? ''),
+    ).length;
+    const what = `the hours of its first copy (${narrowed.hours.map((h) => h.slice(1, -1)).join(', ')}) and ${narrowed.tail} object(s) not compacted yet`;
+    if (found >= narrowed.copies) rawSearch = `${narrowed.keys.length} of ${keys.length} object(s): ${what}`;
+    else {
+      const searched = new Set(narrowed.keys);
+      await search(keys.filter((k) => !searched.has(k)));
+      rawSearch = `all ${keys.length} object(s) since ${since.toISOString()}: ${what} held ${found} of the ${narrowed.copies} cop${narrowed.copies === 1 ? 'y' : 'ies'} compaction counted`;
     }
-  });
+  } else await search(keys);
   hits.sort((a, b) => a.record.received_at.localeCompare(b.record.received_at) || a.key.localeCompare(b.key));
-  looked.push(`raw zone: ${sources.lake.describe} (${keys.length} object(s) since ${since.toISOString()})`);
+  looked.push(`raw zone: ${sources.lake.describe} (${rawSearch})`);
 
   // 2. The curated layer: which committed run holds each event, which run claimed each object.
   const curatedBy = new Map<string, CuratedRow>();
   const uncommitted = new Map<string, string>();
   let claims = new Map<string, string>();
   if (sources.curated) {
-    // A day earlier: a later copy's event may be curated from its first copy's partition.
-    const sinceDt = dtOf(new Date(since.getTime() - 86_400_000));
     const eventIds = [...new Set([id, ...hits.map((h) => h.record.event_id)])];
-    for (const row of await sources.curated.rows({ eventIds, vehicleId: id, sinceDt })) {
+    // The narrowing asked already for this id alone, and for every object's claim.
+    const rows =
+      narrowed && eventIds.length === 1
+        ? narrowed.rows
+        : await sources.curated.rows({ eventIds, vehicleId: id, sinceDt });
+    for (const row of rows) {
       if (row.committedAt) curatedBy.set(row.eventId, row);
       else uncommitted.set(row.eventId, row.runId);
     }
-    claims = await sources.curated.claims([...new Set(hits.map((h) => h.key))], sinceDt);
+    claims = narrowed?.claims ?? (await sources.curated.claims([...new Set(hits.map((h) => h.key))], sinceDt));
     looked.push(`curated layer: ${sources.curated.describe}`);
   }
   for (const h of hits) {
@@ -418,7 +518,7 @@ export async function trace(id: string, since: Date, sources: TraceSources): Pro
     looked.push(`subscription reports: ${sources.reports.describe} (read for a vehicle only)`);
   }
 
-  return { id, since: since.toISOString(), matchedAs: [...matchedAs], findings, timeline, looked };
+  return { id, since: since.toISOString(), matchedAs: [...matchedAs], findings, timeline, looked, rawSearch };
 }
 
 async function markerIds(q: QuarantineReader, key: string): Promise<Set<string>> {

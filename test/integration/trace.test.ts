@@ -2,7 +2,9 @@
  * `npm run trace` on a local lake: an eventId found in the raw zone (key and line of each copy) and in
  * the curated layer after compaction, one only in the quarantine, one waiting in the spool, one curated
  * by a run that never committed (which does not count), a vehicle's timeline (signal change, error
- * opened then resolved, a subscription from a workflow report), --json, and nothing found.
+ * opened then resolved, a subscription from a workflow report), --json, and nothing found. And the
+ * narrowed search of an eventId the curated layer knows: its first copy's hours and the objects not
+ * compacted yet, the whole window when copies are missing there, and --full-scan.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -203,7 +205,7 @@ it('nothing found is one line saying where it looked; --since narrows; a bad id 
   expect(none.code).toBe(0);
   expect(none.stdout.split('\n')).toHaveLength(1);
   expect(none.stdout).toMatch(
-    /^nothing found for evt-nowhere since \S+; looked in: raw zone: \S+raw \(\d+ object\(s\)/,
+    /^nothing found for evt-nowhere since \S+; looked in: raw zone: \S+raw \(all \d+ object\(s\)/,
   );
   expect(none.stdout).toMatch(/quarantine: .*spool .*vehicle state: /);
   const later = await trace(['evt-a', '--since', new Date(now - 2 * HOUR).toISOString()]);
@@ -221,4 +223,72 @@ it('matchingLines finds every line holding the needle, with its number', () => {
     { line: 4, text: '{"c":"needle needle"}' },
     { line: 5, text: '{"d":"needle"}' },
   ]);
+});
+
+describe('an eventId the curated layer knows: only its hours and the objects not compacted yet are read', () => {
+  // Its own lake, hours apart: H holds the first copies of evt-n, H+1 the +100 s retry.
+  const base = Math.floor(now / HOUR) * HOUR - 30 * HOUR;
+  let dir: string;
+  let run: string;
+  const at = (ms: number) => new Date(ms).toISOString();
+  const put = async (eventId: string, when: number, vehicleId = 'veh-n') => {
+    const records = [toLakeRecord(deliveryMessage(vehicleState(eventId, { vehicleId }), at(when)), new Date(when))];
+    const key = objectKey(partitionPrefix('raw', partitionOf(records[0])), records, [`n${++seq}`]);
+    await putLakeObject(dir, key, encodeNdjsonGzip(records));
+  };
+  const traceIn = (argv: string[]) =>
+    runInProcess('trace', () => traceMain(), [...argv, '--since', at(base - HOUR), '--lake-dir', dir], {
+      LOCAL_WORKFLOW_DIR: workDir,
+    });
+  const copiesOf = (stdout: string) =>
+    stdout.split('\n').filter((l) => l.startsWith('{') && JSON.parse(l).kind === 'raw');
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'trace-narrow-'));
+    await put('evt-n', base + 59 * 60_000); // H
+    await put('evt-n', base + 59 * 60_000 + 25_000); // H, the +25 s retry
+    await put('evt-n', base + 59 * 60_000 + 100_000); // H+1, the +100 s retry
+    await put('evt-x1', base + 2 * HOUR, 'veh-x');
+    await put('evt-x2', base + 4 * HOUR, 'veh-x');
+    await put('evt-f', base + 6 * HOUR); // H+6 …
+    await put('evt-f', base + 9 * HOUR); // … and a copy three hours later, compacted by the same run
+    run = (await compactLocalLake(dir, { now: new Date(base + 20 * HOUR) })).runId as string;
+    // After the run: a copy of evt-n re-sent by hand, and another event: neither compacted.
+    await put('evt-n', base + 22 * HOUR);
+    await put('evt-x3', base + 23 * HOUR, 'veh-x');
+  }, 30_000);
+
+  it('finds every copy in the first copy’s hour and the next, and the one not compacted yet, reading 5 of 9 objects', async () => {
+    const r = await traceIn(['evt-n']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.match(/evt-n\s+\S+\s+raw\/\S+:1/g)).toHaveLength(4);
+    expect(r.stdout).toContain(run);
+    const hours = [base, base + HOUR].map((t) => `dt=${at(t).slice(0, 10)}/hour=${at(t).slice(11, 13)}`);
+    expect(r.stdout).toContain(
+      `Raw objects searched: 5 of 9 object(s): the hours of its first copy (${hours.join(', ')}) and 2 object(s) not compacted yet (--full-scan reads them all)`,
+    );
+    const json = await traceIn(['evt-n', '--json']);
+    expect(copiesOf(json.stdout)).toHaveLength(4);
+  });
+
+  it('reads the whole window when its hours hold fewer copies than the run counted, and finds the later one', async () => {
+    const r = await traceIn(['evt-f', '--json']);
+    const copies = copiesOf(r.stdout).map((l) => JSON.parse(l));
+    expect(copies.map((c) => c.receivedAt)).toEqual([at(base + 6 * HOUR), at(base + 9 * HOUR)]);
+    expect(copies.every((c) => c.curatedBy === run)).toBe(true);
+    const report = await traceIn(['evt-f']);
+    expect(report.stdout).toMatch(
+      /Raw objects searched: all 9 object\(s\) since \S+: the hours of its first copy \(.*\) and 2 object\(s\) not compacted yet held 1 of the 2 copies compaction counted/,
+    );
+  });
+
+  it('--full-scan reads every object; a vehicle and an event unknown to the curated layer are not narrowed', async () => {
+    const full = await traceIn(['evt-n', '--full-scan']);
+    expect(full.stdout).toMatch(/Raw objects searched: all 9 object\(s\) since /);
+    expect(full.stdout.match(/evt-n\s+\S+\s+raw\/\S+:1/g)).toHaveLength(4);
+    const vehicle = await traceIn(['veh-n']);
+    expect(vehicle.stdout).toMatch(/Raw objects searched: all 9 object\(s\) since /);
+    const fresh = await traceIn(['evt-x3']);
+    expect(fresh.stdout).toMatch(/Raw objects searched: all 9 object\(s\) since /);
+  });
 });
