@@ -30,7 +30,7 @@ import {
   type RequestLog,
   type Verdict,
 } from './inspector/request-log';
-import { type InspectorRoutes, inspectorRoutes, shellQuote } from './inspector/routes';
+import { InspectorRefusal, type InspectorRoutes, inspectorRoutes, shellQuote } from './inspector/routes';
 import { fileKeys } from './quarantine';
 import { Spool } from './spool';
 import { fileStateStore } from './state-file';
@@ -305,7 +305,11 @@ const NOT_REPLAYED = new Set([
   'authorization',
   'proxy-authorization',
   'x-inspector-replay-of',
+  'x-inspector-key',
 ]);
+
+/** What an entry from an earlier run is replayed with when it was not stored: a signature that never verifies. */
+const UNVERIFIED_REPLAY = 'replayed-without-its-original-signature';
 
 /**
  * Re-sends an entry to the receiver: the exact body and headers, with the original SC-Signature while this
@@ -313,16 +317,26 @@ const NOT_REPLAYED = new Set([
  * `send-event --from-lake`), as only the masked value was ever written down.
  */
 async function replay(log: RequestLog, entry: InspectedRequest, self: string, token: TokenSource) {
+  // Only ever to this receiver's own callback route: a logged path such as `/.//evil.host/x` must not
+  // turn a replay into a request to another host.
+  const target = new URL(self);
+  if (entry.path !== target.pathname)
+    throw new InspectorRefusal(`only requests to the callback route ${target.pathname} can be replayed`);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(entry.headers))
     if (!NOT_REPLAYED.has(k) && k !== SIGNATURE_HEADER) headers[k] = v;
   const body = bodyBytesOf(entry);
-  if (SIGNATURE_HEADER in entry.headers)
-    headers[SIGNATURE_HEADER] = log.signatureOf(entry.id) ?? hmacHex(await token.get(), body);
+  if (SIGNATURE_HEADER in entry.headers) {
+    // The original signature while this process holds it (a forgery replays as the forgery it was). An
+    // entry from an earlier run is re-signed only if it was stored, i.e. its signature verified then:
+    // re-signing anything else would make the receiver a signing oracle for whatever reached the log.
+    headers[SIGNATURE_HEADER] =
+      log.signatureOf(entry.id) ?? (entry.verdict === 'stored' ? hmacHex(await token.get(), body) : UNVERIFIED_REPLAY);
+  }
   headers['x-inspector-replay-of'] = entry.id;
   const method = entry.method || 'POST';
   const bodyless = method === 'GET' || method === 'HEAD';
-  await fetch(new URL(entry.path, self), { method, headers, body: bodyless ? undefined : body });
+  await fetch(target, { method, headers, body: bodyless ? undefined : body, redirect: 'manual' });
   const replayed = log.list().find((e) => e.replayOf === entry.id);
   if (!replayed) throw new Error('the replay was not recorded');
   return replayed;

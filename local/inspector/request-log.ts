@@ -18,7 +18,7 @@ export const DEFAULT_KEEP = 10_000;
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 export const MASK = '•••••• (hidden)';
 /** Headers whose values are credentials: shown masked, never stored. */
-const SECRET_HEADERS = new Set(['sc-signature', 'authorization', 'proxy-authorization', 'cookie']);
+const SECRET_HEADERS = new Set(['sc-signature', 'authorization', 'proxy-authorization', 'cookie', 'x-inspector-key']);
 
 export type Verdict =
   | 'stored'

@@ -6,7 +6,7 @@
  * a loopback Host and no proxy header. Anything else is left to the receiver, which answers the same 404 as
  * for any unknown path: nothing says an inspector is there.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFleet } from './fleet-view';
 import { pageHtml } from './page';
@@ -15,6 +15,9 @@ import { type InspectedRequest, type RequestLog, summarize } from './request-log
 const COOKIE = 'sc_inspector';
 /** Headers that tunnels and proxies add: a request carrying one did not come from this machine's browser. */
 const PROXY_HEADERS = ['x-forwarded-for', 'forwarded', 'x-forwarded-host', 'x-real-ip', 'cf-connecting-ip', 'via'];
+
+/** A request the inspector will not carry out (e.g. replaying something that is not a delivery). */
+export class InspectorRefusal extends Error {}
 
 export interface InspectorRoutesOptions {
   readonly log: RequestLog;
@@ -40,6 +43,9 @@ export interface InspectorRoutes {
 
 export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoutes {
   const key = options.key ?? randomBytes(24).toString('base64url');
+  // One cookie per receiver (named after its key): two receivers on other ports of this machine, which
+  // browsers treat as one site for cookies, never overwrite each other's.
+  const cookie = `${COOKIE}_${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
   const keyBytes = Buffer.from(key);
   const streams = new Set<ServerResponse>();
   const matches = (given: string | undefined) => {
@@ -52,7 +58,7 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
     options.allowedHosts().includes((req.headers.host ?? '').toLowerCase());
   const authorized = (req: IncomingMessage) => {
     const header = req.headers['x-inspector-key'];
-    return matches(typeof header === 'string' ? header : undefined) || matches(cookieOf(req, COOKIE));
+    return matches(typeof header === 'string' ? header : undefined) || matches(cookieOf(req, cookie));
   };
   const { log } = options;
 
@@ -71,7 +77,7 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
       if (isPage && matches(url.searchParams.get('key') ?? undefined)) {
         res.writeHead(303, {
           location: url.pathname,
-          'set-cookie': `${COOKIE}=${key}; HttpOnly; SameSite=Strict; Path=/`,
+          'set-cookie': `${cookie}=${key}; HttpOnly; SameSite=Strict; Path=/`,
           'cache-control': 'no-store',
           'referrer-policy': 'no-referrer',
         });
@@ -146,8 +152,13 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
       if (!m[2] && req.method === 'GET') return json(200, { entry, commands: options.commands(entry) });
       // A custom header: a cross-site form cannot send it (and SameSite=Strict keeps the cookie home anyway).
       if (m[2] && req.method === 'POST' && req.headers['x-inspector'] === 'replay') {
-        const replayed = await options.replay(entry);
-        return json(200, { entry: summarize(replayed) });
+        try {
+          const replayed = await options.replay(entry);
+          return json(200, { entry: summarize(replayed) });
+        } catch (err) {
+          if (err instanceof InspectorRefusal) return json(409, { error: err.message });
+          throw err;
+        }
       }
       return json(405, { error: 'method not allowed' });
     },

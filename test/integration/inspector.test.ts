@@ -129,6 +129,65 @@ describe('the inspector request log', () => {
     expect(await entries(server)).toHaveLength(4);
   });
 
+  it('after a restart, re-signs only what was stored: a forgery that reached the log replays as a forgery', async () => {
+    const genuine = vehicleState('ev-genuine');
+    const forged = vehicleState('ev-laundered');
+    await post(server, genuine, { 'sc-signature': sign(genuine, TOKEN) });
+    await post(server, forged, { 'sc-signature': 'deadbeef', 'x-inspector-key': keyOf(server) });
+    await server.close();
+    // The next start has none of the original signatures in memory.
+    server = await startLocalServer({ lakeDir, managementToken: TOKEN, port: 0, logger: silent });
+    const logged = await entries(server);
+    const byEvent = (id: string) => logged.find((e) => e.eventId === id && !e.replayOf) as InspectedRequest;
+    const replay = async (e: InspectedRequest) =>
+      JSON.parse(
+        (
+          await api(server, `/_inspector/requests/${e.id}/replay`, {
+            method: 'POST',
+            headers: { 'x-inspector': 'replay' },
+          })
+        ).text,
+      ).entry as InspectedRequest;
+    const laundered = await replay(byEvent('ev-laundered'));
+    expect(laundered.status).toBe(401);
+    expect(laundered.verdict).not.toBe('stored');
+    expect(await replay(byEvent('ev-genuine'))).toMatchObject({ status: 200 });
+    await server.close();
+    const stored = readFileSync(path.join(lakeDir, '.inspector', 'requests.ndjson'), 'utf8');
+    expect(stored).not.toContain(keyOf(server)); // a key header sent to the receiver is masked like a signature
+    const { readLake } = await import('../../local/file-lake');
+    const ids = [...(await readLake(lakeDir, 'raw')).values()].flat().map((r) => r.event_id);
+    expect(ids).toContain('ev-genuine');
+    expect(ids).not.toContain('ev-laundered');
+    server = await startLocalServer({ lakeDir, managementToken: TOKEN, port: 0, logger: silent });
+  });
+
+  it('replays only to its own callback route: a logged path never points a replay at another host', async () => {
+    let reached = false;
+    const { createServer } = await import('node:http');
+    const elsewhere = createServer((_req, res) => {
+      reached = true;
+      res.end();
+    });
+    await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+    const port = (elsewhere.address() as { port: number }).port;
+    try {
+      // A request line Node normalizes to a protocol-relative path: `//127.0.0.1:<port>/pwn`.
+      await raw(at(server, `/.//127.0.0.1:${port}/pwn`), { 'sc-signature': 'x' });
+      const planted = (await entries(server)).find((e) => e.path.includes('pwn')) as InspectedRequest;
+      expect(planted).toBeDefined();
+      const res = await api(server, `/_inspector/requests/${planted.id}/replay`, {
+        method: 'POST',
+        headers: { 'x-inspector': 'replay' },
+      });
+      expect(res.status).toBe(409);
+      expect(JSON.parse(res.text).error).toMatch(/only requests to the callback route/);
+      expect(reached).toBe(false);
+    } finally {
+      elsewhere.close();
+    }
+  });
+
   it('answers only with this start’s key, from this machine, never through a tunnel', async () => {
     const key = keyOf(server);
     const list = at(server, '/_inspector/requests');
