@@ -3,7 +3,7 @@
  * resources from `--stack` (the instance's outputs) and calls what it should with them, and a stack
  * without the output it needs is one line that says which.
  */
-import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseCommandArgs, UsageError } from '../../cli/args';
@@ -11,42 +11,28 @@ import { reconcileDeployed, reconcileRequest } from '../../cli/reconcile';
 import { SPECS } from '../../cli/registry';
 import { parseSendArgs } from '../../local/send-event';
 import { main as rotateMain, rotationTarget } from '../../scripts/ops/rotate-token';
+import { describedStack, outputsOf } from '../support/stack-outputs';
 
 const cfn = mockClient(CloudFormationClient);
 const sfn = mockClient(SFNClient);
 
-function outputs(prefix: string, values: Record<string, string>): Output[] {
-  return Object.entries(values).map(([name, value]) => ({
-    OutputKey: `${prefix}${name}`,
-    OutputValue: value,
-    Description: `[smartcar-webhooks:${prefix || 'default'}] ${name}`,
-  }));
-}
-
 beforeEach(() => {
   cfn.reset();
   sfn.reset();
-  cfn.on(DescribeStacksCommand, { StackName: 'Platform' }).resolves({
-    Stacks: [
-      {
-        StackName: 'Platform',
-        CreationTime: new Date(),
-        StackStatus: 'CREATE_COMPLETE',
-        Outputs: [
-          ...outputs('Prod', {
-            CallbackUrl: 'https://prod.example/webhooks',
-            ManagementTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:prod',
-            RecoveryFunctionName: 'prod-recover',
-            ReconcileStateMachineArn: 'arn:aws:states:eu-west-1:1:stateMachine:prod-reconcile',
-          }),
-          ...outputs('Staging', {
-            CallbackUrl: 'https://staging.example/webhooks',
-            ManagementTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:staging',
-          }),
-        ],
-      },
-    ],
-  });
+  cfn.on(DescribeStacksCommand, { StackName: 'Platform' }).resolves(
+    describedStack('Platform', [
+      ...outputsOf('Prod', {
+        CallbackUrl: 'https://prod.example/webhooks',
+        ManagementTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:prod',
+        RecoveryFunctionName: 'prod-recover',
+        ReconcileStateMachineArn: 'arn:aws:states:eu-west-1:1:stateMachine:prod-reconcile',
+      }),
+      ...outputsOf('Staging', {
+        CallbackUrl: 'https://staging.example/webhooks',
+        ManagementTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:staging',
+      }),
+    ]),
+  );
 });
 
 const args = (command: keyof typeof SPECS, argv: string[]) => parseCommandArgs(SPECS[command], argv);

@@ -7,28 +7,21 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { parseCommandArgs, UsageError } from '../../cli/args';
 import { SPECS } from '../../cli/registry';
 import { parseSendArgs } from '../../local/send-event';
+import { describedStack, outputsOf } from '../support/stack-outputs';
 
 const cfn = mockClient(CloudFormationClient);
 
 beforeEach(() => {
   cfn.reset();
-  cfn.on(DescribeStacksCommand, { StackName: 'Platform' }).resolves({
-    Stacks: [
-      {
-        StackName: 'Platform',
-        CreationTime: new Date(),
-        StackStatus: 'CREATE_COMPLETE',
-        Outputs: [
-          ['CallbackUrl', 'https://prod.example/webhooks'],
-          ['ManagementTokenSecretArn', 'arn:aws:secretsmanager:eu-west-1:1:secret:prod'],
-        ].map(([name, value]) => ({
-          OutputKey: name,
-          OutputValue: value,
-          Description: `[smartcar-webhooks:default] ${name}`,
-        })),
-      },
-    ],
-  });
+  cfn.on(DescribeStacksCommand, { StackName: 'Platform' }).resolves(
+    describedStack(
+      'Platform',
+      outputsOf('', {
+        CallbackUrl: 'https://prod.example/webhooks',
+        ManagementTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:prod',
+      }),
+    ),
+  );
 });
 
 const parse = (argv: string[], secrets: string[] = []) =>
