@@ -7,7 +7,7 @@
 
 import { gzipSync } from 'node:zlib';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { QueryEngine, Row } from '../../cli/query-engine';
@@ -19,7 +19,7 @@ import { statesOf } from '../../lambda/core/vehicle-state';
 import { runInProcess } from '../support/cli';
 import { vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
-import { type Moto, startMoto, useMoto } from '../support/moto';
+import { createStateTable, type Moto, startMoto, useMoto } from '../support/moto';
 
 const VEHICLE = 'veh-deployed';
 const SIGNATURE = 'e'.repeat(64);
@@ -101,20 +101,7 @@ beforeAll(async () => {
   );
 
   const dynamodb = new DynamoDBClient({});
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: 'trace-state',
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [
-        { AttributeName: 'vehicleId', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: [
-        { AttributeName: 'vehicleId', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-    }),
-  );
+  await createStateTable(dynamodb, 'trace-state');
   await dynamoStateStore(dynamodb, 'trace-state').apply(statesOf(records));
 
   const outputs = {
