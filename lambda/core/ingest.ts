@@ -41,6 +41,13 @@ export interface IngestDeps {
    * retried and counted there, and never fail the batch. @default no events
    */
   readonly publish?: (records: LakeRecord[], lakeKey: string) => Promise<unknown>;
+  /**
+   * The erasure ledger's filter (see erasure.ts): records of an erased user or vehicle received before
+   * their erasure are dropped, not stored, so a redrive, a recovery or a delivery that waited in the
+   * queue while the erasure ran cannot bring them back. A ledger that cannot be read fails the batch
+   * (retried, then dead-lettered): storing without knowing could undo an erasure. @default no ledger
+   */
+  readonly erased?: () => Promise<((record: LakeRecord) => boolean) | undefined>;
   readonly now?: () => Date;
 }
 
@@ -50,6 +57,8 @@ export interface IngestResult {
   readonly objectsWritten: string[];
   /** Messages whose eventId appeared earlier in the same batch: acknowledged, stored once. */
   readonly duplicates: number;
+  /** Records of an erased subject received before its erasure: acknowledged, not stored. */
+  readonly erased: number;
 }
 
 export async function ingestBatch(messages: readonly QueuedMessage[], deps: IngestDeps): Promise<IngestResult> {
@@ -78,6 +87,26 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
         reason: err instanceof Error ? err.message : String(err),
       });
       failedIds.push(m.id);
+    }
+  }
+
+  let erased = 0;
+  if (deps.erased && decoded.length > 0) {
+    let isErased: ((record: LakeRecord) => boolean) | undefined;
+    try {
+      isErased = await deps.erased();
+    } catch (err) {
+      deps.logger.error('could not read the erasure ledger; leaving the batch for retry', {
+        reason: err instanceof Error ? err.message : String(err),
+      });
+      return { failedIds: messages.map((m) => m.id), recordsWritten: 0, objectsWritten: [], duplicates: 0, erased: 0 };
+    }
+    if (isErased) {
+      const before = decoded.length;
+      decoded.splice(0, decoded.length, ...decoded.filter((d) => !isErased(d.record)));
+      erased = before - decoded.length;
+      // Counts only: which subject it was is exactly what must not be written down.
+      if (erased > 0) deps.logger.info('dropped records of erased subjects', { records: erased });
     }
   }
 
@@ -167,5 +196,5 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
     failed: failedIds.length,
     lagMs: lag,
   });
-  return { failedIds, recordsWritten, objectsWritten, duplicates };
+  return { failedIds, recordsWritten, objectsWritten, duplicates, erased };
 }
