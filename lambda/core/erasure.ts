@@ -41,8 +41,9 @@ export function parseSubject(input: { userId?: unknown; vehicleId?: unknown }): 
   if (typeof id !== 'string') throw new Error(`${key} must be a string`);
   if (id.trim() !== id || id.length < MIN_ID_LENGTH || id.length > MAX_ID_LENGTH)
     throw new Error(`${key} must be ${MIN_ID_LENGTH}–${MAX_ID_LENGTH} characters without surrounding spaces`);
-  // Control characters, quotes and backslashes never occur in Smartcar ids and would defeat content matching.
-  if (/[\u0000-\u001f\u007f"\\]/.test(id)) throw new Error(`${key} contains characters no Smartcar id has`);
+  // Control characters, quotes and backslashes never occur in Smartcar ids; they would defeat content
+  // matching (JSON escapes them) and could never be a literal in the curated layer's SQL.
+  if (/[\u0000-\u001f\u007f"'\\]/.test(id)) throw new Error(`${key} contains characters no Smartcar id has`);
   return { kind: key === 'userId' ? 'user' : 'vehicle', id };
 }
 
@@ -307,7 +308,10 @@ export interface RunErasureOptions {
 }
 
 export function newErasureId(at: Date): string {
-  return `${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
+  return `${at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
 }
 
 /** Writes the ledger's `started` entry (so every filter drops the subject's old records from now on). */

@@ -9,6 +9,7 @@ import {
   DEFAULT_SMARTCAR_IAM_ORIGIN,
   DEFAULT_SMARTCAR_MANAGEMENT_ORIGIN,
   DEFAULT_SMARTCAR_SUBSCRIPTIONS_ORIGIN,
+  DEFAULT_SMARTCAR_VEHICLE_ORIGIN,
 } from '../contract';
 import { SmartcarApiError, smartcarRequest } from './smartcar-client';
 
@@ -19,6 +20,8 @@ export interface PlatformOrigins {
   readonly management?: string;
   /** v3 subscriptions. @default https://management.api.smartcar.com */
   readonly subscriptions?: string;
+  /** The v3 vehicle API (users). @default https://vehicle.api.smartcar.com */
+  readonly vehicle?: string;
 }
 
 export interface Connection {
@@ -47,6 +50,7 @@ export class SmartcarPlatform {
   private readonly iam: string;
   private readonly management: string;
   private readonly subscriptions: string;
+  private readonly vehicle: string;
 
   constructor(
     origins: PlatformOrigins = {},
@@ -57,6 +61,12 @@ export class SmartcarPlatform {
     this.iam = base(origins.iam ?? DEFAULT_SMARTCAR_IAM_ORIGIN);
     this.management = base(origins.management ?? DEFAULT_SMARTCAR_MANAGEMENT_ORIGIN);
     this.subscriptions = base(origins.subscriptions ?? DEFAULT_SMARTCAR_SUBSCRIPTIONS_ORIGIN);
+    this.vehicle = base(origins.vehicle ?? DEFAULT_SMARTCAR_VEHICLE_ORIGIN);
+  }
+
+  /** The base URL of one of the platform's hosts. */
+  origin(host: 'iam' | 'management' | 'subscriptions' | 'vehicle'): string {
+    return this[host];
   }
 
   /** An application access token (client credentials grant); valid `expiresIn` seconds, no refresh token. */
@@ -83,12 +93,13 @@ export class SmartcarPlatform {
    */
   async listConnections(
     managementToken: string,
-    page: { cursor?: string | null; limit?: number; mode?: string; vehicleId?: string },
+    page: { cursor?: string | null; limit?: number; mode?: string; vehicleId?: string; userId?: string },
   ): Promise<{ connections: Connection[]; cursor: string | null; malformed: number; items: number }> {
     const q = new URLSearchParams({ limit: String(page.limit ?? CONNECTIONS_PAGE_SIZE) });
     if (page.cursor) q.set('cursor', page.cursor);
     if (page.mode) q.set('mode', page.mode);
     if (page.vehicleId) q.set('vehicle_id', page.vehicleId);
+    if (page.userId) q.set('user_id', page.userId);
     const { body } = await smartcarRequest(this.fetchImpl, `${this.management}/v2.0/management/connections?${q}`, {
       operation: 'list connections',
       method: 'GET',
@@ -212,6 +223,71 @@ export class SmartcarPlatform {
       );
     } catch (err) {
       if (err instanceof SmartcarApiError && err.status === 404) return; // already gone
+      throw err;
+    }
+  }
+}
+
+/**
+ * The erasure calls (Smartcar's API reference, checked 2026-12-04): the Management API's
+ * `DELETE /v2.0/management/connections?user_id=|vehicle_id=` (management token; "a vehicle_id removes all
+ * connections for that vehicle across all users, a user_id all vehicles linked to that user") and the v3
+ * vehicle API's `DELETE /v3/users/{userId}` ("all connections and other data is purged"; 204, application
+ * token). A 404 means already gone.
+ */
+export class SmartcarErasure {
+  constructor(
+    private readonly platform: SmartcarPlatform,
+    private readonly fetchImpl: typeof fetch = globalThis.fetch,
+    private readonly timeoutMs = DEFAULT_API_TIMEOUT_MS,
+  ) {}
+
+  /** Deletes the subject's connections; returns how many Smartcar says it removed (null when it does not say). */
+  async deleteConnections(
+    managementToken: string,
+    subject: { userId?: string; vehicleId?: string },
+  ): Promise<number | null> {
+    const q = new URLSearchParams();
+    if (subject.userId) q.set('user_id', subject.userId);
+    if (subject.vehicleId) q.set('vehicle_id', subject.vehicleId);
+    if ([...q.keys()].length === 0) throw new Error('deleteConnections needs a user id or a vehicle id');
+    try {
+      const { body } = await smartcarRequest(
+        this.fetchImpl,
+        `${this.platform.origin('management')}/v2.0/management/connections?${q}`,
+        {
+          operation: 'delete connections',
+          method: 'DELETE',
+          timeoutMs: this.timeoutMs,
+          headers: {
+            authorization: `Basic ${Buffer.from(`default:${managementToken}`).toString('base64')}`,
+            accept: 'application/json',
+          },
+        },
+      );
+      return Array.isArray(body?.connections) ? body.connections.length : null;
+    } catch (err) {
+      if (err instanceof SmartcarApiError && err.status === 404) return 0;
+      throw err;
+    }
+  }
+
+  /** Deletes the user and everything Smartcar keeps about them (v3); false when Smartcar had no such user. */
+  async deleteUser(applicationToken: string, userId: string): Promise<boolean> {
+    try {
+      await smartcarRequest(
+        this.fetchImpl,
+        `${this.platform.origin('vehicle')}/v3/users/${encodeURIComponent(userId)}`,
+        {
+          operation: 'delete user',
+          method: 'DELETE',
+          timeoutMs: this.timeoutMs,
+          headers: { authorization: `Bearer ${applicationToken}`, accept: 'application/json' },
+        },
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof SmartcarApiError && err.status === 404) return false;
       throw err;
     }
   }

@@ -68,6 +68,10 @@ export class FakePlatform {
   readonly requests: { method: string; path: string; status: number; at: number }[] = [];
   /** Successful creates per vehicle (202s). */
   readonly created = new Map<string, number>();
+  /** Users deleted with DELETE /v3/users/:id. */
+  readonly deletedUsers = new Set<string>();
+  /** Users known without a connection (their connections were deleted first). */
+  readonly knownUsers = new Set<string>();
   rateLimited = 0;
 
   constructor(public options: FakePlatformOptions) {
@@ -190,6 +194,7 @@ export class FakePlatform {
       const limit = Math.min(Number(url.searchParams.get('limit') ?? 100), 100);
       const mode = url.searchParams.get('mode');
       const vehicleId = this.options.connectionsFault === 'unfiltered' ? null : url.searchParams.get('vehicle_id');
+      const userId = url.searchParams.get('user_id');
       const fault = this.options.connectionsFault;
       const all =
         fault === 'empty'
@@ -197,6 +202,7 @@ export class FakePlatform {
           : this.options.connections.filter(
               (c) =>
                 (!mode || c.mode === mode) &&
+                (!userId || c.userId === userId) &&
                 (vehicleId ? c.vehicleId === vehicleId : !this.options.hiddenFromListing?.includes(c.vehicleId)),
             );
       const start = fault === 'stuck' ? 0 : Number(url.searchParams.get('cursor') ?? 0);
@@ -211,6 +217,21 @@ export class FakePlatform {
             }))
           : page;
       return send(200, { connections: items, paging: next ? { cursor: next } : {} });
+    }
+
+    // Erasure (Management API): a vehicle_id removes that vehicle's connections, a user_id all of the user's.
+    if (req.method === 'DELETE' && url.pathname === '/v2.0/management/connections') {
+      const expected = `Basic ${Buffer.from(`default:${this.options.managementToken}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) return error(401, 'AUTHENTICATION');
+      const userId = url.searchParams.get('user_id');
+      const vehicleId = url.searchParams.get('vehicle_id');
+      if (!userId && !vehicleId) return error(400, 'VALIDATION');
+      const gone = this.options.connections.filter(
+        (c) => (!userId || c.userId === userId) && (!vehicleId || c.vehicleId === vehicleId),
+      );
+      this.options.connections = this.options.connections.filter((c) => !gone.includes(c));
+      for (const c of gone) this.knownUsers.add(c.userId);
+      return send(200, { connections: gone.map(({ userId: u, vehicleId: v }) => ({ userId: u, vehicleId: v })) });
     }
 
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
@@ -265,6 +286,19 @@ export class FakePlatform {
       });
       this.created.set(vehicleId, (this.created.get(vehicleId) ?? 0) + 1);
       return send(202, { meta: { message: 'subscription creation in progress' } });
+    }
+
+    // Erasure (v3 vehicle API): the user and everything about them; 204, or 404 when there is no such user.
+    const user = /^\/v3\/users\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'DELETE' && user) {
+      if (!valid) return error(401, 'AUTHENTICATION');
+      const id = decodeURIComponent(user[1]);
+      const known = this.options.connections.some((c) => c.userId === id) || this.knownUsers.has(id);
+      if (!known || this.deletedUsers.has(id)) return error(404, 'RESOURCE_NOT_FOUND');
+      this.deletedUsers.add(id);
+      this.options.connections = this.options.connections.filter((c) => c.userId !== id);
+      for (const [v, s] of this.subscriptions) if (s.userId === id) this.subscriptions.delete(v);
+      return send(204);
     }
 
     const del = /^\/v3\/subscriptions\/([^/]+)$/.exec(url.pathname);
