@@ -43,7 +43,8 @@ export function parseSubject(input: { userId?: unknown; vehicleId?: unknown }): 
     throw new Error(`${key} must be ${MIN_ID_LENGTH}–${MAX_ID_LENGTH} characters without surrounding spaces`);
   // Control characters, quotes and backslashes never occur in Smartcar ids; they would defeat content
   // matching (JSON escapes them) and could never be a literal in the curated layer's SQL.
-  if (/[\u0000-\u001f\u007f"'\\]/.test(id)) throw new Error(`${key} contains characters no Smartcar id has`);
+  if ([...id].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f || `"'\\`.includes(c)))
+    throw new Error(`${key} contains characters no Smartcar id has`);
   return { kind: key === 'userId' ? 'user' : 'vehicle', id };
 }
 
