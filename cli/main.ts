@@ -24,6 +24,8 @@ const LOADERS: Record<CommandName, () => Promise<Command>> = {
   redrive: () => import('../scripts/ops/redrive'),
   replay: () => import('../scripts/ops/replay'),
   'rebuild-state': () => import('../scripts/ops/rebuild-state'),
+  erase: () => import('../scripts/ops/erase'),
+  expire: () => import('../scripts/ops/expire'),
   resources: () => import('./resources'),
 };
 

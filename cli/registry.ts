@@ -310,6 +310,69 @@ ${DEPLOYED_DETAILS}`,
     },
     where: 'both',
   },
+  erase: {
+    name: 'erase',
+    summary: "Erases one user's or one vehicle's records everywhere the lake keeps them, and writes a receipt.",
+    synopsis: [
+      '(--user ID | --vehicle ID) [--dry-run] [--smartcar] [--reference TEXT] [--json] [--lake-dir DIR]',
+      '(--user ID | --vehicle ID) [--dry-run] [--smartcar [--webhook-id ID]] [--reference TEXT] [--json] --stack NAME [--instance PREFIX]',
+    ],
+    details: `  --user ID             erase everything a user's deliveries hold (and the state of the vehicles they named)
+  --vehicle ID          erase everything about one vehicle
+  --dry-run             find and count only: nothing is changed or written
+  --smartcar            also remove, at Smartcar, the webhook subscriptions, the connections and (a user)
+                        the user; locally with $SMARTCAR_MANAGEMENT_TOKEN, $SMARTCAR_CLIENT_ID/SECRET and
+                        $SMARTCAR_WEBHOOK_ID, with --stack with the stack's secrets
+  --webhook-id ID       with --smartcar --stack: the webhook whose subscriptions go (default $SMARTCAR_WEBHOOK_ID)
+  --reference TEXT      your ticket or request number, written on the receipt
+  --json                print the receipt as JSON
+  Records received before the erasure began are removed; later deliveries are new data. The ledger
+  (erasures/ledger.json) keeps a salted hash of the id, the time and the counts, no id; replay, recovery,
+  the state rebuild and compaction skip what it names. The receipt is in erasures/receipts/.
+${LAKE_DIR_DETAILS}
+${DEPLOYED_DETAILS}`,
+    options: {
+      user: { type: 'string' },
+      vehicle: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      smartcar: { type: 'boolean' },
+      'webhook-id': { type: 'string' },
+      reference: { type: 'string' },
+      json: { type: 'boolean' },
+      ...LAKE_DIR,
+      ...DEPLOYED_OPTIONS,
+    },
+    quiet: true,
+    where: 'both',
+  },
+  expire: {
+    name: 'expire',
+    summary: 'Applies the retention to the local lake: removes what is older than it, never the erasure ledger.',
+    synopsis: [
+      '[--dry-run] [--raw-days N] [--curated-days N] [--quarantine-days N] [--request-log-days N] [--all] [--lake-dir DIR]',
+    ],
+    details: `  --raw-days N          remove raw objects whose partition hour is older than N days (default: keep)
+  --curated-days N      remove curated Parquet files whose dt day is older than N days (default: keep)
+  --quarantine-days N   remove quarantined deliveries older than N days (default 14)
+  --request-log-days N  drop request-log entries older than N days (default 7; npm start does this too)
+  --dry-run             count what would go; nothing is removed
+  --all                 allow removing every raw object or curated file (refused otherwise: an idle lake
+                        or a clock far ahead looks the same)
+${LAKE_DIR_DETAILS}
+  Days are whole numbers from 1. It stops, removing nothing, when the clock is behind the newest data.
+  erasures/ (the ledger and the receipts) and curated/compaction/ are never touched. Deployed, the
+  construct's retention prop sets the same as S3 lifecycle rules.`,
+    options: {
+      'dry-run': { type: 'boolean' },
+      'raw-days': { type: 'string' },
+      'curated-days': { type: 'string' },
+      'quarantine-days': { type: 'string' },
+      'request-log-days': { type: 'string' },
+      all: { type: 'boolean' },
+      ...LAKE_DIR,
+    },
+    where: 'local',
+  },
   resources: {
     name: 'resources',
     summary: "Lists what a deployed stack's outputs say about each instance (what the other commands use).",

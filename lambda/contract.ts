@@ -18,6 +18,7 @@ export const HANDLER_NAMES = [
   'workflow-vehicle',
   'workflow-results',
   'state',
+  'erase',
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
@@ -74,6 +75,8 @@ export const DEFAULT_SMARTCAR_API_ORIGIN = 'https://api.smartcar.com';
 export const DEFAULT_SMARTCAR_IAM_ORIGIN = 'https://iam.smartcar.com';
 export const DEFAULT_SMARTCAR_MANAGEMENT_ORIGIN = 'https://management.smartcar.com';
 export const DEFAULT_SMARTCAR_SUBSCRIPTIONS_ORIGIN = 'https://management.api.smartcar.com';
+/** Smartcar's v3 vehicle API (users are deleted there). */
+export const DEFAULT_SMARTCAR_VEHICLE_ORIGIN = 'https://vehicle.api.smartcar.com';
 export const DEFAULT_RAW_PREFIX = 'raw';
 /** How long the verification function keeps the management token in memory. */
 export const DEFAULT_TOKEN_CACHE_TTL_SECONDS = 300;
@@ -87,6 +90,19 @@ export const DEFAULT_API_TIMEOUT_MS = 310_000;
 export const DEFAULT_TOKEN_GRACE_SECONDS = 24 * 3600;
 /** How long quarantined deliveries are kept. */
 export const DEFAULT_QUARANTINE_RETENTION_DAYS = 14;
+/**
+ * How long the local receiver's request log keeps an entry (`npm start` prunes it at start; `expire
+ * --request-log-days` overrides). Each entry holds a whole body: a week covers a debugging session.
+ */
+export const DEFAULT_REQUEST_LOG_RETENTION_DAYS = 7;
+/** How long the work bucket keeps run pages and reports (`runs/`, `reconcile/runs/`); at least 14 days. */
+export const DEFAULT_WORK_RETENTION_DAYS = 30;
+/** How long Athena query results (and the fleet check's reports beside them) are kept. */
+export const DEFAULT_QUERY_RESULTS_RETENTION_DAYS = 30;
+/** How long an overwritten or deleted lake object stays recoverable as a noncurrent version. */
+export const DEFAULT_NONCURRENT_VERSION_DAYS = 30;
+/** Key prefix of the erasure ledger and receipts: no retention rule or `expire` ever touches it. */
+export const ERASURES_PREFIX = 'erasures';
 /** Key prefix of quarantined deliveries (in the quarantine bucket, or beside the local lake). */
 export const QUARANTINE_PREFIX = 'quarantine';
 /** Key prefix of recovery's progress markers, one per quarantine object (same bucket or folder). */
@@ -441,3 +457,45 @@ export interface StateUpdateMessage {
   /** The lake object's key; the updater reads it back. */
   readonly key: string;
 }
+
+/**
+ * How long the ingest function keeps the erasure ledger's filter in memory, in seconds. An erasure waits
+ * this long (and a margin) after writing its ledger entry before it sweeps the raw zone, so nothing an
+ * ingest container with an older view of the ledger writes can land after the sweep.
+ */
+export const INGEST_LEDGER_TTL_SECONDS = 60;
+
+/** The erasure ledger's key in the lake bucket (see lambda/core/erasure.ts). */
+export const ERASURE_LEDGER_KEY = 'erasures/ledger.json';
+
+/** Environment variables of the erase function (lib/erasure.ts sets them; unset ones turn a place off). */
+export const ERASE_ENV = {
+  lakeBucketName: 'LAKE_BUCKET_NAME',
+  lakeRawPrefix: 'LAKE_RAW_PREFIX',
+  workBucketName: 'WORK_BUCKET_NAME',
+  stateTableName: 'STATE_TABLE_NAME',
+  dedupTableName: 'DEDUP_TABLE_NAME',
+  quarantineBucketName: 'QUARANTINE_BUCKET_NAME',
+  deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  stateDeadLetterQueueUrl: 'STATE_DEAD_LETTER_QUEUE_URL',
+  athenaResultsBucketName: 'ATHENA_RESULTS_BUCKET_NAME',
+  lockTableName: 'COMPACTION_LOCK_TABLE_NAME',
+  /** The Athena workgroup, Glue database and curated prefix (the curated layer's erasure). */
+  workGroupName: 'ATHENA_WORKGROUP',
+  databaseName: 'GLUE_DATABASE',
+  curatedPrefix: 'CURATED_PREFIX',
+  /** Secrets and webhook for `"smartcar": true` (connections, subscriptions, the user at Smartcar). */
+  managementTokenSecretId: 'SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID',
+  clientCredentialsSecretId: 'SMARTCAR_CLIENT_CREDENTIALS_SECRET_ID',
+  webhookId: 'SMARTCAR_WEBHOOK_ID',
+  /** Raw-zone keys per sweep step (default {@link ERASE_PAGE_SIZE}); tests set it small to see the loop. */
+  pageSize: 'ERASE_PAGE_SIZE',
+  /** Long-poll seconds of each dead-letter receive (default 1: asks every SQS server); tests set 0. */
+  deadLetterWaitSeconds: 'ERASE_DLQ_WAIT_SECONDS',
+} as const;
+
+/** Where Athena's UNLOAD writes the curated partitions an erasure rewrites, before the swap (lake bucket). */
+export const ERASURE_STAGING_PREFIX = 'erasures/staging';
+
+/** Raw-zone objects each step of the erase state machine's sweep reads. */
+export const ERASE_PAGE_SIZE = 1000;

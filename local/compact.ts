@@ -62,7 +62,7 @@ const RUN_FILE = /(?:^|\/)run-([0-9A-Za-z-]+?)(?:_\d+)?\.parquet$/;
 export const LOCK_FILE = 'curated/.compaction.lock';
 
 /** Who holds the lock: written into the lock file by the run that created it. */
-interface LockHolder {
+export interface LockHolder {
   readonly runId: string;
   readonly token: string;
   readonly pid: number;
@@ -111,7 +111,7 @@ function stale(holder: Partial<LockHolder>): boolean {
  * moved aside atomically (rename) and checked to be the one judged stale; a fresh lock moved aside by a
  * race is put back. Returns the holder, for {@link holdsLock} and {@link releaseLock}.
  */
-async function takeLock(lakeDir: string, runId: string, leaseMs: number): Promise<LockHolder> {
+export async function takeLock(lakeDir: string, runId: string, leaseMs: number): Promise<LockHolder> {
   const file = path.join(lakeDir, ...LOCK_FILE.split('/'));
   await mkdir(path.dirname(file), { recursive: true });
   const now = Date.now();
@@ -163,7 +163,7 @@ async function holdsLock(lakeDir: string, me: LockHolder): Promise<boolean> {
 }
 
 /** Removes the lock if `me` still holds it. */
-async function releaseLock(lakeDir: string, me: LockHolder): Promise<void> {
+export async function releaseLock(lakeDir: string, me: LockHolder): Promise<void> {
   if (await holdsLock(lakeDir, me)) await rm(path.join(lakeDir, ...LOCK_FILE.split('/')), { force: true });
 }
 

@@ -15,6 +15,7 @@ import {
   quarantineCapsFor,
 } from '../lambda/contract';
 import { parseBody, readEnvelope } from '../lambda/core/envelope';
+import { erasedFilter } from '../lambda/core/erasure';
 import { ingestBatch } from '../lambda/core/ingest';
 import type { CoreLogger } from '../lambda/core/logger';
 import type { CoreMetrics } from '../lambda/core/metrics';
@@ -22,6 +23,7 @@ import { decodeQuarantined, type QuarantineCaps, QuarantineWriter } from '../lam
 import { receive, routeCheck, SIGNATURE_HEADER, type TokenSource } from '../lambda/core/receive';
 import { MemorySeenStore } from '../lambda/core/seen-store';
 import { hmacHex } from '../lambda/core/signature';
+import { localLedgerStore } from './erasure-ledger';
 import { putLakeObject } from './file-lake';
 import {
   bodyBytesOf,
@@ -112,6 +114,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       // The local counterpart of the state table: <lake>/state/vehicles.json.
       state: fileStateStore(options.lakeDir),
       putObject: (key, body) => putLakeObject(options.lakeDir, key, body),
+      // The erasure ledger, read at each flush (a small file): an erased subject's old deliveries stay out.
+      erased: async () => erasedFilter(await localLedgerStore(options.lakeDir).read()),
     });
     const failed = new Set(result.failedIds);
     await spool.remove(messages.map((m) => m.id).filter((id) => !failed.has(id)));

@@ -20,8 +20,21 @@ import { vehicleState } from '../test/support/fixtures';
 const body = (eventId: string, vehicleId: string, value: number, oemUpdatedAt: number) =>
   vehicleState(eventId, { vehicleId, value, oemUpdatedAt });
 
+const FIXTURE_USER = '93b3ea96-ca37-43a9-9073-f4334719aaaa';
+
+/** With `owners`, vehicle `v`'s VIN and its user's id (each vehicle its own user), as bench:erase looks for them. */
+export const fleetVin = (v: number) => `5YJ3E1EA7K${String(v).padStart(7, '0')}`;
+export const fleetUser = (v: number) => `93b3ea96-ca37-43a9-9073-${String(v).padStart(12, '0')}`;
+
 /** The record the ingest function writes for this body (the shape is checked against toLakeRecord below). */
-function record(text: string, eventId: string, vehicle: string, receivedAt: string, n: number): LakeRecord {
+function record(
+  text: string,
+  eventId: string,
+  vehicle: string,
+  receivedAt: string,
+  n: number,
+  user = FIXTURE_USER,
+): LakeRecord {
   return {
     event_id: eventId,
     event_type: 'VEHICLE_STATE',
@@ -31,7 +44,7 @@ function record(text: string, eventId: string, vehicle: string, receivedAt: stri
     webhook_name: 'Battery Monitoring',
     delivery_id: '48b25f8f-9fea-42e1-9085-81043682cbb8',
     vehicle_ids: [vehicle],
-    user_id: '93b3ea96-ca37-43a9-9073-f4334719aaaa',
+    user_id: user,
     delivered_at: '2024-11-18T14:32:08.000Z',
     received_at: receivedAt,
     ingested_at: receivedAt,
@@ -45,11 +58,13 @@ function record(text: string, eventId: string, vehicle: string, receivedAt: stri
 /**
  * A local lake of `deliveries` hourly VEHICLE_STATE deliveries from `vehicles` vehicles, one object an hour
  * from 2026-10-01, 1% stored twice (Smartcar retried). Event ids are `evt-<hour>-<vehicle>`, vehicles
- * `veh-00000`…; the benchmarks of the lake (query, trace) share it.
+ * `veh-00000`…; the benchmarks of the lake (query, trace, erase) share it. With `owners`, each vehicle's
+ * body also carries its VIN ({@link fleetVin}) and its own user ({@link fleetUser}).
  */
 export async function generateFleetLake(
   deliveries: number,
   vehicles: number,
+  options: { owners?: boolean } = {},
 ): Promise<{ lakeDir: string; stored: number; hours: number; start: number }> {
   const lakeDir = mkdtempSync(path.join(tmpdir(), 'bench-lake-'));
   const start = Date.parse('2026-10-01T00:00:00.000Z');
@@ -63,8 +78,12 @@ export async function generateFleetLake(
       const vehicle = `veh-${String(v).padStart(5, '0')}`;
       const eventId = `evt-${hour}-${v}`;
       const at = new Date(hourStart + Math.floor((v / vehicles) * 3_000_000)).toISOString();
-      const text = body(eventId, vehicle, (v + hour) % 100, hourStart - 60_000 + v);
-      const r = record(text, eventId, vehicle, at, n);
+      let text = body(eventId, vehicle, (v + hour) % 100, hourStart - 60_000 + v);
+      if (options.owners)
+        text = text
+          .replace('"make":"TESLA"', `"vin":"${fleetVin(v)}","make":"TESLA"`)
+          .replace(FIXTURE_USER, fleetUser(v));
+      const r = record(text, eventId, vehicle, at, n, options.owners ? fleetUser(v) : FIXTURE_USER);
       if (n === 0) {
         const real = toLakeRecord(
           { v: 1, bodyBase64: Buffer.from(text).toString('base64'), receivedAt: at, requestId: 'req-0' },

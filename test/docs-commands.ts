@@ -57,6 +57,7 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
   'rebuild-state': {
     tests: [{ file: 'test/integration/vehicle-state.test.ts', mentions: 'scripts/ops/rebuild-state' }],
   },
+  erase: { tests: [{ file: 'test/integration/erase-local.test.ts', mentions: 'scripts/ops/erase' }] },
   trace: {
     tests: [
       { file: 'test/integration/trace.test.ts', mentions: 'cli/trace' },
@@ -87,6 +88,7 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
   'npm run bench:cost': { untested: BENCHMARK },
   'npm run bench:fleet': { untested: BENCHMARK },
   'npm run bench:query': { untested: BENCHMARK },
+  'npm run bench:erase': { untested: BENCHMARK },
   'npm run bench:trace': { untested: BENCHMARK },
   'npm run bench:inspector': { untested: BENCHMARK },
   'npm run bench:reconcile': {
@@ -105,4 +107,5 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
   'aws secretsmanager put-secret-value': { untested: NEEDS_AWS },
   'aws sqs start-message-move-task': { untested: NEEDS_AWS },
   'aws stepfunctions start-execution': { untested: NEEDS_AWS },
+  'aws events list-archives': { untested: 'needs a real AWS account (reads an event bus archive); no test has one' },
 };

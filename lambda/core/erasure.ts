@@ -92,40 +92,54 @@ export interface NdjsonErasure {
  * the id, in which case it goes too: better an unreadable line lost than an id left behind.
  */
 export function eraseFromNdjson(text: string, subject: Subject, before: Date): NdjsonErasure | undefined {
-  if (!text.includes(subject.id)) return undefined;
+  let hit = text.indexOf(subject.id);
+  if (hit < 0) return undefined;
   const cutoff = before.toISOString();
-  const lines = text.split('\n');
-  const keptLines: string[] = [];
   const removed: RemovedRecord[] = [];
-  for (const line of lines) {
-    if (line === '' || !line.includes(subject.id)) {
-      keptLines.push(line);
-      continue;
-    }
+  // Only the lines holding the id are looked at (found by indexOf, not by splitting a megabyte object
+  // into lines); the text between removed lines is copied as it is.
+  const parts: string[] = [];
+  let from = 0;
+  while (hit >= 0) {
+    const start = text.lastIndexOf('\n', hit) + 1;
+    const newline = text.indexOf('\n', hit);
+    const end = newline < 0 ? text.length : newline;
+    const line = text.slice(start, end);
     let record: LakeRecord | undefined;
     try {
       record = JSON.parse(line) as LakeRecord;
     } catch {
       record = undefined;
     }
-    if (!record || typeof record !== 'object') {
-      removed.push({ eventId: '', vehicleIds: [], receivedAt: '' });
-      continue;
+    let gone: RemovedRecord | undefined;
+    if (!record || typeof record !== 'object') gone = { eventId: '', vehicleIds: [], receivedAt: '' };
+    else {
+      const receivedAt = typeof record.received_at === 'string' ? record.received_at : '';
+      if (receivedAt < cutoff && namesSubject(record, subject))
+        gone = {
+          eventId: String(record.event_id ?? ''),
+          vehicleIds: Array.isArray(record.vehicle_ids) ? record.vehicle_ids.map(String) : [],
+          receivedAt,
+        };
     }
-    const receivedAt = typeof record.received_at === 'string' ? record.received_at : '';
-    if (receivedAt >= cutoff || !namesSubject(record, subject)) {
-      keptLines.push(line);
-      continue;
+    if (gone) {
+      removed.push(gone);
+      // The line and its newline go; a last line without one takes the newline before it instead.
+      parts.push(text.slice(from, newline < 0 && start > from ? start - 1 : start));
+      from = newline < 0 ? text.length : newline + 1;
     }
-    removed.push({
-      eventId: String(record.event_id ?? ''),
-      vehicleIds: Array.isArray(record.vehicle_ids) ? record.vehicle_ids.map(String) : [],
-      receivedAt,
-    });
+    hit = newline < 0 ? -1 : text.indexOf(subject.id, newline + 1);
   }
   if (removed.length === 0) return undefined;
-  const kept = keptLines.filter((l) => l !== '').length;
-  return { text: keptLines.join('\n'), kept, removed };
+  parts.push(text.slice(from));
+  let lines = 0;
+  for (let at = 0; at < text.length; ) {
+    const nl = text.indexOf('\n', at);
+    const stop = nl < 0 ? text.length : nl;
+    if (stop > at) lines++;
+    at = stop + 1;
+  }
+  return { text: parts.join(''), kept: lines - removed.length, removed };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -475,10 +489,20 @@ export interface RawSweep {
   rewritten: number;
   deleted: number;
   versionsDeleted: number;
+  /** Removed records that also named other vehicles (legacy multi-vehicle payloads): removed whole. */
+  shared?: number;
 }
 
 export function emptySweep(): RawSweep {
-  return { objectsRead: 0, recordsFound: 0, recordsRemoved: 0, rewritten: 0, deleted: 0, versionsDeleted: 0 };
+  return {
+    objectsRead: 0,
+    recordsFound: 0,
+    recordsRemoved: 0,
+    rewritten: 0,
+    deleted: 0,
+    versionsDeleted: 0,
+    shared: 0,
+  };
 }
 
 /**
@@ -509,9 +533,12 @@ export async function eraseRawObjects(
       const erased = eraseFromNdjson(text, context.subject, context.erasedAt);
       if (!erased) continue;
       sweep.recordsFound += erased.removed.length;
+      // The signed original is not edited: a record naming other vehicles too goes whole, and is counted.
+      sweep.shared = (sweep.shared ?? 0) + erased.removed.filter((r) => new Set(r.vehicleIds).size > 1).length;
       for (const r of erased.removed) {
         if (r.eventId) context.eventIds.add(r.eventId);
-        for (const v of r.vehicleIds) context.vehicleIds.add(v);
+        // A user's records name the user's vehicles; a vehicle's record may name others, which are not erased.
+        if (context.subject.kind === 'user') for (const v of r.vehicleIds) context.vehicleIds.add(v);
       }
       if (context.dryRun) continue;
       if (erased.kept === 0) {
@@ -522,7 +549,11 @@ export async function eraseRawObjects(
         sweep.rewritten++;
       }
       sweep.recordsRemoved += erased.removed.length;
-      if (store.deleteNoncurrentVersions) sweep.versionsDeleted += await store.deleteNoncurrentVersions(key);
+      if (store.deleteNoncurrentVersions) {
+        // Read after the await: `sweep.x += await …` would add to a value another worker has since changed.
+        const versions = await store.deleteNoncurrentVersions(key);
+        sweep.versionsDeleted += versions;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, keys.length)) }, worker));
@@ -540,7 +571,11 @@ export function rawPlaceResult(sweep: RawSweep, where: string): PlaceResult {
     rewritten: sweep.rewritten,
     deleted: sweep.deleted,
     versionsDeleted: sweep.versionsDeleted,
-    note: `${sweep.objectsRead} objects searched`,
+    note:
+      `${sweep.objectsRead} objects searched` +
+      (sweep.shared
+        ? `; ${sweep.shared} of these records also named other vehicles (legacy multi-vehicle payloads) and went whole`
+        : ''),
   };
 }
 

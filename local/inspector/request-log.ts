@@ -10,6 +10,7 @@
  * while this process runs (see {@link RequestLog.signatureOf}); after a restart a replay is re-signed.
  */
 import { EventEmitter } from 'node:events';
+import { readFileSync, statSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
@@ -100,6 +101,14 @@ export interface RequestLogOptions {
   readonly onError?: (err: unknown) => void;
 }
 
+function inodeOf(file: string): number | undefined {
+  try {
+    return statSync(file).ino;
+  } catch {
+    return undefined;
+  }
+}
+
 export class RequestLog {
   readonly file: string;
   private readonly keep: number;
@@ -111,6 +120,8 @@ export class RequestLog {
   private writing: Promise<void> = Promise.resolve();
   private seq = 0;
   private readonly prefix = Date.now().toString(36);
+  /** The file's inode as this process last wrote or read it; another inode means someone rewrote it. */
+  private inode: number | undefined;
 
   private constructor(private readonly options: RequestLogOptions) {
     this.file = path.join(options.lakeDir, '.inspector', 'requests.ndjson');
@@ -126,17 +137,44 @@ export class RequestLog {
       if (err.code === 'ENOENT') return '';
       throw err;
     });
+    log.inode = inodeOf(log.file);
+    log.load(text);
+    if (log.entries.length > log.keep || log.bytes > log.maxBytes) log.trim();
+    return log;
+  }
+
+  private load(text: string) {
+    this.entries = [];
+    this.bytes = 0;
     for (const line of text.split('\n')) {
       if (!line) continue;
       try {
         const entry = JSON.parse(line) as InspectedRequest;
-        if (typeof entry.id === 'string' && typeof entry.verdict === 'string') log.push(entry, line);
+        if (typeof entry.id === 'string' && typeof entry.verdict === 'string') this.push(entry, line);
       } catch {
         // a line cut by a crash: nothing to show
       }
     }
-    if (log.entries.length > log.keep || log.bytes > log.maxBytes) log.trim();
-    return log;
+  }
+
+  /**
+   * `erase` and `expire` rewrite the file (a new inode) while the receiver runs: the file is then the truth,
+   * and what this process holds in memory is reloaded from it, so an erased or expired entry is neither
+   * shown again nor written back by the next trim. Lines this process appended since went to the new file.
+   */
+  private syncFromDisk() {
+    const inode = inodeOf(this.file);
+    if (inode === this.inode) return;
+    this.inode = inode;
+    let text = '';
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch {
+      // gone: nothing is kept
+    }
+    this.load(text);
+    const ids = new Set(this.entries.map((e) => e.entry.id));
+    for (const id of [...this.signatures.keys()]) if (!ids.has(id)) this.signatures.delete(id);
   }
 
   /** Records an answered request; `signature` (the raw SC-Signature) stays in memory for Replay only. */
@@ -150,20 +188,27 @@ export class RequestLog {
       bodyBytes: bodyRaw.length,
     };
     const line = JSON.stringify(entry);
+    this.syncFromDisk();
     this.push(entry, line);
     if (signature !== undefined) this.signatures.set(entry.id, signature);
     if (this.entries.length > this.keep * 1.2 || this.bytes > this.maxBytes) this.trim();
-    else this.write(() => appendFile(this.file, `${line}\n`, { mode: 0o600 }));
+    else
+      this.write(async () => {
+        await appendFile(this.file, `${line}\n`, { mode: 0o600 });
+        this.inode ??= inodeOf(this.file); // the append that created the file
+      });
     this.events.emit('entry', entry);
     return entry;
   }
 
   /** Newest first. */
   list(): InspectedRequest[] {
+    this.syncFromDisk();
     return this.entries.map((e) => e.entry).reverse();
   }
 
   get(id: string): InspectedRequest | undefined {
+    this.syncFromDisk();
     return this.entries.find((e) => e.entry.id === id)?.entry;
   }
 
@@ -190,6 +235,7 @@ export class RequestLog {
 
   /** Keeps the newest `keep` entries (fewer if they exceed the byte bound) and rewrites the file atomically. */
   private trim() {
+    this.syncFromDisk();
     let drop = Math.max(0, this.entries.length - this.keep);
     let bytes = this.bytes;
     for (let i = 0; i < drop; i++) bytes -= this.entries[i].line.length + 1;
@@ -202,6 +248,7 @@ export class RequestLog {
     this.write(async () => {
       await writeFile(tmp, text, { mode: 0o600 });
       await rename(tmp, this.file);
+      this.inode = inodeOf(this.file);
     });
   }
 

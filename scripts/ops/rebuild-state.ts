@@ -9,25 +9,40 @@
  * (in this repository: npm run rebuild-state -- …, the same flags)
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { lakeDirOf, runCommand, str, UsageError } from '../../cli/args';
 import { SPECS } from '../../cli/registry';
 import { Resources } from '../../cli/stack';
 import { dynamoStateStore } from '../../lambda/adapters/dynamodb-state-store';
+import { s3LedgerStore } from '../../lambda/adapters/erasure-stores';
 import { DEFAULT_RAW_PREFIX } from '../../lambda/contract';
+import { type Attributable, erasedFilter } from '../../lambda/core/erasure';
 import { decodeNdjsonGzip } from '../../lambda/core/lake';
 import { mergeState, type StateStore, stateOf, type VehicleState } from '../../lambda/core/vehicle-state';
+import { localLedgerStore } from '../../local/erase';
 import { fileStateStore } from '../../local/state-file';
 import { directoryLake, type LakeStore, s3Lake } from './lake-store';
 
-export async function rebuildState(lake: LakeStore, store: StateStore, rawPrefix = DEFAULT_RAW_PREFIX) {
+/** `erased`: the erasure ledger's filter; records it names are skipped (counted in `erased`). */
+export async function rebuildState(
+  lake: LakeStore,
+  store: StateStore,
+  rawPrefix = DEFAULT_RAW_PREFIX,
+  erased?: (record: Attributable) => boolean,
+) {
   const states = new Map<string, VehicleState>();
   let records = 0;
+  let skipped = 0;
   const keys = (await lake.list(`${rawPrefix.replace(/\/+$/, '')}/event_type=VEHICLE_STATE/`)).filter((k) =>
     k.endsWith('.ndjson.gz'),
   );
   for (const key of keys) {
     for (const record of decodeNdjsonGzip(await lake.get(key))) {
       records++;
+      if (erased?.(record)) {
+        skipped++;
+        continue;
+      }
       const update = stateOf(record);
       if (!update) continue;
       const id = `${update.vehicleId}|${update.mode}`;
@@ -35,7 +50,7 @@ export async function rebuildState(lake: LakeStore, store: StateStore, rawPrefix
     }
   }
   await store.apply([...states.values()]);
-  return { objects: keys.length, records, vehicles: states.size };
+  return { objects: keys.length, records, vehicles: states.size, erased: skipped };
 }
 
 /** The command: `npm run rebuild-state -- …` or `smartcar-webhooks rebuild-state …`; returns the exit code. */
@@ -48,18 +63,20 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const resources = await Resources.of(args);
     const lakeDir = lakeDirOf(args);
     const deployed = resources.deployed || str(args, 'bucket') !== undefined;
-    const lake = deployed
-      ? s3Lake(resources.required('bucket', 'LakeBucketName', 'the lake bucket'))
-      : directoryLake(lakeDir);
+    const bucket = deployed ? resources.required('bucket', 'LakeBucketName', 'the lake bucket') : undefined;
+    const lake = bucket ? s3Lake(bucket) : directoryLake(lakeDir);
+    const ledger = bucket ? s3LedgerStore(new S3Client({}), bucket) : localLedgerStore(lakeDir);
     const store = deployed
       ? dynamoStateStore(
           new DynamoDBClient({}),
           resources.required('table', 'StateTableName', 'the vehicle state table (is the state table turned on?)'),
         )
       : fileStateStore(lakeDir);
-    const report = await rebuildState(lake, store, resources.optional('prefix', 'RawPrefix'));
+    const erased = erasedFilter(await ledger.read());
+    const report = await rebuildState(lake, store, resources.optional('prefix', 'RawPrefix'), erased);
     console.log(
-      `${lake.describe()}: ${report.records} records in ${report.objects} objects, state of ${report.vehicles} vehicles written`,
+      `${lake.describe()}: ${report.records} records in ${report.objects} objects, state of ${report.vehicles} vehicles written` +
+        (report.erased > 0 ? ` (${report.erased} records of erased subjects skipped)` : ''),
     );
     return 0;
   });

@@ -21,9 +21,11 @@ import { Resources } from '../../cli/stack';
 import { secretsManagerTokens } from '../../lambda/adapters/management-token';
 import { dynamoStoredIds, queueDelivery, s3QuarantineStore } from '../../lambda/adapters/recovery';
 import { DEFAULT_DEDUP_TTL_SECONDS, DEFAULT_RAW_PREFIX } from '../../lambda/contract';
+import { erasedFilter } from '../../lambda/core/erasure';
 import { ingestBatch } from '../../lambda/core/ingest';
 import type { CoreLogger } from '../../lambda/core/logger';
 import { type RecoveryOptions, type RecoveryReport, recoverRejected, tokensToTry } from '../../lambda/core/quarantine';
+import { localLedgerStore } from '../../local/erase';
 import { putLakeObject, readLake } from '../../local/file-lake';
 import { fileQuarantineStore } from '../../local/quarantine';
 import { fileTokens, fixedToken } from '../../local/token-files';
@@ -61,7 +63,13 @@ export async function recoverLocal(
     deliver: async (messages) => {
       const result = await ingestBatch(
         messages.map((m, i) => ({ id: `recovered-${m.receivedAt}-${i}`, body: JSON.stringify(m) })),
-        { rawPrefix: DEFAULT_RAW_PREFIX, logger: quiet, putObject: (key, body) => putLakeObject(lakeDir, key, body) },
+        {
+          rawPrefix: DEFAULT_RAW_PREFIX,
+          logger: quiet,
+          putObject: (key, body) => putLakeObject(lakeDir, key, body),
+          // Deliveries of a subject erased after they were rejected stay erased.
+          erased: async () => erasedFilter(await localLedgerStore(lakeDir).read()),
+        },
       );
       if (result.failedIds.length > 0)
         throw new Error(`could not write ${result.failedIds.length} records to the lake`);

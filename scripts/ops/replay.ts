@@ -14,10 +14,13 @@
  *   smartcar-webhooks replay --from 2026-11-26T00 --to 2026-11-27T00 [--dry-run] [--lake-dir DIR | --stack NAME | --bucket NAME [--prefix raw]]
  * (in this repository: npm run replay -- …, the same flags)
  */
+import { S3Client } from '@aws-sdk/client-s3';
 import { flag, lakeDirOf, runCommand, str, UsageError } from '../../cli/args';
 import { SPECS } from '../../cli/registry';
 import { Resources } from '../../cli/stack';
+import { s3LedgerStore } from '../../lambda/adapters/erasure-stores';
 import { DEFAULT_RAW_PREFIX, type LakeRecord } from '../../lambda/contract';
+import { type Attributable, erasedFilter } from '../../lambda/core/erasure';
 import {
   decodeNdjsonGzip,
   encodeNdjsonGzip,
@@ -26,6 +29,7 @@ import {
   partitionPrefix,
   rederive,
 } from '../../lambda/core/lake';
+import { localLedgerStore } from '../../local/erase';
 import { directoryLake, type LakeStore, s3Lake } from './lake-store';
 
 export interface ReplayOptions {
@@ -41,6 +45,11 @@ export interface ReplayOptions {
    * (for tests and one-off migrations that change the rules)
    */
   readonly derive?: (record: LakeRecord) => LakeRecord;
+  /**
+   * The erasure ledger's filter ({@link erasedFilter}): records it names are erased and are not written
+   * back (an object holding some is rewritten without them, like an erasure would). @default none
+   */
+  readonly erased?: (record: Attributable) => boolean;
 }
 
 export interface ReplayReport {
@@ -49,6 +58,8 @@ export interface ReplayReport {
   objectsRewritten: number;
   recordsMoved: number;
   objectsUnchanged: number;
+  /** Records of erased subjects found (left out of what is written back). */
+  recordsErased: number;
 }
 
 const HOUR = /^\d{4}-\d{2}-\d{2}T\d{2}$/;
@@ -90,6 +101,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
     objectsRewritten: 0,
     recordsMoved: 0,
     objectsUnchanged: 0,
+    recordsErased: 0,
   };
 
   const keys = (await options.lake.list(`${rawPrefix}/`)).filter((key) => {
@@ -99,9 +111,13 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
     return hour >= options.from && hour < options.to;
   });
   for (const key of keys.sort()) {
-    const records = decodeNdjsonGzip(await options.lake.get(key));
+    const read = decodeNdjsonGzip(await options.lake.get(key));
     report.objectsRead++;
-    report.recordsRead += records.length;
+    report.recordsRead += read.length;
+    const isErased = options.erased;
+    const records = isErased ? read.filter((r) => !isErased(r)) : read;
+    const erasedHere = read.length - records.length;
+    report.recordsErased += erasedHere;
     const sourcePrefix = key.slice(0, key.lastIndexOf('/') + 1);
     // A record moved twice keeps one suffix: `a-replayed`, not `a-replayed-replayed`.
     const name = key
@@ -116,7 +132,9 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
     }
     const stay = byPrefix.get(sourcePrefix) ?? [];
     const unchanged =
-      stay.length === records.length && stay.every((r, i) => JSON.stringify(r) === JSON.stringify(records[i]));
+      erasedHere === 0 &&
+      stay.length === records.length &&
+      stay.every((r, i) => JSON.stringify(r) === JSON.stringify(records[i]));
     if (unchanged) {
       report.objectsUnchanged++;
       continue;
@@ -144,10 +162,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       throw new UsageError('pass either --lake-dir or --stack/--bucket');
     const resources = await Resources.of(args);
     const deployed = resources.deployed || str(args, 'bucket') !== undefined;
-    const lake = deployed
-      ? s3Lake(resources.required('bucket', 'LakeBucketName', 'the lake bucket'))
-      : directoryLake(lakeDirOf(args));
+    const bucket = deployed ? resources.required('bucket', 'LakeBucketName', 'the lake bucket') : undefined;
+    const lake = bucket ? s3Lake(bucket) : directoryLake(lakeDirOf(args));
+    // The erasure ledger: erased records must not come back. An unreadable ledger stops the replay.
+    const ledger = bucket ? s3LedgerStore(new S3Client({}), bucket) : localLedgerStore(lakeDirOf(args));
+    const erased = erasedFilter(await ledger.read());
     const report = await replay({
+      erased,
       lake,
       rawPrefix: resources.optional('prefix', 'RawPrefix'),
       from,
