@@ -5,6 +5,7 @@
 export { Catalog, type CatalogOptions, type CatalogProps } from './catalog';
 export { Compaction, type CompactionOptions, type CompactionProps } from './compaction';
 export { DataLake, type DataLakeProps, type FleetEventFilter, type LakeLifecycle } from './data-lake';
+export { Erasure, type ErasureObjectGrant, type ErasureOptions, type ErasureProps } from './erasure';
 export { FleetCheck, type FleetCheckOptions, type FleetCheckProps } from './fleet-check';
 export { HouseFunction, type HouseFunctionProps } from './function';
 export { type MonitoredQuarantine, Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
@@ -13,6 +14,7 @@ export type { OperatorCommands, OutputsOptions } from './operations';
 export { Quarantine, type QuarantineOptions, type QuarantineProps } from './quarantine';
 export { Receiver, ReceiverEndpoint, type ReceiverProps, type ReceiverThrottle } from './receiver';
 export { Reconcile, ReconcileMode, type ReconcileOptions, type ReconcileProps } from './reconcile';
+export type { RetentionOptions } from './retention';
 export { type FleetEventsOptions, SmartcarWebhooks, type SmartcarWebhooksProps } from './smartcar-webhooks';
 export {
   SubscriptionWorkflow,

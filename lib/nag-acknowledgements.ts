@@ -419,4 +419,38 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     'SF1',
     'Logging is at ERROR without execution data on purpose; each statement is an Athena query with its own history.',
   );
+
+  // --- erasure ----------------------------------------------------------------------------------------
+  const erasure = webhooks.erasure;
+  if (erasure) {
+    ack(
+      erasure.eraseFunction,
+      'L1',
+      'The project targets the nodejs22.x runtime on purpose (tested there); upgrades are a reviewed change.',
+    );
+    for (const { bucket, pattern, reason } of erasure.objectGrants) {
+      const arn = bucket.node.defaultChild
+        ? attr(bucket, 'Arn')
+        : Token.isUnresolved(bucket.bucketName)
+          ? undefined // an imported bucket known only at deploy time: its owner acknowledges the finding
+          : `arn:<AWS::Partition>:s3:::${bucket.bucketName}`;
+      if (arn) ack(erasure.eraseFunction.role as Scope, `IAM5[Resource::${arn}/${pattern}]`, reason);
+    }
+    ack(
+      erasure.stateMachine.role,
+      `IAM5[Resource::${attr(erasure.eraseFunction, 'Arn')}:*]`,
+      'Added by LambdaInvoke: the state machine may invoke its own task function and its versions only.',
+    );
+    ack(
+      erasure.stateMachine.role,
+      'IAM5[Resource::*]',
+      'X-Ray tracing and CloudWatch Logs delivery: AWS documents these actions as not supporting resource-level permissions.',
+    );
+    ack(
+      erasure.stateMachine,
+      'SF1',
+      'Logging is at ERROR without execution data on purpose: the input is the id being erased; the receipt in the ' +
+        'work bucket records what was done.',
+    );
+  }
 }

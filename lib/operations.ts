@@ -224,6 +224,23 @@ export function emitOutputs(webhooks: SmartcarWebhooks, prefix: string): void {
     'Compacts closed hours into the curated layer; start with {"lookbackDays": N} to reach older hours',
   );
   out(
+    'CompactionLockTableName',
+    webhooks.compaction.lockTable.tableName,
+    'The compaction lease; erasures hold it too (one item, pk "compaction")',
+  );
+  if (webhooks.erasure) {
+    out(
+      'EraseStateMachineArn',
+      webhooks.erasure.stateMachine.stateMachineArn,
+      'Start with {"vehicleId": "…"} or {"userId": "…"} (add "dryRun": true to count first); the receipt goes to the work bucket',
+    );
+  }
+  out(
+    'AthenaResultsBucketName',
+    catalog.resultsBucket.bucketName,
+    'Athena query results and silent-vehicles reports (expiring)',
+  );
+  out(
     'FleetCheckStateMachineArn',
     webhooks.fleetCheck.stateMachine.stateMachineArn,
     'Counts silent vehicles and writes the silent-vehicles report',

@@ -9,16 +9,19 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
+import { s3LedgerStore } from '../adapters/erasure-stores';
 import { createLogger } from '../adapters/logger';
 import { coreMetrics, metrics } from '../adapters/metrics';
 import {
   DEFAULT_DEDUP_TTL_SECONDS,
   DEFAULT_RAW_PREFIX,
   ENV,
+  INGEST_LEDGER_TTL_SECONDS,
   type LakeRecord,
   type StateUpdateMessage,
 } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
+import { cachedErasedFilter } from '../core/erasure';
 import { EVENT_SOURCE, type EventFilter, type FleetEvent, fleetEventOf, publishEvents } from '../core/fleet-events';
 import { ingestBatch } from '../core/ingest';
 
@@ -67,6 +70,10 @@ const seen = dedupTable
   ? dynamoSeenStore(dynamodb, dedupTable, numberEnv(ENV.dedupTtlSeconds, DEFAULT_DEDUP_TTL_SECONDS))
   : undefined;
 
+// Records of erased subjects received before their erasure are dropped. The ledger is re-read at most
+// every INGEST_LEDGER_TTL_SECONDS; an erasure waits that long before it sweeps the raw zone.
+const erased = cachedErasedFilter(s3LedgerStore(s3, bucket), INGEST_LEDGER_TTL_SECONDS * 1000);
+
 export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
   if (context) logger.addContext(context);
   const messages = (event?.Records ?? []).map((r) => ({ id: r.messageId, body: r.body }));
@@ -77,6 +84,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
     logger,
     metrics: coreMetrics,
     seen,
+    erased,
     putObject: async (key, body) => {
       await s3.send(
         new PutObjectCommand({

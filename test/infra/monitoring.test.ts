@@ -154,8 +154,8 @@ describe('alarms, all wired to the alarm topic', () => {
     );
   });
 
-  it('has twenty-one alarms (with the quarantine, the fleet check, the compaction and the reconcile runs) and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 21);
+  it('has twenty-two alarms (with the quarantine, the fleet check, the compaction, the reconcile and the erase runs) and one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 22);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 

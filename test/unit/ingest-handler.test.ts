@@ -1,4 +1,4 @@
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { fixture } from '../support/fixtures';
@@ -19,6 +19,8 @@ function sqsEvent(bodies: Record<string, string>): SQSEvent {
 
 beforeEach(() => {
   s3.reset();
+  // No erasure yet: the ledger does not exist (see ingest-erased.test.ts for one that does).
+  s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'NoSuchKey', $metadata: {} }));
   jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
   jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
 });

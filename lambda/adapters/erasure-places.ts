@@ -1,0 +1,544 @@
+/**
+ * The deployed stack's erasure places (see lambda/core/erasure.ts), shared by `erase --stack`
+ * (scripts/ops/erase-deployed.ts) and the erase state machine's function (lambda/erase): the raw zone in the
+ * lake bucket (old versions included), the state and dedupe tables, the quarantine bucket, the dead-letter
+ * queues, the work bucket's run reports and the Athena results bucket. Each is idempotent (a rerun finds
+ * what an interrupted run left) and touches nothing but the subject's data.
+ */
+
+import { gunzipSync, gzipSync } from 'node:zlib';
+import {
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { QUARANTINE_PREFIX } from '../contract';
+import {
+  type ErasureContext,
+  type ErasurePlace,
+  emptySweep,
+  eraseRawObjects,
+  type PlaceResult,
+  type RawSweep,
+  rawPlaceResult,
+  rawZonePlace,
+} from '../core/erasure';
+import { deliveryBelongs, messageBelongs, pruneReport } from '../core/erasure-places';
+import { dedupeKey } from '../core/seen-store';
+import { type ListableObjects, s3ErasableObjects } from './erasure-stores';
+
+type Item = Record<string, { S: string }>;
+
+/** Writes (deletes) in batches of 25, retrying what DynamoDB leaves unprocessed; throws when some stay. */
+async function batchDelete(ddb: DynamoDBClient, table: string, keys: Item[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 25) {
+    let writes: { DeleteRequest: { Key: Item } }[] | undefined = keys
+      .slice(i, i + 25)
+      .map((Key) => ({ DeleteRequest: { Key } }));
+    for (let attempt = 0; writes?.length && attempt < 8; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      const out = await ddb.send(new BatchWriteItemCommand({ RequestItems: { [table]: writes } }));
+      writes = out.UnprocessedItems?.[table] as typeof writes;
+    }
+    if (writes?.length) throw new Error(`DynamoDB left ${writes.length} deletes unprocessed in ${table}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Raw zone
+// ---------------------------------------------------------------------------------------------------
+
+/** The whole raw zone as one place (the command's path): every object, old versions included. */
+export function rawS3Place(s3: S3Client, bucket: string, rawPrefix: string): ErasurePlace {
+  return rawZonePlace(s3ErasableObjects(s3, bucket), rawPrefix, `s3://${bucket}/${rawPrefix}/`);
+}
+
+/**
+ * One page of the raw zone (the state machine's path): up to `pageSize` keys after `startAfter`, erased
+ * into `sweep`. Returns the last key read (the next page's cursor) and whether the zone is done.
+ */
+export async function sweepRawPage(
+  s3: S3Client,
+  bucket: string,
+  rawPrefix: string,
+  startAfter: string | undefined,
+  pageSize: number,
+  context: ErasureContext,
+  sweep: RawSweep = emptySweep(),
+  store: ListableObjects = s3ErasableObjects(s3, bucket),
+): Promise<{ sweep: RawSweep; cursor: string | undefined; done: boolean }> {
+  const out = await s3.send(
+    new ListObjectsV2Command({
+      Bucket: bucket,
+      Prefix: `${rawPrefix.replace(/^\/+|\/+$/g, '')}/`,
+      StartAfter: startAfter,
+      MaxKeys: pageSize,
+    }),
+  );
+  const keys = (out.Contents ?? []).map((o) => o.Key ?? '').filter((k) => k !== '');
+  await eraseRawObjects(
+    store,
+    keys.filter((k) => k.endsWith('.ndjson.gz')),
+    context,
+    sweep,
+  );
+  return { sweep, cursor: keys.at(-1) ?? startAfter, done: !out.IsTruncated };
+}
+
+export { rawPlaceResult };
+
+// ---------------------------------------------------------------------------------------------------
+// Tables
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * The vehicle-state table (partition key `vehicleId`): every item of each vehicle the erasure names (the
+ * vehicle itself, or every vehicle the user's removed records named).
+ */
+export function stateTablePlace(ddb: DynamoDBClient, table: string): ErasurePlace {
+  return {
+    place: 'state',
+    async erase(context) {
+      let found = 0;
+      for (const vehicleId of [...context.vehicleIds].sort()) {
+        let start: Record<string, unknown> | undefined;
+        do {
+          const out = await ddb.send(
+            new QueryCommand({
+              TableName: table,
+              KeyConditionExpression: 'vehicleId = :v',
+              ExpressionAttributeValues: { ':v': { S: vehicleId } },
+              ProjectionExpression: 'vehicleId, sk',
+              ConsistentRead: true,
+              ExclusiveStartKey: start as never,
+            }),
+          );
+          const keys = (out.Items ?? []) as Item[];
+          found += keys.length;
+          if (!context.dryRun) await batchDelete(ddb, table, keys);
+          start = out.LastEvaluatedKey;
+        } while (start);
+      }
+      return {
+        place: 'state',
+        where: `DynamoDB table ${table}`,
+        unit: 'items',
+        found,
+        removed: context.dryRun ? 0 : found,
+        note: `${context.vehicleIds.size} vehicles`,
+      };
+    },
+  };
+}
+
+/** The dedupe table: the items of the removed records' event ids (they hold ids, and expire anyway). */
+export function dedupeTablePlace(ddb: DynamoDBClient, table: string): ErasurePlace {
+  return {
+    place: 'dedupe',
+    async erase(context) {
+      const keys = [...new Set([...context.eventIds].map(dedupeKey))].sort();
+      let found = 0;
+      // Only what is there counts: an item may have expired already.
+      for (let i = 0; i < keys.length; i += 100) {
+        const { BatchGetItemCommand } = await import('@aws-sdk/client-dynamodb');
+        let ask: Item[] | undefined = keys.slice(i, i + 100).map((k) => ({ eventId: { S: k } }));
+        const present: Item[] = [];
+        for (let attempt = 0; ask?.length && attempt < 8; attempt++) {
+          const out = await ddb.send(
+            new BatchGetItemCommand({ RequestItems: { [table]: { Keys: ask, ProjectionExpression: 'eventId' } } }),
+          );
+          present.push(...((out.Responses?.[table] ?? []) as Item[]));
+          ask = out.UnprocessedKeys?.[table]?.Keys as Item[] | undefined;
+        }
+        if (ask?.length) throw new Error(`DynamoDB left ${ask.length} keys unprocessed in ${table}`);
+        found += present.length;
+        if (!context.dryRun) await batchDelete(ddb, table, present);
+      }
+      return {
+        place: 'dedupe',
+        where: `DynamoDB table ${table}`,
+        unit: 'items',
+        found,
+        removed: context.dryRun ? 0 : found,
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Buckets: quarantine, reports, Athena results
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * The quarantine bucket: each object's deliveries (base64 bodies, decoded to be searched) that are the
+ * subject's go; an object left with others is rewritten (their lines byte for byte), one left empty is
+ * deleted, and the old versions of both go. Recovery's markers hold event ids only and are left alone.
+ */
+export function quarantinePlace(s3: S3Client, bucket: string): ErasurePlace {
+  const store = s3ErasableObjects(s3, bucket);
+  return {
+    place: 'quarantine',
+    async erase(context) {
+      const result = { found: 0, rewritten: 0, deleted: 0, versionsDeleted: 0 };
+      for (const key of await store.list(`${QUARANTINE_PREFIX}/`)) {
+        const batch = key.endsWith('.ndjson.gz');
+        if (!batch && !key.endsWith('.json')) continue;
+        const bytes = await store.get(key);
+        const text = batch ? gunzipSync(bytes).toString('utf8') : bytes.toString('utf8');
+        const lines = batch ? text.split('\n') : [text];
+        const kept: string[] = [];
+        let removed = 0;
+        for (const line of lines) {
+          if (line === '') {
+            kept.push(line);
+            continue;
+          }
+          let belongs = false;
+          try {
+            belongs = deliveryBelongs(JSON.parse(line), context.subject, context.erasedAt);
+          } catch {
+            belongs = line.includes(context.subject.id);
+          }
+          if (belongs) removed++;
+          else kept.push(line);
+        }
+        if (removed === 0) continue;
+        result.found += removed;
+        if (context.dryRun) continue;
+        if (kept.every((l) => l === '')) {
+          await store.delete(key);
+          result.deleted++;
+        } else {
+          await store.put(key, gzipSync(Buffer.from(kept.join('\n'), 'utf8')));
+          result.rewritten++;
+        }
+        result.versionsDeleted += (await store.deleteNoncurrentVersions?.(key)) ?? 0;
+      }
+      return {
+        place: 'quarantine',
+        where: `s3://${bucket}/${QUARANTINE_PREFIX}/`,
+        unit: 'deliveries',
+        found: result.found,
+        removed: context.dryRun ? 0 : result.found,
+        rewritten: result.rewritten,
+        deleted: result.deleted,
+        versionsDeleted: result.versionsDeleted,
+      };
+    },
+  };
+}
+
+/**
+ * The work bucket's run reports (`runs/` of the subscription workflow, `reconcile/` of reconcile): each
+ * JSON object naming the id loses the entries that name it (see {@link pruneReport}) or is deleted when
+ * nothing else is left. Counts objects.
+ */
+export function reportsPlace(s3: S3Client, bucket: string, prefixes = ['runs/', 'reconcile/']): ErasurePlace {
+  const store = s3ErasableObjects(s3, bucket);
+  return {
+    place: 'reports',
+    async erase(context) {
+      let found = 0;
+      let rewritten = 0;
+      let deleted = 0;
+      let versionsDeleted = 0;
+      for (const prefix of prefixes) {
+        for (const key of await store.list(prefix)) {
+          const text = (await store.get(key)).toString('utf8');
+          if (!text.includes(context.subject.id)) continue;
+          let decision: ReturnType<typeof pruneReport>;
+          try {
+            decision = pruneReport(JSON.parse(text), context.subject);
+          } catch {
+            decision = { action: 'delete' }; // not JSON, and it names the id
+          }
+          if (decision.action === 'keep') continue;
+          found++;
+          if (context.dryRun) continue;
+          if (decision.action === 'delete') {
+            await store.delete(key);
+            deleted++;
+          } else {
+            await store.put(key, Buffer.from(JSON.stringify(decision.value), 'utf8'));
+            rewritten++;
+          }
+          versionsDeleted += (await store.deleteNoncurrentVersions?.(key)) ?? 0;
+        }
+      }
+      return {
+        place: 'reports',
+        where: `s3://${bucket}/{${prefixes.join(',')}}`,
+        unit: 'objects',
+        found,
+        removed: context.dryRun ? 0 : found,
+        rewritten,
+        deleted,
+        versionsDeleted,
+        note: "entries naming the id removed; a rewritten report's totals still count them",
+      };
+    },
+  };
+}
+
+/**
+ * The Athena results bucket: query results and the silent-vehicles reports are caches (they expire and
+ * can be produced again), so any object carrying the id is deleted whole.
+ */
+export function athenaResultsPlace(s3: S3Client, bucket: string): ErasurePlace {
+  const store = s3ErasableObjects(s3, bucket);
+  return {
+    place: 'athena-results',
+    async erase(context) {
+      let found = 0;
+      let versionsDeleted = 0;
+      for (const key of await store.list('')) {
+        let bytes = await store.get(key);
+        if (key.endsWith('.gz')) bytes = gunzipSync(bytes);
+        if (!bytes.includes(context.subject.id)) continue;
+        found++;
+        if (context.dryRun) continue;
+        await store.delete(key);
+        versionsDeleted += (await store.deleteNoncurrentVersions?.(key)) ?? 0;
+      }
+      return {
+        place: 'athena-results',
+        where: `s3://${bucket}/`,
+        unit: 'objects',
+        found,
+        removed: context.dryRun ? 0 : found,
+        deleted: context.dryRun ? 0 : found,
+        versionsDeleted,
+        note: 'query results and silent-vehicles reports (caches)',
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Dead-letter queues
+// ---------------------------------------------------------------------------------------------------
+
+export interface DeadLetterQueue {
+  /** A name for the receipt (delivery, state). */
+  readonly name: string;
+  readonly url: string;
+}
+
+export interface DeadLetterOptions {
+  /** How long received messages stay hidden while the sweep runs. @default 600 */
+  readonly visibilitySeconds?: number;
+  /** Long-poll seconds of each receive (long polling asks every SQS server, not a sample). @default 1 */
+  readonly waitSeconds?: number;
+}
+
+/**
+ * The dead-letter queues: every message is received (and so hidden for `visibilitySeconds`), the
+ * subject's older ones are deleted, and the others are made visible again at the end, untouched.
+ */
+export function deadLettersPlace(
+  sqs: SQSClient,
+  queues: readonly DeadLetterQueue[],
+  options: DeadLetterOptions = {},
+): ErasurePlace {
+  return {
+    place: 'dead-letters',
+    async erase(context) {
+      const results: PlaceResult[] = [];
+      for (const queue of queues) {
+        const seen = new Set<string>();
+        const keep: { Id: string; ReceiptHandle: string }[] = [];
+        const doomed: { Id: string; ReceiptHandle: string }[] = [];
+        for (;;) {
+          const out = await sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queue.url,
+              MaxNumberOfMessages: 10,
+              VisibilityTimeout: options.visibilitySeconds ?? 600,
+              WaitTimeSeconds: options.waitSeconds ?? 1,
+              MessageSystemAttributeNames: ['SentTimestamp'],
+            }),
+          );
+          const messages = out.Messages ?? [];
+          if (messages.length === 0) break;
+          for (const m of messages) {
+            if (!m.MessageId || !m.ReceiptHandle || seen.has(m.MessageId)) continue;
+            seen.add(m.MessageId);
+            const sent = m.Attributes?.SentTimestamp ? new Date(Number(m.Attributes.SentTimestamp)) : undefined;
+            const entry = { Id: String(seen.size), ReceiptHandle: m.ReceiptHandle };
+            if (messageBelongs(m.Body ?? '', sent, context.subject, context.erasedAt)) doomed.push(entry);
+            else keep.push(entry);
+          }
+        }
+        const found = doomed.length;
+        if (context.dryRun) keep.push(...doomed);
+        else
+          for (let i = 0; i < doomed.length; i += 10) {
+            const out = await sqs.send(
+              new DeleteMessageBatchCommand({ QueueUrl: queue.url, Entries: doomed.slice(i, i + 10) }),
+            );
+            if (out.Failed?.length)
+              throw new Error(`SQS did not delete ${out.Failed.length} messages of ${queue.name}`);
+          }
+        for (let i = 0; i < keep.length; i += 10) {
+          await sqs.send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: queue.url,
+              Entries: keep.slice(i, i + 10).map((e) => ({ ...e, VisibilityTimeout: 0 })),
+            }),
+          );
+        }
+        results.push({
+          place: 'dead-letters',
+          where: `SQS queue ${queue.name} (${queue.url})`,
+          unit: 'messages',
+          found,
+          removed: context.dryRun ? 0 : found,
+          note: `${seen.size} messages read; messages another reader held meanwhile were not seen (ingest's ledger filter drops them if redriven)`,
+        });
+      }
+      return results;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The compaction lock
+// ---------------------------------------------------------------------------------------------------
+
+/** The compaction lock's one item (lib/compaction.ts). */
+const LOCK_KEY = { pk: { S: 'compaction' } };
+
+export class LockBusyError extends Error {
+  constructor(holder: string, until: string) {
+    super(
+      `the compaction lock is held by ${holder} until ${until} at the latest; start the erasure again after it ends`,
+    );
+    this.name = 'Erasure.LockBusy';
+  }
+}
+
+/**
+ * Takes the compaction's lease (the item compaction takes, by the same condition) so that no compaction
+ * runs while the erasure rewrites the lake, and no second erasure either. `holder` is what compaction's
+ * "Who holds the lock?" shows. Throws {@link LockBusyError} naming the holder when it is taken.
+ */
+export async function takeCompactionLock(
+  ddb: DynamoDBClient,
+  table: string,
+  owner: string,
+  holder: string,
+  leaseMs: number,
+  now = Date.now(),
+): Promise<void> {
+  try {
+    await ddb.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          ...LOCK_KEY,
+          owner: { S: owner },
+          execution: { S: holder },
+          expiresAt: { N: String(now + leaseMs) },
+        },
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+        ExpressionAttributeValues: { ':now': { N: String(now) } },
+      }),
+    );
+  } catch (err) {
+    if (
+      !(err instanceof ConditionalCheckFailedException) &&
+      (err as { name?: string }).name !== 'ConditionalCheckFailedException'
+    )
+      throw err;
+    const out = await ddb.send(new GetItemCommand({ TableName: table, Key: LOCK_KEY, ConsistentRead: true }));
+    const until = out.Item?.expiresAt?.N ? new Date(Number(out.Item.expiresAt.N)).toISOString() : 'now';
+    throw new LockBusyError(out.Item?.execution?.S ?? 'a run that has just ended', until);
+  }
+}
+
+/** Gives the lease back, only if this erasure still holds it (an expired one may be someone else's now). */
+export async function releaseCompactionLock(ddb: DynamoDBClient, table: string, owner: string): Promise<void> {
+  try {
+    await ddb.send(
+      new DeleteItemCommand({
+        TableName: table,
+        Key: LOCK_KEY,
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': { S: owner } },
+      }),
+    );
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The list
+// ---------------------------------------------------------------------------------------------------
+
+/** Where a deployed instance keeps data; an absent one is a part turned off. */
+export interface DeployedLocations {
+  readonly lakeBucket: string;
+  readonly rawPrefix: string;
+  readonly workBucket: string;
+  readonly stateTable?: string;
+  readonly dedupTable?: string;
+  readonly quarantineBucket?: string;
+  readonly deadLetterQueueUrl?: string;
+  readonly stateDeadLetterQueueUrl?: string;
+  readonly athenaResultsBucket?: string;
+}
+
+export interface DeployedClients {
+  readonly s3: S3Client;
+  readonly ddb: DynamoDBClient;
+  readonly sqs: SQSClient;
+}
+
+/**
+ * Places that belong to other parts of the erasure: the curated layer (Athena) and Smartcar's connection.
+ * Absent ones are skipped; `smartcar` runs only when the request asks for it.
+ */
+export interface PlaceSlots {
+  readonly curated?: ErasurePlace;
+  readonly smartcar?: ErasurePlace;
+}
+
+/**
+ * The places after the raw zone, in order, by name (the state machine runs them one task each): the
+ * curated layer (slot), state, dedupe, quarantine, dead letters, reports, Athena results, Smartcar (slot).
+ */
+export function deployedPlaces(
+  where: DeployedLocations,
+  clients: DeployedClients,
+  slots: PlaceSlots = {},
+  deadLetters: DeadLetterOptions = {},
+): Map<string, ErasurePlace> {
+  const places = new Map<string, ErasurePlace>();
+  if (slots.curated) places.set('curated', slots.curated);
+  if (where.stateTable) places.set('state', stateTablePlace(clients.ddb, where.stateTable));
+  if (where.dedupTable) places.set('dedupe', dedupeTablePlace(clients.ddb, where.dedupTable));
+  if (where.quarantineBucket) places.set('quarantine', quarantinePlace(clients.s3, where.quarantineBucket));
+  const queues = [
+    where.deadLetterQueueUrl ? { name: 'delivery dead letters', url: where.deadLetterQueueUrl } : undefined,
+    where.stateDeadLetterQueueUrl ? { name: 'state dead letters', url: where.stateDeadLetterQueueUrl } : undefined,
+  ].filter((q): q is DeadLetterQueue => q !== undefined);
+  if (queues.length) places.set('dead-letters', deadLettersPlace(clients.sqs, queues, deadLetters));
+  places.set('reports', reportsPlace(clients.s3, where.workBucket));
+  if (where.athenaResultsBucket)
+    places.set('athena-results', athenaResultsPlace(clients.s3, where.athenaResultsBucket));
+  if (slots.smartcar) places.set('smartcar', slots.smartcar);
+  return places;
+}

@@ -1,0 +1,116 @@
+/**
+ * The pure parts of the deployed places of an erasure (see erasure.ts): which queued or quarantined
+ * delivery is the subject's, what a workflow or reconcile report looks like without the subject's entries,
+ * and what the stack cannot reach. The S3, DynamoDB and SQS calls are in lambda/adapters/erasure-places.ts,
+ * shared by the `erase --stack` command and the erase state machine.
+ */
+import type { DeliveryMessage } from '../contract';
+import { namesSubject, type Subject } from './erasure';
+import { toLakeRecord } from './lake';
+
+/**
+ * True when a queued or quarantined delivery (`{bodyBase64, receivedAt, …}`) is the subject's and was
+ * received before `before`. Extracted fields and the body are matched as the raw zone matches records.
+ */
+export function deliveryBelongs(
+  message: Pick<DeliveryMessage, 'bodyBase64' | 'receivedAt'>,
+  subject: Subject,
+  before: Date,
+): boolean {
+  if (typeof message?.bodyBase64 !== 'string') return false;
+  const decoded = Buffer.from(message.bodyBase64, 'base64').toString('utf8');
+  if (!decoded.includes(subject.id)) return false;
+  const receivedAt = typeof message.receivedAt === 'string' ? message.receivedAt : '';
+  // A delivery without a readable time is treated as old: better a dead letter lost than an id kept.
+  const at = new Date(receivedAt);
+  if (!Number.isNaN(at.getTime()) && at >= before) return false;
+  try {
+    return namesSubject(
+      toLakeRecord(
+        { v: 1, bodyBase64: message.bodyBase64, receivedAt: receivedAt || before.toISOString() } as DeliveryMessage,
+        new Date(),
+      ),
+      subject,
+    );
+  } catch {
+    return decoded.includes(`"${subject.id}"`);
+  }
+}
+
+/**
+ * True when a dead-letter message body is the subject's: a queued delivery (DeliveryMessage) by
+ * {@link deliveryBelongs}; anything else (the state queue's `{key}`, which names a lake object and no
+ * person) only when its text carries the id and it was sent before `before`.
+ */
+export function messageBelongs(body: string, sentAt: Date | undefined, subject: Subject, before: Date): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = undefined;
+  }
+  const delivery = parsed as Partial<DeliveryMessage> | undefined;
+  // The delivery's body is base64: only the decoded text can be searched.
+  if (typeof delivery?.bodyBase64 === 'string') return deliveryBelongs(delivery as DeliveryMessage, subject, before);
+  return body.includes(subject.id) && sentBefore(sentAt, before);
+}
+
+const sentBefore = (sentAt: Date | undefined, before: Date) => sentAt === undefined || sentAt < before;
+
+/** What {@link pruneReport} decided for one report object. */
+export type PrunedReport = { action: 'keep' } | { action: 'delete' } | { action: 'rewrite'; value: unknown };
+
+/**
+ * A workflow or reconcile report (JSON) without the subject's entries. An array loses the elements that
+ * name the id anywhere; an object whose own string field names it is an entry about the subject and goes
+ * whole (from its parent, or the report itself when it is the report). A report left empty, or still
+ * naming the id anywhere (a key, say), is deleted: these are records of past runs, not inputs of running
+ * ones, and an id left behind is worse than a report lost.
+ */
+export function pruneReport(value: unknown, subject: Subject): PrunedReport {
+  const id = subject.id;
+  const text = JSON.stringify(value);
+  if (!text.includes(id)) return { action: 'keep' };
+  const names = (v: unknown) => JSON.stringify(v)?.includes(id) ?? false;
+  const drop = Symbol('drop');
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.includes(id) ? drop : v;
+    if (Array.isArray(v)) return v.filter((e) => !names(e)).map(walk);
+    if (v && typeof v === 'object') {
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (entries.some(([, x]) => typeof x === 'string' && x.includes(id))) return drop;
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of entries) {
+        const w = walk(x);
+        if (w !== drop) out[k] = w;
+      }
+      return out;
+    }
+    return v;
+  };
+  const pruned = walk(value);
+  if (pruned === drop) return { action: 'delete' };
+  if (Array.isArray(pruned) && pruned.length === 0) return { action: 'delete' };
+  if (JSON.stringify(pruned).includes(id)) return { action: 'delete' };
+  return { action: 'rewrite', value: pruned };
+}
+
+/**
+ * Copies the deployed stack cannot erase, stated on every deployed receipt so that the officer knows
+ * where else to ask and for how long each one lasts.
+ */
+export const DEPLOYED_OUTSIDE: readonly string[] = [
+  'EventBridge: events already published to the bus went to its consumers (rules and their targets) and to any ' +
+    'archive on it; no place here can reach them. An archive keeps events for its retention period (list them with ' +
+    '`aws events list-archives`; a replay re-sends archived events, erased ones included, to the bus). Tell every ' +
+    "consumer to erase the subject from its own store, and delete or let expire any archive that holds the subject's events.",
+  'CloudWatch Logs: function logs carry ids of failed deliveries and request ids for their retention period ' +
+    '(logRetention, one month by default); they expire and are not rewritten.',
+  "Step Functions: the erase state machine's execution input holds the id for 90 days (the service keeps execution " +
+    'history that long and cannot delete it sooner); the subscription and reconcile executions keep their inputs likewise.',
+  'Backups: DynamoDB point-in-time recovery keeps the state and dedupe tables as they were for 35 days; a restore ' +
+    'from before this erasure brings the items back (erase again after any restore). S3 replication, AWS Backup or ' +
+    'copies your team added are outside this stack: erase there too.',
+  'Dead-letter messages in flight (received by another reader when this ran) were not seen; ingest drops any of ' +
+    "them it is handed again, by the erasure ledger's filter.",
+];
