@@ -6,40 +6,52 @@
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DEFAULT_DEDUP_TTL_SECONDS, ENV } from '../lambda/contract';
+import {
+  DEFAULT_DEDUP_TTL_SECONDS,
+  DEFAULT_NONCURRENT_VERSION_DAYS,
+  ENV,
+  ERASURE_LEDGER_KEY,
+} from '../lambda/contract';
 import { HouseFunction } from './function';
 import { privateBucket } from './private-bucket';
+import { lakeLifecycleRules } from './retention';
 import { ConfigurationError } from './validation';
 
-/** Storage-class and expiry rules for the raw zone. */
+/**
+ * Storage-class rules for the raw zone (the advanced form; how long things are kept is `retention`).
+ * Transitions apply only to raw objects over 128 KB (the rule says so in its size filter): smaller ones
+ * would be billed as 128 KB in Standard-IA or Glacier IR and never pay back (see lib/retention.ts).
+ */
 export interface LakeLifecycle {
   /**
-   * Move raw objects to S3 Standard-IA this long after they are written (30 days at the least).
-   * @default Duration.days(30)
+   * Move raw objects over 128 KB to S3 Standard-IA this long after they are written (30 days at the least).
+   * @default - never (before 0.4.0: 30 days, which S3 skipped for the usual 84 KB object anyway)
    */
   readonly infrequentAccessAfter?: Duration;
   /**
-   * Keep every object in S3 Standard.
+   * Keep every object in S3 Standard, whatever the other settings say.
    * @default false
    */
   readonly disableTransition?: boolean;
   /**
-   * Move raw objects to Glacier Instant Retrieval this long after they are written.
+   * Move raw objects over 128 KB to Glacier Instant Retrieval this long after they are written.
    * @default - never
    */
   readonly glacierInstantRetrievalAfter?: Duration;
   /**
-   * Delete raw objects this long after they are written.
+   * Delete raw objects this long after they are written. Same as `retention.raw`, which is the one to use.
    * @default - never: the lake keeps everything
    */
   readonly expireAfter?: Duration;
   /**
-   * Delete overwritten or deleted versions this long after they stop being current.
+   * Delete overwritten or deleted versions this long after they stop being current. Same as
+   * `retention.noncurrentVersions`.
    * @default Duration.days(30)
    */
   readonly noncurrentVersionExpiration?: Duration;
@@ -76,8 +88,19 @@ export interface DataLakeProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly bucketRemovalPolicy?: RemovalPolicy;
-  /** Lifecycle of the raw zone in the created bucket. @default - see {@link LakeLifecycle} */
+  /** Storage-class transitions of the raw zone in the created bucket. @default - none */
   readonly lifecycle?: LakeLifecycle;
+  /** How long the created bucket keeps raw objects (`retention.raw`). @default - `lifecycle.expireAfter`, else kept */
+  readonly rawRetention?: Duration;
+  /** How long the created bucket keeps curated Parquet files (`retention.curated`). @default - kept */
+  readonly curatedRetention?: Duration;
+  /**
+   * How long the created bucket keeps noncurrent versions of raw and curated objects (`retention.noncurrentVersions`).
+   * @default - `lifecycle.noncurrentVersionExpiration`, else 30 days
+   */
+  readonly noncurrentVersionRetention?: Duration;
+  /** Key prefix of the curated layer, which the created bucket's curated rules cover. @default 'curated' */
+  readonly curatedPrefix?: string;
   /** Key prefix of the raw zone. @default 'raw' */
   readonly rawPrefix?: string;
   /** Most messages handed to one ingest invocation. @default 1000 */
@@ -155,6 +178,11 @@ export class DataLake extends Construct {
         'lifecycle applies only to a bucket this construct creates; set lifecycle rules on existingBucket yourself.',
       );
     }
+    if (props.existingBucket && (props.rawRetention || props.curatedRetention)) {
+      throw new ConfigurationError(
+        'retention.raw and retention.curated apply only to a bucket this construct creates; on existingBucket add lifecycle rules scoped to the raw and curated prefixes yourself (never one that reaches erasures/).',
+      );
+    }
     this.rawPrefix = (props.rawPrefix ?? 'raw').replace(/^\/+|\/+$/g, '');
     if (!Token.isUnresolved(this.rawPrefix) && !/^[A-Za-z0-9_.\-/]+$/.test(this.rawPrefix)) {
       throw new ConfigurationError(
@@ -167,7 +195,18 @@ export class DataLake extends Construct {
       privateBucket(this, 'Bucket', {
         versioned: true,
         removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
-        lifecycleRules: lifecycleRules(this.rawPrefix, props.lifecycle ?? {}),
+        lifecycleRules: lakeLifecycleRules(
+          { raw: this.rawPrefix, curated: (props.curatedPrefix ?? 'curated').replace(/^\/+|\/+$/g, '') },
+          {
+            raw: props.rawRetention ?? props.lifecycle?.expireAfter,
+            curated: props.curatedRetention,
+            noncurrentVersions:
+              props.noncurrentVersionRetention ??
+              props.lifecycle?.noncurrentVersionExpiration ??
+              Duration.days(DEFAULT_NONCURRENT_VERSION_DAYS),
+          },
+          props.lifecycle,
+        ),
         ...props.bucketProps,
       });
 
@@ -183,8 +222,21 @@ export class DataLake extends Construct {
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,
     });
-    // Write-only, and only under the raw zone: the ingest function never reads or deletes the lake.
+    // Write-only, and only under the raw zone: the ingest function never reads or deletes the lake's data.
     this.bucket.grantPut(this.ingestFunction, `${this.rawPrefix}/*`);
+    // It reads the erasure ledger (and drops the records of erased subjects). ListBucket makes a missing
+    // ledger NoSuchKey ("no erasure yet") rather than AccessDenied, which stops the batch; S3 grants that
+    // only on the whole bucket, whose keys hold times and digests, never ids.
+    this.ingestFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.bucket.arnForObjects(ERASURE_LEDGER_KEY)],
+      }),
+    );
+    this.ingestFunction.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
+    );
+    this.bucket.encryptionKey?.grantDecrypt(this.ingestFunction);
 
     if (props.deduplication ?? false) {
       const window = props.deduplicationWindow ?? Duration.seconds(DEFAULT_DEDUP_TTL_SECONDS);
@@ -264,33 +316,4 @@ export class DataLake extends Construct {
       }),
     );
   }
-}
-
-function lifecycleRules(rawPrefix: string, l: LakeLifecycle): s3.LifecycleRule[] {
-  const transitions: s3.Transition[] = [];
-  if (!l.disableTransition) {
-    transitions.push({
-      storageClass: s3.StorageClass.INFREQUENT_ACCESS,
-      transitionAfter: l.infrequentAccessAfter ?? Duration.days(30),
-    });
-  }
-  if (l.glacierInstantRetrievalAfter) {
-    transitions.push({
-      storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-      transitionAfter: l.glacierInstantRetrievalAfter,
-    });
-  }
-  return [
-    {
-      id: 'raw-zone',
-      prefix: `${rawPrefix}/`,
-      transitions,
-      expiration: l.expireAfter,
-    },
-    {
-      id: 'housekeeping',
-      noncurrentVersionExpiration: l.noncurrentVersionExpiration ?? Duration.days(30),
-      abortIncompleteMultipartUploadAfter: l.abortIncompleteMultipartUploadAfter ?? Duration.days(7),
-    },
-  ];
 }

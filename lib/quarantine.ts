@@ -107,7 +107,9 @@ export class Quarantine extends Construct {
     this.bucket = privateBucket(this, 'Bucket', {
       removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
       lifecycleRules: [
-        { id: 'expire-quarantine', expiration: retention },
+        // Scoped, as every expiring rule is: the deliveries and recovery's markers about them, nothing else.
+        { id: 'expire-quarantine', prefix: `${QUARANTINE_PREFIX}/`, expiration: retention },
+        { id: 'expire-recovery-markers', prefix: `${RECOVERY_PREFIX}/`, expiration: retention },
         { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });

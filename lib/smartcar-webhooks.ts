@@ -18,6 +18,7 @@ import { DEFAULT_TOKEN_GRACE_SECONDS, ENV, METRIC, PLACEHOLDER_SECRET_KEY } from
 import { Catalog, type CatalogOptions } from './catalog';
 import { Compaction, type CompactionOptions } from './compaction';
 import { DataLake, type FleetEventFilter, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
+import { Erasure, type ErasureOptions } from './erasure';
 import { FleetCheck, type FleetCheckOptions } from './fleet-check';
 import { setServiceName } from './function';
 import { Monitoring, type MonitoringOptions } from './monitoring';
@@ -25,6 +26,7 @@ import { checkOutputsPrefix, emitOutputs, type OutputsOptions, operatorCommands 
 import { Quarantine, type QuarantineOptions } from './quarantine';
 import { Receiver, type ReceiverEndpoint, type ReceiverThrottle } from './receiver';
 import { Reconcile, type ReconcileOptions } from './reconcile';
+import { type RetentionOptions, resolveRetention } from './retention';
 import { SubscriptionWorkflow, type SubscriptionWorkflowOptions } from './subscription-workflow';
 import { ConfigurationError, checkBucketName, checkEmail, checkInteger, checkSecretName } from './validation';
 
@@ -67,7 +69,16 @@ export interface SmartcarWebhooksProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly bucketRemovalPolicy?: RemovalPolicy;
-  /** Lifecycle of the raw zone in the created bucket. @default - Standard-IA after 30 days, no expiry */
+  /**
+   * How long each place keeps deliveries: `raw`, `curated`, `quarantine`, `work`, `requestLog`,
+   * `queryResults`, `noncurrentVersions`. The erasure ledger and receipts are never expired.
+   * @default - raw and curated kept until set; quarantine 14 days, work 30, request log 7, query results 30, noncurrent versions 30
+   */
+  readonly retention?: RetentionOptions;
+  /**
+   * Storage-class transitions of the raw zone in the created bucket (the advanced form; to keep raw
+   * objects N days, set `retention.raw`). @default - no transitions
+   */
   readonly lifecycle?: LakeLifecycle;
   /** Key prefix of the raw zone. @default 'raw' */
   readonly rawPrefix?: string;
@@ -173,6 +184,11 @@ export interface SmartcarWebhooksProps {
    * eventId, with Athena), exposed as `compaction`. @default - see {@link CompactionOptions}
    */
   readonly compaction?: CompactionOptions;
+  /**
+   * The erase state machine (one user's or vehicle's records removed everywhere, with a ledger and a
+   * receipt), exposed as `erasure`. @default - enabled
+   */
+  readonly erasure?: ErasureOptions;
   /** Key prefix of the curated layer. @default 'curated' */
   readonly curatedPrefix?: string;
   /** Retention of every log group the construct creates. @default logs.RetentionDays.ONE_MONTH */
@@ -215,6 +231,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly fleetCheck: FleetCheck;
   /** Compacts the raw zone into the curated layer. */
   public readonly compaction: Compaction;
+  /** The erase state machine and its function (absent when `erasure.enabled` is false). */
+  public readonly erasure?: Erasure;
   /**
    * The Powertools service name of the instance: the `service` dimension of its functions' metrics, which
    * its alarms and dashboard filter on. The first instance of a stack has the stack name (the name every
@@ -262,6 +280,14 @@ export class SmartcarWebhooks extends Construct {
     checkInteger('ingestBatchSize', props.ingestBatchSize, 1, 10000, 'what an SQS event source accepts');
     checkInteger('maxReceiveCount', props.maxReceiveCount, 1, 1000, 'what SQS accepts');
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const retention = resolveRetention(props.retention, {
+      lakeExpireAfter: props.lifecycle?.expireAfter,
+      noncurrentVersionExpiration: props.lifecycle?.noncurrentVersionExpiration,
+      quarantineRetention: props.quarantine?.retention,
+      workRetention: props.subscriptionWorkflow?.workRetention,
+      resultsRetention: props.catalog?.resultsRetention,
+      compactionLookbackDays: props.compaction?.lookbackDays,
+    });
     const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.DESTROY;
     this.webhookId = props.webhookId;
 
@@ -308,6 +334,10 @@ export class SmartcarWebhooks extends Construct {
       bucketProps: props.bucketProps,
       bucketRemovalPolicy: props.bucketRemovalPolicy,
       lifecycle: props.lifecycle,
+      rawRetention: retention.raw,
+      curatedRetention: retention.curated,
+      noncurrentVersionRetention: retention.noncurrentVersions,
+      curatedPrefix: props.curatedPrefix,
       rawPrefix: props.rawPrefix,
       batchSize: props.ingestBatchSize,
       maxBatchingWindow: batchingWindow,
@@ -325,6 +355,7 @@ export class SmartcarWebhooks extends Construct {
     if (props.quarantine?.enabled ?? true) {
       this.quarantine = new Quarantine(this, 'Quarantine', {
         ...props.quarantine,
+        retention: retention.quarantine,
         verifyFunction: this.receiver.verifyFunction,
         expectedPeakDeliveriesPerSecond: props.expectedPeakDeliveriesPerSecond,
         queueRemovalPolicy: props.queueRemovalPolicy,
@@ -339,6 +370,7 @@ export class SmartcarWebhooks extends Construct {
     }
     this.catalog = new Catalog(this, 'Catalog', {
       ...props.catalog,
+      resultsRetention: retention.queryResults,
       bucket: this.dataLake.bucket,
       rawPrefix: this.dataLake.rawPrefix,
       curatedPrefix: props.curatedPrefix,
@@ -354,6 +386,7 @@ export class SmartcarWebhooks extends Construct {
       managementTokenSecret: this.managementTokenSecret,
       webhookId: props.webhookId,
       ...props.subscriptionWorkflow,
+      workRetention: retention.work,
       logRetention,
       logRemovalPolicy,
     });
@@ -416,6 +449,34 @@ export class SmartcarWebhooks extends Construct {
       this.fleetCheck.stateMachine,
       'A fleet check run failed, timed out or was aborted: the SilentVehicles figures are stale; open the execution for the Athena error.',
     );
+    if (props.erasure?.enabled ?? true) {
+      this.erasure = new Erasure(this, 'Erasure', {
+        lakeBucket: this.dataLake.bucket,
+        rawPrefix: this.dataLake.rawPrefix,
+        workBucket: workflow.workBucket,
+        stateTable: this.dataLake.vehicleStateTable,
+        dedupTable: this.dataLake.dedupTable,
+        quarantineBucket: this.quarantine?.bucket,
+        deadLetterQueue: this.receiver.deadLetterQueue,
+        stateDeadLetterQueue: this.dataLake.stateDeadLetterQueue,
+        athenaResultsBucket: this.catalog.resultsBucket,
+        lockTable: this.compaction.lockTable,
+        catalog: this.catalog,
+        managementTokenSecret: this.managementTokenSecret,
+        clientCredentialsSecret: this.reconcile.clientCredentialsSecret,
+        webhookId: props.webhookId,
+        logRetention,
+        logRemovalPolicy,
+      });
+      this.monitoring.alarmOnFailedRuns(
+        'Erase',
+        this.erasure.stateMachine,
+        'An erasure failed, timed out or was aborted: the subject is only partly erased (the ledger entry stays ' +
+          '"started", so ingest, replay, redrive and compaction already drop their records). Read the one-line cause; ' +
+          'Erasure.LockBusy: start it again after the compaction named ends; anything else: fix it and start the ' +
+          'same input again, which finishes the job. A timeout or abort may leave the compaction lock held until it expires.',
+      );
+    }
     if (this.outputsPrefix !== undefined) emitOutputs(this, this.outputsPrefix);
   }
 

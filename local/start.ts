@@ -8,6 +8,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { runCommand, str, UsageError } from '../cli/args';
 import { SPECS } from '../cli/registry';
+import { DEFAULT_REQUEST_LOG_RETENTION_DAYS } from '../lambda/contract';
+import { pruneRequestLog } from '../scripts/ops/expire';
 import { consoleLogger } from './console-logger';
 import { startLocalServer } from './server';
 import { DEV_TOKEN_FILE, fileTokens, fixedToken } from './token-files';
@@ -42,6 +44,13 @@ export async function startFromEnv(env: NodeJS.ProcessEnv = process.env, print =
   const host = env.HOST || '127.0.0.1';
   const { token, source } = await localManagementToken(lakeDir, env);
   const logger = consoleLogger();
+  // The request log keeps whole bodies: entries past their retention go before the inspector loads them.
+  const pruned = await pruneRequestLog(lakeDir, DEFAULT_REQUEST_LOG_RETENTION_DAYS, new Date()).catch((err) => {
+    logger.warn('request log not pruned', { error: String(err) });
+    return undefined;
+  });
+  if (pruned?.removed)
+    print(`request log: dropped ${pruned.removed} entries older than ${DEFAULT_REQUEST_LOG_RETENTION_DAYS} days`);
   // The token file is read again as it changes (npm run rotate-token), with the previous one accepted for
   // the grace period, as deployed; SMARTCAR_MANAGEMENT_TOKEN is used as given.
   const tokens = source === 'env' ? fixedToken(token) : fileTokens(lakeDir);

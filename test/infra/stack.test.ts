@@ -38,8 +38,8 @@ function actionsOf(prefix: string): string[] {
 describe('functions', () => {
   it('run Node.js 22 on arm64 with JSON logs to their own log groups', () => {
     const fns = template.findResources('AWS::Lambda::Function');
-    // verification, ingest, quarantine writer, recovery, reconcile, and the workflow's plan, vehicle and results tasks
-    expect(Object.keys(fns)).toHaveLength(8);
+    // verification, ingest, quarantine writer, recovery, reconcile, erase, and the workflow's plan, vehicle and results tasks
+    expect(Object.keys(fns)).toHaveLength(9);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -151,7 +151,15 @@ describe('least privilege', () => {
   it('ingest role: put objects under the raw zone, consume the queue, write its logs; never read the token', () => {
     const actions = actionsOf('SmartcarWebhooksDataLakeIngestFunctionRole');
     expect(actions.some((a) => a.startsWith('secretsmanager:'))).toBe(false);
-    expect(actions.some((a) => /^s3:(Get|List|Delete)/.test(a))).toBe(false);
+    expect(actions.some((a) => /^s3:Delete/.test(a))).toBe(false);
+    // It reads one object, the erasure ledger (ListBucket only makes a missing ledger NoSuchKey).
+    for (const s of statementsOf('SmartcarWebhooksDataLakeIngestFunctionRole').filter((x) =>
+      /s3:(Get|List)/.test(JSON.stringify(x.Action)),
+    )) {
+      expect([['s3:GetObject'], 's3:GetObject', 's3:ListBucket', ['s3:ListBucket']]).toContainEqual(s.Action);
+      if (JSON.stringify(s.Action).includes('GetObject'))
+        expect(JSON.stringify(s.Resource)).toMatch(/\/erasures\/ledger\.json"/);
+    }
     expect(actions).toEqual(expect.arrayContaining(['s3:PutObject', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']));
     const s3Statement = statementsOf('SmartcarWebhooksDataLakeIngestFunctionRole').find((s) =>
       JSON.stringify(s.Action).includes('s3:PutObject'),
@@ -291,22 +299,17 @@ describe('data lake bucket', () => {
     });
   });
 
-  it('has default lifecycle rules: IA after 30 days, old versions and stale uploads cleaned up', () => {
+  it('has default lifecycle rules: no transition (S3 skips objects under 128 KB), old versions and stale uploads cleaned up per prefix', () => {
+    const housekeeping = {
+      Status: 'Enabled',
+      NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+    };
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
         Rules: [
-          {
-            Id: 'raw-zone',
-            Prefix: 'raw/',
-            Status: 'Enabled',
-            Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }],
-          },
-          {
-            Id: 'housekeeping',
-            Status: 'Enabled',
-            NoncurrentVersionExpiration: { NoncurrentDays: 30 },
-            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
-          },
+          { Id: 'raw-zone', Prefix: 'raw/', ...housekeeping },
+          { Id: 'curated-versions', Prefix: 'curated/', ...housekeeping },
         ],
       },
     });
@@ -540,8 +543,13 @@ describe('bring your own', () => {
       Properties: Match.objectLike({
         LifecycleConfiguration: {
           Rules: [
-            { Id: 'raw-zone', Prefix: 'raw/', Status: 'Enabled', ExpirationInDays: 400 },
-            Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 3 } }),
+            Match.objectLike({
+              Id: 'raw-zone',
+              Prefix: 'raw/',
+              ExpirationInDays: 400,
+              NoncurrentVersionExpiration: { NoncurrentDays: 3 },
+            }),
+            Match.objectLike({ Id: 'curated-versions', NoncurrentVersionExpiration: { NoncurrentDays: 3 } }),
           ],
         },
       }),
@@ -589,9 +597,9 @@ describe('cdk-nag (AwsSolutions)', () => {
     const ruleIds = report.suppressedViolations.map((v) => v.ruleName.replace(/<[A-Za-z0-9]+\.(Arn|Name)>/g, '<ref>'));
     const counts = Object.fromEntries([...new Set(ruleIds)].map((id) => [id, ruleIds.filter((r) => r === id).length]));
     expect(counts).toEqual({
-      'AwsSolutions-L1': 8,
+      'AwsSolutions-L1': 9,
       'AwsSolutions-S1': 4,
-      'AwsSolutions-SF1': 4,
+      'AwsSolutions-SF1': 5,
       'AwsSolutions-SMG4': 2,
       'AwsSolutions-IAM5[Action::s3:Abort*]': 3,
       // The fleet check: the catalog's query grant, scoped to the lake's raw zone and the results bucket.
@@ -599,16 +607,22 @@ describe('cdk-nag (AwsSolutions)', () => {
       'AwsSolutions-IAM5[Action::s3:GetBucket*]': 2,
       'AwsSolutions-IAM5[Action::s3:GetObject*]': 2,
       'AwsSolutions-IAM5[Action::s3:List*]': 2,
-      'AwsSolutions-IAM5[Resource::<ref>/*]': 2,
+      'AwsSolutions-IAM5[Resource::<ref>/*]': 3,
       'AwsSolutions-IAM5[Resource::<ref>/curated/*]': 2,
+      'AwsSolutions-IAM5[Resource::<ref>/curated/deliveries/*]': 1,
+      'AwsSolutions-IAM5[Resource::<ref>/curated/signals/*]': 1,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/teststack/*]': 2,
-      'AwsSolutions-IAM5[Resource::*]': 4,
-      'AwsSolutions-IAM5[Resource::<ref>/quarantine/*]': 2,
-      'AwsSolutions-IAM5[Resource::<ref>/raw/*]': 3,
-      'AwsSolutions-IAM5[Resource::<ref>/reconcile/*]': 1,
+      'AwsSolutions-IAM5[Resource::*]': 5,
+      'AwsSolutions-IAM5[Resource::<ref>/quarantine/*]': 3,
+      'AwsSolutions-IAM5[Resource::<ref>/raw/*]': 4,
+      'AwsSolutions-IAM5[Resource::<ref>/reconcile/*]': 2,
+      // The erase function: receipts and the pending ids of a running erasure in the work bucket.
+      'AwsSolutions-IAM5[Resource::<ref>/erasures/pending/*]': 1,
+      'AwsSolutions-IAM5[Resource::<ref>/erasures/receipts/*]': 1,
+      'AwsSolutions-IAM5[Resource::<ref>/erasures/staging/*]': 1,
       'AwsSolutions-IAM5[Resource::<ref>/recovery/*]': 1,
-      'AwsSolutions-IAM5[Resource::<ref>/runs/*]': 2,
-      'AwsSolutions-IAM5[Resource::<ref>:*]': 4,
+      'AwsSolutions-IAM5[Resource::<ref>/runs/*]': 3,
+      'AwsSolutions-IAM5[Resource::<ref>:*]': 5,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:smartcar/access-tokens/*]': 2,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<ref>:*]': 1,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"SmartcarWebhooksSubscriptionWorkflowStateMachine86269BD0"}]}]}/*:*]': 1,
