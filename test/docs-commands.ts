@@ -58,6 +58,7 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
     tests: [{ file: 'test/integration/vehicle-state.test.ts', mentions: 'scripts/ops/rebuild-state' }],
   },
   erase: { tests: [{ file: 'test/integration/erase-local.test.ts', mentions: 'scripts/ops/erase' }] },
+  expire: { tests: [{ file: 'test/integration/expire-local.test.ts', mentions: 'scripts/ops/expire' }] },
   trace: {
     tests: [
       { file: 'test/integration/trace.test.ts', mentions: 'cli/trace' },
