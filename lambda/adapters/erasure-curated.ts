@@ -33,7 +33,7 @@ export function s3SwapObjects(s3: S3Client, bucket: string): SwapObjects {
     async delete(key) {
       const versions = await listVersionsOf(s3, bucket, key);
       if (versions.length === 0) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-      for (const versionId of versions)
+      for (const { versionId } of versions)
         await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
     },
   };

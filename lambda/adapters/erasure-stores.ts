@@ -7,14 +7,13 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
-  ListObjectVersionsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { ERASURE_LEDGER_KEY } from '../contract';
 import type { ErasableObjects, ErasureReceipt, Ledger, LedgerStore, ReceiptStore } from '../core/erasure';
 import { decodeLedger } from '../core/erasure';
-import { getObjectBytes, listAllKeys } from './s3-objects';
+import { getObjectBytes, listAllKeys, listVersionsOf } from './s3-objects';
 
 export const LEDGER_KEY = ERASURE_LEDGER_KEY;
 export const RECEIPTS_PREFIX = 'erasures/receipts/';
@@ -76,27 +75,10 @@ export type ListableObjects = ErasableObjects & { list(prefix: string): Promise<
  * returns how many. In an unversioned bucket the listing holds only the current ("null") version: nothing to do.
  */
 export async function deleteNoncurrentVersions(s3: S3Client, bucket: string, key: string): Promise<number> {
-  const doomed: { Key: string; VersionId: string }[] = [];
-  let keyMarker: string | undefined;
-  let versionMarker: string | undefined;
-  do {
-    const out = await s3.send(
-      new ListObjectVersionsCommand({
-        Bucket: bucket,
-        Prefix: key,
-        KeyMarker: keyMarker,
-        VersionIdMarker: versionMarker,
-      }),
-    );
-    // The prefix also matches longer keys (`a.ndjson.gz.bak`): only this key's own versions go. Delete
-    // markers hold nothing; they go too, the latest one included, so a deleted object leaves no trace.
-    for (const v of out.Versions ?? [])
-      if (v.Key === key && v.VersionId && !v.IsLatest) doomed.push({ Key: key, VersionId: v.VersionId });
-    for (const m of out.DeleteMarkers ?? [])
-      if (m.Key === key && m.VersionId) doomed.push({ Key: key, VersionId: m.VersionId });
-    keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
-    versionMarker = out.IsTruncated ? out.NextVersionIdMarker : undefined;
-  } while (keyMarker);
+  // Delete markers hold nothing; they go too, the latest one included, so a deleted object leaves no trace.
+  const doomed = (await listVersionsOf(s3, bucket, key))
+    .filter((v) => v.deleteMarker || !v.isLatest)
+    .map((v) => ({ Key: key, VersionId: v.versionId }));
   for (let i = 0; i < doomed.length; i += 1000) {
     const out = await s3.send(
       new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: doomed.slice(i, i + 1000), Quiet: true } }),

@@ -19,12 +19,19 @@ export async function getObjectBytes(s3: S3Client, bucket: string, key: string):
   return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
 }
 
+/** One version of an object: a stored version (latest or not) or a delete marker. */
+export interface ObjectVersion {
+  readonly versionId: string;
+  readonly isLatest: boolean;
+  readonly deleteMarker: boolean;
+}
+
 /**
- * Every version id of exactly `key` (object versions and delete markers; an unversioned bucket answers
- * one version, `null`), page after page.
+ * Every version of exactly `key` (stored versions and delete markers; an unversioned bucket answers one
+ * version, `null`), page after page. The listing's prefix also matches longer keys: only this key's count.
  */
-export async function listVersionsOf(s3: S3Client, bucket: string, key: string): Promise<string[]> {
-  const ids: string[] = [];
+export async function listVersionsOf(s3: S3Client, bucket: string, key: string): Promise<ObjectVersion[]> {
+  const versions: ObjectVersion[] = [];
   let keyMarker: string | undefined;
   let versionMarker: string | undefined;
   do {
@@ -36,10 +43,14 @@ export async function listVersionsOf(s3: S3Client, bucket: string, key: string):
         VersionIdMarker: versionMarker,
       }),
     );
-    for (const v of [...(out.Versions ?? []), ...(out.DeleteMarkers ?? [])])
-      if (v.Key === key && v.VersionId) ids.push(v.VersionId);
+    for (const v of out.Versions ?? [])
+      if (v.Key === key && v.VersionId)
+        versions.push({ versionId: v.VersionId, isLatest: v.IsLatest === true, deleteMarker: false });
+    for (const m of out.DeleteMarkers ?? [])
+      if (m.Key === key && m.VersionId)
+        versions.push({ versionId: m.VersionId, isLatest: m.IsLatest === true, deleteMarker: true });
     keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
     versionMarker = out.IsTruncated ? out.NextVersionIdMarker : undefined;
-  } while (keyMarker || versionMarker);
-  return ids;
+  } while (keyMarker);
+  return versions;
 }
