@@ -2,7 +2,7 @@
  * Starts moto (the AWS emulator) on 127.0.0.1 for integration tests and points the AWS SDK at it.
  * Fails loudly when moto is missing: these tests are part of CI, never silently skipped.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 
 export interface Moto {
@@ -12,19 +12,25 @@ export interface Moto {
 
 const PYTHON = process.env.MOTO_PYTHON ?? 'python3';
 
+/** The exit code LAUNCH_MOTO uses when moto's server cannot be imported (so no separate probe process). */
+const MISSING = 3;
+
+const missing = (detail: string) =>
+  new Error(
+    `moto's server is required by the integration tests but "${PYTHON} -c 'import moto.server'" failed ` +
+      `(${detail}). Install it with: pip install 'moto[server]'`,
+  );
+
 export async function startMoto(): Promise<Moto> {
-  const probe = spawnSync(PYTHON, ['-c', 'import moto.server, flask, werkzeug'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    throw new Error(
-      `moto's server is required by the integration tests but "${PYTHON} -c 'import moto.server'" failed ` +
-        `(${probe.error?.message ?? probe.stderr.trim()}). Install it with: pip install 'moto[server]'`,
-    );
-  }
   const port = await freePort();
   const child = spawn(PYTHON, ['-c', LAUNCH_MOTO, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
+  let spawnError: Error | undefined; // no Python at all
+  child.once('error', (err) => {
+    spawnError = err;
+  });
   child.stderr?.on('data', (d) => {
     stderr = (stderr + String(d)).slice(-4000);
   });
@@ -37,7 +43,12 @@ export async function startMoto(): Promise<Moto> {
   child.unref();
   (child.stderr as Socket | null)?.unref();
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitUntilUp(endpoint, child, () => stderr);
+  await waitUntilUp(
+    endpoint,
+    child,
+    () => stderr,
+    () => spawnError,
+  );
   return {
     endpoint,
     stop: () =>
@@ -52,7 +63,8 @@ export async function startMoto(): Promise<Moto> {
 /**
  * Runs moto's server (`python -m moto.server` with the same arguments), first asking Linux to stop it
  * when the process that started it dies (PR_SET_PDEATHSIG), so a killed test worker leaves no server
- * behind. Elsewhere the request fails quietly and the exit handler above is the only guard.
+ * behind. Elsewhere the request fails quietly and the exit handler above is the only guard. When moto
+ * cannot be imported it exits with MISSING and the reason, which startMoto reports with what to install.
  */
 const LAUNCH_MOTO = `
 import signal, sys
@@ -61,7 +73,12 @@ try:
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)
 except Exception:
     pass
-from moto.server import main
+try:
+    import flask, werkzeug
+    from moto.server import main
+except ImportError as e:
+    sys.stderr.write(str(e))
+    sys.exit(${MISSING})
 main(sys.argv[1:])
 `;
 
@@ -88,9 +105,17 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitUntilUp(endpoint: string, child: ChildProcess, stderr: () => string): Promise<void> {
+async function waitUntilUp(
+  endpoint: string,
+  child: ChildProcess,
+  stderr: () => string,
+  spawnError: () => Error | undefined,
+): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
+    const error = spawnError();
+    if (error) throw missing(error.message);
+    if (child.exitCode === MISSING) throw missing(stderr().trim());
     if (child.exitCode !== null) throw new Error(`moto exited with ${child.exitCode}: ${stderr()}`);
     try {
       const res = await fetch(`${endpoint}/moto-api/data.json`);
