@@ -464,6 +464,14 @@ export interface StateUpdateMessage {
  * ingest container with an older view of the ledger writes can land after the sweep.
  */
 export const INGEST_LEDGER_TTL_SECONDS = 60;
+/** The ingest function's timeout: a batch that read an older ledger may still be writing this long after. */
+export const INGEST_TIMEOUT_SECONDS = 60;
+/**
+ * How long an erasure waits after writing its ledger entry before it sweeps the raw zone: every ingest
+ * container has then re-read the ledger (its cache), and every batch started with an older copy has
+ * ended (its timeout), so nothing of the subject from before the erasure can land behind the sweep.
+ */
+export const ERASE_INGEST_WAIT_SECONDS = INGEST_LEDGER_TTL_SECONDS + INGEST_TIMEOUT_SECONDS + 10;
 
 /** The erasure ledger's key in the lake bucket (see lambda/core/erasure.ts). */
 export const ERASURE_LEDGER_KEY = 'erasures/ledger.json';

@@ -17,6 +17,7 @@ import {
   DEFAULT_NONCURRENT_VERSION_DAYS,
   ENV,
   ERASURE_LEDGER_KEY,
+  INGEST_TIMEOUT_SECONDS,
 } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { privateBucket } from './private-bucket';
@@ -144,7 +145,7 @@ export interface DataLakeProps {
 }
 
 /** Ingest function timeout; the queue's visibility timeout is derived from it. */
-export const INGEST_TIMEOUT = Duration.seconds(60);
+export const INGEST_TIMEOUT = Duration.seconds(INGEST_TIMEOUT_SECONDS);
 /** State function timeout: ten objects of up to a thousand vehicles each, written 16 vehicles at a time. */
 export const STATE_TIMEOUT = Duration.seconds(120);
 

@@ -26,9 +26,9 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import {
   ERASE_ENV,
+  ERASE_INGEST_WAIT_SECONDS,
   ERASURE_LEDGER_KEY,
   ERASURE_STAGING_PREFIX,
-  INGEST_LEDGER_TTL_SECONDS,
   QUARANTINE_PREFIX,
 } from '../lambda/contract';
 import type { Catalog } from './catalog';
@@ -87,6 +87,7 @@ export interface ErasureObjectGrant {
 
 /** The places after the raw zone, each one task (the handler's names), with their state names. */
 const PLACES: readonly [string, string][] = [
+  ['raw-versions', 'Erase old raw versions'],
   ['curated', 'Erase curated rows'],
   ['state', 'Erase vehicle state'],
   ['dedupe', 'Erase dedupe items'],
@@ -167,6 +168,8 @@ export class Erasure extends Construct {
       bucket.encryptionKey?.grantEncryptDecrypt(fn);
     };
     const rewrite = ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion'];
+    // Old raw versions are read (to search them) before they are deleted.
+    const rawActions = [...rewrite, 's3:GetObjectVersion'];
     const buckets = [props.lakeBucket, props.workBucket, props.quarantineBucket, props.athenaResultsBucket].filter(
       (b): b is s3.IBucket => b !== undefined,
     );
@@ -178,7 +181,7 @@ export class Erasure extends Construct {
     );
     objects(
       props.lakeBucket,
-      rewrite,
+      rawActions,
       [`${props.rawPrefix}/*`],
       'The erasure rewrites or deletes the raw-zone objects holding the subject (generated keys) and their old versions.',
     );
@@ -306,7 +309,7 @@ export class Erasure extends Construct {
     const lock = invoke('Take the compaction lock', { action: 'lock', erasure, execution }, sfn.JsonPath.DISCARD);
     const begin = invoke('Write the ledger entry', { action: 'begin', erasure }, '$.erasure.hash');
     const waitForIngest = new sfn.Wait(this, 'Wait for ingest to see the ledger', {
-      time: sfn.WaitTime.duration(Duration.seconds(INGEST_LEDGER_TTL_SECONDS + 10)),
+      time: sfn.WaitTime.duration(Duration.seconds(ERASE_INGEST_WAIT_SECONDS)),
     });
     const sweep = invoke(
       'Sweep a page of the raw zone',

@@ -125,6 +125,9 @@ export class SubscriptionWorkflow extends Construct {
           prefix: 'reconcile/runs/',
           expiration: props.workRetention ?? Duration.days(30),
         },
+        // What a running erasure found (vehicle and event ids) lives here until it completes; one that is
+        // never finished or rerun must not keep them for good. Receipts (erasures/receipts/) never expire.
+        { id: 'expire-erasure-pending', prefix: 'erasures/pending/', expiration: Duration.days(14) },
         { id: 'abort-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });

@@ -16,12 +16,14 @@ import * as path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { RECOVERY_PREFIX } from '../lambda/contract';
 import {
+  containsId,
   type ErasureContext,
   type ErasurePlace,
   type PlaceResult,
   rawZonePlace,
   type Subject,
 } from '../lambda/core/erasure';
+import { bodyNamesSubject, deliveryBelongs } from '../lambda/core/erasure-places';
 import {
   decodeQuarantined,
   quarantineObjectInfo,
@@ -40,10 +42,11 @@ const quoted = (s: Subject) => `"${s.id}"`;
 /** Whether a queued or quarantined delivery (base64 body) is the subject's and older than the erasure. */
 function deliveryNames(bodyBase64: unknown, receivedAt: unknown, context: ErasureContext): boolean {
   if (typeof bodyBase64 !== 'string') return false;
-  const at = typeof receivedAt === 'string' ? receivedAt : '';
-  return (
-    at < context.erasedAt.toISOString() &&
-    Buffer.from(bodyBase64, 'base64').toString('utf8').includes(quoted(context.subject))
+  // The same decision as the deployed places: envelope fields and JSON strings, escapes seen through.
+  return deliveryBelongs(
+    { bodyBase64, receivedAt: typeof receivedAt === 'string' ? receivedAt : '' },
+    context.subject,
+    context.erasedAt,
   );
 }
 
@@ -247,21 +250,47 @@ export function stateFilePlace(lakeDir: string): ErasurePlace {
       const file = path.join(lakeDir, STATE_FILE);
       const exists = (await readIfExists(file)) !== undefined;
       const state = exists ? await readStateFile(lakeDir) : {};
-      // A vehicle's erasure removes that vehicle's state only: the raw zone also collects the other vehicles
-      // its removed records named (a legacy delivery names several), whose state is theirs.
-      const vehicles = context.subject.kind === 'vehicle' ? new Set([context.subject.id]) : context.vehicleIds;
-      const gone = Object.keys(state).filter((key) => vehicles.has(key.slice(0, key.lastIndexOf('|'))));
-      if (!context.dryRun && gone.length > 0) {
-        for (const key of gone) delete state[key];
-        await replaceFile(file, JSON.stringify(state));
+      let found = 0;
+      let changed = false;
+      for (const [key, vehicle] of Object.entries(state)) {
+        const vehicleId = key.slice(0, key.lastIndexOf('|'));
+        if (context.subject.kind === 'vehicle') {
+          // A vehicle's erasure: all of its state (and only its own: a legacy delivery names others too).
+          if (vehicleId !== context.subject.id) continue;
+          found++;
+          delete state[key];
+          changed = true;
+          continue;
+        }
+        // A user's erasure: the signals that came from the user's removed deliveries. A vehicle the user's
+        // old deliveries named may be another user's today: what came from theirs stays.
+        if (!context.vehicleIds.has(vehicleId)) continue;
+        const signals = Object.entries(vehicle.signals);
+        const theirs = signals.filter(([, signal]) => context.eventIds.has(signal.eventId));
+        if (theirs.length === 0) continue;
+        found++;
+        changed = true;
+        if (theirs.length === signals.length) {
+          delete state[key];
+          continue;
+        }
+        const kept = Object.fromEntries(signals.filter(([, signal]) => !context.eventIds.has(signal.eventId)));
+        const lastDeliveryAt = Object.values(kept)
+          .map((signal) => signal.receivedAt)
+          .sort()
+          .at(-1) as string;
+        state[key] = { ...vehicle, signals: kept, lastDeliveryAt };
       }
+      if (!context.dryRun && changed) await replaceFile(file, JSON.stringify(state));
       return {
         place: 'state',
         where: file,
         unit: 'vehicle states',
-        found: gone.length,
-        removed: context.dryRun ? 0 : gone.length,
-        ...(context.subject.kind === 'user' ? { note: 'the state of the vehicles the removed records named' } : {}),
+        found,
+        removed: context.dryRun ? 0 : found,
+        ...(context.subject.kind === 'user'
+          ? { note: "signals from the user's removed deliveries; a vehicle with none left is removed" }
+          : {}),
       };
     },
   };
@@ -295,7 +324,7 @@ export function quarantinePlace(lakeDir: string): ErasurePlace {
           }
           const gone = record
             ? deliveryNames(record.bodyBase64, record.receivedAt, context)
-            : line.includes(context.subject.id);
+            : containsId(line, context.subject.id);
           if (gone) continue;
           kept.push(line);
           if (record) bytesKept += Buffer.byteLength(record.bodyBase64, 'base64');
@@ -354,7 +383,7 @@ export function spoolPlace(lakeDir: string, folder: string): ErasurePlace {
           const m = JSON.parse(text) as { bodyBase64?: unknown; receivedAt?: unknown };
           gone = deliveryNames(m.bodyBase64, m.receivedAt, context);
         } catch {
-          gone = text.includes(context.subject.id);
+          gone = containsId(text, context.subject.id);
         }
         if (!gone) continue;
         found++;
@@ -388,10 +417,11 @@ export function requestLogPlace(lakeDir: string): ErasurePlace {
           entry = undefined;
         }
         const body =
-          entry?.bodyEncoding === 'base64' && typeof entry.body === 'string'
-            ? Buffer.from(entry.body, 'base64').toString('utf8')
-            : '';
-        const names = line.includes(context.subject.id) || body.includes(context.subject.id);
+          typeof entry?.body === 'string'
+            ? Buffer.from(entry.body, entry.bodyEncoding === 'base64' ? 'base64' : 'utf8')
+            : Buffer.alloc(0);
+        // Whole ids only (veh-1 is not veh-10), and the body as the raw zone reads it (escapes seen through).
+        const names = containsId(line, context.subject.id) || bodyNamesSubject(body, context.subject);
         const before = typeof entry?.at !== 'string' || entry.at < cutoff;
         if (names && before) found++;
         else kept.push(line);
@@ -410,7 +440,7 @@ export function requestLogPlace(lakeDir: string): ErasurePlace {
  */
 function prune(value: unknown, subject: Subject, count: { n: number }): unknown {
   // Any text holding the id (an error message that quotes it too), not only the id itself.
-  const names = (v: unknown) => typeof v === 'string' && v.includes(subject.id);
+  const names = (v: unknown) => typeof v === 'string' && containsId(v, subject.id);
   const isEntryOf = (v: unknown) =>
     typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).some(names);
   if (Array.isArray(value)) {
@@ -424,7 +454,7 @@ function prune(value: unknown, subject: Subject, count: { n: number }): unknown 
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      if (k.includes(subject.id) || names(v)) {
+      if (containsId(k, subject.id) || names(v)) {
         count.n++;
         continue;
       }

@@ -3,9 +3,15 @@
  * local receiver can read the ledger without loading what erasing needs.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { decodeLedger, type LedgerStore, type ReceiptStore } from '../lambda/core/erasure';
+import {
+  decodeLedger,
+  type LedgerStore,
+  type PendingFindings,
+  type PendingStore,
+  type ReceiptStore,
+} from '../lambda/core/erasure';
 
 export const LEDGER_FILE = path.join('erasures', 'ledger.json');
 export const RECEIPTS_DIR = path.join('erasures', 'receipts');
@@ -48,5 +54,18 @@ export function localReceiptStore(lakeDir: string): ReceiptStore {
       await replaceFile(file, `${JSON.stringify({ ...receipt, receiptKey: file }, null, 2)}\n`);
       return file;
     },
+  };
+}
+
+/** What a running erasure found, as `<lake>/erasures/pending/<ledger hash>.json`, until it completes. */
+export function localPendingStore(lakeDir: string): PendingStore {
+  const file = (hash: string) => path.join(lakeDir, 'erasures', 'pending', `${hash}.json`);
+  return {
+    async read(hash) {
+      const text = await readIfExists(file(hash));
+      return text === undefined ? undefined : (JSON.parse(text) as PendingFindings);
+    },
+    write: (hash, findings) => replaceFile(file(hash), JSON.stringify(findings), 0o600),
+    delete: (hash) => rm(file(hash), { force: true }),
   };
 }

@@ -16,7 +16,13 @@ import {
   PutItemCommand,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -28,6 +34,7 @@ import {
   type ErasureContext,
   type ErasurePlace,
   emptySweep,
+  eraseFromNdjson,
   eraseRawObjects,
   type PlaceResult,
   type RawSweep,
@@ -96,6 +103,78 @@ export async function sweepRawPage(
   return { sweep, cursor: keys.at(-1) ?? startAfter, done: !out.IsTruncated };
 }
 
+/**
+ * The raw zone's old versions (a versioned bucket): every noncurrent version, and every version behind a
+ * delete marker, that holds the subject's records is deleted. The sweep of current objects deletes the old
+ * versions of what it rewrites; this finds the rest: versions left by a replay that moved records to
+ * another key, by the lifecycle's expiry (a delete marker over the last version), or by an earlier
+ * rewrite. An old version cannot be rewritten, only deleted: the other records in it were already gone
+ * from the current lake (that is what made it old), and the `noncurrentVersions` retention would delete
+ * it within days anyway.
+ */
+export function rawVersionsPlace(s3: S3Client, bucket: string, rawPrefix: string): ErasurePlace {
+  const read = async (key: string, versionId: string) => {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+    const bytes = Buffer.from(
+      await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+    );
+    return gunzipSync(bytes).toString('utf8');
+  };
+  return {
+    place: 'raw-versions',
+    async erase(context) {
+      const prefix = `${rawPrefix.replace(/^\/+|\/+$/g, '')}/`;
+      // Every version of each key, newest first, as S3 lists them.
+      const byKey = new Map<string, { versionId: string; latest: boolean; marker: boolean }[]>();
+      let keyMarker: string | undefined;
+      let versionMarker: string | undefined;
+      do {
+        const out = await s3.send(
+          new ListObjectVersionsCommand({
+            Bucket: bucket,
+            Prefix: prefix,
+            KeyMarker: keyMarker,
+            VersionIdMarker: versionMarker,
+          }),
+        );
+        const add = (key: string | undefined, versionId: string | undefined, latest: boolean, marker: boolean) => {
+          if (!key?.endsWith('.ndjson.gz') || !versionId) return;
+          byKey.set(key, [...(byKey.get(key) ?? []), { versionId, latest, marker }]);
+        };
+        for (const v of out.Versions ?? []) add(v.Key, v.VersionId, v.IsLatest === true, false);
+        for (const m of out.DeleteMarkers ?? []) add(m.Key, m.VersionId, m.IsLatest === true, true);
+        keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
+        versionMarker = out.IsTruncated ? out.NextVersionIdMarker : undefined;
+      } while (keyMarker);
+      let found = 0;
+      let searched = 0;
+      for (const [key, versions] of [...byKey].sort(([a], [b]) => a.localeCompare(b))) {
+        const old = versions.filter((v) => !v.latest && !v.marker);
+        if (old.length === 0) continue;
+        // A key whose current object holds the subject is the sweep's: it rewrites that object and deletes
+        // all its old versions (a dry run leaves them for it, so both count the same).
+        const current = versions.find((v) => v.latest && !v.marker);
+        if (current && eraseFromNdjson(await read(key, current.versionId), context.subject, context.erasedAt)) continue;
+        for (const v of old) {
+          searched++;
+          if (!eraseFromNdjson(await read(key, v.versionId), context.subject, context.erasedAt)) continue;
+          found++;
+          if (!context.dryRun)
+            await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: v.versionId }));
+        }
+      }
+      return {
+        place: 'raw-versions',
+        where: `s3://${bucket}/${prefix} (old versions)`,
+        unit: 'old versions',
+        found,
+        removed: context.dryRun ? 0 : found,
+        note: `${searched} old versions searched`,
+      };
+    },
+  };
+}
+
 export { rawPlaceResult };
 
 // ---------------------------------------------------------------------------------------------------
@@ -103,15 +182,20 @@ export { rawPlaceResult };
 // ---------------------------------------------------------------------------------------------------
 
 /**
- * The vehicle-state table (partition key `vehicleId`): every item of each vehicle the erasure names (the
- * vehicle itself, or every vehicle the user's removed records named).
+ * The vehicle-state table (partition key `vehicleId`; `sk` `<mode>#signal#<code>` or `<mode>#vehicle`). A
+ * vehicle's erasure deletes every item of the vehicle. A user's erasure deletes, among the vehicles the
+ * user's removed records named, the signal items that came from those records (their `eventId`), and a
+ * mode's `#vehicle` item once no signal of that mode is left: a vehicle the user's old deliveries named
+ * may be another user's today, and what came from theirs stays.
  */
 export function stateTablePlace(ddb: DynamoDBClient, table: string): ErasurePlace {
   return {
     place: 'state',
     async erase(context) {
       let found = 0;
-      for (const vehicleId of [...context.vehicleIds].sort()) {
+      const vehicles = context.subject.kind === 'vehicle' ? [context.subject.id] : [...context.vehicleIds].sort();
+      for (const vehicleId of vehicles) {
+        const items: Item[] = [];
         let start: Record<string, unknown> | undefined;
         do {
           const out = await ddb.send(
@@ -119,16 +203,30 @@ export function stateTablePlace(ddb: DynamoDBClient, table: string): ErasurePlac
               TableName: table,
               KeyConditionExpression: 'vehicleId = :v',
               ExpressionAttributeValues: { ':v': { S: vehicleId } },
-              ProjectionExpression: 'vehicleId, sk',
+              ProjectionExpression: 'vehicleId, sk, eventId',
               ConsistentRead: true,
               ExclusiveStartKey: start as never,
             }),
           );
-          const keys = (out.Items ?? []) as Item[];
-          found += keys.length;
-          if (!context.dryRun) await batchDelete(ddb, table, keys);
+          items.push(...((out.Items ?? []) as Item[]));
           start = out.LastEvaluatedKey;
         } while (start);
+        let doomed = items;
+        if (context.subject.kind === 'user') {
+          const sk = (item: Item) => (item.sk as { S?: string })?.S ?? '';
+          const mode = (item: Item) => sk(item).slice(0, sk(item).indexOf('#'));
+          const isSignal = (item: Item) => sk(item).includes('#signal#');
+          const theirs = (item: Item) => context.eventIds.has((item.eventId as { S?: string })?.S ?? '');
+          const signals = items.filter(isSignal);
+          doomed = signals.filter(theirs);
+          for (const m of new Set(signals.map(mode))) {
+            const left = signals.filter((item) => mode(item) === m && !theirs(item));
+            if (left.length === 0) doomed.push(...items.filter((item) => sk(item) === `${m}#vehicle`));
+          }
+        }
+        const keys = doomed.map((item) => ({ vehicleId: item.vehicleId, sk: item.sk }) as Item);
+        found += keys.length;
+        if (!context.dryRun && keys.length > 0) await batchDelete(ddb, table, keys);
       }
       return {
         place: 'state',
@@ -136,13 +234,19 @@ export function stateTablePlace(ddb: DynamoDBClient, table: string): ErasurePlac
         unit: 'items',
         found,
         removed: context.dryRun ? 0 : found,
-        note: `${context.vehicleIds.size} vehicles`,
+        note:
+          context.subject.kind === 'user'
+            ? `of ${vehicles.length} vehicles: the signals from the user's removed deliveries`
+            : undefined,
       };
     },
   };
 }
 
-/** The dedupe table: the items of the removed records' event ids (they hold ids, and expire anyway). */
+/**
+ * The dedupe table: counts the items of the removed records' event ids and keeps them (see the note): the
+ * receipt says they are there and why.
+ */
 export function dedupeTablePlace(ddb: DynamoDBClient, table: string): ErasurePlace {
   return {
     place: 'dedupe',
@@ -163,14 +267,19 @@ export function dedupeTablePlace(ddb: DynamoDBClient, table: string): ErasurePla
         }
         if (ask?.length) throw new Error(`DynamoDB left ${ask.length} keys unprocessed in ${table}`);
         found += present.length;
-        if (!context.dryRun) await batchDelete(ddb, table, present);
       }
+      // Kept on purpose: an item is a random event id and its expiry, nothing about a person, and while it
+      // lasts a redelivery of an erased event is dropped as a duplicate instead of stored as new data.
       return {
         place: 'dedupe',
         where: `DynamoDB table ${table}`,
         unit: 'items',
         found,
-        removed: context.dryRun ? 0 : found,
+        removed: 0,
+        note:
+          found > 0
+            ? 'kept on purpose: event ids only (no personal data), expiring within the deduplication window; while they last, a redelivery of an erased event is dropped as a duplicate'
+            : undefined,
       };
     },
   };
@@ -527,6 +636,7 @@ export function deployedPlaces(
   deadLetters: DeadLetterOptions = {},
 ): Map<string, ErasurePlace> {
   const places = new Map<string, ErasurePlace>();
+  places.set('raw-versions', rawVersionsPlace(clients.s3, where.lakeBucket, where.rawPrefix));
   if (slots.curated) places.set('curated', slots.curated);
   if (where.stateTable) places.set('state', stateTablePlace(clients.ddb, where.stateTable));
   if (where.dedupTable) places.set('dedupe', dedupeTablePlace(clients.ddb, where.dedupTable));

@@ -11,12 +11,22 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { ERASURE_LEDGER_KEY } from '../contract';
-import type { ErasableObjects, ErasureReceipt, Ledger, LedgerStore, ReceiptStore } from '../core/erasure';
+import type {
+  ErasableObjects,
+  ErasureReceipt,
+  Ledger,
+  LedgerStore,
+  PendingFindings,
+  PendingStore,
+  ReceiptStore,
+} from '../core/erasure';
 import { decodeLedger } from '../core/erasure';
 import { getObjectBytes, listAllKeys, listVersionsOf } from './s3-objects';
 
 export const LEDGER_KEY = ERASURE_LEDGER_KEY;
 export const RECEIPTS_PREFIX = 'erasures/receipts/';
+/** What running erasures found, by ledger hash (the erase state machine and `erase --stack`). */
+export const PENDING_PREFIX = 'erasures/pending/';
 
 const isNoSuchKey = (err: unknown) => (err as { name?: string })?.name === 'NoSuchKey';
 
@@ -64,6 +74,39 @@ export function s3ReceiptStore(s3: S3Client, workBucket: string): ReceiptStore {
         }),
       );
       return `s3://${workBucket}/${key}`;
+    },
+  };
+}
+
+/**
+ * What a running erasure found, at `s3://workBucket/erasures/pending/<ledger hash>.json` (the state
+ * machine's tasks share it, and a rerun of the same request picks it up); deleted with every version
+ * when the erasure completes, and expired by the work bucket's lifecycle if it never does.
+ */
+export function s3PendingStore(s3: S3Client, workBucket: string): PendingStore {
+  const key = (hash: string) => `${PENDING_PREFIX}${hash}.json`;
+  return {
+    async read(hash) {
+      try {
+        return JSON.parse((await getObjectBytes(s3, workBucket, key(hash))).toString('utf8')) as PendingFindings;
+      } catch (err) {
+        if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+        throw err;
+      }
+    },
+    async write(hash, findings) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: workBucket,
+          Key: key(hash),
+          Body: JSON.stringify(findings),
+          ContentType: 'application/json',
+        }),
+      );
+    },
+    async delete(hash) {
+      await s3.send(new DeleteObjectCommand({ Bucket: workBucket, Key: key(hash) }));
+      await deleteNoncurrentVersions(s3, workBucket, key(hash));
     },
   };
 }

@@ -80,8 +80,9 @@ export function deliveryMatchSql(subject: Subject): string {
 function signalMatchSql(database: string, subject: Subject, cutoff: string): string {
   const own = subject.kind === 'vehicle' ? `COALESCE(vehicle_id = ${lit(subject.id)}, false) OR ` : '';
   return (
-    `(${own}event_id IN (SELECT event_id FROM ${database}.${CURATED_DELIVERIES} ` +
-    `WHERE ${deliveryMatchSql(subject)} AND received_at < ${lit(cutoff)}))`
+    // NULL-safe like the deliveries' predicate: a row with a NULL event_id is not the subject's.
+    `(${own}COALESCE(event_id IN (SELECT event_id FROM ${database}.${CURATED_DELIVERIES} ` +
+    `WHERE ${deliveryMatchSql(subject)} AND received_at < ${lit(cutoff)}), false))`
   );
 }
 

@@ -5,7 +5,7 @@
  * shared by the `erase --stack` command and the erase state machine.
  */
 import type { DeliveryMessage } from '../contract';
-import { namesSubject, type Subject } from './erasure';
+import { containsId, mayNameId, namesSubject, type Subject } from './erasure';
 import { toLakeRecord } from './lake';
 
 /**
@@ -19,7 +19,8 @@ export function deliveryBelongs(
 ): boolean {
   if (typeof message?.bodyBase64 !== 'string') return false;
   const decoded = Buffer.from(message.bodyBase64, 'base64').toString('utf8');
-  if (!decoded.includes(subject.id)) return false;
+  // A first look only: JSON may spell the id with \u escapes, which only the parse below sees through.
+  if (!mayNameId(decoded, subject.id)) return false;
   const receivedAt = typeof message.receivedAt === 'string' ? message.receivedAt : '';
   // A delivery without a readable time is treated as old: better a dead letter lost than an id kept.
   const at = new Date(receivedAt);
@@ -38,6 +39,26 @@ export function deliveryBelongs(
 }
 
 /**
+ * True when a raw request body names the subject: its envelope's fields or its JSON strings (as the raw
+ * zone decides, escapes seen through), or the id as a whole token anywhere in its text (a body that is
+ * not JSON, an id inside a URL).
+ */
+export function bodyNamesSubject(body: Buffer, subject: Subject): boolean {
+  const text = body.toString('utf8');
+  if (!mayNameId(text, subject.id)) return false;
+  if (containsId(text, subject.id)) return true;
+  try {
+    const record = toLakeRecord(
+      { v: 1, bodyBase64: body.toString('base64'), receivedAt: '1970-01-01T00:00:00.000Z' } as DeliveryMessage,
+      new Date(0),
+    );
+    return namesSubject(record, subject);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * True when a dead-letter message body is the subject's: a queued delivery (DeliveryMessage) by
  * {@link deliveryBelongs}; anything else (the state queue's `{key}`, which names a lake object and no
  * person) only when its text carries the id and it was sent before `before`.
@@ -52,7 +73,7 @@ export function messageBelongs(body: string, sentAt: Date | undefined, subject: 
   const delivery = parsed as Partial<DeliveryMessage> | undefined;
   // The delivery's body is base64: only the decoded text can be searched.
   if (typeof delivery?.bodyBase64 === 'string') return deliveryBelongs(delivery as DeliveryMessage, subject, before);
-  return body.includes(subject.id) && sentBefore(sentAt, before);
+  return containsId(body, subject.id) && sentBefore(sentAt, before);
 }
 
 const sentBefore = (sentAt: Date | undefined, before: Date) => sentAt === undefined || sentAt < before;
@@ -69,16 +90,17 @@ export type PrunedReport = { action: 'keep' } | { action: 'delete' } | { action:
  */
 export function pruneReport(value: unknown, subject: Subject): PrunedReport {
   const id = subject.id;
-  const text = JSON.stringify(value);
-  if (!text.includes(id)) return { action: 'keep' };
-  const names = (v: unknown) => JSON.stringify(v)?.includes(id) ?? false;
+  // Whole ids only: erasing veh-1 must not take veh-10's entries.
+  const has = (text: string | undefined) => (text === undefined ? false : containsId(text, id));
+  if (!has(JSON.stringify(value))) return { action: 'keep' };
+  const names = (v: unknown) => has(JSON.stringify(v));
   const drop = Symbol('drop');
   const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return v.includes(id) ? drop : v;
+    if (typeof v === 'string') return has(v) ? drop : v;
     if (Array.isArray(v)) return v.filter((e) => !names(e)).map(walk);
     if (v && typeof v === 'object') {
       const entries = Object.entries(v as Record<string, unknown>);
-      if (entries.some(([, x]) => typeof x === 'string' && x.includes(id))) return drop;
+      if (entries.some(([, x]) => typeof x === 'string' && has(x))) return drop;
       const out: Record<string, unknown> = {};
       for (const [k, x] of entries) {
         const w = walk(x);
@@ -91,7 +113,7 @@ export function pruneReport(value: unknown, subject: Subject): PrunedReport {
   const pruned = walk(value);
   if (pruned === drop) return { action: 'delete' };
   if (Array.isArray(pruned) && pruned.length === 0) return { action: 'delete' };
-  if (JSON.stringify(pruned).includes(id)) return { action: 'delete' };
+  if (has(JSON.stringify(pruned))) return { action: 'delete' };
   return { action: 'rewrite', value: pruned };
 }
 
@@ -111,6 +133,8 @@ export const DEPLOYED_OUTSIDE: readonly string[] = [
   'Backups: DynamoDB point-in-time recovery keeps the state and dedupe tables as they were for 35 days; a restore ' +
     'from before this erasure brings the items back (erase again after any restore). S3 replication, AWS Backup or ' +
     'copies your team added are outside this stack: erase there too.',
+  "Athena: the erasure's own statements name the id, and Athena keeps query history (the statement text) for 45 " +
+    'days; it cannot be deleted sooner. Query results are in the results bucket, which this erasure searched.',
   'Dead-letter messages in flight (received by another reader when this ran) were not seen; ingest drops any of ' +
     "them it is handed again, by the erasure ledger's filter.",
 ];

@@ -66,7 +66,9 @@ export function smartcarPlace(deps: SmartcarPlaceDeps): ErasurePlace {
         );
         cursor = page.cursor;
       } while (cursor);
-      const vehicles = new Set([...context.vehicleIds, ...connected.map((c) => c.vehicleId)]);
+      // The vehicles whose subscriptions go: the subject's own connections now (a vehicle the user's old
+      // deliveries named may be another user's today: its subscription is theirs), or the vehicle itself.
+      const vehicles = new Set(subject.kind === 'user' ? connected.map((c) => c.vehicleId) : [subject.id]);
 
       // 1. Webhook subscriptions of those vehicles (v3, application token).
       if (!deps.appTokens || !deps.webhookId) {

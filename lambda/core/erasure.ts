@@ -48,6 +48,19 @@ export function parseSubject(input: { userId?: unknown; vehicleId?: unknown }): 
   return { kind: key === 'userId' ? 'user' : 'vehicle', id };
 }
 
+/**
+ * The operator's reference for the receipt (a ticket number), or an Error. Receipts are kept for good, so
+ * free text (a name, an e-mail address) must not end up there: letters, digits and `-_.:/#`, 1–100.
+ */
+export function parseReference(reference: unknown): string | undefined {
+  if (reference === undefined || reference === null) return undefined;
+  if (typeof reference !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:/#-]{0,99}$/.test(reference))
+    throw new Error(
+      'reference must be a ticket reference: 1–100 letters, digits and -_.:/# (receipts are kept for good: no names or e-mail addresses)',
+    );
+  return reference;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Matching
 // ---------------------------------------------------------------------------------------------------
@@ -68,6 +81,24 @@ export function namesSubject(
   if (subject.kind === 'vehicle' && (record.vehicle_ids ?? []).includes(subject.id)) return true;
   const quoted = `"${subject.id}"`;
   return bodyText(record).includes(quoted) || (record.body_json ?? '').includes(quoted);
+}
+
+/**
+ * True when `text` holds `id` as a whole token: not inside a longer id (`veh-1` is not in `veh-10`, nor in
+ * `xveh-1`). For free text (request logs, reports, messages) where the id may sit in a URL or an escaped
+ * JSON string rather than between plain quotes.
+ */
+export function containsId(text: string, id: string): boolean {
+  const escaped = id.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  return new RegExp(`(?<![A-Za-z0-9_-])${escaped}(?![A-Za-z0-9_-])`).test(text);
+}
+
+/**
+ * A cheap first look: could this JSON text name the id? True when it holds the id, or any `\u` escape
+ * (JSON may spell the id's characters that way). Only a parse can say for sure.
+ */
+export function mayNameId(text: string, id: string): boolean {
+  return text.includes(id) || text.includes('\\u');
 }
 
 /** What a removed record leaves behind for the places visited after the raw zone (no body). */
@@ -271,6 +302,28 @@ export interface ErasureContext {
   readonly vehicleIds: Set<string>;
   /** Event ids of the records removed (filled by the raw zone, read by the dedupe table). */
   readonly eventIds: Set<string>;
+  /**
+   * Keeps `vehicleIds` and `eventIds` where a rerun finds them (see {@link PendingStore}); the raw zone
+   * calls it before it rewrites anything, so an erasure that stops half-way loses none of them.
+   */
+  readonly persist?: () => Promise<void>;
+}
+
+/** What an erasure found so far, kept until it completes (a rerun of the same request picks it up). */
+export interface PendingFindings {
+  readonly vehicleIds: readonly string[];
+  readonly eventIds: readonly string[];
+}
+
+/**
+ * Where a running erasure keeps what the raw zone found (vehicle and event ids, which later places need
+ * and which a rerun cannot find again once the raw zone is erased), by ledger hash; deleted when the
+ * erasure completes.
+ */
+export interface PendingStore {
+  read(hash: string): Promise<PendingFindings | undefined>;
+  write(hash: string, findings: PendingFindings): Promise<void>;
+  delete(hash: string): Promise<void>;
 }
 
 export interface ErasurePlace {
@@ -318,6 +371,8 @@ export interface RunErasureOptions {
   readonly outside?: readonly string[];
   readonly now?: () => Date;
   readonly erasureId?: string;
+  /** Where what the raw zone found is kept until the erasure completes. @default kept in memory only */
+  readonly pending?: PendingStore;
   /** Called after each place, for progress lines. */
   readonly onPlace?: (result: PlaceResult) => void;
 }
@@ -420,12 +475,23 @@ export async function runErasure(options: RunErasureOptions): Promise<ErasureRec
     ({ entry } = await beginErasure(options.ledger, options.subject, erasureId, erasedAt));
     hash = entry.subject;
   }
+  // A real run continues what an interrupted run of the same request found (same subject, same hash).
+  const earlier = !options.dryRun && options.pending ? await options.pending.read(hash) : undefined;
+  const vehicleIds = new Set([
+    ...(options.subject.kind === 'vehicle' ? [options.subject.id] : []),
+    ...(earlier?.vehicleIds ?? []),
+  ]);
+  const eventIds = new Set(earlier?.eventIds ?? []);
+  const pending = options.dryRun ? undefined : options.pending;
   const context: ErasureContext = {
     subject: options.subject,
     erasedAt,
     dryRun: options.dryRun,
-    vehicleIds: new Set(options.subject.kind === 'vehicle' ? [options.subject.id] : []),
-    eventIds: new Set(),
+    vehicleIds,
+    eventIds,
+    persist: pending
+      ? () => pending.write(hash, { vehicleIds: [...vehicleIds].sort(), eventIds: [...eventIds].sort() })
+      : undefined,
   };
   const results: PlaceResult[] = [];
   for (const place of options.places) {
@@ -452,6 +518,7 @@ export async function runErasure(options: RunErasureOptions): Promise<ErasureRec
   });
   if (options.dryRun || !entry) return receipt;
   await completeErasure(options.ledger, entry, results, finishedAt);
+  await pending?.delete(hash);
   const receiptKey = await options.receipts.put(erasureId, receipt);
   return { ...receipt, receiptKey };
 }
@@ -523,6 +590,30 @@ export async function eraseRawObjects(
   const inflate = promisify(gunzip);
   const deflate = promisify(gzip);
   let next = 0;
+  // What was found is persisted before anything is rewritten: a sweep that stops half-way leaves the ids
+  // of what it already removed where the rerun finds them. Concurrent workers share one write at a time.
+  let found = 0;
+  let persisted = 0;
+  let persisting: Promise<void> | undefined;
+  const persistUpTo = async (version: number) => {
+    while (context.persist && persisted < version) {
+      if (!persisting) {
+        const target = found;
+        const persist = context.persist;
+        persisting = persist().then(
+          () => {
+            persisted = Math.max(persisted, target);
+            persisting = undefined;
+          },
+          (err) => {
+            persisting = undefined;
+            throw err;
+          },
+        );
+      }
+      await persisting;
+    }
+  };
   const worker = async () => {
     while (next < keys.length) {
       const key = keys[next++];
@@ -541,6 +632,7 @@ export async function eraseRawObjects(
         if (context.subject.kind === 'user') for (const v of r.vehicleIds) context.vehicleIds.add(v);
       }
       if (context.dryRun) continue;
+      await persistUpTo(++found);
       if (erased.kept === 0) {
         await store.delete(key);
         sweep.deleted++;

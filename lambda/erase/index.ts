@@ -36,6 +36,7 @@ import {
   emptySweep,
   newErasureId,
   type PlaceResult,
+  parseReference,
   parseSubject,
   type RawSweep,
   rawPlaceResult,
@@ -75,6 +76,7 @@ export type EraseEvent =
 
 /** The order of the places after the raw zone on the receipt. */
 export const PLACE_ORDER = [
+  'raw-versions',
   'curated',
   'state',
   'dedupe',
@@ -179,13 +181,17 @@ async function dropPending(s3: S3Client, bucket: string, e: ErasureRequest): Pro
 
 async function contextOf(s3: S3Client, bucket: string, e: ErasureRequest): Promise<ErasureContext> {
   const pending = await readPending(s3, bucket, e);
-  return {
+  const context: ErasureContext = {
     subject: e.subject,
     erasedAt: new Date(e.startedAt),
     dryRun: e.dryRun,
     vehicleIds: new Set([...(e.subject.kind === 'vehicle' ? [e.subject.id] : []), ...pending.vehicleIds]),
     eventIds: new Set(pending.eventIds),
+    // The sweep persists what it found before it rewrites anything: a step that times out half-way
+    // loses none of it (the next attempt, or a rerun of the same request, reads it back).
+    persist: () => writePending(s3, bucket, e, context),
   };
+  return context;
 }
 
 /** The one line a failure ends with: a Lambda error's message (its Cause is JSON), else the cause as given. */
@@ -211,8 +217,7 @@ export async function handler(event: EraseEvent): Promise<unknown> {
           throw new Error('dryRun must be true or false');
         if (input.smartcar !== undefined && typeof input.smartcar !== 'boolean')
           throw new Error('smartcar must be true or false');
-        if (input.reference !== undefined && (typeof input.reference !== 'string' || input.reference.length > 200))
-          throw new Error('reference must be a string of at most 200 characters');
+        const reference = parseReference(input.reference);
         const unknown = Object.keys(input).filter(
           (k) => !['userId', 'vehicleId', 'dryRun', 'smartcar', 'reference'].includes(k),
         );
@@ -222,7 +227,7 @@ export async function handler(event: EraseEvent): Promise<unknown> {
           subject,
           dryRun: input.dryRun === true,
           smartcar: input.smartcar === true,
-          reference: (input.reference as string | undefined) ?? null,
+          reference: reference ?? null,
           erasureId: newErasureId(now),
           startedAt: now.toISOString(),
         };

@@ -101,9 +101,10 @@ export interface RequestLogOptions {
   readonly onError?: (err: unknown) => void;
 }
 
-function inodeOf(file: string): number | undefined {
+function stampOf(file: string): string | undefined {
   try {
-    return statSync(file).ino;
+    const st = statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
   } catch {
     return undefined;
   }
@@ -120,8 +121,11 @@ export class RequestLog {
   private writing: Promise<void> = Promise.resolve();
   private seq = 0;
   private readonly prefix = Date.now().toString(36);
-  /** The file's inode as this process last wrote or read it; another inode means someone rewrote it. */
-  private inode: number | undefined;
+  /**
+   * The file as this process last wrote or read it (inode, size, modification time): anything else means
+   * someone rewrote it. The inode alone is not enough: a rewrite's new file may reuse the old inode.
+   */
+  private stamp: string | undefined;
 
   private constructor(private readonly options: RequestLogOptions) {
     this.file = path.join(options.lakeDir, '.inspector', 'requests.ndjson');
@@ -137,7 +141,7 @@ export class RequestLog {
       if (err.code === 'ENOENT') return '';
       throw err;
     });
-    log.inode = inodeOf(log.file);
+    log.stamp = stampOf(log.file);
     log.load(text);
     if (log.entries.length > log.keep || log.bytes > log.maxBytes) log.trim();
     return log;
@@ -163,9 +167,9 @@ export class RequestLog {
    * shown again nor written back by the next trim. Lines this process appended since went to the new file.
    */
   private syncFromDisk() {
-    const inode = inodeOf(this.file);
-    if (inode === this.inode) return;
-    this.inode = inode;
+    const stamp = stampOf(this.file);
+    if (stamp === this.stamp) return;
+    this.stamp = stamp;
     let text = '';
     try {
       text = readFileSync(this.file, 'utf8');
@@ -194,8 +198,10 @@ export class RequestLog {
     if (this.entries.length > this.keep * 1.2 || this.bytes > this.maxBytes) this.trim();
     else
       this.write(async () => {
+        // Read back with the read that came before: our own append is not someone else's rewrite.
+        const before = stampOf(this.file);
         await appendFile(this.file, `${line}\n`, { mode: 0o600 });
-        this.inode ??= inodeOf(this.file); // the append that created the file
+        if (before === this.stamp) this.stamp = stampOf(this.file);
       });
     this.events.emit('entry', entry);
     return entry;
@@ -248,7 +254,7 @@ export class RequestLog {
     this.write(async () => {
       await writeFile(tmp, text, { mode: 0o600 });
       await rename(tmp, this.file);
-      this.inode = inodeOf(this.file);
+      this.stamp = stampOf(this.file);
     });
   }
 

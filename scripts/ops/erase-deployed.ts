@@ -26,8 +26,8 @@ import {
   takeCompactionLock,
 } from '../../lambda/adapters/erasure-places';
 import { curatedSlot, type SlotConfig, smartcarSlot } from '../../lambda/adapters/erasure-slots';
-import { s3LedgerStore, s3ReceiptStore } from '../../lambda/adapters/erasure-stores';
-import { INGEST_LEDGER_TTL_SECONDS } from '../../lambda/contract';
+import { s3LedgerStore, s3PendingStore, s3ReceiptStore } from '../../lambda/adapters/erasure-stores';
+import { ERASE_INGEST_WAIT_SECONDS } from '../../lambda/contract';
 import {
   describePlace,
   type ErasurePlace,
@@ -125,12 +125,13 @@ export async function eraseDeployed(resources: Resources, options: EraseDeployed
   const raw = rawS3Place(s3, where.lakeBucket, where.rawPrefix);
   const wait = options.wait ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   // Runs once the ledger entry is written (runErasure writes it before the first place): ingest
-  // containers re-read the ledger at most every INGEST_LEDGER_TTL_SECONDS.
+  // containers re-read the ledger at most every INGEST_LEDGER_TTL_SECONDS, and a batch started before
+  // that may still be writing for INGEST_TIMEOUT_SECONDS.
   const waitForIngest: ErasurePlace = {
     place: 'wait',
     async erase(context) {
       if (!context.dryRun) {
-        const ms = (INGEST_LEDGER_TTL_SECONDS + 10) * 1000;
+        const ms = ERASE_INGEST_WAIT_SECONDS * 1000;
         log(`waiting ${ms / 1000} s for the ingest function to see the ledger entry…`);
         await wait(ms);
       }
@@ -151,6 +152,7 @@ export async function eraseDeployed(resources: Resources, options: EraseDeployed
       places: [waitForIngest, raw, ...rest.values()],
       ledger,
       receipts: s3ReceiptStore(s3, where.workBucket),
+      pending: s3PendingStore(s3, where.workBucket),
       requestedBy,
       reference: options.reference,
       outside: DEPLOYED_OUTSIDE,

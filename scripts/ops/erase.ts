@@ -20,12 +20,14 @@ import {
   type ErasurePlace,
   type ErasureReceipt,
   newErasureId,
+  parseReference,
   parseSubject,
   runErasure,
   type Subject,
 } from '../../lambda/core/erasure';
 import { CompactionBusyError, releaseLock, takeLock } from '../../local/compact';
 import { localErasurePlaces, localLedgerStore, localReceiptStore } from '../../local/erase';
+import { localPendingStore } from '../../local/erasure-ledger';
 import { eraseDeployed } from './erase-deployed';
 
 /** Who asked, for the receipt: the local account and host. */
@@ -49,6 +51,8 @@ export interface LocalEraseOptions {
   readonly requestedBy?: string;
   readonly now?: () => Date;
   readonly onPlace?: Parameters<typeof runErasure>[0]['onPlace'];
+  /** Places run right after the raw zone (tests: a run that stops half-way). */
+  readonly afterRaw?: readonly ErasurePlace[];
 }
 
 /** The copies a local lake's erasure cannot reach, stated on the receipt. */
@@ -66,6 +70,7 @@ export async function eraseLocal(lakeDir: string, options: LocalEraseOptions): P
   const lock = await takeLock(lakeDir, `erase-${erasureId}`, 2 * 3_600_000);
   try {
     const places: ErasurePlace[] = localErasurePlaces(lakeDir, { workDir: options.workDir });
+    places.splice(1, 0, ...(options.afterRaw ?? []));
     if (options.smartcar) {
       // The lead's module: removes the connection and the webhook subscription at Smartcar.
       places.push(await import('../../local/erase-smartcar').then((m) => m.localSmartcarPlace(lakeDir)));
@@ -76,6 +81,7 @@ export async function eraseLocal(lakeDir: string, options: LocalEraseOptions): P
       places,
       ledger: localLedgerStore(lakeDir),
       receipts: localReceiptStore(lakeDir),
+      pending: localPendingStore(lakeDir),
       requestedBy: options.requestedBy ?? localRequester(),
       reference: options.reference,
       outside: LOCAL_OUTSIDE,
@@ -105,7 +111,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const subject = subjectOf(str(args, 'user'), str(args, 'vehicle'));
     const dryRun = flag(args, 'dry-run');
     const json = flag(args, 'json');
-    const reference = str(args, 'reference');
+    const reference = (() => {
+      try {
+        return parseReference(str(args, 'reference'));
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    })();
     const smartcar = flag(args, 'smartcar');
     if (str(args, 'lake-dir') && str(args, 'stack')) throw new UsageError('pass either --lake-dir or --stack');
     if (str(args, 'webhook-id') !== undefined && !(smartcar && str(args, 'stack')))

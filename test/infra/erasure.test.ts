@@ -3,7 +3,7 @@
  * without execution data, the output the console needs, and the alarm on failed runs.
  */
 import { Match } from 'aws-cdk-lib/assertions';
-import { ERASE_ENV } from '../../lambda/contract';
+import { ERASE_ENV, ERASE_INGEST_WAIT_SECONDS } from '../../lambda/contract';
 import { allStates, definitionFromTemplate } from '../../local/workflow-runner';
 import { synthStack } from '../support/synth';
 
@@ -47,6 +47,7 @@ it('grants only the object, queue and lock actions the places use, each under th
     's3:ListBucket',
     's3:ListBucketVersions',
     's3:GetObject',
+    's3:GetObjectVersion',
     's3:PutObject',
     's3:DeleteObject',
     's3:DeleteObjectVersion',
@@ -96,7 +97,7 @@ it('is a state machine that logs errors only, without execution data, and loops 
   const definition = definitionFromTemplate(template.toJSON() as never, 'ErasureStateMachine');
   const states = allStates(definition);
   expect(states.get('Raw zone done?')?.Default).toBe('Sweep a page of the raw zone');
-  expect(states.get('Wait for ingest to see the ledger')?.Seconds).toBe(70);
+  expect(states.get('Wait for ingest to see the ledger')?.Seconds).toBe(ERASE_INGEST_WAIT_SECONDS);
   // The lead's slots: the curated layer always, Smartcar only when asked.
   expect(states.get('Erase curated rows')?.Parameters).toMatchObject({ action: 'place', place: 'curated' });
   expect(states.get('Erase at Smartcar')?.Parameters).toMatchObject({ action: 'place', place: 'smartcar' });

@@ -41,8 +41,14 @@ function build(props: SmartcarWebhooksProps = {}, stack: Stack = bareStack()) {
 /** Whether a rule can remove a current or a noncurrent version. */
 const deletes = (r: Rule) => r.ExpirationInDays !== undefined || r.NoncurrentVersionExpiration !== undefined;
 /** Whether a rule's prefix covers any key under `erasures/`. */
+/**
+ * Whether a rule can reach the ledger (`erasures/ledger.json`) or the receipts (`erasures/receipts/`).
+ * `erasures/pending/` (what an unfinished erasure found, ids included) is meant to expire.
+ */
 const reachesErasures = (r: Rule) =>
-  r.Prefix === undefined || 'erasures/'.startsWith(r.Prefix) || r.Prefix.startsWith('erasures/');
+  r.Prefix === undefined ||
+  'erasures/'.startsWith(r.Prefix) ||
+  ['erasures/ledger.json', 'erasures/receipts/'].some((k) => k.startsWith(r.Prefix as string));
 
 describe('retention defaults', () => {
   const b = build();
@@ -71,6 +77,7 @@ describe('retention defaults', () => {
     expect(b.work.filter(deletes).map((r) => [r.Prefix, r.ExpirationInDays])).toEqual([
       ['runs/', 30],
       ['reconcile/runs/', 30],
+      ['erasures/pending/', 14],
     ]);
     expect(b.results.find((r) => r.Id === 'expire-results')?.ExpirationInDays).toBe(30);
   });
@@ -105,7 +112,7 @@ describe('retention set', () => {
 
   it('sets the quarantine, work and query-result buckets', () => {
     expect(b.quarantine.filter(deletes).map((r) => r.ExpirationInDays)).toEqual([7, 7]);
-    expect(b.work.filter(deletes).map((r) => r.ExpirationInDays)).toEqual([90, 90]);
+    expect(b.work.filter(deletes).map((r) => r.ExpirationInDays)).toEqual([90, 90, 14]);
     expect(b.results.find((r) => r.Id === 'expire-results')?.ExpirationInDays).toBe(5);
   });
 

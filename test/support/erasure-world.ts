@@ -70,114 +70,154 @@ export async function buildWorld(tag: string): Promise<World> {
     dlq: '',
     stateDlq: '',
   };
-  for (const b of [names.lakeBucket, names.workBucket, names.quarantineBucket, names.resultsBucket]) {
-    await s3.send(new CreateBucketCommand({ Bucket: b }));
-    await s3.send(new PutBucketVersioningCommand({ Bucket: b, VersioningConfiguration: { Status: 'Enabled' } }));
-  }
+  // Independent requests go together (the world is the same; only its build is quicker). The versions of
+  // one key stay in order: each put is a version after the one before.
+  const buckets = [names.lakeBucket, names.workBucket, names.quarantineBucket, names.resultsBucket];
+  await Promise.all(
+    buckets.map(async (b) => {
+      await s3.send(new CreateBucketCommand({ Bucket: b }));
+      await s3.send(new PutBucketVersioningCommand({ Bucket: b, VersioningConfiguration: { Status: 'Enabled' } }));
+    }),
+  );
   const ev = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}-${tag}-${i}`);
   const eventIds = { victim: ev('victim', 6), other: ev('other', 5) };
   const put = (Bucket: string, Key: string, Body: Buffer | string) =>
     s3.send(new PutObjectCommand({ Bucket, Key, Body }));
+  /** Puts each body in turn under one key: the older versions first, the current one last. */
+  const versions = async (Bucket: string, Key: string, ...bodies: (Buffer | string)[]) => {
+    for (const body of bodies) await put(Bucket, Key, body);
+  };
   const raw = 'raw/dt=2026-11-26/hour=10';
-  // Mixed: the victim's and the other's records; an older version held only the victim's first one.
-  await put(names.lakeBucket, `${raw}/a.ndjson.gz`, encodeNdjsonGzip(recordsOf(VICTIM, eventIds.victim.slice(0, 1))));
-  await put(
-    names.lakeBucket,
-    `${raw}/a.ndjson.gz`,
-    encodeNdjsonGzip([
-      ...recordsOf(OTHER, eventIds.other.slice(0, 2)),
-      ...recordsOf(VICTIM, eventIds.victim.slice(0, 2)),
-      ...recordsOf(OTHER, eventIds.other.slice(2, 3)),
-    ]),
-  );
-  // Only the victim's: deleted, with its old version.
-  await put(names.lakeBucket, `${raw}/b.ndjson.gz`, encodeNdjsonGzip(recordsOf(VICTIM, eventIds.victim.slice(2, 3))));
-  await put(names.lakeBucket, `${raw}/b.ndjson.gz`, encodeNdjsonGzip(recordsOf(VICTIM, eventIds.victim.slice(2, 4))));
-  // Only the other's, with an old version of its own that must survive.
-  await put(names.lakeBucket, `${raw}/c.ndjson.gz`, encodeNdjsonGzip(recordsOf(OTHER, eventIds.other.slice(3, 4))));
-  await put(names.lakeBucket, `${raw}/c.ndjson.gz`, encodeNdjsonGzip(recordsOf(OTHER, eventIds.other.slice(3, 5))));
-  // More of the victim's, so that a small page size needs several pages.
-  await put(names.lakeBucket, `${raw}/d.ndjson.gz`, encodeNdjsonGzip(recordsOf(VICTIM, eventIds.victim.slice(4, 6))));
-  await put(names.lakeBucket, 'raw/README.txt', `not an object of the raw zone: ${OTHER}`);
-
   const quarantined = (vehicleId: string, eventId: string): QuarantinedDelivery => ({
     ...message(vehicleId, eventId),
     signature: 'ab'.repeat(32),
   });
   const qLines = [quarantined(OTHER, 'q-other'), quarantined(VICTIM, 'q-victim'), quarantined(OTHER, 'q-other-2')];
   const qKey = 'quarantine/dt=2026-11-26/hour=10/20261126T100000000Z-3n-100b-abcdef.ndjson.gz';
-  await put(names.quarantineBucket, qKey, gzipSync(qLines.map((l) => JSON.stringify(l)).join('\n')));
-  await put(
-    names.quarantineBucket,
-    'quarantine/dt=2026-11-26/hour=10/20261126T100001000Z-1n-100b-abcdef.ndjson.gz',
-    gzipSync(JSON.stringify(quarantined(VICTIM, 'q-victim-2'))),
-  );
-
-  names.dlq = (await sqs.send(new CreateQueueCommand({ QueueName: `dlq-${tag}` }))).QueueUrl as string;
-  names.stateDlq = (await sqs.send(new CreateQueueCommand({ QueueName: `state-dlq-${tag}` }))).QueueUrl as string;
-  for (const [vehicle, id] of [
-    [VICTIM, 'dlq-victim'],
-    [OTHER, 'dlq-other'],
-    [VICTIM, 'dlq-victim-2'],
-  ])
-    await sqs.send(new SendMessageCommand({ QueueUrl: names.dlq, MessageBody: JSON.stringify(message(vehicle, id)) }));
-  await sqs.send(
-    new SendMessageCommand({ QueueUrl: names.stateDlq, MessageBody: JSON.stringify({ key: `${raw}/c.ndjson.gz` }) }),
-  );
-
-  await createStateTable(ddb, names.stateTable);
-  for (const v of [VICTIM, OTHER])
-    for (const sk of ['live#vehicle', 'live#signal#a', 'live#signal#b'])
-      await ddb.send(new PutItemCommand({ TableName: names.stateTable, Item: { vehicleId: { S: v }, sk: { S: sk } } }));
-  for (const [table, key] of [
+  const dedupeTables = [
     [names.dedupTable, 'eventId'],
     [names.lockTable, 'pk'],
-  ])
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: table,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
-      }),
-    );
-  for (const id of [...eventIds.victim, ...eventIds.other])
-    await ddb.send(
-      new PutItemCommand({
-        TableName: names.dedupTable,
-        Item: { eventId: { S: dedupeKey(id) }, expiresAt: { N: String(2e9) } },
-      }),
-    );
+  ];
+  await Promise.all([
+    // Mixed: the victim's and the other's records; an older version held only the victim's first one.
+    versions(
+      names.lakeBucket,
+      `${raw}/a.ndjson.gz`,
+      encodeNdjsonGzip(recordsOf(VICTIM, eventIds.victim.slice(0, 1))),
+      encodeNdjsonGzip([
+        ...recordsOf(OTHER, eventIds.other.slice(0, 2)),
+        ...recordsOf(VICTIM, eventIds.victim.slice(0, 2)),
+        ...recordsOf(OTHER, eventIds.other.slice(2, 3)),
+      ]),
+    ),
+    // Only the victim's: deleted, with its old version.
+    versions(
+      names.lakeBucket,
+      `${raw}/b.ndjson.gz`,
+      encodeNdjsonGzip(recordsOf(VICTIM, eventIds.victim.slice(2, 3))),
+      encodeNdjsonGzip(recordsOf(VICTIM, eventIds.victim.slice(2, 4))),
+    ),
+    // Only the other's, with an old version of its own that must survive.
+    versions(
+      names.lakeBucket,
+      `${raw}/c.ndjson.gz`,
+      encodeNdjsonGzip(recordsOf(OTHER, eventIds.other.slice(3, 4))),
+      encodeNdjsonGzip(recordsOf(OTHER, eventIds.other.slice(3, 5))),
+    ),
+    // More of the victim's, so that a small page size needs several pages.
+    put(names.lakeBucket, `${raw}/d.ndjson.gz`, encodeNdjsonGzip(recordsOf(VICTIM, eventIds.victim.slice(4, 6)))),
+    put(names.lakeBucket, 'raw/README.txt', `not an object of the raw zone: ${OTHER}`),
 
-  await put(names.workBucket, 'runs/r1/pages/0000000.json', JSON.stringify([OTHER, VICTIM]));
-  await put(
-    names.workBucket,
-    'runs/r1/report.json',
-    JSON.stringify({
-      runId: 'r1',
-      subscribed: 2,
-      results: [
-        { vehicleId: OTHER, status: 'ok' },
-        { vehicleId: VICTIM, status: 'ok' },
-      ],
-    }),
-  );
-  await put(names.workBucket, 'reconcile/runs/x/plan.json', JSON.stringify([{ vehicleId: VICTIM, op: 'subscribe' }]));
-  await put(
-    names.workBucket,
-    'reconcile/runs/x/outcomes/0000000.json',
-    JSON.stringify([{ vehicleId: OTHER, ok: true }]),
-  );
-  await put(
-    names.resultsBucket,
-    'reports/silent-vehicles/2026-11-26.csv',
-    `vehicle_id,last_seen\n${VICTIM},x\n${OTHER},y\n`,
-  );
-  await put(names.resultsBucket, 'results/q1.csv', `vehicle_id\n${OTHER}\n`);
+    put(names.quarantineBucket, qKey, gzipSync(qLines.map((l) => JSON.stringify(l)).join('\n'))),
+    put(
+      names.quarantineBucket,
+      'quarantine/dt=2026-11-26/hour=10/20261126T100001000Z-1n-100b-abcdef.ndjson.gz',
+      gzipSync(JSON.stringify(quarantined(VICTIM, 'q-victim-2'))),
+    ),
+
+    (async () => {
+      names.dlq = (await sqs.send(new CreateQueueCommand({ QueueName: `dlq-${tag}` }))).QueueUrl as string;
+      await Promise.all(
+        [
+          [VICTIM, 'dlq-victim'],
+          [OTHER, 'dlq-other'],
+          [VICTIM, 'dlq-victim-2'],
+        ].map(([vehicle, id]) =>
+          sqs.send(new SendMessageCommand({ QueueUrl: names.dlq, MessageBody: JSON.stringify(message(vehicle, id)) })),
+        ),
+      );
+    })(),
+    (async () => {
+      names.stateDlq = (await sqs.send(new CreateQueueCommand({ QueueName: `state-dlq-${tag}` }))).QueueUrl as string;
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: names.stateDlq,
+          MessageBody: JSON.stringify({ key: `${raw}/c.ndjson.gz` }),
+        }),
+      );
+    })(),
+
+    (async () => {
+      await createStateTable(ddb, names.stateTable);
+      await Promise.all(
+        [VICTIM, OTHER].flatMap((v) =>
+          ['live#vehicle', 'live#signal#a', 'live#signal#b'].map((sk) =>
+            ddb.send(new PutItemCommand({ TableName: names.stateTable, Item: { vehicleId: { S: v }, sk: { S: sk } } })),
+          ),
+        ),
+      );
+    })(),
+    (async () => {
+      await Promise.all(
+        dedupeTables.map(([table, key]) =>
+          ddb.send(
+            new CreateTableCommand({
+              TableName: table,
+              BillingMode: 'PAY_PER_REQUEST',
+              AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
+              KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
+            }),
+          ),
+        ),
+      );
+      await Promise.all(
+        [...eventIds.victim, ...eventIds.other].map((id) =>
+          ddb.send(
+            new PutItemCommand({
+              TableName: names.dedupTable,
+              Item: { eventId: { S: dedupeKey(id) }, expiresAt: { N: String(2e9) } },
+            }),
+          ),
+        ),
+      );
+    })(),
+
+    put(names.workBucket, 'runs/r1/pages/0000000.json', JSON.stringify([OTHER, VICTIM])),
+    put(
+      names.workBucket,
+      'runs/r1/report.json',
+      JSON.stringify({
+        runId: 'r1',
+        subscribed: 2,
+        results: [
+          { vehicleId: OTHER, status: 'ok' },
+          { vehicleId: VICTIM, status: 'ok' },
+        ],
+      }),
+    ),
+    put(names.workBucket, 'reconcile/runs/x/plan.json', JSON.stringify([{ vehicleId: VICTIM, op: 'subscribe' }])),
+    put(names.workBucket, 'reconcile/runs/x/outcomes/0000000.json', JSON.stringify([{ vehicleId: OTHER, ok: true }])),
+    put(
+      names.resultsBucket,
+      'reports/silent-vehicles/2026-11-26.csv',
+      `vehicle_id,last_seen\n${VICTIM},x\n${OTHER},y\n`,
+    ),
+    put(names.resultsBucket, 'results/q1.csv', `vehicle_id\n${OTHER}\n`),
+  ]);
 
   const before = new Map<string, Buffer>();
-  for (const bucket of [names.lakeBucket, names.workBucket, names.quarantineBucket, names.resultsBucket])
-    for (const v of await versionsOf(s3, bucket)) if (v.latest) before.set(`${bucket}/${v.key}`, v.body);
+  for (const [bucket, found] of await Promise.all(buckets.map(async (b) => [b, await versionsOf(s3, b)] as const)))
+    for (const v of found) if (v.latest) before.set(`${bucket}/${v.key}`, v.body);
   return {
     names,
     eventIds,
@@ -203,16 +243,17 @@ export async function versionsOf(
   bucket: string,
 ): Promise<{ key: string; latest: boolean; body: Buffer; text: string }[]> {
   const out = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket }));
-  const found = [];
-  for (const v of out.Versions ?? []) {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: v.Key, VersionId: v.VersionId }));
-    const body = Buffer.from(
-      await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
-    );
-    const text = (v.Key ?? '').endsWith('.gz') ? gunzipSync(body).toString('utf8') : body.toString('utf8');
-    found.push({ key: v.Key as string, latest: Boolean(v.IsLatest), body, text });
-  }
-  return found;
+  // Fetched together, listed in the listing's order.
+  return Promise.all(
+    (out.Versions ?? []).map(async (v) => {
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: v.Key, VersionId: v.VersionId }));
+      const body = Buffer.from(
+        await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+      );
+      const text = (v.Key ?? '').endsWith('.gz') ? gunzipSync(body).toString('utf8') : body.toString('utf8');
+      return { key: v.Key as string, latest: Boolean(v.IsLatest), body, text };
+    }),
+  );
 }
 
 /** What the world looks like now, for the assertions: every place's remaining content. */
@@ -222,8 +263,10 @@ export async function snapshot(world: World) {
   const sqs = new SQSClient({});
   const { names } = world;
   const objects = new Map<string, { latest: boolean; text: string; body: Buffer }[]>();
-  for (const bucket of [names.lakeBucket, names.workBucket, names.quarantineBucket, names.resultsBucket])
-    for (const v of await versionsOf(s3, bucket)) {
+  const buckets = [names.lakeBucket, names.workBucket, names.quarantineBucket, names.resultsBucket];
+  const listed = await Promise.all(buckets.map(async (b) => [b, await versionsOf(s3, b)] as const));
+  for (const [bucket, found] of listed)
+    for (const v of found) {
       const list = objects.get(`${bucket}/${v.key}`) ?? [];
       list.push(v);
       objects.set(`${bucket}/${v.key}`, list);
@@ -238,12 +281,12 @@ export async function snapshot(world: World) {
     );
     return (out.Messages ?? []).map((m) => m.Body ?? '').sort();
   };
-  return {
-    objects,
-    state: (await items(names.stateTable)).sort(),
-    dedupe: (await items(names.dedupTable)).sort(),
-    dlq: await messages(names.dlq),
-    stateDlq: await messages(names.stateDlq),
-    lock: await items(names.lockTable),
-  };
+  const [state, dedupe, dlq, stateDlq, lock] = await Promise.all([
+    items(names.stateTable),
+    items(names.dedupTable),
+    messages(names.dlq),
+    messages(names.stateDlq),
+    items(names.lockTable),
+  ]);
+  return { objects, state: state.sort(), dedupe: dedupe.sort(), dlq, stateDlq, lock };
 }

@@ -134,3 +134,12 @@ it('retries a rate-limited call and never puts a token or an id in what it repor
   for (const secret of ['amt-erase-test', 'client-secret', 'user-alice-0001', 'veh-alice-car-1'])
     expect(text).not.toContain(secret);
 });
+
+it("leaves alone the subscription of a vehicle the user's old deliveries named that another user has now", async () => {
+  fresh();
+  // Bob's vehicle was Alice's once: her deliveries named it, so the raw zone put it in the context.
+  const ctx = context({ kind: 'user', id: 'user-alice-0001' }, false);
+  ctx.vehicleIds.add(bob.vehicleId);
+  expect(byUnit(await place().erase(ctx))).toEqual({ subscriptions: [2, 2], connections: [2, 2], users: [1, 1] });
+  expect([...fake.subscriptions.values()].filter((s) => s.vehicleId === bob.vehicleId)).toHaveLength(2);
+});
