@@ -126,6 +126,8 @@ export class RequestLog {
    * someone rewrote it. The inode alone is not enough: a rewrite's new file may reuse the old inode.
    */
   private stamp: string | undefined;
+  /** Entries added to memory whose line is not on disk yet (their append is queued). */
+  private readonly unwritten = new Set<string>();
 
   private constructor(private readonly options: RequestLogOptions) {
     this.file = path.join(options.lakeDir, '.inspector', 'requests.ndjson');
@@ -176,7 +178,11 @@ export class RequestLog {
     } catch {
       // gone: nothing is kept
     }
+    // What this process added but has not written yet is not in the file: keep it, in order, after the rest.
+    const waiting = this.entries.filter((e) => this.unwritten.has(e.entry.id));
     this.load(text);
+    const onDisk = new Set(this.entries.map((e) => e.entry.id));
+    for (const e of waiting) if (!onDisk.has(e.entry.id)) this.push(e.entry, e.line);
     const ids = new Set(this.entries.map((e) => e.entry.id));
     for (const id of [...this.signatures.keys()]) if (!ids.has(id)) this.signatures.delete(id);
   }
@@ -196,13 +202,19 @@ export class RequestLog {
     this.push(entry, line);
     if (signature !== undefined) this.signatures.set(entry.id, signature);
     if (this.entries.length > this.keep * 1.2 || this.bytes > this.maxBytes) this.trim();
-    else
+    else {
+      this.unwritten.add(entry.id);
       this.write(async () => {
         // Read back with the read that came before: our own append is not someone else's rewrite.
         const before = stampOf(this.file);
-        await appendFile(this.file, `${line}\n`, { mode: 0o600 });
+        try {
+          await appendFile(this.file, `${line}\n`, { mode: 0o600 });
+        } finally {
+          this.unwritten.delete(entry.id);
+        }
         if (before === this.stamp) this.stamp = stampOf(this.file);
       });
+    }
     this.events.emit('entry', entry);
     return entry;
   }

@@ -98,7 +98,7 @@ describe('least privilege', () => {
     expect(actions(sm).filter((a) => a.startsWith('secretsmanager:') || a.startsWith('s3:'))).toEqual([]);
   });
 
-  it('lets only the vehicle function (and, outside the workflow, the receiver and recovery) read the management token', () => {
+  it('lets only the vehicle function (and, outside the workflow, the receiver, recovery, reconcile and erasure at Smartcar) read the management token', () => {
     const amtReaders = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, p]) =>
       (p.Properties.PolicyDocument.Statement as Statement[]).some(
         (s) =>
@@ -107,6 +107,8 @@ describe('least privilege', () => {
       ),
     );
     expect(amtReaders.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      // `"smartcar": true` removes the connection at Smartcar with it.
+      'SmartcarWebhooksErasureEraseFunctionRoleDefaultPolicy',
       'SmartcarWebhooksQuarantineRecoverFunctionRoleDefaultPolicy',
       'SmartcarWebhooksReceiverVerifyFunctionRoleDefaultPolicy',
       'SmartcarWebhooksReconcileReconcileFunctionRoleDefaultPolicy',

@@ -212,6 +212,7 @@ it('rebuild-state restores the local state file from the lake', async () => {
   await putLakeObject(lakeDir, objectKey(prefix, records, ['a']), encodeNdjsonGzip(records));
   const { fileStateStore } = await import('../../local/state-file');
   expect(await rebuildState(directoryLake(lakeDir), fileStateStore(lakeDir))).toEqual({
+    erased: 0,
     objects: 1,
     records: 3,
     vehicles: 1,
