@@ -40,7 +40,10 @@ describe.each(COMMANDS)('%s', (command) => {
     const r = await run([command, '--no-such-flag']);
     expect(r.code).toBe(2);
     // rotate-token and erase say only what kind of mistake it was (see below): a flag may hold a token or an id.
-    const reason = command === 'rotate-token' || command === 'erase' ? 'unknown option \\(not shown\\)' : "Unknown option '--no-such-flag'";
+    const reason =
+      command === 'rotate-token' || command === 'erase'
+        ? 'unknown option \\(not shown\\)'
+        : "Unknown option '--no-such-flag'";
     expect(r.stderr).toMatch(new RegExp(`^${command}: ${reason}[\\s\\S]*usage: smartcar-webhooks ${command}`));
     expect(r.stdout).toBe('');
   });
