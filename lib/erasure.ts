@@ -63,11 +63,11 @@ export interface ErasureProps {
   readonly lockTable?: dynamodb.ITable;
   /** The Athena catalog: the curated layer is rewritten with its workgroup and tables. @default the curated layer is not erased */
   readonly catalog?: Catalog;
-  /** The management token (erasing connections at Smartcar when a run asks for `"smartcar": true`). */
+  /** The management token (erasing connections at Smartcar when a run asks for `"smartcar": true`). @default an erasure asked for `"smartcar": true` fails, saying so */
   readonly managementTokenSecret?: secretsmanager.ISecret;
   /** The client credentials (v3 subscriptions and the user at Smartcar). @default not removed there; the receipt says so */
   readonly clientCredentialsSecret?: secretsmanager.ISecret;
-  /** The webhook whose subscriptions an erasure at Smartcar removes. */
+  /** The webhook whose subscriptions an erasure at Smartcar removes. @default subscriptions are not looked at; the receipt says so */
   readonly webhookId?: string;
   /** How long the function's and the state machine's logs are kept. */
   readonly logRetention: logs.RetentionDays;

@@ -283,7 +283,10 @@ export async function handler(event: EraseEvent): Promise<unknown> {
         waitSeconds: where.waitSeconds,
       });
       const place = places.get(event.place);
-      if (!place || (event.place === 'smartcar' && !e.smartcar)) return [];
+      if (event.place === 'smartcar' && !e.smartcar) return [];
+      if (!place && event.place === 'smartcar')
+        throw new Error('"smartcar": true, but this stack gives the erase function no management token secret');
+      if (!place) return [];
       const out = await place.erase(await contextOf(s3, where.workBucket, e));
       return Array.isArray(out) ? out : [out];
     }
