@@ -16,6 +16,8 @@
  */
 import { Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -156,6 +158,17 @@ export class Erasure extends Construct {
       tracingEnabled: true,
       // Execution data would copy the id into CloudWatch Logs: errors only, without data.
       logs: { destination: this.logGroup, level: sfn.LogLevel.ERROR, includeExecutionData: false },
+    });
+    // A stopped or timed-out execution skips the Catch that gives the compaction lock back: Step Functions'
+    // own status event hands it to the function, which gives it back if that execution still holds it.
+    new events.Rule(this, 'GiveTheLockBack', {
+      description: 'An erase execution stopped or timed out: give back the compaction lock it may hold',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT'] },
+      },
+      targets: [new eventsTargets.LambdaFunction(this.eraseFunction, { retryAttempts: 8 })],
     });
   }
 

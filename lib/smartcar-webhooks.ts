@@ -474,7 +474,7 @@ export class SmartcarWebhooks extends Construct {
         'An erasure failed, timed out or was aborted: the subject is only partly erased (the ledger entry stays ' +
           '"started", so ingest, replay, redrive and compaction already drop their records). Read the one-line cause; ' +
           'Erasure.LockBusy: start it again after the compaction named ends; anything else: fix it and start the ' +
-          'same input again, which finishes the job. A timeout or abort may leave the compaction lock held until it expires.',
+          'same input again, which finishes the job (a stopped or timed-out run gives its lock back by itself).',
       );
     }
     if (this.outputsPrefix !== undefined) emitOutputs(this, this.outputsPrefix);

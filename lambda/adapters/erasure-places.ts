@@ -593,6 +593,33 @@ export async function releaseCompactionLock(ddb: DynamoDBClient, table: string, 
   }
 }
 
+/**
+ * Gives the lease back when the execution that holds it was stopped or timed out (neither runs the state
+ * machine's Catch): only while that execution's ARN is in the holder, so a lease someone took since stays.
+ * Returns whether it gave one back.
+ */
+export async function releaseLockOfExecution(
+  ddb: DynamoDBClient,
+  table: string,
+  executionArn: string,
+): Promise<boolean> {
+  try {
+    await ddb.send(
+      new DeleteItemCommand({
+        TableName: table,
+        Key: LOCK_KEY,
+        ConditionExpression: 'contains(#execution, :arn)',
+        ExpressionAttributeNames: { '#execution': 'execution' },
+        ExpressionAttributeValues: { ':arn': { S: executionArn } },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+    return false;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The list
 // ---------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import {
   deployedPlaces,
   type PlaceSlots,
   releaseCompactionLock,
+  releaseLockOfExecution,
   sweepRawPage,
   takeCompactionLock,
 } from '../adapters/erasure-places';
@@ -206,8 +207,23 @@ export function oneLine(error: { Error?: string; Cause?: string } | undefined): 
   return { error: error?.Error ?? 'Erasure.Failed', cause: cause.split('\n')[0].slice(0, 500) };
 }
 
-export async function handler(event: EraseEvent): Promise<unknown> {
+/** Step Functions' own event when an execution of the erase state machine was stopped or timed out. */
+interface ExecutionEnded {
+  readonly source: 'aws.states';
+  readonly detail?: { readonly status?: string; readonly executionArn?: string };
+}
+
+export async function handler(event: EraseEvent | ExecutionEnded): Promise<unknown> {
   const { s3, ddb, sqs } = aws();
+  if ('source' in event && event.source === 'aws.states') {
+    // An execution stopped from the console or timed out never reached its Catch: give its lock back.
+    const where = locations();
+    const arn = event.detail?.executionArn;
+    const ended = event.detail?.status === 'ABORTED' || event.detail?.status === 'TIMED_OUT';
+    if (!where.lockTable || !arn || !ended) return { released: false };
+    return { released: await releaseLockOfExecution(ddb, where.lockTable, arn) };
+  }
+  event = event as EraseEvent;
   switch (event.action) {
     case 'validate': {
       const input = event.input ?? {};

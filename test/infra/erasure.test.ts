@@ -117,3 +117,15 @@ it('names the state machine in an output and alarms when a run fails', () => {
     AlarmActions: Match.anyValue(),
   });
 });
+
+it('gives the lock back when an erase execution is stopped or times out (no Catch runs then)', () => {
+  const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r) =>
+    JSON.stringify(r.Properties.EventPattern ?? {}).includes('aws.states'),
+  );
+  expect(rules).toHaveLength(1);
+  expect(rules[0].Properties.EventPattern).toMatchObject({
+    'detail-type': ['Step Functions Execution Status Change'],
+    detail: { status: ['ABORTED', 'TIMED_OUT'] },
+  });
+  expect(JSON.stringify(rules[0].Properties.Targets)).toMatch(/EraseFunction/);
+});
