@@ -15,6 +15,12 @@ export interface Dialect {
   jsonText(expr: string, path: string): string;
   /** The JSON array at `path` as an array of JSON values, for UNNEST. */
   jsonArray(expr: string, path: string): string;
+  /** The JSON array at `path` as an array of JSON values; null when it is missing or not an array. */
+  jsonArrayOrNull(expr: string, path: string): string;
+  /** Text as a JSON string literal (quoted and escaped); null for null. */
+  jsonString(expr: string): string;
+  /** Each element of an array mapped by `item` (given the element's name) and joined with commas. */
+  mapJoin(array: string, item: (element: string) => string): string;
   /** An ISO 8601 string as a timestamp. */
   isoTimestamp(expr: string): string;
   /** Epoch milliseconds (number or numeric text) as a timestamp. */
@@ -40,6 +46,11 @@ export const athenaDialect = (database: string): Dialect => ({
   jsonScalar: (e, p) => `json_extract_scalar(${e}, '${p}')`,
   jsonText: (e, p) => `json_format(json_extract(${e}, '${p}'))`,
   jsonArray: (e, p) => `CAST(json_extract(${e}, '${p}') AS ARRAY(JSON))`,
+  // json_array_length is null for anything but an array, where the CAST would fail the query.
+  jsonArrayOrNull: (e, p) =>
+    `CASE WHEN json_array_length(json_extract(${e}, '${p}')) IS NOT NULL THEN CAST(json_extract(${e}, '${p}') AS ARRAY(JSON)) END`,
+  jsonString: (e) => `json_format(CAST(${e} AS JSON))`,
+  mapJoin: (a, item) => `array_join(transform(${a}, elem -> ${item('elem')}), ',')`,
   isoTimestamp: (e) => `from_iso8601_timestamp(${e})`,
   epochMs: (e) => `from_unixtime(CAST(${e} AS DOUBLE) / 1000)`,
   epochSeconds: (e) => `to_unixtime(${e})`,
@@ -59,6 +70,10 @@ export const duckdbDialect: Dialect = {
     `CASE WHEN json_type(${e}, '${p}') IN ('OBJECT', 'ARRAY') THEN NULL ELSE json_extract_string(${e}, '${p}') END`,
   jsonText: (e, p) => `CAST(json_extract(${e}, '${p}') AS VARCHAR)`,
   jsonArray: (e, p) => `COALESCE(CAST(json_extract(${e}, '${p}') AS JSON[]), [])`,
+  jsonArrayOrNull: (e, p) =>
+    `CASE WHEN json_type(${e}, '${p}') = 'ARRAY' THEN CAST(json_extract(${e}, '${p}') AS JSON[]) END`,
+  jsonString: (e) => `CAST(to_json(${e}) AS VARCHAR)`,
+  mapJoin: (a, item) => `array_to_string(list_transform(${a}, lambda elem: ${item('elem')}), ',')`,
   isoTimestamp: (e) => `CAST(${e} AS TIMESTAMPTZ)`,
   epochMs: (e) => `to_timestamp(CAST(${e} AS DOUBLE) / 1000)`,
   epochSeconds: (e) => `epoch(${e})`,
@@ -145,6 +160,7 @@ export const CURATED_SIGNAL_COLUMNS = [
   ['status_code', 'int'],
   ['oem_updated_ms', 'bigint'],
   ['fetched_ms', 'bigint'],
+  ['triggers', 'string'],
   ['hour', 'string'],
   ['run_id', 'string'],
 ] as const;
@@ -173,9 +189,35 @@ function vehicleColumns(d: Dialect, payload: string): string {
 }
 
 /**
+ * What prompted a delivery, as JSON text: the payload's `triggers` (top level, or under `data` as some
+ * of Smartcar's pages show it) normalized to `[{"type":…,"code":…}]`, whichever of the documented shapes
+ * each item has (see {@link normalizeTriggers} in lambda/core/envelope.ts, which this must match):
+ * `{type, signal:{code,…}}`, `{code, name, group}` (a signal change), `{code: "FIRST_DELIVERY"}` or
+ * `{type: "FIRST_DELIVERY"}` (code null), `{type, signal: "Group.Name"}` (code `group-name`, Smartcar's
+ * code for that signal). Null when the payload has no triggers array: never fails a row.
+ */
+export function triggersJson(d: Dialect, payload: string): string {
+  const array = `COALESCE(${d.jsonArrayOrNull(payload, '$.triggers')}, ${d.jsonArrayOrNull(payload, '$.data.triggers')})`;
+  const item = (x: string) => {
+    const code = d.jsonScalar(x, '$.code');
+    const type = `COALESCE(${d.jsonScalar(x, '$.type')}, CASE WHEN ${code} = '${FIRST_DELIVERY}' THEN '${FIRST_DELIVERY}' END, '${SIGNAL_UPDATED}')`;
+    const signalCode = `COALESCE(${d.jsonScalar(x, '$.signal.code')}, lower(replace(${d.jsonScalar(x, '$.signal')}, '.', '-')), ${code})`;
+    return `'{"type":' || ${d.jsonString(type)} || ',"code":' || COALESCE(${d.jsonString(
+      `CASE WHEN ${type} = '${FIRST_DELIVERY}' THEN NULL ELSE ${signalCode} END`,
+    )}, 'null') || '}'`;
+  };
+  return `CASE WHEN ${array} IS NOT NULL THEN '[' || ${d.mapJoin(array, item)} || ']' END`;
+}
+
+/** Trigger types Smartcar documents (normalized `type` of a triggers item). */
+const FIRST_DELIVERY = 'FIRST_DELIVERY';
+const SIGNAL_UPDATED = 'SIGNAL_UPDATED';
+
+/**
  * One row per vehicle and signal (current VEHICLE_STATE) or vehicle and endpoint (legacy schedule) of
  * `source`, a relation with event_id, event_type, mode, received_at, payload, dt and hour. Signal times
  * stay epoch milliseconds here: the curated layer stores them so, and the `signals` view converts.
+ * `triggers` is the delivery's (the same on each of its rows), so "what changed" is one query.
  */
 export function signalRows(d: Dialect, source: string): string {
   // A value that is not a number (or absurdly large) becomes null rather than failing the statement: one
@@ -191,7 +233,8 @@ export function signalRows(d: Dialect, source: string): string {
        ${d.jsonText('s.signal', '$.body')} AS body_json,
        CAST(NULL AS INTEGER) AS status_code,
        ${ms(d.jsonScalar('s.signal', '$.meta.oemUpdatedAt'))} AS oem_updated_ms,
-       ${ms(`COALESCE(${d.jsonScalar('s.signal', '$.meta.fetchedAt')}, ${d.jsonScalar('s.signal', '$.meta.retrievedAt')})`)} AS fetched_ms
+       ${ms(`COALESCE(${d.jsonScalar('s.signal', '$.meta.fetchedAt')}, ${d.jsonScalar('s.signal', '$.meta.retrievedAt')})`)} AS fetched_ms,
+       ${triggersJson(d, 'e.payload')} AS triggers
 FROM ${source} e
 CROSS JOIN UNNEST(${d.jsonArray('e.payload', '$.data.signals')}) AS s (signal)
 WHERE e.event_type = 'VEHICLE_STATE'
@@ -206,7 +249,8 @@ SELECT e.event_id, e.event_type, e.mode, e.dt, e.hour, e.received_at,
        ${d.jsonText('p.endpoint', '$.body')} AS body_json,
        CASE WHEN ${d.isNumber(d.jsonScalar('p.endpoint', '$.code'), 9)} THEN CAST(CAST(${d.jsonScalar('p.endpoint', '$.code')} AS DOUBLE) AS INTEGER) END AS status_code,
        CAST(NULL AS BIGINT) AS oem_updated_ms,
-       CAST(NULL AS BIGINT) AS fetched_ms
+       CAST(NULL AS BIGINT) AS fetched_ms,
+       CAST(NULL AS VARCHAR) AS triggers
 FROM ${source} e
 CROSS JOIN UNNEST(${d.jsonArray('e.payload', '$.payload.vehicles')}) AS v (vehicle)
 CROSS JOIN UNNEST(${d.jsonArray('v.vehicle', '$.data')}) AS p (endpoint)
@@ -280,17 +324,17 @@ FROM ${d.table('recent_deliveries')}`,
   {
     name: 'signals',
     description:
-      'One row per vehicle and signal of current VEHICLE_STATE payloads, and per vehicle and endpoint of legacy schedule payloads.',
+      'One row per vehicle and signal of current VEHICLE_STATE payloads, and per vehicle and endpoint of legacy schedule payloads. `triggers` is what prompted the delivery (JSON text: a list of type and code).',
     sql: (d) => `SELECT event_id, event_type, mode, received_at, vehicle_id, signal_code, signal_name, signal_group,
        value, unit, body_json, status_code,
-       ${d.epochMs('oem_updated_ms')} AS oem_updated_at, ${d.epochMs('fetched_ms')} AS fetched_at
+       ${d.epochMs('oem_updated_ms')} AS oem_updated_at, ${d.epochMs('fetched_ms')} AS fetched_at, triggers
 FROM (
   SELECT event_id, event_type, mode, received_at, vehicle_id, signal_code, signal_name, signal_group,
-         value, unit, body_json, status_code, oem_updated_ms, fetched_ms
+         value, unit, body_json, status_code, oem_updated_ms, fetched_ms, triggers
   FROM ${committed(d, CURATED_SIGNALS)} cs
   UNION ALL
   SELECT event_id, event_type, mode, received_at, vehicle_id, signal_code, signal_name, signal_group,
-         value, unit, body_json, status_code, oem_updated_ms, fetched_ms
+         value, unit, body_json, status_code, oem_updated_ms, fetched_ms, triggers
   FROM (
 ${signalRows(d, d.table('recent_deliveries'))}
   ) rs
@@ -340,6 +384,8 @@ FROM (
          ) AS recency
   FROM ${d.table('signals')} s
   WHERE vehicle_id IS NOT NULL AND signal_code IS NOT NULL AND (status_code IS NULL OR status_code = 200)
+    -- A signal Smartcar could not read carries an error instead of a body: it is no value.
+    AND body_json IS NOT NULL
 ) ranked
 WHERE recency = 1`,
   },

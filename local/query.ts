@@ -74,6 +74,15 @@ function emptyTable(name: string, columns: readonly (readonly [string, string])[
   return `CREATE OR REPLACE TABLE "${name}" (${cols})`;
 }
 
+/** A row-less SELECT with the table's columns and types. */
+function noRows(columns: readonly (readonly [string, string])[], partitions: readonly string[]): string {
+  const cols = [
+    ...columns.map(([c, type]) => `CAST(NULL AS ${DUCK_TYPES[type]}) AS "${c}"`),
+    ...partitions.filter((p) => !columns.some(([c]) => c === p)).map((p) => `CAST(NULL AS VARCHAR) AS "${p}"`),
+  ].join(', ');
+  return `SELECT ${cols} WHERE false`;
+}
+
 async function dropRelation(connection: DuckDBConnection, name: string): Promise<void> {
   const found = await connection.runAndReadAll(
     `SELECT table_type FROM information_schema.tables WHERE table_name = ${sqlString(name)}`,
@@ -111,7 +120,11 @@ export async function defineLakeTables(
     }
     const list = files.map((k) => sqlString(path.join(lakeDir, ...k.split('/')))).join(', ');
     const hive = partitions.length > 0 ? ', hive_partitioning = true, hive_types_autocast = false' : '';
-    await connection.run(`CREATE VIEW "${name}" AS SELECT * FROM read_parquet([${list}]${hive})`);
+    // Files written before a column was added lack it: read by name, and union with the empty table of
+    // today's columns so a column no file has yet (e.g. curated_signals.triggers) still exists, as null.
+    await connection.run(
+      `CREATE VIEW "${name}" AS SELECT * FROM read_parquet([${list}]${hive}, union_by_name = true) UNION ALL BY NAME ${noRows(columns, partitions)}`,
+    );
   }
   const claimed = new Set(
     (

@@ -104,6 +104,49 @@ function isEscapedBackslashAt(text: string, index: number): boolean {
   return backslashes % 2 === 1;
 }
 
+/** One item of a delivery's `triggers`, whatever shape Smartcar sent it in. */
+export interface Trigger {
+  /** `SIGNAL_UPDATED`, `FIRST_DELIVERY`, or whatever other type a payload names. */
+  readonly type: string;
+  /** The signal's code (e.g. `tractionbattery-stateofcharge`); null for a first delivery. */
+  readonly code: string | null;
+}
+
+/**
+ * What prompted a delivery: its `triggers` (top level, or under `data`, as Smartcar's pages disagree),
+ * each item normalized from the documented shapes `{type, signal: {code, name, group}}`,
+ * `{code, name, group}` (a signal change), `{code: "FIRST_DELIVERY"}` and `{type, signal: "Group.Name"}`
+ * (code `group-name`, which is how Smartcar forms codes). Null when the payload has no triggers array.
+ * lib/queries.ts `triggersJson` computes the same in SQL for the lake's `triggers` column.
+ */
+export function normalizeTriggers(json: Json): Trigger[] | null {
+  const list = Array.isArray(json.triggers)
+    ? json.triggers
+    : Array.isArray(obj(json.data)?.triggers)
+      ? (obj(json.data)?.triggers as unknown[])
+      : null;
+  if (!list) return null;
+  return list.map((raw) => {
+    const item = obj(raw);
+    const code = scalarText(item?.code);
+    const type = scalarText(item?.type) ?? (code === 'FIRST_DELIVERY' ? 'FIRST_DELIVERY' : 'SIGNAL_UPDATED');
+    if (type === 'FIRST_DELIVERY') return { type, code: null };
+    const signal = item?.signal;
+    const named = scalarText(signal);
+    return {
+      type,
+      code: scalarText(obj(signal)?.code) ?? (named === null ? null : named.replaceAll('.', '-').toLowerCase()) ?? code,
+    };
+  });
+}
+
+/** A JSON scalar as text, as the lake's SQL reads it (json_extract_scalar): null for objects, arrays, null. */
+function scalarText(v: unknown): string | null {
+  if (typeof v === 'string') return toWellFormed(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return null;
+}
+
 /** `sha256:<hex>` of the body: the identity of a legacy payload, stable across Smartcar's retries. */
 export function bodyHashId(raw: Uint8Array): string {
   return `sha256:${createHash('sha256').update(raw).digest('hex')}`;

@@ -6,6 +6,7 @@
  * counted; they never touch the lake record.
  */
 import { type LakeRecord, METRIC } from '../contract';
+import { normalizeTriggers } from './envelope';
 import { toWellFormed } from './log-safe';
 import type { CoreLogger } from './logger';
 import type { CoreMetrics } from './metrics';
@@ -54,9 +55,19 @@ export function fleetEventOf(record: LakeRecord, lakeKey: string, filter: EventF
       .map(obj)
       .filter((s): s is Record<string, unknown> => s !== null)
       .filter((s) => !wanted || wanted.includes(String(s.name)) || wanted.includes(String(s.code)))
-      .map((s) => ({ code: s.code, name: s.name, group: s.group, body: s.body, meta: s.meta }));
+      // A signal Smartcar could not read carries `error` (or `status.error`) instead of `body`: kept as sent.
+      .map((s) => ({
+        code: s.code,
+        name: s.name,
+        group: s.group,
+        body: s.body,
+        meta: s.meta,
+        ...(s.error === undefined ? {} : { error: s.error }),
+        ...(s.status === undefined ? {} : { status: s.status }),
+      }));
     if (wanted && signals.length === 0) return null;
     detail.signals = signals;
+    detail.triggers = json ? normalizeTriggers(json) : null;
   } else if (record.event_type === 'VEHICLE_ERROR') {
     detail.errors = Array.isArray(data?.errors) ? data.errors : [];
   }

@@ -47,6 +47,13 @@ function obj(v: unknown): Record<string, unknown> | null {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 }
 
+/** Whether a payload's signal carries a value rather than an error. */
+function hasReading(s: Record<string, unknown>): boolean {
+  if (s.body === undefined || s.body === null) return false;
+  if (s.error !== undefined && s.error !== null) return false;
+  return obj(s.status)?.value !== 'ERROR';
+}
+
 /** The state one stored delivery says (current VEHICLE_STATE payloads), or null when it says none. */
 export function stateOf(record: LakeRecord): VehicleState | null {
   if (record.event_type !== 'VEHICLE_STATE') return null;
@@ -68,6 +75,9 @@ export function stateOf(record: LakeRecord): VehicleState | null {
     const s = obj(raw);
     const code = typeof s?.code === 'string' ? s.code : null;
     if (!s || !code) continue;
+    // A signal Smartcar could not read carries `error` (or `status: {value: "ERROR"}`) instead of a body:
+    // it says nothing about the value, so the last known one stays (the lake keeps the error).
+    if (!hasReading(s)) continue;
     const meta = obj(s.meta);
     const signal: SignalState = {
       code,

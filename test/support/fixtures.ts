@@ -11,6 +11,11 @@ export const FIXTURE_NAMES = [
   'vehicle-state',
   'vehicle-state-variant',
   'vehicle-error',
+  'vehicle-error-resolved',
+  'vehicle-state-signal-object',
+  'vehicle-state-first-delivery',
+  'vehicle-state-v3',
+  'scheduled-legacy',
 ] as const;
 export type FixtureName = (typeof FIXTURE_NAMES)[number];
 
