@@ -20,7 +20,8 @@ export const SPECS = {
     details: `  --port N              port to listen on (default $PORT, else 3000; 0 picks a free one)
   --host ADDRESS        address to bind (default $HOST, else 127.0.0.1)
 ${LAKE_DIR_DETAILS}
-  The management token is $SMARTCAR_MANAGEMENT_TOKEN, else a development token kept in the lake.`,
+  The management token is $SMARTCAR_MANAGEMENT_TOKEN, else a development token kept in the lake.
+  $LOCAL_ERROR_CALLBACK_PATH (e.g. /webhooks/errors) also answers that path, as errorCallbackPath does deployed.`,
     options: { port: { type: 'string' }, host: { type: 'string' }, ...LAKE_DIR },
     where: 'local',
   },
@@ -42,6 +43,8 @@ ${LAKE_DIR_DETAILS}
                         legacy body), byte for byte, re-signed with the target's token; the first
                         received copy when Smartcar retried it
   --from-file PATH      re-send the body in that file, byte for byte, re-signed with the target's token
+  --error-callback      send to the vehicle error callback instead: the stack's ErrorCallbackUrl with
+                        --stack, else http://127.0.0.1:$PORT$LOCAL_ERROR_CALLBACK_PATH
 ${LAKE_DIR_DETAILS}
                         (with --from-lake: the lake it reads, also with --stack)
 ${DEPLOYED_DETAILS}
@@ -56,6 +59,7 @@ ${DEPLOYED_DETAILS}
       'bad-signature': { type: 'boolean' },
       'from-lake': { type: 'string' },
       'from-file': { type: 'string' },
+      'error-callback': { type: 'boolean' },
       ...LAKE_DIR,
       ...DEPLOYED_OPTIONS,
     },

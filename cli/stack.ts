@@ -25,6 +25,7 @@ const MARKER = /^\[smartcar-webhooks:([A-Za-z0-9]+)\] /;
 /** The names of the resources an instance's outputs carry (the part of each OutputKey after the prefix). */
 export const RESOURCE_NAMES = [
   'CallbackUrl',
+  'ErrorCallbackUrl',
   'ManagementTokenSecretArn',
   'ManagementTokenSecretName',
   'LakeBucketName',

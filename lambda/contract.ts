@@ -22,6 +22,12 @@ export const HANDLER_NAMES = [
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
+/**
+ * What a callback path may be (the callback and the vehicle error callback, deployed and local): starts
+ * with "/", URL path characters only, no "{" (API Gateway would read a path variable).
+ */
+export const CALLBACK_PATH_PATTERN = /^\/[A-Za-z0-9._~\-/]*$/;
+
 /** Environment variables read by the handlers; lib/ sets exactly these. */
 export const ENV = {
   /**
@@ -29,6 +35,11 @@ export const ENV = {
    * 404 to other paths and 405 to other methods itself, as the HTTP API's route does.
    */
   callbackPath: 'SMARTCAR_CALLBACK_PATH',
+  /**
+   * The vehicle error callback path, set behind a Function URL when `errorCallbackPath` is: answered like
+   * the callback path (same verification, queue and lake), so Smartcar's VEHICLE_ERROR URL can differ.
+   */
+  errorCallbackPath: 'SMARTCAR_ERROR_CALLBACK_PATH',
   /** ARN or name of the Secrets Manager secret that holds the application management token. */
   managementTokenSecretId: 'SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID',
   /** How long the verification function keeps the token in memory, in seconds. */

@@ -130,6 +130,13 @@ export function emitOutputs(webhooks: SmartcarWebhooks, prefix: string): void {
     webhooks.callbackUrl,
     'Paste into Smartcar Dashboard → Webhooks as the callback URI, then press Verify',
   );
+  if (webhooks.errorCallbackUrl) {
+    out(
+      'ErrorCallbackUrl',
+      webhooks.errorCallbackUrl,
+      'Paste into Smartcar Dashboard → Webhooks as the vehicle error callback URI (VEHICLE_ERROR deliveries)',
+    );
+  }
   out('ManagementTokenSecretArn', secret.secretArn, 'Secret that must hold the application management token (ARN)');
   out('ManagementTokenSecretName', secret.secretName, 'Secret that must hold the application management token');
   out(

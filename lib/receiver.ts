@@ -17,7 +17,7 @@ import { Construct } from 'constructs';
 import { DEFAULT_TOKEN_CACHE_TTL_SECONDS, ENV, METRICS_NAMESPACE, SMARTCAR_ATTEMPTS } from '../lambda/contract';
 import { HouseFunction } from './function';
 import { queueWithDeadLetters } from './private-bucket';
-import { ConfigurationError } from './validation';
+import { ConfigurationError, checkCallbackPath } from './validation';
 
 /** The front door Smartcar posts to. */
 export enum ReceiverEndpoint {
@@ -76,6 +76,12 @@ export interface ReceiverProps {
   /** Path of the callback route. @default '/webhooks' */
   readonly callbackPath?: string;
   /**
+   * Path of a second callback route for Smartcar's "vehicle error callback URI" (VEHICLE_ERROR deliveries),
+   * on the same front door, verified, queued and stored exactly like the callback. Without one Smartcar
+   * sends errors to the callback URI. @default - none
+   */
+  readonly errorCallbackPath?: string;
+  /**
    * The most deliveries per second the front door must take without answering 429 (scheduled webhooks
    * arrive together at the top of the hour). Sizes the HTTP API's throttle or the Function URL's reserved
    * concurrency (see `frontDoorCapacity`).
@@ -127,6 +133,8 @@ export class Receiver extends Construct {
   public readonly deadLetterQueue: sqs.Queue;
   /** The URL to paste into the Smartcar Dashboard. */
   public readonly callbackUrl: string;
+  /** The URL to paste as the vehicle error callback URI, when `errorCallbackPath` is set. */
+  public readonly errorCallbackUrl?: string;
 
   constructor(scope: Construct, id: string, props: ReceiverProps) {
     super(scope, id);
@@ -147,12 +155,12 @@ export class Receiver extends Construct {
       throw new ConfigurationError(`reservedConcurrency is ${reserved}; give a whole number from 1 to 10000.`);
     }
     const callbackPath = props.callbackPath ?? '/webhooks';
-    if (
-      !Token.isUnresolved(callbackPath) &&
-      (!/^\/[A-Za-z0-9._~\-/]*$/.test(callbackPath) || callbackPath.includes('{'))
-    ) {
+    checkCallbackPath('callbackPath', callbackPath);
+    const errorCallbackPath = props.errorCallbackPath;
+    checkCallbackPath('errorCallbackPath', errorCallbackPath);
+    if (errorCallbackPath !== undefined && errorCallbackPath === callbackPath) {
       throw new ConfigurationError(
-        `callbackPath "${callbackPath}" must start with "/" and use only URL path characters, e.g. "/webhooks".`,
+        `errorCallbackPath "${errorCallbackPath}" is the callbackPath; give another path (e.g. "${callbackPath === '/' ? '' : callbackPath}/errors") or leave it unset: Smartcar then sends errors to the callback.`,
       );
     }
 
@@ -191,6 +199,10 @@ export class Receiver extends Construct {
       this.verifyFunction.addEnvironment(ENV.callbackPath, callbackPath);
       // The URL ends with a slash; the callback path starts with one.
       this.callbackUrl = `${this.functionUrl.url}${callbackPath.slice(1)}`;
+      if (errorCallbackPath !== undefined) {
+        this.verifyFunction.addEnvironment(ENV.errorCallbackPath, errorCallbackPath);
+        this.errorCallbackUrl = `${this.functionUrl.url}${errorCallbackPath.slice(1)}`;
+      }
       return;
     }
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
@@ -227,13 +239,13 @@ export class Receiver extends Construct {
         ),
       },
     });
-    this.api.addRoutes({
-      path: callbackPath,
-      methods: [apigwv2.HttpMethod.POST],
-      integration: new integrations.HttpLambdaIntegration('VerifyIntegration', this.verifyFunction, {
-        payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
-      }),
+    const integration = new integrations.HttpLambdaIntegration('VerifyIntegration', this.verifyFunction, {
+      payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
     });
+    this.api.addRoutes({ path: callbackPath, methods: [apigwv2.HttpMethod.POST], integration });
+    // The vehicle error callback: a second route to the same integration (same function, queue and lake).
+    if (errorCallbackPath !== undefined)
+      this.api.addRoutes({ path: errorCallbackPath, methods: [apigwv2.HttpMethod.POST], integration });
     // Throttled requests (429) are answered by API Gateway and counted from the access log.
     new logs.MetricFilter(this, 'ThrottledRequests', {
       logGroup: this.accessLogGroup,
@@ -245,6 +257,7 @@ export class Receiver extends Construct {
       dimensions: { ApiId: '$.apiId' },
     });
     this.callbackUrl = `${this.api.apiEndpoint}${callbackPath}`;
+    if (errorCallbackPath !== undefined) this.errorCallbackUrl = `${this.api.apiEndpoint}${errorCallbackPath}`;
   }
 
   /** Requests that reached the front door. */

@@ -9,7 +9,14 @@ import type { Construct } from 'constructs';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
 import { ENDPOINTS, type ReceiverEndpoint } from './receiver';
 import { SmartcarWebhooks } from './smartcar-webhooks';
-import { ConfigurationError, checkBucketName, checkSecretName, checkStackName, checkWebhookId } from './validation';
+import {
+  ConfigurationError,
+  checkBucketName,
+  checkCallbackPath,
+  checkSecretName,
+  checkStackName,
+  checkWebhookId,
+} from './validation';
 
 /** Settings read from `cdk.json` or `-c key=value`. */
 export interface StackSettings {
@@ -33,6 +40,8 @@ export interface StackSettings {
   readonly endpoint?: ReceiverEndpoint;
   /** Peak deliveries per second the front door is sized for. @default 500 */
   readonly expectedPeakDeliveriesPerSecond?: number;
+  /** A second callback path for the vehicle error callback URI (context `errorCallbackPath`). @default - none */
+  readonly errorCallbackPath?: string;
   /** Keep the DynamoDB deduplication table. @default false */
   readonly deduplication?: boolean;
   /** Keep the vehicle state table (and its function). @default false */
@@ -53,6 +62,7 @@ export class SmartcarWebhooksStack extends Stack {
     this.webhooks = new SmartcarWebhooks(this, 'SmartcarWebhooks', {
       webhookId: s.webhookId,
       endpoint: s.endpoint,
+      errorCallbackPath: s.errorCallbackPath,
       expectedPeakDeliveriesPerSecond: s.expectedPeakDeliveriesPerSecond,
       deduplication: s.deduplication,
       vehicleStateTable: s.vehicleStateTable,
@@ -126,6 +136,7 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
   checkSecretName('Context "secretName"', text('secretName'));
   checkBucketName('Context "bucketName"', text('bucketName'));
   checkStackName('Context "stackName"', text('stackName'));
+  checkCallbackPath('Context "errorCallbackPath"', text('errorCallbackPath'));
   const removal = text('bucketRemovalPolicy');
   if (removal !== undefined && removal !== 'retain' && removal !== 'destroy') {
     throw new ConfigurationError(`Context "bucketRemovalPolicy" must be "retain" or "destroy", got "${removal}".`);
@@ -142,6 +153,7 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
     reconcile: booleanContext('reconcile'),
     endpoint: endpoint as ReceiverEndpoint | undefined,
     expectedPeakDeliveriesPerSecond: peak,
+    errorCallbackPath: text('errorCallbackPath'),
     deduplication: booleanContext('deduplication'),
     vehicleStateTable: booleanContext('vehicleStateTable'),
   };

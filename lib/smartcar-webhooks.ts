@@ -92,6 +92,12 @@ export interface SmartcarWebhooksProps {
   /** Path of the callback route. @default '/webhooks' */
   readonly callbackPath?: string;
   /**
+   * Path of a second route on the same front door for the webhook's "vehicle error callback URI" in the
+   * Smartcar Dashboard: VEHICLE_ERROR deliveries, verified and stored exactly like the callback's. Must
+   * differ from `callbackPath`. Without it Smartcar sends errors to the callback URI. @default - none
+   */
+  readonly errorCallbackPath?: string;
+  /**
    * The most deliveries per second the front door must take without answering 429: scheduled webhooks of a
    * whole fleet arrive together at the top of the hour. Sizes the HTTP API's throttle or the Function URL's
    * reserved concurrency.
@@ -215,6 +221,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly dataLake: DataLake;
   /** The URL to paste into the Smartcar Dashboard as the webhook's callback URI. */
   public readonly callbackUrl: string;
+  /** The URL to paste as the vehicle error callback URI, when `errorCallbackPath` is set. */
+  public readonly errorCallbackUrl?: string;
   /** The vehicle subscription workflow (state machine and task functions). */
   public readonly subscriptionWorkflow: SubscriptionWorkflow;
   /** Alarms, alarm topic and dashboard. */
@@ -308,6 +316,7 @@ export class SmartcarWebhooks extends Construct {
       managementTokenSecret: this.managementTokenSecret,
       endpoint: props.endpoint,
       callbackPath: props.callbackPath,
+      errorCallbackPath: props.errorCallbackPath,
       expectedPeakDeliveriesPerSecond: props.expectedPeakDeliveriesPerSecond,
       throttle: props.throttle,
       reservedConcurrency: props.reservedConcurrency,
@@ -350,6 +359,7 @@ export class SmartcarWebhooks extends Construct {
       logRemovalPolicy,
     });
     this.callbackUrl = this.receiver.callbackUrl;
+    this.errorCallbackUrl = this.receiver.errorCallbackUrl;
     const tokenGracePeriod = props.tokenGracePeriod ?? Duration.seconds(DEFAULT_TOKEN_GRACE_SECONDS);
     this.receiver.verifyFunction.addEnvironment(ENV.tokenGraceSeconds, String(tokenGracePeriod.toSeconds()));
     if (props.quarantine?.enabled ?? true) {

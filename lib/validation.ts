@@ -5,7 +5,7 @@
  * only at deploy time) are skipped: they cannot be checked here.
  */
 import { Token } from 'aws-cdk-lib';
-import { SMARTCAR_ID_PATTERN } from '../lambda/contract';
+import { CALLBACK_PATH_PATTERN, SMARTCAR_ID_PATTERN } from '../lambda/contract';
 
 /** A setting with a value that cannot work; `bin/app.ts` prints its message alone and exits 1. */
 export class ConfigurationError extends Error {
@@ -30,6 +30,15 @@ export function checkInteger(setting: string, value: number | undefined, min: nu
       `${setting} is ${value}; use a whole number from ${min} to ${max}${why ? ` (${why})` : ''}.`,
     );
   }
+}
+
+/** A callback path (`callbackPath`, `errorCallbackPath`): one route key, the same on both front doors. */
+export function checkCallbackPath(setting: string, value: string | undefined): void {
+  if (value === undefined || Token.isUnresolved(value)) return;
+  if (!CALLBACK_PATH_PATTERN.test(value) || value.includes('{'))
+    throw new ConfigurationError(
+      `${setting} ${JSON.stringify(value)} must start with "/" and use only URL path characters, e.g. "/webhooks".`,
+    );
 }
 
 export const checkWebhookId = (setting: string, value: string | undefined) =>

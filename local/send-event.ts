@@ -185,11 +185,12 @@ export async function parseSendArgs(
   if (str(args, 'stack') && str(args, 'lake-dir') && !('fromLake' in source))
     throw new UsageError('--lake-dir is for the local receiver (or the lake --from-lake reads), not with --stack');
   const resources = await Resources.of(args);
-  const url =
-    resources.optional('url', 'CallbackUrl') ??
-    (resources.deployed
-      ? resources.required('url', 'CallbackUrl', 'the callback URL')
-      : `http://127.0.0.1:${env.PORT || 3000}/webhooks`);
+  const url = args.values['error-callback']
+    ? errorCallbackUrl(args, resources, env)
+    : (resources.optional('url', 'CallbackUrl') ??
+      (resources.deployed
+        ? resources.required('url', 'CallbackUrl', 'the callback URL')
+        : `http://127.0.0.1:${env.PORT || 3000}/webhooks`));
   try {
     const parsedUrl = new URL(url);
     if (!/^https?:$/.test(parsedUrl.protocol)) throw new Error();
@@ -213,6 +214,18 @@ export async function parseSendArgs(
     }
   }
   return { options: { url, token, badSignature: Boolean(args.values['bad-signature']) }, source, count };
+}
+
+/** `--error-callback`: the stack's vehicle error callback URL, else the local receiver's error path. */
+function errorCallbackUrl(args: ParsedArgs, resources: Resources, env: NodeJS.ProcessEnv): string {
+  if (str(args, 'url') !== undefined) throw new UsageError('--url names the target itself: drop --error-callback');
+  if (resources.deployed) return resources.required(undefined, 'ErrorCallbackUrl', 'the vehicle error callback URL');
+  const errorPath = env.LOCAL_ERROR_CALLBACK_PATH;
+  if (!errorPath?.startsWith('/'))
+    throw new UsageError(
+      '--error-callback needs LOCAL_ERROR_CALLBACK_PATH (as npm start was given, e.g. /webhooks/errors) or --stack',
+    );
+  return `http://127.0.0.1:${env.PORT || 3000}${errorPath}`;
 }
 
 async function readSecret(secretId: string): Promise<string> {

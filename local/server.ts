@@ -58,6 +58,11 @@ export interface LocalServerOptions {
   readonly host?: string;
   /** @default '/webhooks' */
   readonly path?: string;
+  /**
+   * A second path answered exactly like `path`, as deployed with `errorCallbackPath` (Smartcar's vehicle
+   * error callback URI). @default - none
+   */
+  readonly errorPath?: string;
   /** How long deliveries wait to be written together, like the deployed batching window. @default 2000 */
   readonly batchWindowMs?: number;
   readonly logger: CoreLogger;
@@ -73,6 +78,8 @@ export interface LocalServerOptions {
 
 export interface LocalServer {
   readonly url: string;
+  /** The vehicle error callback URL, when `errorPath` is set. */
+  readonly errorUrl?: string;
   /** The inspector page with this start's key (`http://127.0.0.1:3000/?key=…`); undefined when off. */
   readonly inspectorUrl?: string;
   /** The request log behind the inspector; undefined when off. */
@@ -173,7 +180,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       if (inspector && (await inspector.handle(req, res, url))) return;
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-      const misrouted = routeCheck(req.method, url.pathname, route);
+      const misrouted = routeCheck(req.method, url.pathname, route, options.errorPath);
       if (misrouted) return send(misrouted.statusCode, misrouted.body);
       body = await readBody(req, MAX_BODY_BYTES + 1);
       const result = await receive(
@@ -228,6 +235,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
 
   return {
     url: `http://${host}:${address.port}${route}`,
+    errorUrl: options.errorPath === undefined ? undefined : `http://${host}:${address.port}${options.errorPath}`,
     inspectorUrl: inspector ? `http://${pageHost}:${address.port}/?key=${inspector.key}` : undefined,
     requestLog: log,
     flush,

@@ -1,14 +1,14 @@
 /**
  * `npm start` (`smartcar-webhooks start`): the receiver on http://127.0.0.1:3000/webhooks with a local data
  * lake in ./local-lake. --port, --host, --lake-dir (or PORT, HOST, LOCAL_LAKE_DIR) and
- * SMARTCAR_MANAGEMENT_TOKEN change the defaults.
+ * SMARTCAR_MANAGEMENT_TOKEN change the defaults; LOCAL_ERROR_CALLBACK_PATH adds the vehicle error callback.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { runCommand, str, UsageError } from '../cli/args';
 import { SPECS } from '../cli/registry';
-import { DEFAULT_REQUEST_LOG_RETENTION_DAYS } from '../lambda/contract';
+import { CALLBACK_PATH_PATTERN, DEFAULT_REQUEST_LOG_RETENTION_DAYS } from '../lambda/contract';
 import { pruneRequestLog } from '../scripts/ops/expire';
 import { consoleLogger } from './console-logger';
 import { startLocalServer } from './server';
@@ -54,11 +54,12 @@ export async function startFromEnv(env: NodeJS.ProcessEnv = process.env, print =
   // The token file is read again as it changes (npm run rotate-token), with the previous one accepted for
   // the grace period, as deployed; SMARTCAR_MANAGEMENT_TOKEN is used as given.
   const tokens = source === 'env' ? fixedToken(token) : fileTokens(lakeDir);
-  const server = await startLocalServer({ lakeDir, tokens, port, host, logger });
+  const errorPath = errorCallbackPathOf(env);
+  const server = await startLocalServer({ lakeDir, tokens, port, host, logger, errorPath });
 
   print(`
 Smartcar webhook receiver (local)
-  callback URL   ${server.url}
+  callback URL   ${server.url}${server.errorUrl ? `\n  error URL      ${server.errorUrl}  (vehicle error callback URI)` : ''}
   inspector      ${server.inspectorUrl ?? 'off'}
                  (this start's key: open it in a browser on this machine; not through a tunnel)
   data lake      ${lakeDir}${path.sep}raw/event_type=…/mode=…/dt=…/hour=…/*.ndjson.gz
@@ -77,6 +78,22 @@ Real Smartcar: expose the port through a tunnel (e.g. \`cloudflared tunnel --url
 Ctrl-C writes any pending batch to the lake before exiting.
 `);
   return server;
+}
+
+/**
+ * The local vehicle error callback path (`LOCAL_ERROR_CALLBACK_PATH`), the counterpart of the deployed
+ * `errorCallbackPath`: answered exactly like the callback path. Undefined when unset.
+ */
+export function errorCallbackPathOf(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.LOCAL_ERROR_CALLBACK_PATH;
+  if (value === undefined || value === '') return undefined;
+  if (!CALLBACK_PATH_PATTERN.test(value) || value.includes('{'))
+    throw new UsageError(
+      `LOCAL_ERROR_CALLBACK_PATH must start with "/" and use only URL path characters, e.g. "/webhooks/errors", got "${value}"`,
+    );
+  if (value === '/webhooks')
+    throw new UsageError('LOCAL_ERROR_CALLBACK_PATH must differ from the callback path /webhooks');
+  return value;
 }
 
 /** What `npm start` says when it cannot start. */

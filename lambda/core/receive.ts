@@ -234,12 +234,21 @@ function asError(err: unknown): Error {
 
 /**
  * The route check a front door without routes (a Lambda Function URL) needs, answered the way the local
- * server and the HTTP API's single route answer: 404 off the callback path, 405 for any method but POST.
+ * server and the HTTP API's routes answer: 404 off the callback paths, 405 for any method but POST.
+ * `errorCallbackPath` is the optional second path Smartcar sends VEHICLE_ERROR to (its "vehicle error
+ * callback URI"); it is verified and stored exactly like the first, so only the route check knows it.
  * Undefined when the request may go on to {@link receive}.
  */
-export function routeCheck(method: string | undefined, path: string | undefined, callbackPath: string) {
-  if (path !== callbackPath)
-    return { statusCode: 404, body: { error: `not found; the callback is POST ${callbackPath}` } } as const;
+export function routeCheck(
+  method: string | undefined,
+  path: string | undefined,
+  callbackPath: string,
+  errorCallbackPath?: string,
+) {
+  if (path !== callbackPath && (errorCallbackPath === undefined || path !== errorCallbackPath)) {
+    const also = errorCallbackPath === undefined ? '' : ` (vehicle errors: POST ${errorCallbackPath})`;
+    return { statusCode: 404, body: { error: `not found; the callback is POST ${callbackPath}${also}` } } as const;
+  }
   if (method !== 'POST') return { statusCode: 405, body: { error: 'use POST' } } as const;
   return undefined;
 }

@@ -27,6 +27,8 @@ const queueUrl = requireEnv(ENV.deliveryQueueUrl);
 const token = secretsManagerTokens(secrets, secretId);
 // Set only behind a Function URL, which routes every path and method here.
 const callbackPath = process.env[ENV.callbackPath];
+// The optional second path for Smartcar's vehicle error callback URI (behind a Function URL only).
+const errorCallbackPath = process.env[ENV.errorCallbackPath] || undefined;
 
 // Deliveries rejected only for their signature, kept for recovery: one SendMessage each, as cheap as an
 // accepted delivery; the quarantine function batches them into objects and applies the hourly budget.
@@ -50,7 +52,7 @@ export async function handler(
   const misrouted =
     callbackPath === undefined
       ? undefined
-      : routeCheck(event?.requestContext?.http?.method, event?.rawPath, callbackPath);
+      : routeCheck(event?.requestContext?.http?.method, event?.rawPath, callbackPath, errorCallbackPath);
   if (misrouted) {
     return {
       statusCode: misrouted.statusCode,

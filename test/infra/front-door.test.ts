@@ -2,11 +2,12 @@
  * The two front doors: a Function URL (the default) and an HTTP API, each sized from the expected peak,
  * each alarmed on throttling, both handing the same verification function the same event.
  */
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { frontDoorCapacity, ReceiverEndpoint } from '../../lib/receiver';
-import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
+import { SmartcarWebhooks, type SmartcarWebhooksProps } from '../../lib/smartcar-webhooks';
 import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
-import { bareStack, synthStack } from '../support/synth';
+import { ConfigurationError } from '../../lib/validation';
+import { bareStack, defaultStack, synthStack } from '../support/synth';
 
 const functionUrl = synthStack().template;
 let httpApi: Template;
@@ -117,5 +118,77 @@ describe('sizing', () => {
     expect(() => settingsFromContext((k) => ({ expectedPeakDeliveriesPerSecond: '1.5' })[k])).toThrow(
       /expectedPeakDeliveriesPerSecond/,
     );
+  });
+});
+
+describe('the vehicle error callback (errorCallbackPath, issue 22)', () => {
+  const ERRORS = '/webhooks/errors';
+  const build = (endpoint: ReceiverEndpoint, more: Partial<SmartcarWebhooksProps> = {}) => {
+    const stack = bareStack();
+    const webhooks = new SmartcarWebhooks(stack, 'W', {
+      endpoint,
+      errorCallbackPath: ERRORS,
+      outputs: { prefix: '' },
+      ...more,
+    });
+    return { webhooks, template: Template.fromStack(stack) };
+  };
+
+  it('is off by default: no second path, no output', () => {
+    expect(verifyFunction(functionUrl).Environment.Variables.SMARTCAR_ERROR_CALLBACK_PATH).toBeUndefined();
+    expect(Object.keys(functionUrl.findOutputs('ErrorCallbackUrl'))).toEqual([]);
+    httpApi.resourceCountIs('AWS::ApiGatewayV2::Route', 1);
+  });
+
+  it('Function URL: the function is told both paths and answers both; the output is the URL with the error path', () => {
+    const { webhooks, template } = build(ReceiverEndpoint.FUNCTION_URL);
+    const env = verifyFunction(template).Environment.Variables;
+    expect(env).toMatchObject({ SMARTCAR_CALLBACK_PATH: '/webhooks', SMARTCAR_ERROR_CALLBACK_PATH: ERRORS });
+    template.resourceCountIs('AWS::Lambda::Url', 1);
+    const [output] = Object.values(template.findOutputs('ErrorCallbackUrl'));
+    expect(output.Description).toMatch(/^\[smartcar-webhooks:default\] .*vehicle error callback URI/);
+    expect(JSON.stringify(output.Value)).toMatch(/ReceiverVerifyFunctionFunctionUrl.*"webhooks\/errors"/);
+    expect(webhooks.errorCallbackUrl).toBeDefined();
+  });
+
+  it('HTTP API: a second POST route to the same integration, each route allowed to invoke the function', () => {
+    const { template } = build(ReceiverEndpoint.HTTP_API);
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['POST /webhooks', `POST ${ERRORS}`]);
+    expect(routes[0].Target).toEqual(routes[1].Target);
+    template.resourceCountIs('AWS::ApiGatewayV2::Integration', 1);
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission'))
+      .map((p) => JSON.stringify(p.Properties.SourceArn))
+      .filter((arn) => arn.includes('execute-api'));
+    expect(permissions).toHaveLength(2);
+    expect(permissions.some((arn) => arn.includes('/*/*/webhooks/errors"'))).toBe(true);
+    expect(verifyFunction(template).Environment.Variables.SMARTCAR_ERROR_CALLBACK_PATH).toBeUndefined();
+    const [output] = Object.values(template.findOutputs('ErrorCallbackUrl'));
+    expect(JSON.stringify(output.Value)).toMatch(/ApiEndpoint.*\/webhooks\/errors/);
+  });
+
+  it('is refused when it is not a path or is the callback path itself', () => {
+    expect(() => build(ReceiverEndpoint.FUNCTION_URL, { errorCallbackPath: 'errors' })).toThrow(
+      /^errorCallbackPath "errors" must start with "\/"/,
+    );
+    expect(() => build(ReceiverEndpoint.HTTP_API, { errorCallbackPath: '/errors/{id}' })).toThrow(
+      /errorCallbackPath "\/errors\/\{id\}"/,
+    );
+    expect(() => build(ReceiverEndpoint.HTTP_API, { errorCallbackPath: '/webhooks' })).toThrow(
+      /^errorCallbackPath "\/webhooks" is the callbackPath; give another path \(e.g. "\/webhooks\/errors"\)/,
+    );
+    expect(() => build(ReceiverEndpoint.FUNCTION_URL, { callbackPath: '/in', errorCallbackPath: '/in' })).toThrow(
+      ConfigurationError,
+    );
+  });
+
+  it('is read from context (errorCallbackPath) and reaches the construct', () => {
+    expect(settingsFromContext((k) => ({ errorCallbackPath: ERRORS })[k])).toMatchObject({ errorCallbackPath: ERRORS });
+    expect(settingsFromContext((k) => ({ errorCallbackPath: '' })[k]).errorCallbackPath).toBeUndefined();
+    expect(() => settingsFromContext((k) => ({ errorCallbackPath: 'errors' })[k])).toThrow(
+      /^Context "errorCallbackPath" "errors" must start with "\/"/,
+    );
+    expect(defaultStack({ settings: { errorCallbackPath: ERRORS } }).webhooks.errorCallbackUrl).toBeDefined();
+    expect(defaultStack().webhooks.errorCallbackUrl).toBeUndefined();
   });
 });

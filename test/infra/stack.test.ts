@@ -357,8 +357,8 @@ describe('outputs', () => {
 
   it("carry every resource the operations CLI reads, without a prefix, each marked as the default instance's", () => {
     const outputs = template.findOutputs('*');
-    // On by default: everything but the opt-in deduplication and state tables (and the state queues).
-    const optIn = ['DedupTableName', 'StateTableName', 'StateQueueUrl', 'StateDeadLetterQueueUrl'];
+    // On by default: everything but the opt-in deduplication and state tables (and the state queues) and the error callback.
+    const optIn = ['DedupTableName', 'StateTableName', 'StateQueueUrl', 'StateDeadLetterQueueUrl', 'ErrorCallbackUrl'];
     for (const name of [
       ...RESOURCE_NAMES.filter((n) => !optIn.includes(n)),
       'SetManagementTokenCommand',
@@ -724,6 +724,7 @@ describe('every option on', () => {
   const stack = new Stack(app, 'Everything');
   const webhooks = new SmartcarWebhooks(stack, 'W', {
     endpoint: ReceiverEndpoint.HTTP_API,
+    errorCallbackPath: '/webhooks/errors',
     deduplication: true,
     vehicleStateTable: true,
     events: { enabled: true },

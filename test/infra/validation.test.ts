@@ -25,6 +25,7 @@ describe('context values', () => {
     [{ logRetentionDays: 2 }, /CloudWatch accepts one of/],
     [{ bucketRemovalPolicy: 'keep' }, /"retain" or "destroy"/],
     [{ lakeExpireAfterDays: -1 }, /positive whole number/],
+    [{ errorCallbackPath: 'errors' }, /^Context "errorCallbackPath" "errors" must start with "\/"/],
   ])('%p fails with a ConfigurationError naming the key', (ctx, message) => {
     expect(fromContext(ctx)).toThrow(ConfigurationError);
     expect(fromContext(ctx)).toThrow(message);
@@ -73,6 +74,8 @@ describe('construct props', () => {
       /subscriptionWorkflow.maxConcurrency is 41/,
     ],
     ['callback path', { callbackPath: 'webhooks' }, /callbackPath "webhooks"/],
+    ['error callback path', { errorCallbackPath: 'errors' }, /^errorCallbackPath "errors"/],
+    ['error callback path equal to the callback path', { errorCallbackPath: '/webhooks' }, /is the callbackPath/],
     ['raw prefix', { rawPrefix: 'raw zone' }, /rawPrefix "raw zone"/],
     [
       'outputs prefix',

@@ -50,3 +50,23 @@ it.each([
   );
   expect(cfn.calls()).toHaveLength(0);
 });
+
+it('--error-callback --stack targets the ErrorCallbackUrl output, and says so when the stack has none', async () => {
+  cfn.on(DescribeStacksCommand, { StackName: 'WithErrors' }).resolves(
+    describedStack(
+      'WithErrors',
+      outputsOf('', {
+        CallbackUrl: 'https://prod.example/webhooks',
+        ErrorCallbackUrl: 'https://prod.example/webhooks/errors',
+        ManagementTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:prod',
+      }),
+    ),
+  );
+  const parsed = await parse(['vehicle-error', '--error-callback', '--stack', 'WithErrors']);
+  expect(parsed.options.url).toBe('https://prod.example/webhooks/errors');
+  await expect(parse(['vehicle-error', '--error-callback', '--stack', 'Platform'])).rejects.toThrow(
+    new UsageError(
+      'stack Platform has no ErrorCallbackUrl output (the vehicle error callback URL: is that part turned on?)',
+    ),
+  );
+});

@@ -361,3 +361,93 @@ describe('quarantine: a token mistake (issue 18)', () => {
     }
   });
 });
+
+describe('the vehicle error callback path behind a Function URL (issue 22)', () => {
+  const ERROR_PATH = '/webhooks/errors';
+  let verify: typeof Handler;
+  let smMock: AwsClientStub<SecretsManagerModule.SecretsManagerClient>;
+  let sqsMock: AwsClientStub<SqsModule.SQSClient>;
+  let Send: typeof SqsModule.SendMessageCommand;
+  let GetSecret: typeof SecretsManagerModule.GetSecretValueCommand;
+  let at: typeof import('../support/api-event').functionUrlEvent;
+
+  const load = async (errorPath: string | undefined) => {
+    jest.resetModules();
+    const smModule = await import('@aws-sdk/client-secrets-manager');
+    const sqsModule = await import('@aws-sdk/client-sqs');
+    Send = sqsModule.SendMessageCommand;
+    GetSecret = smModule.GetSecretValueCommand;
+    smMock = mockClient(smModule.SecretsManagerClient);
+    sqsMock = mockClient(sqsModule.SQSClient);
+    smMock.on(GetSecret).resolves({ SecretString: TEST_TOKEN });
+    sqsMock.on(Send).resolves({ MessageId: 'm' });
+    Object.assign(process.env, {
+      SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: SECRET_ARN,
+      DELIVERY_QUEUE_URL: QUEUE_URL,
+      SMARTCAR_CALLBACK_PATH: '/webhooks',
+    });
+    if (errorPath) process.env.SMARTCAR_ERROR_CALLBACK_PATH = errorPath;
+    else delete process.env.SMARTCAR_ERROR_CALLBACK_PATH;
+    for (const stream of [process.stdout, process.stderr]) jest.spyOn(stream, 'write').mockImplementation(() => true);
+    ({ handler: verify } = await import('../../lambda/verify/index'));
+    ({ functionUrlEvent: at } = await import('../support/api-event'));
+  };
+
+  afterEach(() => {
+    delete process.env.SMARTCAR_CALLBACK_PATH;
+    delete process.env.SMARTCAR_ERROR_CALLBACK_PATH;
+    jest.restoreAllMocks();
+    smMock.restore();
+    sqsMock.restore();
+  });
+
+  it('answers VERIFY and stores signed deliveries on both paths, into the one queue', async () => {
+    await load(ERROR_PATH);
+    const challenge = await verify(at(fixture('verify-current'), {}, { path: ERROR_PATH }));
+    expect(challenge.statusCode).toBe(200);
+    expect(JSON.parse(challenge.body as string)).toEqual({
+      challenge: '349d5faf8fa4f2d540b13549b98559b6fa4fd9592b8340988d0bd441eeaca352',
+    });
+    const error = fixture('vehicle-error');
+    expect((await verify(at(error, { 'sc-signature': sign(error) }, { path: ERROR_PATH }))).statusCode).toBe(200);
+    const state = fixture('vehicle-state');
+    expect((await verify(at(state, { 'sc-signature': sign(state) }, { path: '/webhooks' }))).statusCode).toBe(200);
+    const sent = sqsMock.commandCalls(Send).map((c) => c.args[0].input);
+    expect(sent.map((m) => m.QueueUrl)).toEqual([QUEUE_URL, QUEUE_URL]);
+    const bodies = sent.map((m) => Buffer.from(JSON.parse(m.MessageBody as string).bodyBase64, 'base64'));
+    expect(bodies[0].equals(error)).toBe(true);
+    expect(bodies[1].equals(state)).toBe(true);
+  });
+
+  it('checks the signature on the error path as on the callback', async () => {
+    await load(ERROR_PATH);
+    const error = fixture('vehicle-error');
+    const res = await verify(at(error, { 'sc-signature': sign(error, 'not-the-token') }, { path: ERROR_PATH }));
+    expect(res.statusCode).toBe(401);
+    expect(sqsMock.commandCalls(Send).filter((c) => c.args[0].input.QueueUrl === QUEUE_URL)).toHaveLength(0);
+  });
+
+  it('404 on any other path (naming both), 405 for GET on the error path, before any token is read', async () => {
+    await load(ERROR_PATH);
+    const error = fixture('vehicle-error');
+    for (const path of ['/other', '/webhooks/errors/', '/webhooks/error']) {
+      const res = await verify(at(error, { 'sc-signature': sign(error) }, { path }));
+      expect(res.statusCode).toBe(404);
+      expect(JSON.parse(res.body as string).error).toBe(
+        'not found; the callback is POST /webhooks (vehicle errors: POST /webhooks/errors)',
+      );
+    }
+    const get = await verify(at(undefined, {}, { path: ERROR_PATH, method: 'GET' }));
+    expect(get.statusCode).toBe(405);
+    expect(smMock.commandCalls(GetSecret)).toHaveLength(0);
+    expect(sqsMock.commandCalls(Send)).toHaveLength(0);
+  });
+
+  it('without an error path the error path is just another unknown path', async () => {
+    await load(undefined);
+    const error = fixture('vehicle-error');
+    const res = await verify(at(error, { 'sc-signature': sign(error) }, { path: ERROR_PATH }));
+    expect(res.statusCode).toBe(404);
+    expect(JSON.parse(res.body as string).error).toBe('not found; the callback is POST /webhooks');
+  });
+});
