@@ -10,7 +10,7 @@
  * {@link localLedgerStore} (local/erasure-ledger.ts) is what replay, rebuild-state, recover-rejected and the local receiver read.
  */
 import { randomUUID } from 'node:crypto';
-import { readdir, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -514,6 +514,38 @@ export interface LocalPlacesOptions {
   readonly rawPrefix?: string;
 }
 
+/**
+ * Files a crashed write left behind (`*.tmp`, written and renamed into place when a write succeeds): never
+ * read by anything, but they may hold the subject. One that does is deleted (gzip ones are inflated to be
+ * searched). The erasure ledger's folder is not looked at.
+ */
+export function leftoversPlace(lakeDir: string): ErasurePlace {
+  return {
+    place: 'leftovers',
+    async erase(context) {
+      const entries = await readdir(lakeDir, { recursive: true, withFileTypes: true }).catch(() => []);
+      let found = 0;
+      for (const e of entries) {
+        if (!e.isFile() || !e.name.endsWith('.tmp')) continue;
+        const file = path.join(e.parentPath, e.name);
+        if (path.relative(lakeDir, file).startsWith(`erasures${path.sep}`)) continue;
+        const bytes = await readFile(file).catch(() => undefined);
+        if (!bytes) continue;
+        let text = bytes.toString('utf8');
+        try {
+          text = gunzipSync(bytes).toString('utf8');
+        } catch {
+          // not gzip: the bytes as text
+        }
+        if (!containsId(text, context.subject.id) && !bodyNamesSubject(Buffer.from(text), context.subject)) continue;
+        found++;
+        if (!context.dryRun) await rm(file, { force: true });
+      }
+      return { place: 'leftovers', where: lakeDir, unit: 'files', found, removed: context.dryRun ? 0 : found };
+    },
+  };
+}
+
 /** The local lake's places, raw zone first (it fills the context's vehicle and event ids for the others). */
 export function localErasurePlaces(lakeDir: string, options: LocalPlacesOptions = {}): ErasurePlace[] {
   const rawPrefix = options.rawPrefix ?? 'raw';
@@ -527,5 +559,6 @@ export function localErasurePlaces(lakeDir: string, options: LocalPlacesOptions 
     spoolPlace(lakeDir, '.quarantine-spool'),
     requestLogPlace(lakeDir),
     workflowReportsPlace(workDir),
+    leftoversPlace(lakeDir),
   ];
 }

@@ -160,3 +160,13 @@ it('refuses a reference that is not a ticket reference, before erasing anything'
   expectCleanFailure(result, 2, /reference must be a ticket reference/);
   expect(readdirSync(lakeDir)).not.toContain('erasures');
 });
+
+it("deletes a crashed write's leftover file that holds the id, and no other", async () => {
+  const lakeDir = await sharedVehicleLake();
+  const dir = path.join(lakeDir, 'raw', 'event_type=VEHICLE_STATE');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'x.ndjson.gz.1234.tmp'), gzipSync(`{"user_id":"${ALICE}"}\n`));
+  writeFileSync(path.join(dir, 'y.ndjson.gz.5678.tmp'), gzipSync(`{"user_id":"${BOB}"}\n`));
+  expect((await erase(['--user', ALICE, '--lake-dir', lakeDir])).code).toBe(0);
+  expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual(['y.ndjson.gz.5678.tmp']);
+});
