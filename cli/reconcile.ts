@@ -118,18 +118,30 @@ async function reconcileLocally(args: ParsedArgs, input: ReturnType<typeof recon
     }
   }
   // Loaded here: synthesizing the state machine needs aws-cdk-lib, which a deployed run does not.
-  const [{ runReconcile }, { synthesizedDefinition }, { ExecutionFailed, STATE_MACHINES }] = await Promise.all([
-    import('../local/reconcile'),
-    import('../local/subscribe'),
-    import('../local/workflow-runner'),
-  ]).catch((err) => {
-    throw missingDependency(err) ?? err;
-  });
+  const [{ runReconcile, webhookHealthLocally }, { synthesizedDefinition }, { ExecutionFailed, STATE_MACHINES }] =
+    await Promise.all([
+      import('../local/reconcile'),
+      import('../local/subscribe'),
+      import('../local/workflow-runner'),
+    ]).catch((err) => {
+      throw missingDependency(err) ?? err;
+    });
   // Where the local workflows keep their reports and watermark, as the deployed ones use the work bucket.
   const workDir = path.resolve(env.LOCAL_WORKFLOW_DIR || '.local-workflow');
   console.log(
     `Reconciling locally (${input.kind}${input.dryRun ? ', dry run' : ''}) against ${apiOrigin ?? "Smartcar's API"} …`,
   );
+  // The webhook first: a disabled or misdirected one explains a silent fleet, and an auto-subscribing one
+  // makes the run stand aside (the check leaves its answer where the run reads it).
+  await webhookHealthLocally({
+    apiOrigin,
+    clientId: env.SMARTCAR_CLIENT_ID as string,
+    clientSecret: env.SMARTCAR_CLIENT_SECRET as string,
+    webhookId: input.webhookId,
+    workDir,
+    expectedCallbackUrl: env.SMARTCAR_CALLBACK_URL || undefined,
+    print: (l) => console.log(l),
+  });
   try {
     const { summary } = await runReconcile({
       definition: synthesizedDefinition(STATE_MACHINES.reconcile),

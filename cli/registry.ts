@@ -109,6 +109,8 @@ ${DEPLOYED_DETAILS}
   --api-origin URL      local: Smartcar API base (default $SMARTCAR_API_ORIGIN, else Smartcar's)
   Local runs read SMARTCAR_CLIENT_ID, SMARTCAR_CLIENT_SECRET and SMARTCAR_MANAGEMENT_TOKEN from the
   environment and keep their reports and watermark in $LOCAL_WORKFLOW_DIR (default ./.local-workflow).
+  Local runs print the webhook's health first (SMARTCAR_CALLBACK_URL, if set, is the callback URI it should
+  have); a webhook that auto-subscribes every vehicle makes the run stand aside, saying so.
 ${DEPLOYED_DETAILS}`,
     options: {
       incremental: { type: 'boolean' },

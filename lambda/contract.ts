@@ -288,6 +288,8 @@ export const RECONCILE_ENV = {
   /** Steps, and seconds, one execution runs before it hands the run to a new execution. */
   maxExecutionSteps: 'RECONCILE_MAX_EXECUTION_STEPS',
   maxExecutionSeconds: 'RECONCILE_MAX_EXECUTION_SECONDS',
+  /** The stack's callback URL: the webhook health check expects Smartcar to deliver there. */
+  expectedCallbackUrl: 'SMARTCAR_EXPECTED_CALLBACK_URL',
 } as const;
 
 /** Default share of the webhook's subscriptions a prune may delete in one run (`maxPruneFraction`). */
@@ -309,6 +311,8 @@ export const RECONCILE_TASKS = {
   prepare: 'reconcilePrepare',
   step: 'reconcileStep',
   summarize: 'reconcileSummarize',
+  /** The scheduled webhook health check (GET /webhooks/:webhookId), invoked directly, not by the state machine. */
+  webhookHealth: 'webhookHealth',
 } as const;
 
 /** Vehicles per page: the listing's page size, and the unit of work of one Distributed Map child. */
@@ -460,6 +464,8 @@ export const METRIC = {
   ingestFailures: 'IngestFailures',
   /** Milliseconds from receipt to lake, the largest in a batch. */
   ingestLag: 'IngestLag',
+  /** 1 when the scheduled check found the webhook enabled, verified and pointed at this stack, else 0. */
+  webhookHealthy: 'WebhookHealthy',
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 

@@ -432,6 +432,26 @@ export class Monitoring extends Construct {
   }
 
   /**
+   * `WebhookUnhealthy`: the scheduled webhook check published WebhookHealthy 0 (Minimum over one check
+   * interval, so a disabled webhook alarms within one interval). Missing data is not breaching: every check
+   * that can read the webhook publishes, and one that cannot (401, 403, 404) publishes 0, so no data means
+   * the schedule is off or a transient error skipped one check, not a sick webhook.
+   */
+  public alarmOnWebhookHealth(interval: Duration, checkCommand?: string): cloudwatch.Alarm {
+    return this.addAlarm(
+      'WebhookUnhealthy',
+      this.metric(METRIC.webhookHealthy, { statistic: 'Minimum', period: interval }),
+      1,
+      'The Smartcar webhook cannot deliver here: it is disabled, its callback URI is unverified, or it points at ' +
+        "a callback URL that is not this stack's, or the application cannot read it (401/403/404). If the whole " +
+        'fleet went silent at once, this is the first thing to check. In the Dashboard → Webhooks: enable it, ' +
+        "press Verify, and set the callback URI to the stack's CallbackUrl output; the reconcile function's log " +
+        `line "webhook health" names the problem${checkCommand ? `; check again with ${checkCommand}` : ''}.`,
+      cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+    );
+  }
+
+  /**
    * One of the functions' own metrics (namespace `SmartcarWebhooks`, dimension `service`), e.g.
    * `SignatureFailures`, `RecordsWritten`, `DuplicatesDropped`, `IngestLag`; see METRIC in
    * lambda/contract.ts for the list. `Deliveries` carries EventType and Mode dimensions too: use

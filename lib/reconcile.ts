@@ -4,9 +4,11 @@
  * in their own secret, and two EventBridge Scheduler schedules: an incremental run every 15 minutes (new
  * connections only: O(1) requests when nothing changed) and a full run daily (every connection against
  * every subscription; `prune` removes subscriptions no longer wanted). The schedules are always there
- * for operators to see and switch, DISABLED until `enabled` is true.
+ * for operators to see and switch, DISABLED until `enabled` is true. With a webhook id, a third schedule
+ * invokes the function every `webhookHealthInterval` to check the webhook itself (`GET /webhooks/:id`,
+ * core/webhook-health.ts) and publish WebhookHealthy; the same secret and client serve it.
  */
-import { Aws, Duration, type RemovalPolicy, SecretValue } from 'aws-cdk-lib';
+import { Aws, Duration, type RemovalPolicy, SecretValue, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -77,6 +79,16 @@ export interface ReconcileOptions {
   readonly incrementalInterval?: Duration;
   /** How often the full run starts. @default Duration.days(1) */
   readonly fullInterval?: Duration;
+  /**
+   * How often the webhook health check runs (whole minutes, 1 minute to 1 day); it is also the period of
+   * the WebhookUnhealthy alarm, so a disabled webhook alarms within one interval. @default Duration.minutes(15)
+   */
+  readonly webhookHealthInterval?: Duration;
+  /**
+   * The callback URI the webhook health check expects, when Smartcar delivers to another name for this
+   * stack (a custom domain in front of it). @default - the stack's own callback URL
+   */
+  readonly expectedCallbackUrl?: string;
   /** The client-side pacer: the application's Smartcar rate limit. @default - 120 requests, 2 a minute */
   readonly rateLimitCapacity?: number;
   /** Requests the rate limit regains per minute. @default 2 */
@@ -100,6 +112,8 @@ export interface ReconcileProps extends ReconcileOptions {
   readonly webhookId?: string;
   /** Webhooks runs may act on. @default - only `webhookId` */
   readonly allowedWebhookIds?: string[];
+  /** The stack's callback URL: the webhook health check expects the webhook to deliver there. @default - not compared */
+  readonly callbackUrl?: string;
   /**
    * Longest one execution may take; a longer run continues in a new execution after half of it (at most
    * 3 days), so 25,000 vehicles at 2 requests a minute (about 9 days) finish. @default Duration.days(7)
@@ -126,6 +140,10 @@ export class Reconcile extends Construct {
   public readonly fullSchedule: scheduler.Schedule;
   /** The state machine's log group. */
   public readonly logGroup: logs.LogGroup;
+  /** Invokes the function's webhook health check every {@link webhookHealthInterval}; only with a webhookId. */
+  public readonly webhookHealthSchedule?: scheduler.Schedule;
+  /** How often the webhook health check runs. */
+  public readonly webhookHealthInterval: Duration;
 
   constructor(scope: Construct, id: string, props: ReconcileProps) {
     super(scope, id);
@@ -139,6 +157,14 @@ export class Reconcile extends Construct {
       );
     checkInteger('reconcile.rateLimitCapacity', props.rateLimitCapacity, 1, 1_000_000);
     checkInteger('reconcile.rateLimitPerMinute', props.rateLimitPerMinute, 1, 1_000_000);
+    this.webhookHealthInterval = props.webhookHealthInterval ?? Duration.minutes(15);
+    // The alarm's period: whole minutes, and at most a day (CloudWatch's longest period times one).
+    checkInteger(
+      'reconcile.webhookHealthInterval (minutes)',
+      this.webhookHealthInterval.toMinutes({ integral: false }),
+      1,
+      1440,
+    );
     const fraction = props.maxPruneFraction;
     if (fraction !== undefined && !(fraction > 0 && fraction <= 1))
       throw new ConfigurationError(`reconcile.maxPruneFraction ${fraction} must be above 0 and at most 1 (0.1 = 10%).`);
@@ -164,6 +190,17 @@ export class Reconcile extends Construct {
         ),
       });
 
+    const expectedUrl = props.expectedCallbackUrl ?? props.callbackUrl;
+    if (props.expectedCallbackUrl !== undefined && !Token.isUnresolved(props.expectedCallbackUrl)) {
+      let ok = false;
+      try {
+        ok = new URL(props.expectedCallbackUrl).protocol === 'https:';
+      } catch {}
+      if (!ok)
+        throw new ConfigurationError(
+          `reconcile.expectedCallbackUrl "${props.expectedCallbackUrl}" must be an https URL (the webhook's callback URI).`,
+        );
+    }
     const allowed = props.allowedWebhookIds ?? (props.webhookId ? [props.webhookId] : []);
     const timeout = props.timeout ?? Duration.days(7);
     this.reconcileFunction = new HouseFunction(this, 'ReconcileFunction', {
@@ -189,6 +226,7 @@ export class Reconcile extends Construct {
         ...(props.iamOrigin ? { [RECONCILE_ENV.iamOrigin]: props.iamOrigin } : {}),
         ...(props.managementOrigin ? { [RECONCILE_ENV.managementOrigin]: props.managementOrigin } : {}),
         ...(props.subscriptionsOrigin ? { [RECONCILE_ENV.subscriptionsOrigin]: props.subscriptionsOrigin } : {}),
+        ...(expectedUrl ? { [RECONCILE_ENV.expectedCallbackUrl]: expectedUrl } : {}),
       },
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,
@@ -324,5 +362,17 @@ export class Reconcile extends Construct {
       { kind: 'full', ...rules, ...(props.prune ? { prune: true } : {}) },
       'Reconciles every connection against every subscription (full reconcile)',
     );
+    if (props.webhookId) {
+      this.webhookHealthSchedule = new scheduler.Schedule(this, 'WebhookHealthSchedule', {
+        description: 'Checks the webhook (GET /webhooks/:id): enabled, verified, pointed at this stack',
+        schedule: scheduler.ScheduleExpression.rate(this.webhookHealthInterval),
+        // No retries: the next check comes within the interval, and a failed one publishes nothing.
+        target: new targets.LambdaInvoke(fn, {
+          input: scheduler.ScheduleTargetInput.fromObject({ task: RECONCILE_TASKS.webhookHealth }),
+          retryAttempts: 0,
+        }),
+        enabled: props.enabled ?? false,
+      });
+    }
   }
 }

@@ -407,6 +407,7 @@ export class SmartcarWebhooks extends Construct {
       workBucket: workflow.workBucket,
       webhookId: props.webhookId,
       allowedWebhookIds: props.subscriptionWorkflow?.allowedWebhookIds,
+      callbackUrl: this.callbackUrl,
       logRetention,
       logRemovalPolicy,
     });
@@ -454,6 +455,9 @@ export class SmartcarWebhooks extends Construct {
         "deleted nothing it could not prove gone, and the execution's cause gives the reason in one line and the " +
         'report; Reconcile.Runaway: a listing or a 429 would not end; anything else: see the failed step.',
     );
+    // The webhook health check runs with reconcile (its credentials): alarmed only when switched on.
+    if (this.reconcile.webhookHealthSchedule && props.reconcile?.enabled)
+      this.monitoring.alarmOnWebhookHealth(this.reconcile.webhookHealthInterval);
     this.monitoring.alarmOnFailedRuns(
       'FleetCheck',
       this.fleetCheck.stateMachine,

@@ -3,9 +3,34 @@
  * (LOCAL_LAKE_DIR, as written by npm start): per vehicle the last delivery, whether it went silent, its
  * open errors and its latest key signals. The same views the stack registers in Athena answer it.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { flag, lakeDirOf, runCommand } from '../cli/args';
 import { SPECS } from '../cli/registry';
+import { formatStoredWebhookConfig, type StoredWebhookConfig } from '../lambda/core/webhook-health';
 import { type LocalLake, openLocalLake, type Row } from './query';
+
+/**
+ * The webhook health lines the last local `reconcile` kept in $LOCAL_WORKFLOW_DIR (no request): a fleet
+ * that went silent all at once is most often a webhook disabled, unverified or pointed elsewhere.
+ */
+export function storedWebhookHealth(workDir: string): string[] {
+  const dir = path.join(workDir, 'reconcile', 'webhooks');
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  return names.sort().flatMap((n) => {
+    try {
+      const stored = JSON.parse(readFileSync(path.join(dir, n), 'utf8')) as StoredWebhookConfig;
+      return [formatStoredWebhookConfig(n.slice(0, -'.json'.length), stored)];
+    } catch {
+      return [`webhook ${n.slice(0, -'.json'.length)}: its last check in ${dir} is unreadable`];
+    }
+  });
+}
 
 export interface FleetRow {
   vehicle_id: string;
@@ -97,7 +122,15 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     try {
       const rows = await fleetTable(lake);
       if (flag(args, 'json')) for (const r of rows) console.log(JSON.stringify(r));
-      else print(rows);
+      else {
+        print(rows);
+        const checks = storedWebhookHealth(path.resolve(process.env.LOCAL_WORKFLOW_DIR || '.local-workflow'));
+        for (const line of checks) console.log(line);
+        if (rows.length > 0 && rows.every((r) => r.silent))
+          console.log(
+            'Every vehicle is silent: check the webhook first (`npm run reconcile -- --dry-run` prints its health).',
+          );
+      }
       return 0;
     } finally {
       lake.close();

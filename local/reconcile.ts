@@ -5,9 +5,11 @@
  */
 import { DEFAULT_RATE_LIMIT } from '../lambda/contract';
 import type { CoreLogger } from '../lambda/core/logger';
+import { noMetrics } from '../lambda/core/metrics';
 import type { Mode, ReconcileRun, ReconcileSummary } from '../lambda/core/reconcile';
 import { reconcileHandler } from '../lambda/core/reconcile-tasks';
 import { ApplicationTokens, SmartcarPlatform } from '../lambda/core/smartcar-platform';
+import { checkWebhookHealth, formatWebhookHealth, type WebhookHealthReport } from '../lambda/core/webhook-health';
 import { directoryWorkStore } from './local-workflow';
 import { allStates, ExecutionFailed, runLocally, STATE_MACHINES, type TaskHandler } from './workflow-runner';
 
@@ -185,6 +187,44 @@ function printStep(options: LocalReconcileOptions, state: { input?: unknown; out
   ) {
     options.print(`  ${did}; requests ${after.requests}`);
   }
+}
+
+/**
+ * The deployed webhook health check, run locally before a reconcile: one GET /webhooks/:id, its one line
+ * printed, and the configuration kept in the work directory (where the run that follows reads whether
+ * the webhook auto-subscribes every vehicle). Nothing is published; the line is the result.
+ */
+export async function webhookHealthLocally(options: {
+  readonly apiOrigin?: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly webhookId: string;
+  readonly workDir: string;
+  /** The callback URL the webhook should point at. @default - not compared */
+  readonly expectedCallbackUrl?: string;
+  readonly print: (line: string) => void;
+  readonly now?: () => number;
+}): Promise<WebhookHealthReport> {
+  const platform = new SmartcarPlatform(
+    options.apiOrigin ? { iam: options.apiOrigin, subscriptions: options.apiOrigin } : {},
+  );
+  const report = await checkWebhookHealth(
+    options.webhookId,
+    { callbackUrl: options.expectedCallbackUrl },
+    {
+      platform,
+      appTokens: new ApplicationTokens(
+        () => platform.applicationToken(options.clientId, options.clientSecret),
+        options.now,
+      ),
+      store: directoryWorkStore(options.workDir),
+      logger: { info() {}, warn() {}, error() {} },
+      metrics: noMetrics,
+      now: options.now,
+    },
+  );
+  options.print(formatWebhookHealth(report));
+  return report;
 }
 
 export function reconcileInput(flags: {

@@ -35,6 +35,7 @@ import {
   SUBSCRIPTIONS_PAGE_SIZE,
   type Subscription,
 } from './smartcar-platform';
+import { type StoredWebhookConfig, webhookConfigKey } from './webhook-health';
 import type { WorkStore } from './workflow';
 import { WorkflowError } from './workflow';
 
@@ -218,8 +219,13 @@ export interface ReconcileRun {
   readonly watermarkAt: string | null;
   /** An incremental run with no watermark yet: it compares every connection with every subscription. */
   readonly compareAll: boolean;
-  /** Why this run did nothing: another run holds the application's rate limit (one line), or null. */
+  /** Why this run did nothing: another run holds the application's rate limit, or auto-enrollment (one line), or null. */
   readonly skipped: string | null;
+  /**
+   * Whether the webhook auto-subscribes every vehicle, as the last webhook health check read it (null: no
+   * recent check). True makes the run do nothing: creating or pruning would fight Smartcar's own enrollment.
+   */
+  readonly autoEnroll?: boolean | null;
   /** Until when this run holds the reconcile lease (epoch ms); renewed as it goes. */
   leaseUntil: number;
   phase: Phase;
@@ -294,6 +300,8 @@ export interface ReconcileDeps {
   readonly maxExecutionSteps?: number;
   /** Seconds one execution runs before continuing in a new one. @default 3 days */
   readonly maxExecutionSeconds?: number;
+  /** Oldest webhook health check whose auto-enrollment answer a run heeds. @default 1 hour */
+  readonly webhookConfigMaxAgeSeconds?: number;
   readonly now?: () => number;
 }
 
@@ -427,6 +435,21 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     deps.logger.info('reconcile run skipped', { runId, kind, holder: held.runId });
     return { ...newRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true }, now, deps), skipped };
   }
+  // Smartcar subscribes every vehicle itself: a run would only fight it (creating 409s, pruning what it
+  // re-adds). The last health check's answer decides, without a request; a stale or absent one does not.
+  const config = await deps.store.getJsonIfExists<StoredWebhookConfig>(webhookConfigKey(webhookId));
+  const maxAge = (deps.webhookConfigMaxAgeSeconds ?? 3600) * 1000;
+  const fresh = config && now - Date.parse(config.checkedAt) <= maxAge ? config : undefined;
+  const autoEnroll = fresh?.webhook?.autoEnroll ?? null;
+  if (autoEnroll === true) {
+    const skipped = `skipped: auto-enrollment: webhook ${webhookId} auto-subscribes every vehicle (autoSubscribe, checked ${config?.checkedAt}); reconcile neither creates nor prunes its subscriptions`;
+    deps.logger.info('reconcile run skipped', { runId, kind, webhookId, autoEnroll });
+    return {
+      ...newRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true }, now, deps),
+      skipped,
+      autoEnroll,
+    };
+  }
   const key = watermarkKey(webhookId, rules);
   // Only incremental runs stop at the watermark, so only they need it (and fail on a broken one); a full run
   // sees every connection and writes a sound watermark over a broken one.
@@ -444,6 +467,7 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
   });
   return {
     ...newRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true }, now, deps),
+    autoEnroll,
     prune,
     allowMassPrune: given.allowMassPrune === true,
     watermarkAt: kind === 'incremental' ? (watermark?.connectedAt ?? null) : null,
@@ -467,6 +491,7 @@ function newRun(
     watermarkAt: null,
     compareAll: false,
     skipped: null,
+    autoEnroll: null,
     leaseUntil: 0,
     phase: 'done',
     cursor: null,
@@ -922,8 +947,10 @@ export interface ReconcileSummary {
   readonly executions: number;
   /** An incremental run with no watermark yet compared every connection with every subscription. */
   readonly comparedAll: boolean;
-  /** Why the run did nothing (another run holds the rate limit): one line, or null. */
+  /** Why the run did nothing (another run holds the rate limit, or the webhook auto-enrolls): one line, or null. */
   readonly skipped: string | null;
+  /** The webhook auto-subscribes every vehicle (last health check), so the run did nothing; null: not known. */
+  readonly autoEnroll: boolean | null;
   /** Why nothing was deleted, or why the listing is not to be trusted: one line, or null. */
   readonly refused: string | null;
   /** Set when the execution must fail after summarizing (an alarm), with the one-line reason. */
@@ -974,6 +1001,7 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     executions: run.execution.number,
     comparedAll: run.compareAll,
     skipped: run.skipped,
+    autoEnroll: run.autoEnroll ?? null,
     refused: run.refusal?.reason ?? null,
     failure: run.dryRun ? null : failureOf(run, failed, report),
     report,

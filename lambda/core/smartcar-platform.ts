@@ -42,6 +42,50 @@ export interface Subscription {
   readonly mode: string | null;
 }
 
+/** What a webhook's configuration says, as far as this stack depends on it (null: the answer did not say). */
+export interface WebhookConfig {
+  readonly id: string;
+  /** `enabled` or `disabled` (from `isEnabled`), or the answer's own `status` string, lowercase. */
+  readonly status: string;
+  /** Whether Smartcar verified the callback URI (the published answer has no such field yet: null). */
+  readonly verified: boolean | null;
+  readonly callbackUrl: string | null;
+  readonly errorCallbackUrl: string | null;
+  /** Smartcar subscribes every connected vehicle by itself (`autoSubscribe`). */
+  readonly autoEnroll: boolean | null;
+}
+
+/**
+ * The one place the webhook's field names live. Smartcar's API reference ("Get webhook",
+ * management.api.smartcar.com/v3/webhooks/{webhookId}, checked 2026-12-04) answers JSON:API
+ * `{data: {id, type: "webhook", attributes: {name, callbackUri, isEnabled, triggers, data,
+ * errorCallbackUri, autoSubscribe}, links, meta}}`. It publishes no verification field, though the
+ * Dashboard shows "Verified": `isVerified`/`verified` or a `status`/`verificationStatus` string are
+ * read when present, else `verified` is null (unknown, not a problem). Lenient: missing fields are null.
+ */
+export function webhookConfigOf(body: unknown, webhookId: string): WebhookConfig {
+  // biome-ignore lint/suspicious/noExplicitAny: the answer is checked field by field below.
+  const data = (body as any)?.data ?? body;
+  const a = data?.attributes ?? data ?? {};
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+  const bool = (v: unknown) => (typeof v === 'boolean' ? v : null);
+  const enabled = bool(a.isEnabled) ?? bool(a.enabled);
+  const statusText = str(a.status)?.toLowerCase() ?? null;
+  const verification = (str(a.verificationStatus) ?? statusText)?.toLowerCase();
+  const verified =
+    bool(a.isVerified) ??
+    bool(a.verified) ??
+    (verification === 'verified' ? true : verification === 'unverified' ? false : null);
+  return {
+    id: str(data?.id) ?? webhookId,
+    status: enabled === null ? (statusText ?? 'unknown') : enabled ? 'enabled' : 'disabled',
+    verified,
+    callbackUrl: str(a.callbackUri) ?? str(a.callbackUrl) ?? str(a.url),
+    errorCallbackUrl: str(a.errorCallbackUri) ?? str(a.errorCallbackUrl),
+    autoEnroll: bool(a.autoSubscribe) ?? bool(a.autoEnroll),
+  };
+}
+
 /** Largest page of connections the API returns. */
 export const CONNECTIONS_PAGE_SIZE = 100;
 export const SUBSCRIPTIONS_PAGE_SIZE = 100;
@@ -181,6 +225,22 @@ export class SmartcarPlatform {
     }
     const more = body.links ? Boolean(body.links.next) : body.data.length >= size;
     return { subscriptions, more, malformed };
+  }
+
+  /** The webhook's configuration and status (v3, application token); see {@link webhookConfigOf}. */
+  async getWebhook(token: string, webhookId: string): Promise<WebhookConfig> {
+    const { body } = await smartcarRequest(
+      this.fetchImpl,
+      `${this.subscriptions}/v3/webhooks/${encodeURIComponent(webhookId)}`,
+      {
+        operation: 'get webhook',
+        method: 'GET',
+        timeoutMs: this.timeoutMs,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.api+json' },
+      },
+    );
+    if (typeof body !== 'object' || body === null) throw invalid('get webhook', 'no webhook object');
+    return webhookConfigOf(body, webhookId);
   }
 
   /** Asks for a subscription: `accepted` (202, created asynchronously) or `exists` (409, already subscribed). */

@@ -5,6 +5,7 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { logger, s3WorkStore } from '../adapters/aws-workflow';
 import { secretsManagerTokens } from '../adapters/management-token';
+import { coreMetrics, metrics } from '../adapters/metrics';
 import {
   DEFAULT_MAX_PRUNE_FRACTION,
   DEFAULT_RATE_LIMIT,
@@ -35,26 +36,37 @@ const appTokens = new ApplicationTokens(async () => {
 const defaults = JSON.parse(process.env[RECONCILE_ENV.defaults] || '{}') as { mode?: Mode };
 const allowed = process.env[WORKFLOW_ENV.allowedWebhookIds];
 
-const handle = reconcileHandler({
-  platform,
-  appTokens,
-  managementToken: () => managementTokens.get(),
-  store: s3WorkStore(requireEnv(WORKFLOW_ENV.workBucketName)),
-  logger,
-  rateLimit: {
-    capacity: numberEnv(RECONCILE_ENV.rateCapacity, DEFAULT_RATE_LIMIT.capacity),
-    perMinute: numberEnv(RECONCILE_ENV.ratePerMinute, DEFAULT_RATE_LIMIT.perMinute),
+const handle = reconcileHandler(
+  {
+    platform,
+    appTokens,
+    managementToken: () => managementTokens.get(),
+    store: s3WorkStore(requireEnv(WORKFLOW_ENV.workBucketName)),
+    logger,
+    rateLimit: {
+      capacity: numberEnv(RECONCILE_ENV.rateCapacity, DEFAULT_RATE_LIMIT.capacity),
+      perMinute: numberEnv(RECONCILE_ENV.ratePerMinute, DEFAULT_RATE_LIMIT.perMinute),
+    },
+    defaultWebhookId: process.env[WORKFLOW_ENV.defaultWebhookId] || undefined,
+    allowedWebhookIds: allowed === undefined ? undefined : allowed.split(',').filter((id) => id !== ''),
+    defaultMode: defaults.mode,
+    confirmDelaySeconds: numberEnv(RECONCILE_ENV.confirmDelaySeconds, 60),
+    maxPruneFraction: numberEnv(RECONCILE_ENV.maxPruneFraction, DEFAULT_MAX_PRUNE_FRACTION),
+    maxExecutionSteps: numberEnv(RECONCILE_ENV.maxExecutionSteps, DEFAULT_RECONCILE_EXECUTION_STEPS),
+    maxExecutionSeconds: numberEnv(RECONCILE_ENV.maxExecutionSeconds, DEFAULT_RECONCILE_EXECUTION_SECONDS),
   },
-  defaultWebhookId: process.env[WORKFLOW_ENV.defaultWebhookId] || undefined,
-  allowedWebhookIds: allowed === undefined ? undefined : allowed.split(',').filter((id) => id !== ''),
-  defaultMode: defaults.mode,
-  confirmDelaySeconds: numberEnv(RECONCILE_ENV.confirmDelaySeconds, 60),
-  maxPruneFraction: numberEnv(RECONCILE_ENV.maxPruneFraction, DEFAULT_MAX_PRUNE_FRACTION),
-  maxExecutionSteps: numberEnv(RECONCILE_ENV.maxExecutionSteps, DEFAULT_RECONCILE_EXECUTION_STEPS),
-  maxExecutionSeconds: numberEnv(RECONCILE_ENV.maxExecutionSeconds, DEFAULT_RECONCILE_EXECUTION_SECONDS),
-});
+  {
+    metrics: coreMetrics,
+    expectedCallbackUrl: process.env[RECONCILE_ENV.expectedCallbackUrl] || undefined,
+  },
+);
 
 export async function handler(event: ReconcileTaskEvent) {
   logger.appendKeys({ task: event?.task });
-  return handle(event);
+  try {
+    return await handle(event);
+  } finally {
+    // Only the webhook health check publishes (WebhookHealthy), as it finishes.
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  }
 }

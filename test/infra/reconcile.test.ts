@@ -157,3 +157,76 @@ describe('guard rails in the state machine', () => {
     expect(expiring.map((r) => r.Prefix).sort()).toEqual(['erasures/pending/', 'reconcile/runs/', 'runs/']);
   });
 });
+
+describe('webhook health check', () => {
+  const enabled = (reconcile: Record<string, unknown> = {}) => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', { webhookId: 'wh', reconcile: { enabled: true, ...reconcile } });
+    return Template.fromStack(stack);
+  };
+
+  it('invokes the reconcile function every 15 minutes, with the stack callback URL to compare', () => {
+    const t = enabled();
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(15 minutes)',
+      State: 'ENABLED',
+      Target: Match.objectLike({
+        Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReconcileFunction'), 'Arn'] },
+        Input: JSON.stringify({ task: 'webhookHealth' }),
+      }),
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ SMARTCAR_EXPECTED_CALLBACK_URL: Match.anyValue(), SMARTCAR_WEBHOOK_ID: 'wh' }),
+      },
+    });
+  });
+
+  it('alarms WebhookUnhealthy on a 0 within one check interval, and says what to check', () => {
+    enabled({ webhookHealthInterval: Duration.minutes(5) }).hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'WebhookHealthy',
+      Namespace: 'SmartcarWebhooks',
+      Dimensions: [{ Name: 'service', Value: Match.anyValue() }],
+      Statistic: 'Minimum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmDescription: Match.stringLikeRegexp('disabled.*unverified.*not this stack.*whole fleet went silent'),
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('AlarmTopic') }],
+    });
+  });
+
+  it('has no schedule without a webhook id, and no alarm until reconcile is enabled', () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', {});
+    const none = Template.fromStack(stack);
+    expect(JSON.stringify(none.findResources('AWS::Scheduler::Schedule'))).not.toContain('webhookHealth');
+    const off = bareStack();
+    new SmartcarWebhooks(off, 'W', { webhookId: 'wh' });
+    const t = Template.fromStack(off);
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      State: 'DISABLED',
+      Target: Match.objectLike({ Input: JSON.stringify({ task: 'webhookHealth' }) }),
+    });
+    expect(t.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'WebhookHealthy' } })).toEqual({});
+  });
+
+  it('expects another callback URL when told (a custom domain), and only an https one', () => {
+    enabled({ expectedCallbackUrl: 'https://hooks.example.com/webhook' }).hasResourceProperties(
+      'AWS::Lambda::Function',
+      {
+        Environment: {
+          Variables: Match.objectLike({ SMARTCAR_EXPECTED_CALLBACK_URL: 'https://hooks.example.com/webhook' }),
+        },
+      },
+    );
+    expect(() => enabled({ expectedCallbackUrl: 'hooks.example.com' })).toThrow(/expectedCallbackUrl.*https URL/);
+  });
+
+  it('rejects an interval that is not whole minutes from 1 minute to a day', () => {
+    expect(() => enabled({ webhookHealthInterval: Duration.seconds(90) })).toThrow(/webhookHealthInterval/);
+    expect(() => enabled({ webhookHealthInterval: Duration.days(2) })).toThrow(/webhookHealthInterval/);
+  });
+});

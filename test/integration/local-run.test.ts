@@ -263,6 +263,8 @@ describe('npm run reconcile (local)', () => {
     const run = await runInProcess('reconcile', reconcileMain, args, { ...env, LOCAL_WORKFLOW_DIR: workDir });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/listed connections page 1/);
+    // The webhook's health comes first, before the plan.
+    expect(run.stdout).toMatch(/webhook wh-local: healthy \(enabled, [^\n]*\)\n[\s\S]*listed connections page 1/);
     expect(run.stdout).toMatch(/planned: desired 4, unchanged 0, to subscribe 4/);
     expect(run.stdout).toMatch(/applied 4\/4 \(accepted 4\)/);
     expect(run.stdout).toContain('"subscribed": 4');

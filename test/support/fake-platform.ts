@@ -44,6 +44,18 @@ export interface FakePlatformOptions {
   ignoreWebhookFilter?: boolean;
   /** Every rate-limited call is answered 429, whatever the bucket holds. */
   alwaysRateLimited?: boolean;
+  /**
+   * What GET /v3/webhooks/:webhookId answers for `webhookId` (the published shape: isEnabled, callbackUri,
+   * errorCallbackUri, autoSubscribe; `verified` adds an `isVerified` the published shape lacks).
+   * @default enabled, callback https://example.com/webhook, autoSubscribe false, no verification field
+   */
+  webhook?: {
+    enabled?: boolean;
+    verified?: boolean;
+    callbackUri?: string;
+    errorCallbackUri?: string;
+    autoSubscribe?: boolean;
+  };
 }
 
 interface FakeSubscription {
@@ -307,6 +319,31 @@ export class FakePlatform {
       if (!found) return error(404, 'RESOURCE_NOT_FOUND');
       this.subscriptions.delete(found.vehicleId);
       return send(204);
+    }
+    const hook = /^\/v3\/webhooks\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && hook) {
+      if (!valid) return error(401, 'AUTHENTICATION');
+      const id = decodeURIComponent(hook[1]);
+      if (id !== this.options.webhookId) return error(404, 'RESOURCE_NOT_FOUND');
+      const w = this.options.webhook ?? {};
+      return send(200, {
+        data: {
+          id,
+          type: 'webhook',
+          attributes: {
+            name: 'Fake webhook',
+            callbackUri: w.callbackUri ?? 'https://example.com/webhook',
+            isEnabled: w.enabled ?? true,
+            triggers: [],
+            data: [],
+            ...(w.errorCallbackUri ? { errorCallbackUri: w.errorCallbackUri } : {}),
+            autoSubscribe: w.autoSubscribe ?? false,
+            ...(w.verified === undefined ? {} : { isVerified: w.verified }),
+          },
+          links: { self: `/v3/webhooks/${id}` },
+          meta: { createdAt: '2026-01-01T00:00:00Z' },
+        },
+      });
     }
     error(404, 'RESOURCE_NOT_FOUND');
   }

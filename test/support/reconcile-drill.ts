@@ -29,6 +29,8 @@ export const fleet = (extra: Partial<FakePlatformOptions> = {}): FakePlatformOpt
 
 export interface Drill {
   readonly fake: FakePlatform;
+  /** The fake's base URL (every Smartcar host at once). */
+  readonly origin: string;
   readonly lines: string[];
   workDir: string;
   run(
@@ -47,6 +49,7 @@ export async function startDrill(options: FakePlatformOptions = fleet()): Promis
   let seq = 0;
   const drill: Drill = {
     fake,
+    origin,
     lines: [],
     workDir: mkdtempSync(path.join(tmpdir(), 'reconcile-')),
     async run(input, extra = {}) {

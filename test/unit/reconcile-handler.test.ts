@@ -80,3 +80,45 @@ it('runs a whole reconcile with the secrets it is given, and never logs them', a
     s3Mock.restore();
   }
 });
+
+it('the scheduled webhook health check publishes WebhookHealthy 0, with the service dimension, for a disabled webhook', async () => {
+  process.env.SMARTCAR_EXPECTED_CALLBACK_URL = 'https://stack.example/webhook';
+  process.env.POWERTOOLS_SERVICE_NAME = 'smartcar-webhooks-test';
+  fake.options.webhook = { enabled: false, callbackUri: 'https://stack.example/webhook' };
+  jest.resetModules();
+  const sm: typeof SmModule = await import('@aws-sdk/client-secrets-manager');
+  const s3: typeof S3Module = await import('@aws-sdk/client-s3');
+  const smMock = mockClient(sm.SecretsManagerClient);
+  smMock.on(sm.GetSecretValueCommand, { SecretId: 'arn:creds' }).resolves({
+    SecretString: JSON.stringify({ clientId: 'cid', clientSecret: 'csecret' }),
+  });
+  const s3Mock = mockClient(s3.S3Client);
+  const stored: string[] = [];
+  s3Mock.on(s3.PutObjectCommand).callsFake((input) => void stored.push(input.Key));
+  const logs: string[] = [];
+  jest.spyOn(process.stdout, 'write').mockImplementation((c) => {
+    logs.push(String(c));
+    return true;
+  });
+  try {
+    const { handler } = await import('../../lambda/reconcile/index');
+    const report = await handler({ task: 'webhookHealth' });
+    expect(report).toMatchObject({ webhookId: 'wh', healthy: false, published: 0 });
+    const emf = logs
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l));
+    const healthy = emf.filter((m) => 'WebhookHealthy' in m);
+    expect(healthy).toHaveLength(1);
+    expect(healthy[0]).toMatchObject({ WebhookHealthy: 0, service: 'smartcar-webhooks-test' });
+    expect(healthy[0]._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service']]);
+    expect(stored).toEqual(['reconcile/webhooks/wh.json']);
+    expect(logs.join('')).not.toMatch(/csecret|app-\d/);
+  } finally {
+    jest.restoreAllMocks();
+    smMock.restore();
+    s3Mock.restore();
+    delete process.env.SMARTCAR_EXPECTED_CALLBACK_URL;
+    delete process.env.POWERTOOLS_SERVICE_NAME;
+  }
+});

@@ -1,0 +1,146 @@
+/**
+ * Webhook health: is Smartcar still able and willing to deliver to this stack? A webhook that is
+ * disabled, unverified, or pointed at another callback URL silences the whole fleet at once while every
+ * function here looks well; `GET /webhooks/:webhookId` tells, so a scheduled check asks it and publishes
+ * `WebhookHealthy` (1/0, alarm WebhookUnhealthy). The check also keeps the configuration it read in the
+ * work store, where reconcile learns whether Smartcar auto-subscribes every vehicle (then it stays out of
+ * the way) without a request of its own.
+ */
+import { METRIC } from '../contract';
+import type { CoreLogger } from './logger';
+import type { CoreMetrics } from './metrics';
+import { SmartcarApiError } from './smartcar-client';
+import type { ApplicationTokens, SmartcarPlatform, WebhookConfig } from './smartcar-platform';
+import type { WorkStore } from './workflow';
+
+export interface WebhookHealth {
+  readonly healthy: boolean;
+  /** One short line each; empty when healthy. */
+  readonly problems: string[];
+}
+
+/** URLs compared without a trailing slash and with a lowercase scheme and host (as Smartcar may echo them). */
+function sameUrl(a: string, b: string): boolean {
+  const norm = (u: string) => {
+    try {
+      const url = new URL(u);
+      return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}${url.search}`;
+    } catch {
+      return u.replace(/\/+$/, '');
+    }
+  };
+  return norm(a) === norm(b);
+}
+
+/**
+ * Pure: the problems of a webhook's configuration. An unknown verification (the published answer has no
+ * such field) is not a problem; an unknown status is, since only `enabled` is known to deliver. Without an
+ * expected URL the callback is not compared.
+ */
+export function webhookHealth(webhook: WebhookConfig, expected: { callbackUrl?: string | null }): WebhookHealth {
+  const problems: string[] = [];
+  if (webhook.status !== 'enabled') problems.push(`the webhook is ${webhook.status}, not enabled`);
+  if (webhook.verified === false) problems.push('the callback URI is not verified');
+  if (expected.callbackUrl) {
+    if (webhook.callbackUrl === null)
+      problems.push(`the webhook names no callback URI (expected ${expected.callbackUrl})`);
+    else if (!sameUrl(webhook.callbackUrl, expected.callbackUrl))
+      problems.push(`the callback URI is ${webhook.callbackUrl}, not this stack's ${expected.callbackUrl}`);
+  }
+  return { healthy: problems.length === 0, problems };
+}
+
+/** Where the last check keeps what it read (under reconcile/, which the reconcile function may read and write). */
+export const webhookConfigKey = (webhookId: string) => `reconcile/webhooks/${webhookId}.json`;
+
+/** What the work store keeps of a check: no token, nothing a caller did not already configure. */
+export interface StoredWebhookConfig {
+  readonly checkedAt: string;
+  readonly webhook: WebhookConfig;
+  readonly health: WebhookHealth;
+}
+
+export interface WebhookHealthReport extends WebhookHealth {
+  readonly webhookId: string;
+  readonly checkedAt: string;
+  /** What Smartcar answered; null when it could not be read. */
+  readonly webhook: WebhookConfig | null;
+  /** The value published as WebhookHealthy, or null when nothing was (a transient error: try again). */
+  readonly published: 0 | 1 | null;
+}
+
+export interface WebhookHealthDeps {
+  readonly platform: SmartcarPlatform;
+  readonly appTokens: ApplicationTokens;
+  readonly store?: WorkStore;
+  readonly logger: CoreLogger;
+  readonly metrics: CoreMetrics;
+  readonly now?: () => number;
+}
+
+/**
+ * Reads the webhook, judges it, publishes WebhookHealthy and keeps the configuration in the store. A
+ * transient failure (429, 5xx, timeout) publishes nothing, so one blip does not page anyone; an answer
+ * that says the webhook cannot be read (401, 403, 404, a malformed body) publishes 0, because Smartcar
+ * will not deliver to a webhook the application cannot see either.
+ */
+export async function checkWebhookHealth(
+  webhookId: string,
+  expected: { callbackUrl?: string | null },
+  deps: WebhookHealthDeps,
+): Promise<WebhookHealthReport> {
+  const checkedAt = new Date((deps.now ?? Date.now)()).toISOString();
+  let webhook: WebhookConfig;
+  try {
+    webhook = await deps.appTokens.withToken((token) => deps.platform.getWebhook(token, webhookId));
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const transient = err instanceof SmartcarApiError && err.retryable;
+    const problems = [`could not read the webhook: ${message}`];
+    deps.logger.warn('webhook health check could not read the webhook', { webhookId, transient, error: message });
+    if (!transient) deps.metrics.count(METRIC.webhookHealthy, 0);
+    return { webhookId, checkedAt, healthy: false, problems, webhook: null, published: transient ? null : 0 };
+  }
+  const health = webhookHealth(webhook, expected);
+  deps.metrics.count(METRIC.webhookHealthy, health.healthy ? 1 : 0);
+  await deps.store?.putJson(webhookConfigKey(webhookId), { checkedAt, webhook, health } satisfies StoredWebhookConfig);
+  (health.healthy ? deps.logger.info : deps.logger.warn).call(deps.logger, 'webhook health', {
+    webhookId,
+    ...health,
+    status: webhook.status,
+    verified: webhook.verified,
+    autoEnroll: webhook.autoEnroll,
+  });
+  return { webhookId, checkedAt, ...health, webhook, published: health.healthy ? 1 : 0 };
+}
+
+/** The one line an operator reads: `webhook <id>: healthy (…)` or `webhook <id>: UNHEALTHY: …`. */
+export function formatWebhookHealth(report: WebhookHealthReport): string {
+  const w = report.webhook;
+  if (!w) return `webhook ${report.webhookId}: UNKNOWN: ${report.problems.join('; ')}`;
+  const facts = [
+    w.status,
+    w.verified === null ? 'verification not reported' : w.verified ? 'verified' : 'unverified',
+    `callback ${w.callbackUrl ?? 'none'}`,
+    w.autoEnroll
+      ? 'auto-subscribes every vehicle'
+      : w.autoEnroll === false
+        ? 'no auto-subscribe'
+        : 'auto-subscribe not reported',
+  ].join(', ');
+  return report.healthy
+    ? `webhook ${report.webhookId}: healthy (${facts})`
+    : `webhook ${report.webhookId}: UNHEALTHY: ${report.problems.join('; ')} (${facts})`;
+}
+
+/** The line of a check kept in the work store, with when it was made (the fleet view shows it). */
+export function formatStoredWebhookConfig(webhookId: string, stored: StoredWebhookConfig): string {
+  const line = formatWebhookHealth({
+    webhookId,
+    checkedAt: stored.checkedAt,
+    ...stored.health,
+    webhook: stored.webhook,
+    published: null,
+  });
+  return `${line} [checked ${stored.checkedAt}]`;
+}

@@ -1,0 +1,164 @@
+/**
+ * Webhook health: the mapping of Smartcar's "Get webhook" answer (published shape and lenient variants),
+ * the pure judgement, and the check against the fake platform (what it publishes, what it keeps).
+ */
+import { METRIC } from '../../lambda/contract';
+import { ApplicationTokens, SmartcarPlatform, webhookConfigOf } from '../../lambda/core/smartcar-platform';
+import {
+  checkWebhookHealth,
+  formatWebhookHealth,
+  webhookConfigKey,
+  webhookHealth,
+} from '../../lambda/core/webhook-health';
+import type { WorkStore } from '../../lambda/core/workflow';
+import { FakePlatform } from '../support/fake-platform';
+import { RecordingMetrics } from '../support/metrics';
+
+const CALLBACK = 'https://abc.lambda-url.eu-west-1.on.aws/webhook';
+
+describe('webhookConfigOf', () => {
+  it('maps the published JSON:API answer', () => {
+    const body = {
+      data: {
+        id: 'wh-1',
+        type: 'webhook',
+        attributes: {
+          name: 'Charging Webhook',
+          callbackUri: CALLBACK,
+          isEnabled: true,
+          errorCallbackUri: `${CALLBACK}/errors`,
+          autoSubscribe: false,
+        },
+      },
+    };
+    expect(webhookConfigOf(body, 'wh-1')).toEqual({
+      id: 'wh-1',
+      status: 'enabled',
+      verified: null,
+      callbackUrl: CALLBACK,
+      errorCallbackUrl: `${CALLBACK}/errors`,
+      autoEnroll: false,
+    });
+  });
+
+  it('is lenient: a disabled, unverified, auto-subscribing webhook in other spellings; nothing at all', () => {
+    expect(
+      webhookConfigOf({ data: { attributes: { isEnabled: false, isVerified: false, autoSubscribe: true } } }, 'wh'),
+    ).toMatchObject({ id: 'wh', status: 'disabled', verified: false, autoEnroll: true, callbackUrl: null });
+    expect(webhookConfigOf({ status: 'VERIFIED', callbackUrl: CALLBACK }, 'wh')).toMatchObject({
+      status: 'verified',
+      verified: true,
+      callbackUrl: CALLBACK,
+    });
+    expect(webhookConfigOf({}, 'wh')).toEqual({
+      id: 'wh',
+      status: 'unknown',
+      verified: null,
+      callbackUrl: null,
+      errorCallbackUrl: null,
+      autoEnroll: null,
+    });
+  });
+});
+
+describe('webhookHealth', () => {
+  const good = {
+    id: 'wh',
+    status: 'enabled',
+    verified: true,
+    callbackUrl: CALLBACK,
+    errorCallbackUrl: null,
+    autoEnroll: false,
+  };
+  it('is healthy when enabled, verified (or not reported) and pointed at this stack (trailing slash aside)', () => {
+    expect(webhookHealth(good, { callbackUrl: CALLBACK })).toEqual({ healthy: true, problems: [] });
+    expect(webhookHealth({ ...good, verified: null, callbackUrl: `${CALLBACK}/` }, { callbackUrl: CALLBACK })).toEqual({
+      healthy: true,
+      problems: [],
+    });
+    expect(webhookHealth({ ...good, callbackUrl: 'https://elsewhere.example/x' }, {}).healthy).toBe(true);
+  });
+  it('names every problem: disabled, unverified, another callback URL, none', () => {
+    const h = webhookHealth(
+      { ...good, status: 'disabled', verified: false, callbackUrl: 'https://old.example/webhook' },
+      { callbackUrl: CALLBACK },
+    );
+    expect(h.healthy).toBe(false);
+    expect(h.problems).toEqual([
+      'the webhook is disabled, not enabled',
+      'the callback URI is not verified',
+      `the callback URI is https://old.example/webhook, not this stack's ${CALLBACK}`,
+    ]);
+    expect(webhookHealth({ ...good, callbackUrl: null }, { callbackUrl: CALLBACK }).problems).toEqual([
+      `the webhook names no callback URI (expected ${CALLBACK})`,
+    ]);
+  });
+});
+
+describe('checkWebhookHealth against the fake', () => {
+  let fake: FakePlatform;
+  let platform: SmartcarPlatform;
+  const objects = new Map<string, unknown>();
+  const store: WorkStore = {
+    putJson: async (k, v) => void objects.set(k, JSON.parse(JSON.stringify(v))),
+    getJson: async (k) => objects.get(k) as never,
+    getJsonIfExists: async (k) => objects.get(k) as never,
+    listKeys: async (p) => [...objects.keys()].filter((k) => k.startsWith(p)),
+    uri: (k) => `mem://${k}`,
+  };
+  const logger = { info() {}, warn() {}, error() {} };
+  beforeAll(async () => {
+    fake = new FakePlatform({
+      clientId: 'cid',
+      clientSecret: 'csecret',
+      managementToken: 'amt',
+      webhookId: 'wh',
+      connections: [],
+    });
+    const origin = await fake.start();
+    platform = new SmartcarPlatform({ iam: origin, subscriptions: origin });
+  });
+  afterAll(() => fake.stop());
+  const check = (webhookId = 'wh') => {
+    const metrics = new RecordingMetrics();
+    const appTokens = new ApplicationTokens(() => platform.applicationToken('cid', 'csecret'));
+    return checkWebhookHealth(
+      webhookId,
+      { callbackUrl: CALLBACK },
+      { platform, appTokens, store, logger, metrics },
+    ).then((report) => ({ report, metrics }));
+  };
+
+  it('publishes 1 for a healthy webhook and keeps its configuration (no token) for reconcile', async () => {
+    fake.options.webhook = { enabled: true, callbackUri: CALLBACK, autoSubscribe: true };
+    const { report, metrics } = await check();
+    expect(metrics.emitted).toEqual([{ name: METRIC.webhookHealthy, value: 1, unit: 'Count', dimensions: undefined }]);
+    expect(report).toMatchObject({ healthy: true, published: 1, webhook: { autoEnroll: true } });
+    expect(objects.get(webhookConfigKey('wh'))).toMatchObject({ webhook: { autoEnroll: true, status: 'enabled' } });
+    expect(JSON.stringify(objects.get(webhookConfigKey('wh')))).not.toMatch(/app-\d|csecret/);
+    expect(formatWebhookHealth(report)).toMatch(/^webhook wh: healthy \(enabled, .*auto-subscribes every vehicle\)$/);
+  });
+
+  it('publishes 0 when the webhook is disabled, and says why in one line', async () => {
+    fake.options.webhook = { enabled: false, callbackUri: CALLBACK };
+    const { report, metrics } = await check();
+    expect(metrics.total(METRIC.webhookHealthy)).toBe(0);
+    expect(metrics.emitted).toHaveLength(1);
+    expect(report.published).toBe(0);
+    expect(formatWebhookHealth(report)).toMatch(/^webhook wh: UNHEALTHY: the webhook is disabled, not enabled \(/);
+  });
+
+  it('publishes 0 when the webhook cannot be read (404), nothing on a transient error', async () => {
+    const missing = await check('wh-gone');
+    expect(missing.metrics.emitted).toEqual([expect.objectContaining({ name: METRIC.webhookHealthy, value: 0 })]);
+    expect(formatWebhookHealth(missing.report)).toMatch(/^webhook wh-gone: UNKNOWN: could not read the webhook/);
+    fake.options.alwaysRateLimited = true;
+    try {
+      const limited = await check();
+      expect(limited.report.published).toBeNull();
+      expect(limited.metrics.emitted).toHaveLength(0);
+    } finally {
+      fake.options.alwaysRateLimited = false;
+    }
+  });
+});
