@@ -196,17 +196,25 @@ describe('every payload variant', () => {
     // Curated signal files written before the column existed: rewritten here without it.
     const signalFiles = (await listLakeKeys(lakeDir, 'curated/signals')).filter((k) => k.endsWith('.parquet'));
     expect(signalFiles.length).toBeGreaterThan(0);
-    const duck = await (await DuckDBInstance.create(':memory:')).connect();
-    for (const key of signalFiles) {
-      const file = path.join(lakeDir, ...key.split('/'));
-      await duck.run(
-        `COPY (SELECT * EXCLUDE (triggers) FROM read_parquet('${file}')) TO '${file}.old' (FORMAT parquet)`,
-      );
-      await duck.run(`COPY (SELECT * FROM read_parquet('${file}.old')) TO '${file}' (FORMAT parquet)`);
-      const columns = (await duck.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${file}')`)).getRowObjectsJson();
-      expect(columns.map((c) => c.column_name)).not.toContain('triggers');
+    const instance = await DuckDBInstance.create(':memory:');
+    const duck = await instance.connect();
+    try {
+      for (const key of signalFiles) {
+        const file = path.join(lakeDir, ...key.split('/'));
+        await duck.run(
+          `COPY (SELECT * EXCLUDE (triggers) FROM read_parquet('${file}')) TO '${file}.old' (FORMAT parquet)`,
+        );
+        await duck.run(`COPY (SELECT * FROM read_parquet('${file}.old')) TO '${file}' (FORMAT parquet)`);
+        const columns = (
+          await duck.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${file}')`)
+        ).getRowObjectsJson();
+        expect(columns.map((c) => c.column_name)).not.toContain('triggers');
+      }
+    } finally {
+      // An instance left open keeps DuckDB's reaper alive, and with it the test worker.
+      duck.closeSync();
+      instance.closeSync();
     }
-    duck.closeSync();
     const onlyOld = await everyView(lakeDir);
     expect(onlyOld.signals).toHaveLength(after.signals.length);
     expect(onlyOld.signals.every((r) => r.triggers === null)).toBe(true);

@@ -94,11 +94,13 @@ beforeAll(async () => {
     `dt=${ghost.received_at.slice(0, 10)}`,
   );
   mkdirSync(dir, { recursive: true });
-  const duck = await (await DuckDBInstance.create(':memory:')).connect();
+  const instance = await DuckDBInstance.create(':memory:');
+  const duck = await instance.connect();
   await duck.run(
     `COPY (SELECT 'evt-ghost' AS event_id, 'veh-ghost' AS vehicle_id, 'ghost-run' AS run_id, 1::BIGINT AS copies, '${ghost.received_at}' AS received_at) TO '${path.join(dir, 'run-ghost-run_0.parquet')}' (FORMAT parquet)`,
   );
   duck.closeSync();
+  instance.closeSync(); // an open instance keeps DuckDB's reaper, and the test worker, alive
 
   // Rejected for its signature: only in the quarantine.
   const rejected = {
