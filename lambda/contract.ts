@@ -522,5 +522,8 @@ export const ERASE_ENV = {
 /** Where Athena's UNLOAD writes the curated partitions an erasure rewrites, before the swap (lake bucket). */
 export const ERASURE_STAGING_PREFIX = 'erasures/staging';
 
+/** The erase function's timeout: one raw-zone page or one place per call; a stopped execution's last call may run this long. */
+export const ERASE_FUNCTION_TIMEOUT_SECONDS = 900;
+
 /** Raw-zone objects each step of the erase state machine's sweep reads. */
 export const ERASE_PAGE_SIZE = 1000;

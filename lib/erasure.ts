@@ -28,6 +28,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import {
   ERASE_ENV,
+  ERASE_FUNCTION_TIMEOUT_SECONDS,
   ERASE_INGEST_WAIT_SECONDS,
   ERASURE_LEDGER_KEY,
   ERASURE_STAGING_PREFIX,
@@ -137,7 +138,7 @@ export class Erasure extends Construct {
       handler: 'erase',
       description: "Erase state machine: removes one user's or vehicle's records, one place or raw-zone page per call",
       // A page of the raw zone (ERASE_PAGE_SIZE objects) read, searched and rewritten in one call.
-      timeout: Duration.minutes(15),
+      timeout: Duration.seconds(ERASE_FUNCTION_TIMEOUT_SECONDS),
       memorySize: 1024,
       environment: env,
       logRetention: props.logRetention,
@@ -294,7 +295,8 @@ export class Erasure extends Construct {
     props.clientCredentialsSecret?.grantRead(fn);
     props.stateTable?.grant(fn, 'dynamodb:Query', 'dynamodb:BatchWriteItem');
     props.dedupTable?.grant(fn, 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem');
-    props.lockTable?.grant(fn, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem');
+    // UpdateItem: a stopped execution's lease is cut short, not deleted (see releaseLockOfExecution).
+    props.lockTable?.grant(fn, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem');
     for (const q of [props.deadLetterQueue, props.stateDeadLetterQueue]) {
       if (!q) continue;
       q.grant(fn, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility');

@@ -15,6 +15,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import {
   DeleteObjectCommand,
@@ -594,23 +595,28 @@ export async function releaseCompactionLock(ddb: DynamoDBClient, table: string, 
 }
 
 /**
- * Gives the lease back when the execution that holds it was stopped or timed out (neither runs the state
- * machine's Catch): only while that execution's ARN is in the holder, so a lease someone took since stays.
- * Returns whether it gave one back.
+ * After the execution that holds the lease was stopped or timed out (neither runs the state machine's
+ * Catch): the lease is cut to `graceMs` from now rather than deleted, because a task of that execution may
+ * still be running (stopping an execution does not stop its Lambda call; the erase function's timeout
+ * bounds it). Only while that very execution holds it: the holder names it as `(<arn>)`, matched with the
+ * parentheses so that `…:erase-7` never matches `…:erase-7-retry`. Returns whether it cut one.
  */
 export async function releaseLockOfExecution(
   ddb: DynamoDBClient,
   table: string,
   executionArn: string,
+  graceMs: number,
+  now = Date.now(),
 ): Promise<boolean> {
   try {
     await ddb.send(
-      new DeleteItemCommand({
+      new UpdateItemCommand({
         TableName: table,
         Key: LOCK_KEY,
-        ConditionExpression: 'contains(#execution, :arn)',
+        UpdateExpression: 'SET expiresAt = :until',
+        ConditionExpression: 'contains(#execution, :holder) AND expiresAt > :until',
         ExpressionAttributeNames: { '#execution': 'execution' },
-        ExpressionAttributeValues: { ':arn': { S: executionArn } },
+        ExpressionAttributeValues: { ':holder': { S: `(${executionArn})` }, ':until': { N: String(now + graceMs) } },
       }),
     );
     return true;

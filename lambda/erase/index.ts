@@ -29,7 +29,7 @@ import {
 } from '../adapters/erasure-places';
 import { curatedSlot, type SlotConfig, smartcarSlot } from '../adapters/erasure-slots';
 import { deleteNoncurrentVersions, s3LedgerStore, s3ReceiptStore } from '../adapters/erasure-stores';
-import { DEFAULT_RAW_PREFIX, ERASE_ENV, ERASE_PAGE_SIZE } from '../contract';
+import { DEFAULT_RAW_PREFIX, ERASE_ENV, ERASE_FUNCTION_TIMEOUT_SECONDS, ERASE_PAGE_SIZE } from '../contract';
 import {
   beginErasure,
   completeErasure,
@@ -87,6 +87,9 @@ export const PLACE_ORDER = [
   'athena-results',
   'smartcar',
 ];
+
+/** How long a task of a stopped execution may still run (the function's timeout). */
+export const ERASE_FUNCTION_TIMEOUT_MS = ERASE_FUNCTION_TIMEOUT_SECONDS * 1000;
 
 /** The lease the state machine holds the compaction lock for (its timeout, plus a margin). */
 export const ERASE_MACHINE_LEASE_MS = (24 * 60 + 15) * 60 * 1000;
@@ -221,7 +224,8 @@ export async function handler(event: EraseEvent | ExecutionEnded): Promise<unkno
     const arn = event.detail?.executionArn;
     const ended = event.detail?.status === 'ABORTED' || event.detail?.status === 'TIMED_OUT';
     if (!where.lockTable || !arn || !ended) return { released: false };
-    return { released: await releaseLockOfExecution(ddb, where.lockTable, arn) };
+    // A task of the stopped execution may still run for up to the function's timeout: the lease ends after it.
+    return { released: await releaseLockOfExecution(ddb, where.lockTable, arn, ERASE_FUNCTION_TIMEOUT_MS + 60_000) };
   }
   event = event as EraseEvent;
   switch (event.action) {

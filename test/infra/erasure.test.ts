@@ -57,6 +57,7 @@ it('grants only the object, queue and lock actions the places use, each under th
     'dynamodb:PutItem',
     'dynamodb:GetItem',
     'dynamodb:DeleteItem',
+    'dynamodb:UpdateItem',
     'logs:CreateLogStream',
     'logs:PutLogEvents',
     'xray:PutTraceSegments',

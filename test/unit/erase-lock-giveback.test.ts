@@ -1,9 +1,9 @@
 /**
  * An erase execution stopped from the console, or timed out, never reaches the state machine's Catch:
  * Step Functions' status event makes the function give the compaction lock back, only while that
- * execution holds it.
+ * execution holds it (cut to after the longest its last task may still run).
  */
-import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ERASE_ENV } from '../../lambda/contract';
 import { handler } from '../../lambda/erase/index';
@@ -25,20 +25,26 @@ afterAll(() => {
 const ended = (status: string) => ({ source: 'aws.states' as const, detail: { status, executionArn: ARN } });
 
 it.each(['ABORTED', 'TIMED_OUT'])('gives the lock back when the execution holding it ended %s', async (status) => {
-  ddb.on(DeleteItemCommand).resolves({});
+  ddb.on(UpdateItemCommand).resolves({});
   expect(await handler(ended(status))).toEqual({ released: true });
-  const input = ddb.commandCalls(DeleteItemCommand)[0].args[0].input;
+  const input = ddb.commandCalls(UpdateItemCommand)[0].args[0].input;
   expect(input).toMatchObject({
     TableName: 'lock',
-    ConditionExpression: 'contains(#execution, :arn)',
-    ExpressionAttributeValues: { ':arn': { S: ARN } },
+    ConditionExpression: 'contains(#execution, :holder) AND expiresAt > :until',
+    UpdateExpression: 'SET expiresAt = :until',
   });
+  // The holder is matched with its parentheses: `…:stopped-one` never matches `…:stopped-one-retry`.
+  expect(input.ExpressionAttributeValues?.[':holder']).toEqual({ S: `(${ARN})` });
+  // Cut to after the longest a task of the stopped execution may still run, not deleted at once.
+  const until = Number(input.ExpressionAttributeValues?.[':until']?.N);
+  expect(until - Date.now()).toBeGreaterThan(15 * 60_000);
+  expect(until - Date.now()).toBeLessThan(17 * 60_000);
 });
 
 it('leaves a lock someone else took since, and ignores other statuses', async () => {
-  ddb.on(DeleteItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+  ddb.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
   expect(await handler(ended('ABORTED'))).toEqual({ released: false });
   ddb.reset();
   expect(await handler(ended('SUCCEEDED'))).toEqual({ released: false });
-  expect(ddb.commandCalls(DeleteItemCommand)).toHaveLength(0);
+  expect(ddb.commandCalls(UpdateItemCommand)).toHaveLength(0);
 });
