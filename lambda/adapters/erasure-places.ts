@@ -21,7 +21,6 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
-  ListObjectVersionsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import {
@@ -45,6 +44,7 @@ import {
 import { deliveryBelongs, messageBelongs, pruneReport } from '../core/erasure-places';
 import { dedupeKey } from '../core/seen-store';
 import { type ListableObjects, s3ErasableObjects } from './erasure-stores';
+import { listVersionsUnder } from './s3-objects';
 
 type Item = Record<string, { S: string }>;
 
@@ -127,26 +127,13 @@ export function rawVersionsPlace(s3: S3Client, bucket: string, rawPrefix: string
       const prefix = `${rawPrefix.replace(/^\/+|\/+$/g, '')}/`;
       // Every version of each key, newest first, as S3 lists them.
       const byKey = new Map<string, { versionId: string; latest: boolean; marker: boolean }[]>();
-      let keyMarker: string | undefined;
-      let versionMarker: string | undefined;
-      do {
-        const out = await s3.send(
-          new ListObjectVersionsCommand({
-            Bucket: bucket,
-            Prefix: prefix,
-            KeyMarker: keyMarker,
-            VersionIdMarker: versionMarker,
-          }),
-        );
-        const add = (key: string | undefined, versionId: string | undefined, latest: boolean, marker: boolean) => {
-          if (!key?.endsWith('.ndjson.gz') || !versionId) return;
-          byKey.set(key, [...(byKey.get(key) ?? []), { versionId, latest, marker }]);
-        };
-        for (const v of out.Versions ?? []) add(v.Key, v.VersionId, v.IsLatest === true, false);
-        for (const m of out.DeleteMarkers ?? []) add(m.Key, m.VersionId, m.IsLatest === true, true);
-        keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
-        versionMarker = out.IsTruncated ? out.NextVersionIdMarker : undefined;
-      } while (keyMarker);
+      for (const v of await listVersionsUnder(s3, bucket, prefix)) {
+        if (!v.key.endsWith('.ndjson.gz')) continue;
+        byKey.set(v.key, [
+          ...(byKey.get(v.key) ?? []),
+          { versionId: v.versionId, latest: v.isLatest, marker: v.deleteMarker },
+        ]);
+      }
       let found = 0;
       let searched = 0;
       for (const [key, versions] of [...byKey].sort(([a], [b]) => a.localeCompare(b))) {

@@ -27,30 +27,42 @@ export interface ObjectVersion {
 }
 
 /**
- * Every version of exactly `key` (stored versions and delete markers; an unversioned bucket answers one
- * version, `null`), page after page. The listing's prefix also matches longer keys: only this key's count.
+ * Every version under `prefix` (stored versions and delete markers, each with its key), page after page, in
+ * S3's order: by key, newest first.
  */
-export async function listVersionsOf(s3: S3Client, bucket: string, key: string): Promise<ObjectVersion[]> {
-  const versions: ObjectVersion[] = [];
+export async function listVersionsUnder(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+): Promise<(ObjectVersion & { readonly key: string })[]> {
+  const versions: (ObjectVersion & { readonly key: string })[] = [];
   let keyMarker: string | undefined;
   let versionMarker: string | undefined;
   do {
     const out = await s3.send(
       new ListObjectVersionsCommand({
         Bucket: bucket,
-        Prefix: key,
+        Prefix: prefix,
         KeyMarker: keyMarker,
         VersionIdMarker: versionMarker,
       }),
     );
     for (const v of out.Versions ?? [])
-      if (v.Key === key && v.VersionId)
-        versions.push({ versionId: v.VersionId, isLatest: v.IsLatest === true, deleteMarker: false });
+      if (v.Key && v.VersionId)
+        versions.push({ key: v.Key, versionId: v.VersionId, isLatest: v.IsLatest === true, deleteMarker: false });
     for (const m of out.DeleteMarkers ?? [])
-      if (m.Key === key && m.VersionId)
-        versions.push({ versionId: m.VersionId, isLatest: m.IsLatest === true, deleteMarker: true });
+      if (m.Key && m.VersionId)
+        versions.push({ key: m.Key, versionId: m.VersionId, isLatest: m.IsLatest === true, deleteMarker: true });
     keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
     versionMarker = out.IsTruncated ? out.NextVersionIdMarker : undefined;
   } while (keyMarker);
   return versions;
+}
+
+/**
+ * Every version of exactly `key` (an unversioned bucket answers one version, `null`). The listing's prefix
+ * also matches longer keys: only this key's count.
+ */
+export async function listVersionsOf(s3: S3Client, bucket: string, key: string): Promise<ObjectVersion[]> {
+  return (await listVersionsUnder(s3, bucket, key)).filter((v) => v.key === key);
 }
