@@ -12,6 +12,7 @@ import { main as redriveMain } from '../../scripts/ops/redrive';
 import { main as replayMain } from '../../scripts/ops/replay';
 import { expectCleanFailure, runInProcess } from '../support/cli';
 import { type Moto, startMoto, useMoto } from '../support/moto';
+import { createMarkedStack } from '../support/stack-outputs';
 
 let moto: Moto;
 const sqs = () => new SQSClient({});
@@ -29,26 +30,10 @@ async function depth(url: string): Promise<number> {
 
 /** A stack whose outputs describe instances as the construct's `outputs` prop writes them. */
 async function stack(name: string, instances: Record<string, Record<string, string>>): Promise<void> {
-  const Outputs: Record<string, { Value: string; Description: string }> = {};
-  for (const [prefix, outputs] of Object.entries(instances)) {
-    for (const [key, value] of Object.entries(outputs)) {
-      Outputs[`${prefix}${key}`] = {
-        Value: value,
-        Description: `[smartcar-webhooks:${prefix || 'default'}] ${key}`,
-      };
-    }
-  }
   // An output of something else in the same stack: never mistaken for one of ours.
-  Outputs.TheirDeliveryQueueUrl = { Value: 'https://example.invalid/q', Description: 'the team’s own queue' };
-  await new CloudFormationClient({}).send(
-    new CreateStackCommand({
-      StackName: name,
-      TemplateBody: JSON.stringify({
-        Resources: { Marker: { Type: 'AWS::SQS::Queue', Properties: { QueueName: `${name}-marker` } } },
-        Outputs,
-      }),
-    }),
-  );
+  await createMarkedStack(name, instances, {
+    TheirDeliveryQueueUrl: { Value: 'https://example.invalid/q', Description: 'the team’s own queue' },
+  });
 }
 
 beforeAll(async () => {

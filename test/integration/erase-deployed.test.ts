@@ -11,7 +11,6 @@
  *
  * One file (one moto, one module registry) for both: each world has its own names, so neither sees the other.
  */
-import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Resources } from '../../cli/stack';
@@ -22,6 +21,7 @@ import { definitionFromTemplate, runLocally } from '../../local/workflow-runner'
 import { eraseDeployed } from '../../scripts/ops/erase-deployed';
 import { buildWorld, OTHER, snapshot, VICTIM, versionsOf, type World } from '../support/erasure-world';
 import { type Moto, startMoto, useMoto } from '../support/moto';
+import { createMarkedStack } from '../support/stack-outputs';
 import { synthStack } from '../support/synth';
 
 let moto: Moto;
@@ -37,18 +37,7 @@ afterAll(async () => {
 
 describe('erase --stack', () => {
   async function deploy(name: string, world: World): Promise<Resources> {
-    const Outputs: Record<string, { Value: string; Description: string }> = {};
-    for (const [key, value] of Object.entries(world.outputs))
-      Outputs[key] = { Value: value, Description: `[smartcar-webhooks:default] ${key}` };
-    await new CloudFormationClient({}).send(
-      new CreateStackCommand({
-        StackName: name,
-        TemplateBody: JSON.stringify({
-          Resources: { Marker: { Type: 'AWS::SQS::Queue', Properties: { QueueName: `${name}-marker` } } },
-          Outputs,
-        }),
-      }),
-    );
+    await createMarkedStack(name, { '': world.outputs });
     return Resources.of({ values: { stack: name }, positionals: [] });
   }
 

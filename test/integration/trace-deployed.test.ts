@@ -6,7 +6,6 @@
  */
 
 import { gzipSync } from 'node:zlib';
-import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -20,6 +19,7 @@ import { runInProcess } from '../support/cli';
 import { vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 import { createStateTable, type Moto, startMoto, useMoto } from '../support/moto';
+import { createMarkedStack } from '../support/stack-outputs';
 
 const VEHICLE = 'veh-deployed';
 const SIGNATURE = 'e'.repeat(64);
@@ -114,17 +114,7 @@ beforeAll(async () => {
     AthenaWorkGroup: 'trace-wg',
     GlueDatabase: 'trace_db',
   };
-  await new CloudFormationClient({}).send(
-    new CreateStackCommand({
-      StackName: 'Traced',
-      TemplateBody: JSON.stringify({
-        Resources: { Marker: { Type: 'AWS::SQS::Queue', Properties: { QueueName: 'traced-marker' } } },
-        Outputs: Object.fromEntries(
-          Object.entries(outputs).map(([k, v]) => [k, { Value: v, Description: `[smartcar-webhooks:default] ${k}` }]),
-        ),
-      }),
-    }),
-  );
+  await createMarkedStack('Traced', { '': outputs });
 }, 60_000);
 
 afterAll(async () => {

@@ -16,3 +16,29 @@ export function describedStack(stackName: string, outputs: Output[]): Partial<De
     Stacks: [{ StackName: stackName, CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: outputs }],
   };
 }
+
+/**
+ * Creates a stack (in moto) whose outputs describe instances as the construct's `outputs` prop writes
+ * them: `instances` by prefix ('' for the unprefixed one), plus `others`, outputs of something else that
+ * must never be mistaken for ours. The stack holds one queue, as a stack must hold a resource.
+ */
+export async function createMarkedStack(
+  name: string,
+  instances: Record<string, Record<string, string>>,
+  others: Record<string, { Value: string; Description: string }> = {},
+): Promise<void> {
+  const { CloudFormationClient, CreateStackCommand } = await import('@aws-sdk/client-cloudformation');
+  const Outputs: Record<string, { Value: string; Description: string }> = { ...others };
+  for (const [prefix, values] of Object.entries(instances))
+    for (const o of outputsOf(prefix, values))
+      Outputs[o.OutputKey as string] = { Value: o.OutputValue as string, Description: o.Description as string };
+  await new CloudFormationClient({}).send(
+    new CreateStackCommand({
+      StackName: name,
+      TemplateBody: JSON.stringify({
+        Resources: { Marker: { Type: 'AWS::SQS::Queue', Properties: { QueueName: `${name.toLowerCase()}-marker` } } },
+        Outputs,
+      }),
+    }),
+  );
+}
