@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DEFAULT_RATE_LIMIT, SMARTCAR_ID_PATTERN } from '../lambda/contract';
 import { numberEnv } from '../lambda/core/env';
+import { DEFAULT_SMARTCAR_API, SMARTCAR_API_GENERATIONS, type SmartcarApiGeneration } from '../lambda/core/fleet-api';
 import type { Mode } from '../lambda/core/reconcile';
 import { flag, missingDependency, type ParsedArgs, runCommand, str, UsageError } from './args';
 import { SPECS } from './registry';
@@ -89,7 +90,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   return runCommand(SPECS.reconcile, argv, async (args) => {
     const input = reconcileRequest(args);
     if (str(args, 'stack')) {
-      for (const local of ['api-origin'])
+      for (const local of ['api-origin', 'smartcar-api'])
         if (args.values[local] !== undefined) throw new UsageError(`--${local} is for a local run, not with --stack`);
       const resources = await Resources.of(args);
       const stateMachineArn = resources.required(undefined, 'ReconcileStateMachineArn', 'the reconcile state machine');
@@ -106,7 +107,15 @@ async function reconcileLocally(args: ParsedArgs, input: ReturnType<typeof recon
     throw new UsageError(
       'a local run needs --webhook-id (or SMARTCAR_WEBHOOK_ID): the webhook to keep vehicles subscribed to',
     );
-  const missing = ['SMARTCAR_CLIENT_ID', 'SMARTCAR_CLIENT_SECRET', 'SMARTCAR_MANAGEMENT_TOKEN'].filter((k) => !env[k]);
+  const smartcarApi = str(args, 'smartcar-api') ?? (env.SMARTCAR_API || DEFAULT_SMARTCAR_API);
+  if (!(SMARTCAR_API_GENERATIONS as readonly string[]).includes(smartcarApi))
+    throw new UsageError(`--smartcar-api "${smartcarApi}" must be ${SMARTCAR_API_GENERATIONS.join(' or ')}`);
+  const needed = [
+    'SMARTCAR_CLIENT_ID',
+    'SMARTCAR_CLIENT_SECRET',
+    ...(smartcarApi === 'v2' ? ['SMARTCAR_MANAGEMENT_TOKEN'] : []),
+  ];
+  const missing = needed.filter((k) => !env[k]);
   if (missing.length)
     throw new UsageError(`a local run needs ${missing.join(', ')} in the environment (never on the command line)`);
   const apiOrigin = str(args, 'api-origin') ?? env.SMARTCAR_API_ORIGIN;
@@ -129,7 +138,7 @@ async function reconcileLocally(args: ParsedArgs, input: ReturnType<typeof recon
   // Where the local workflows keep their reports and watermark, as the deployed ones use the work bucket.
   const workDir = path.resolve(env.LOCAL_WORKFLOW_DIR || '.local-workflow');
   console.log(
-    `Reconciling locally (${input.kind}${input.dryRun ? ', dry run' : ''}) against ${apiOrigin ?? "Smartcar's API"} …`,
+    `Reconciling locally (${input.kind}${input.dryRun ? ', dry run' : ''}, API ${smartcarApi}) against ${apiOrigin ?? "Smartcar's API"} …`,
   );
   // The webhook first: a disabled or misdirected one explains a silent fleet, and an auto-subscribing one
   // makes the run stand aside (the check leaves its answer where the run reads it).
@@ -149,7 +158,8 @@ async function reconcileLocally(args: ParsedArgs, input: ReturnType<typeof recon
       apiOrigin,
       clientId: env.SMARTCAR_CLIENT_ID as string,
       clientSecret: env.SMARTCAR_CLIENT_SECRET as string,
-      managementToken: env.SMARTCAR_MANAGEMENT_TOKEN as string,
+      managementToken: env.SMARTCAR_MANAGEMENT_TOKEN ?? '',
+      smartcarApi: smartcarApi as SmartcarApiGeneration,
       webhookId: input.webhookId,
       workDir,
       print: (l) => console.log(l),

@@ -107,8 +107,10 @@ ${DEPLOYED_DETAILS}
   --webhook-id ID       the webhook (default: the stack's, else $SMARTCAR_WEBHOOK_ID)
   --no-wait             deployed: start the execution and print its console link without waiting
   --api-origin URL      local: Smartcar API base (default $SMARTCAR_API_ORIGIN, else Smartcar's)
-  Local runs read SMARTCAR_CLIENT_ID, SMARTCAR_CLIENT_SECRET and SMARTCAR_MANAGEMENT_TOKEN from the
-  environment and keep their reports and watermark in $LOCAL_WORKFLOW_DIR (default ./.local-workflow).
+  --smartcar-api GEN    local: v3 (default; connections from API v3 with the application token) or v2
+                        (the v2.0 management connections, with the management token); $SMARTCAR_API too
+  Local runs read SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET (and, for v2, SMARTCAR_MANAGEMENT_TOKEN)
+  from the environment and keep their reports and watermark in $LOCAL_WORKFLOW_DIR (default ./.local-workflow).
   Local runs print the webhook's health first (SMARTCAR_CALLBACK_URL, if set, is the callback URI it should
   have); a webhook that auto-subscribes every vehicle makes the run stand aside, saying so.
 ${DEPLOYED_DETAILS}`,
@@ -121,6 +123,7 @@ ${DEPLOYED_DETAILS}`,
       'webhook-id': { type: 'string' },
       'no-wait': { type: 'boolean' },
       'api-origin': { type: 'string' },
+      'smartcar-api': { type: 'string' },
       ...DEPLOYED_OPTIONS,
     },
     where: 'both',

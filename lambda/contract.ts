@@ -283,6 +283,10 @@ export const RECONCILE_ENV = {
   iamOrigin: 'SMARTCAR_IAM_ORIGIN',
   managementOrigin: 'SMARTCAR_MANAGEMENT_ORIGIN',
   subscriptionsOrigin: 'SMARTCAR_SUBSCRIPTIONS_ORIGIN',
+  /** API v3's vehicle host (v3 connections). */
+  vehicleOrigin: 'SMARTCAR_VEHICLE_ORIGIN',
+  /** Which generation of Smartcar's API reconcile lists connections with: v3 or v2. */
+  smartcarApi: 'SMARTCAR_API',
   /** Largest share of the webhook's subscriptions one run may delete without `allowMassPrune`. */
   maxPruneFraction: 'RECONCILE_MAX_PRUNE_FRACTION',
   /** Steps, and seconds, one execution runs before it hands the run to a new execution. */

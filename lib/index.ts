@@ -13,7 +13,7 @@ export { NagAcknowledgements } from './nag-acknowledgements';
 export type { OperatorCommands, OutputsOptions } from './operations';
 export { Quarantine, type QuarantineOptions, type QuarantineProps } from './quarantine';
 export { Receiver, ReceiverEndpoint, type ReceiverProps, type ReceiverThrottle } from './receiver';
-export { Reconcile, ReconcileMode, type ReconcileOptions, type ReconcileProps } from './reconcile';
+export { Reconcile, ReconcileMode, type ReconcileOptions, type ReconcileProps, SmartcarApi } from './reconcile';
 export type { RetentionOptions } from './retention';
 export { type FleetEventsOptions, SmartcarWebhooks, type SmartcarWebhooksProps } from './smartcar-webhooks';
 export {

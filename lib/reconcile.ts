@@ -44,6 +44,23 @@ export enum ReconcileMode {
   ALL = 'all',
 }
 
+/**
+ * Which generation of Smartcar's API reconcile lists the application's connections with. Both manage
+ * subscriptions through the Management API v3 (`management.api.smartcar.com/v3/subscriptions`).
+ */
+export enum SmartcarApi {
+  /**
+   * API v3: `GET vehicle.api.smartcar.com/v3/connections` with the application token (client credentials
+   * only). The default: Smartcar's migration guide deprecates v2.0 by Q4 2026.
+   */
+  V3 = 'v3',
+  /**
+   * API v2.0: `GET management.smartcar.com/v2.0/management/connections` with the management token, as
+   * 0.3 did; for applications whose v3 access is not enabled yet.
+   */
+  V2 = 'v2',
+}
+
 /** What a user of {@link SmartcarWebhooks} can set about reconciliation. */
 export interface ReconcileOptions {
   /** Turn the schedules on (they exist either way, DISABLED until this is true). @default false */
@@ -95,12 +112,19 @@ export interface ReconcileOptions {
   readonly rateLimitPerMinute?: number;
   /** How long after applying the run lists again to confirm (creation is asynchronous). @default Duration.seconds(60) */
   readonly confirmDelay?: Duration;
+  /**
+   * Which generation of Smartcar's API lists connections (docs/subscribing.md says which endpoints each
+   * uses). @default SmartcarApi.V3
+   */
+  readonly smartcarApi?: SmartcarApi;
   /** Base URL of the application-token endpoint. @default 'https://iam.smartcar.com' */
   readonly iamOrigin?: string;
   /** Base URL of the connections endpoint. @default 'https://management.smartcar.com' */
   readonly managementOrigin?: string;
   /** Base URL of the v3 subscriptions endpoints. @default 'https://management.api.smartcar.com' */
   readonly subscriptionsOrigin?: string;
+  /** Base URL of API v3's connections endpoint (the vehicle API). @default 'https://vehicle.api.smartcar.com' */
+  readonly vehicleOrigin?: string;
 }
 
 export interface ReconcileProps extends ReconcileOptions {
@@ -140,6 +164,8 @@ export class Reconcile extends Construct {
   public readonly fullSchedule: scheduler.Schedule;
   /** The state machine's log group. */
   public readonly logGroup: logs.LogGroup;
+  /** The generation of Smartcar's API the runs list connections with. */
+  public readonly smartcarApi: SmartcarApi;
   /** Invokes the function's webhook health check every {@link webhookHealthInterval}; only with a webhookId. */
   public readonly webhookHealthSchedule?: scheduler.Schedule;
   /** How often the webhook health check runs. */
@@ -155,6 +181,10 @@ export class Reconcile extends Construct {
           .map((k) => `ReconcileMode.${k}`)
           .join(', ')}.`,
       );
+    const smartcarApi = props.smartcarApi ?? SmartcarApi.V3;
+    if (!(Object.values(SmartcarApi) as string[]).includes(smartcarApi))
+      throw new ConfigurationError(`reconcile.smartcarApi "${smartcarApi}" must be SmartcarApi.V3 or SmartcarApi.V2.`);
+    this.smartcarApi = smartcarApi;
     checkInteger('reconcile.rateLimitCapacity', props.rateLimitCapacity, 1, 1_000_000);
     checkInteger('reconcile.rateLimitPerMinute', props.rateLimitPerMinute, 1, 1_000_000);
     this.webhookHealthInterval = props.webhookHealthInterval ?? Duration.minutes(15);
@@ -172,6 +202,7 @@ export class Reconcile extends Construct {
       ['reconcile.iamOrigin', props.iamOrigin],
       ['reconcile.managementOrigin', props.managementOrigin],
       ['reconcile.subscriptionsOrigin', props.subscriptionsOrigin],
+      ['reconcile.vehicleOrigin', props.vehicleOrigin],
     ] as const) {
       checkApiOrigin(name, value);
     }
@@ -226,6 +257,8 @@ export class Reconcile extends Construct {
         ...(props.iamOrigin ? { [RECONCILE_ENV.iamOrigin]: props.iamOrigin } : {}),
         ...(props.managementOrigin ? { [RECONCILE_ENV.managementOrigin]: props.managementOrigin } : {}),
         ...(props.subscriptionsOrigin ? { [RECONCILE_ENV.subscriptionsOrigin]: props.subscriptionsOrigin } : {}),
+        ...(props.vehicleOrigin ? { [RECONCILE_ENV.vehicleOrigin]: props.vehicleOrigin } : {}),
+        [RECONCILE_ENV.smartcarApi]: smartcarApi,
         ...(expectedUrl ? { [RECONCILE_ENV.expectedCallbackUrl]: expectedUrl } : {}),
       },
       logRetention: props.logRetention,

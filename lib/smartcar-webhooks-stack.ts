@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
 import { ENDPOINTS, type ReceiverEndpoint } from './receiver';
+import { SmartcarApi } from './reconcile';
 import { SmartcarWebhooks } from './smartcar-webhooks';
 import {
   ConfigurationError,
@@ -36,6 +37,8 @@ export interface StackSettings {
   readonly lakeExpireAfterDays?: number;
   /** Turn on the reconcile schedules. @default false */
   readonly reconcile?: boolean;
+  /** Which generation of Smartcar's API reconcile lists connections with (context `smartcarApi`: `v3` or `v2`). @default SmartcarApi.V3 */
+  readonly smartcarApi?: SmartcarApi;
   /** The front door (context `endpoint`: `function-url` or `http-api`). @default ReceiverEndpoint.FUNCTION_URL */
   readonly endpoint?: ReceiverEndpoint;
   /** Peak deliveries per second the front door is sized for. @default 500 */
@@ -73,7 +76,7 @@ export class SmartcarWebhooksStack extends Stack {
       catalog: { resultsBucketRemovalPolicy: s.bucketRemovalPolicy },
       subscriptionWorkflow: { workBucketRemovalPolicy: s.bucketRemovalPolicy },
       quarantine: { bucketRemovalPolicy: s.bucketRemovalPolicy },
-      reconcile: { enabled: s.reconcile ?? false },
+      reconcile: { enabled: s.reconcile ?? false, smartcarApi: s.smartcarApi },
       logRetention: s.logRetentionDays,
       lifecycle: s.lakeExpireAfterDays ? { expireAfter: Duration.days(s.lakeExpireAfterDays) } : undefined,
       // No prefix: the output keys every deployment of this stack has had (CallbackUrl, …).
@@ -137,6 +140,11 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
   checkBucketName('Context "bucketName"', text('bucketName'));
   checkStackName('Context "stackName"', text('stackName'));
   checkCallbackPath('Context "errorCallbackPath"', text('errorCallbackPath'));
+  const smartcarApi = text('smartcarApi');
+  if (smartcarApi !== undefined && !(Object.values(SmartcarApi) as string[]).includes(smartcarApi))
+    throw new ConfigurationError(
+      `Context "smartcarApi" must be ${Object.values(SmartcarApi).join(' or ')}, got "${smartcarApi}".`,
+    );
   const removal = text('bucketRemovalPolicy');
   if (removal !== undefined && removal !== 'retain' && removal !== 'destroy') {
     throw new ConfigurationError(`Context "bucketRemovalPolicy" must be "retain" or "destroy", got "${removal}".`);
@@ -151,6 +159,7 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
       removal === 'destroy' ? RemovalPolicy.DESTROY : removal === 'retain' ? RemovalPolicy.RETAIN : undefined,
     lakeExpireAfterDays: positiveInt('lakeExpireAfterDays'),
     reconcile: booleanContext('reconcile'),
+    smartcarApi: smartcarApi as SmartcarApi | undefined,
     endpoint: endpoint as ReceiverEndpoint | undefined,
     expectedPeakDeliveriesPerSecond: peak,
     errorCallbackPath: text('errorCallbackPath'),

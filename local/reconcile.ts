@@ -4,6 +4,7 @@
  * the credentials from the environment. Every step, wait and backoff is printed as it happens.
  */
 import { DEFAULT_RATE_LIMIT } from '../lambda/contract';
+import type { SmartcarApiGeneration } from '../lambda/core/fleet-api';
 import type { CoreLogger } from '../lambda/core/logger';
 import { noMetrics } from '../lambda/core/metrics';
 import type { Mode, ReconcileRun, ReconcileSummary } from '../lambda/core/reconcile';
@@ -23,6 +24,8 @@ export interface LocalReconcileOptions {
   readonly clientId: string;
   readonly clientSecret: string;
   readonly managementToken: string;
+  /** Which generation of Smartcar's API lists connections. @default 'v3' (DEFAULT_SMARTCAR_API) */
+  readonly smartcarApi?: SmartcarApiGeneration;
   readonly webhookId: string;
   readonly workDir: string;
   readonly print: (line: string) => void;
@@ -68,7 +71,12 @@ export interface LocalReconcileResult {
  */
 export async function runReconcile(options: LocalReconcileOptions): Promise<LocalReconcileResult> {
   const origins = options.apiOrigin
-    ? { iam: options.apiOrigin, management: options.apiOrigin, subscriptions: options.apiOrigin }
+    ? {
+        iam: options.apiOrigin,
+        management: options.apiOrigin,
+        subscriptions: options.apiOrigin,
+        vehicle: options.apiOrigin,
+      }
     : {};
   const platform = new SmartcarPlatform(origins);
   const handler = reconcileHandler({
@@ -78,6 +86,7 @@ export async function runReconcile(options: LocalReconcileOptions): Promise<Loca
       options.now,
     ),
     managementToken: async () => options.managementToken,
+    smartcarApi: options.smartcarApi,
     store: directoryWorkStore(options.workDir),
     logger: options.logger ?? { info() {}, warn() {}, error() {} },
     rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,

@@ -5,7 +5,8 @@
  * Prints the API requests made, requests per subscribed vehicle, the largest state a step returned, the
  * executions and the history events of the largest one (Step Functions allows 256 KiB and 25,000), the
  * run's simulated duration against the bound the rate limit sets, and what incremental runs cost: with
- * nothing new in the fleet, and with one new vehicle in a fleet of 10,000.
+ * nothing new in the fleet, and with one new vehicle in a fleet of 10,000. It runs once per generation of
+ * Smartcar's API (v3 connections, v2.0 management connections) and says whether the figures are the same.
  *
  *   npm run bench:reconcile [-- --connections 10000] [--rate-capacity 120 --rate-per-minute 2]
  *   npm run bench:reconcile -- --connections 100000 --rate-capacity 10000 --rate-per-minute 10000
@@ -16,6 +17,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import { DEFAULT_RATE_LIMIT } from '../lambda/contract';
+import { SMARTCAR_API_GENERATIONS, type SmartcarApiGeneration } from '../lambda/core/fleet-api';
 import { SmartcarWebhooksStack } from '../lib/smartcar-webhooks-stack';
 import { runReconcile } from '../local/reconcile';
 import { definitionFromTemplate, STATE_MACHINES } from '../local/workflow-runner';
@@ -41,7 +43,24 @@ async function main() {
   const stack = new SmartcarWebhooksStack(app, 'Bench');
   const template = app.synth().getStackByName(stack.stackName).template;
   const definition = definitionFromTemplate(template, STATE_MACHINES.reconcile);
+  const figures = new Map<SmartcarApiGeneration, { perVehicle: number; rerun: number; oneNew: number }>();
+  for (const api of SMARTCAR_API_GENERATIONS) figures.set(api, await bench(api, n, limit, definition));
+  const [a, b] = SMARTCAR_API_GENERATIONS.map(
+    (api) => figures.get(api) as { perVehicle: number; rerun: number; oneNew: number },
+  );
+  const same = a.perVehicle.toFixed(3) === b.perVehicle.toFixed(3) && a.rerun === b.rerun && a.oneNew === b.oneNew;
+  console.log(
+    `both generations: requests per vehicle ${SMARTCAR_API_GENERATIONS.map((api, i) => `${api} ${[a, b][i].perVehicle.toFixed(3)}`).join(', ')}; ` +
+      `no-op rerun ${SMARTCAR_API_GENERATIONS.map((api, i) => `${api} ${[a, b][i].rerun}`).join(', ')} request(s)  (goal: the same: ${same ? 'met' : 'NOT met'})`,
+  );
+}
 
+async function bench(
+  api: SmartcarApiGeneration,
+  n: number,
+  limit: { capacity: number; perMinute: number },
+  definition: Record<string, unknown>,
+) {
   const fake = new FakePlatform({
     clientId: 'c',
     clientSecret: 's',
@@ -64,6 +83,7 @@ async function main() {
       clientSecret: 's',
       managementToken: 'amt',
       webhookId: 'wh',
+      smartcarApi: api,
       workDir,
       rateLimit: limit,
       now: () => fake.now(),
@@ -102,7 +122,7 @@ async function main() {
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   const hours = (s: number) => `${(s / 3600).toFixed(1)} h`;
   console.log(
-    `reconcile ${n} connections, rate limit ${limit.capacity} requests + ${limit.perMinute}/min (simulated time), ${availableParallelism()} cores`,
+    `reconcile ${n} connections with Smartcar API ${api} (${api === 'v3' ? 'vehicle.api /v3/connections, application token' : 'v2.0 management connections, management token'}), rate limit ${limit.capacity} requests + ${limit.perMinute}/min (simulated time), ${availableParallelism()} cores`,
   );
   console.log(`  subscribed ${subscribed}, pending ${full.summary.pending}, failed ${full.summary.failed.length}`);
   console.log(`  API requests ${full.api} (429s ${full.limited}), token requests ${full.token}`);
@@ -125,6 +145,7 @@ async function main() {
     `  incremental run with 1 new vehicle in a fleet of 10,000: ${oneNew.api} API requests, subscribed ${oneNew.summary.subscribed}  (goal ≤ ${GOALS.incrementalOneNew}: ${met(oneNew.api <= GOALS.incrementalOneNew && oneNew.summary.subscribed === 1)})`,
   );
   await fake.stop();
+  return { perVehicle, rerun: rerun.api, oneNew: oneNew.api };
 }
 
 main().catch((err) => {

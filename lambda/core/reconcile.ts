@@ -26,6 +26,8 @@ import {
   SMARTCAR_ID_PATTERN,
   WORKFLOW_ERRORS,
 } from '../contract';
+import type { ConnectionsPage, SubscriptionsPage } from './fleet-api';
+import { DEFAULT_SMARTCAR_API, type FleetApi, fleetApi, type SmartcarApiGeneration } from './fleet-api';
 import type { CoreLogger } from './logger';
 import { SmartcarApiError } from './smartcar-client';
 import {
@@ -221,6 +223,14 @@ export interface ReconcileRun {
   readonly compareAll: boolean;
   /** Why this run did nothing: another run holds the application's rate limit, or auto-enrollment (one line), or null. */
   readonly skipped: string | null;
+  /** The Smartcar API generation the run lists connections with (a run keeps it to its end). */
+  readonly api?: SmartcarApiGeneration;
+  /**
+   * Whether the connections listing has been newest first so far (the watermark's early stop relies on
+   * it): the connectedAt of the previous page's last item, and a digest of that page, so a listing that
+   * repeats a page is caught whatever its paging.
+   */
+  order?: { lastAt: string | null; newestFirst: boolean; pageDigest: string | null };
   /**
    * Whether the webhook auto-subscribes every vehicle, as the last webhook health check read it (null: no
    * recent check). True makes the run do nothing: creating or pruning would fight Smartcar's own enrollment.
@@ -283,7 +293,10 @@ export interface ReconcileInput {
 export interface ReconcileDeps {
   readonly platform: SmartcarPlatform;
   readonly appTokens: ApplicationTokens;
+  /** Used by `smartcarApi` v2 only (connections are listed with it). */
   readonly managementToken: () => Promise<string>;
+  /** Which generation of Smartcar's API lists connections. @default DEFAULT_SMARTCAR_API (v3) */
+  readonly smartcarApi?: SmartcarApiGeneration;
   readonly store: WorkStore;
   readonly logger: CoreLogger;
   readonly rateLimit: RateLimit;
@@ -464,6 +477,7 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     dryRun: given.dryRun === true,
     watermarkAt: watermark?.connectedAt ?? null,
     compareAll,
+    smartcarApi: deps.smartcarApi ?? DEFAULT_SMARTCAR_API,
   });
   return {
     ...newRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true }, now, deps),
@@ -485,6 +499,8 @@ function newRun(
 ): ReconcileRun {
   return {
     ...r,
+    api: deps.smartcarApi ?? DEFAULT_SMARTCAR_API,
+    order: { lastAt: null, newestFirst: true, pageDigest: null },
     prune: false,
     allowMassPrune: false,
     watermarkKey: watermarkKey(r.webhookId, r.rules),
@@ -587,8 +603,14 @@ export async function step(run: ReconcileRun, deps: ReconcileDeps): Promise<Reco
   return r;
 }
 
+/** The run's API: the generation it started with (runs saved before there was a choice used v2). */
+function apiOf(r: ReconcileRun, deps: ReconcileDeps): FleetApi {
+  return fleetApi(r.api ?? 'v2', deps.platform, deps.appTokens, deps.managementToken);
+}
+
 async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<ReconcileRun> {
   const budget = deps.maxRequestsPerStep ?? 25;
+  const api = apiOf(r, deps);
   /** Takes `n` requests from the pacer, or sets the wait for them. */
   const take = (n = 1, ahead = n): boolean => {
     if (r.pacer.tokens >= n) {
@@ -637,9 +659,9 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
     if (!take()) return r;
     // A prune rests on the complete, unfiltered listing: mode and selection never make a vehicle "gone".
     const unfiltered = r.kind === 'full' && r.prune;
-    let page: Awaited<ReturnType<SmartcarPlatform['listConnections']>>;
+    let page: ConnectionsPage;
     try {
-      page = await deps.platform.listConnections(await deps.managementToken(), {
+      page = await api.listConnections({
         cursor: r.cursor,
         mode: unfiltered || r.rules.mode === 'all' ? undefined : r.rules.mode,
       });
@@ -648,6 +670,35 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
       throw fatal(err);
     }
     succeeded();
+    if (page.cursor !== null && page.cursor === r.cursor)
+      throw runaway(
+        `the connections listing answered page ${r.page + 1} with the cursor it was asked for; stopped rather than loop`,
+      );
+    // The watermark may stop the listing early only while it is provably newest first ("sorted by
+    // connection date" on v3's page does not say which way): a page out of order lists on to the end.
+    const order = r.order ?? { lastAt: null, newestFirst: true, pageDigest: null };
+    const times = page.connections.map((c) => instant(c.connectedAt));
+    const newestFirst =
+      order.newestFirst &&
+      times.every((t, i) => t <= (i === 0 ? (order.lastAt === null ? t : instant(order.lastAt)) : times[i - 1]));
+    const pageDigest =
+      page.connections.length === 0
+        ? null
+        : createHash('sha256')
+            .update(page.connections.map((c) => `${c.vehicleId}@${c.connectedAt}`).join('\n'))
+            .digest('hex')
+            .slice(0, 16);
+    if (pageDigest !== null && pageDigest === order.pageDigest)
+      throw runaway(
+        `the connections listing answered page ${r.page + 1} with the very connections of the page before; stopped rather than loop`,
+      );
+    if (order.newestFirst && !newestFirst)
+      deps.logger.warn('connections listing is not newest first; listing every page', { runId: r.runId });
+    r.order = {
+      lastAt: page.connections.length > 0 ? page.connections[page.connections.length - 1].connectedAt : order.lastAt,
+      newestFirst,
+      pageDigest,
+    };
     const seen = r.watermarkAt === null ? null : { at: instant(r.watermarkAt), ids: await watermarkIds(deps.store, r) };
     const fresh: Connection[] = [];
     let reachedWatermark = false;
@@ -667,6 +718,7 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
     // A page of nothing but connections the watermark knows is where earlier runs stopped (thousands may
     // share its instant); a new one at that very millisecond beyond it waits for the daily full run.
     if (known > 0 && fresh.length === 0) reachedWatermark = true;
+    if (!newestFirst) reachedWatermark = false;
     // A connection dated after now (a skewed clock, bad data) is subscribed, but never moves the watermark
     // past now: that would hide every real connection from incremental runs until then.
     const dated = fresh.filter((c) => instant(c.connectedAt) <= now);
@@ -692,10 +744,6 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
       malformed: r.listing.malformed + page.malformed,
     };
     r.counts = { ...r.counts, desired: r.counts.desired + desired.length };
-    if (page.cursor !== null && page.cursor === r.cursor)
-      throw runaway(
-        `the connections listing answered page ${r.page + 1} with the cursor it was asked for; stopped rather than loop`,
-      );
     nextPage('connections');
     if (page.cursor === null || reachedWatermark) {
       r.phase = r.kind === 'full' || r.compareAll ? 'subscriptions' : 'plan';
@@ -710,11 +758,9 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
   if (r.phase === 'subscriptions' || (r.phase === 'confirm' && r.confirmBy === 'listing')) {
     const folder = r.phase === 'subscriptions' ? 'actual' : 'confirmed';
     if (!take()) return r;
-    let page: Awaited<ReturnType<SmartcarPlatform['listSubscriptions']>>;
+    let page: SubscriptionsPage;
     try {
-      page = await deps.appTokens.withToken((token) =>
-        deps.platform.listSubscriptions(token, { webhookId: r.webhookId, number: r.page + 1 }),
-      );
+      page = await api.listSubscriptions({ webhookId: r.webhookId, number: r.page + 1 });
     } catch (err) {
       if (err instanceof SmartcarApiError && err.retryable) return backOff(err);
       throw fatal(err);
@@ -750,9 +796,7 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
       made++;
       const vehicleId = ids[r.index];
       try {
-        const page = await deps.appTokens.withToken((token) =>
-          deps.platform.listSubscriptions(token, { webhookId: r.webhookId, vehicleId, number: 1 }),
-        );
+        const page = await api.listSubscriptions({ webhookId: r.webhookId, vehicleId, number: 1 });
         found.push(...page.subscriptions.filter((s) => s.webhookId === r.webhookId && s.vehicleId === vehicleId));
       } catch (err) {
         if (!(err instanceof SmartcarApiError)) throw err;
@@ -822,20 +866,15 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
       made += cost;
       try {
         if (op.op === 'create') {
-          const result = await deps.appTokens.withToken((token) =>
-            deps.platform.createSubscription(token, {
-              webhookId: r.webhookId,
-              userId: op.userId,
-              vehicleId: op.vehicleId,
-            }),
-          );
+          const result = await api.createSubscription({
+            webhookId: r.webhookId,
+            userId: op.userId,
+            vehicleId: op.vehicleId,
+          });
           outcomes.push({ result, op });
           if (result === 'accepted') r.counts = { ...r.counts, accepted: r.counts.accepted + 1 };
         } else {
-          const own = await deps.platform.listConnections(await deps.managementToken(), {
-            vehicleId: op.vehicleId,
-            limit: 1,
-          });
+          const own = await api.listConnections({ vehicleId: op.vehicleId, limit: 1 });
           const stillConnected = own.connections.some((c) => c.vehicleId === op.vehicleId);
           const unfiltered = own.malformed > 0 || own.connections.some((c) => c.vehicleId !== op.vehicleId);
           if (stillConnected || unfiltered) {
@@ -850,7 +889,7 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
                 : `listing anomaly: the connections listing left out vehicle ${op.vehicleId}, which is still connected, so it was incomplete; the remaining deletions were skipped`,
             };
           } else {
-            await deps.appTokens.withToken((token) => deps.platform.deleteSubscription(token, op.subscriptionId));
+            await api.deleteSubscription(op.subscriptionId);
             outcomes.push({ result: 'deleted', op });
           }
         }
@@ -947,6 +986,11 @@ export interface ReconcileSummary {
   readonly executions: number;
   /** An incremental run with no watermark yet compared every connection with every subscription. */
   readonly comparedAll: boolean;
+  /** The Smartcar API generation the run used, and its endpoints (one line). */
+  readonly api: SmartcarApiGeneration;
+  readonly endpoints: string;
+  /** False when the connections listing was not newest first, so the run listed every page. */
+  readonly newestFirst: boolean;
   /** Why the run did nothing (another run holds the rate limit, or the webhook auto-enrolls): one line, or null. */
   readonly skipped: string | null;
   /** The webhook auto-subscribes every vehicle (last health check), so the run did nothing; null: not known. */
@@ -1000,6 +1044,9 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     requests: run.requests,
     executions: run.execution.number,
     comparedAll: run.compareAll,
+    api: run.api ?? 'v2',
+    endpoints: apiOf(run, deps).endpoints,
+    newestFirst: run.order?.newestFirst ?? true,
     skipped: run.skipped,
     autoEnroll: run.autoEnroll ?? null,
     refused: run.refusal?.reason ?? null,

@@ -181,6 +181,46 @@ export class SmartcarPlatform {
   }
 
   /**
+   * One page (1-based) of the application's connections from API v3's `GET /connections` (vehicle API,
+   * application token). Smartcar's reference (List connections, vehicle.api.smartcar.com/v3, checked
+   * 2026-12-04) names the parameters FilterUserId, FilterVehicleId, FilterVehicleMode, PageNumber and
+   * PageSize and returns JSON:API connection resources: ids under `relationships.user|vehicle.data.id`,
+   * the mode under `attributes.vehicle.mode` and the connection time as `meta.createdAt` (Get connection's
+   * example). The parameter spellings are the JSON:API ones its sibling lists publish (`filter[userId]`,
+   * `filter[vehicle.mode]`, `page[number]`, `page[size]`, at most 100). Flat items (`userId`, `vehicleId`,
+   * `connectedAt`, `mode`, as v2 lists them) are read too; anything else is `malformed`. `cursor` is the next
+   * page's number, null on the last page (`links.next` absent, or a short page when there are no links).
+   */
+  async listConnectionsV3(
+    token: string,
+    page: { cursor?: string | null; limit?: number; mode?: string; vehicleId?: string; userId?: string },
+  ): Promise<{ connections: Connection[]; cursor: string | null; malformed: number; items: number }> {
+    const number = page.cursor ? Number(page.cursor) : 1;
+    if (!Number.isInteger(number) || number < 1) throw new Error(`not a page number: ${page.cursor}`);
+    const size = Math.min(page.limit ?? CONNECTIONS_PAGE_SIZE, CONNECTIONS_PAGE_SIZE);
+    const q = new URLSearchParams({ 'page[number]': String(number), 'page[size]': String(size) });
+    if (page.mode) q.set('filter[vehicle.mode]', page.mode);
+    if (page.vehicleId) q.set('filter[vehicleId]', page.vehicleId);
+    if (page.userId) q.set('filter[userId]', page.userId);
+    const { body } = await smartcarRequest(this.fetchImpl, `${this.vehicle}/v3/connections?${q}`, {
+      operation: 'list connections',
+      method: 'GET',
+      timeoutMs: this.timeoutMs,
+      headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.api+json' },
+    });
+    if (!Array.isArray(body?.data)) throw invalid('list connections', 'no data[]');
+    const connections: Connection[] = [];
+    let malformed = 0;
+    for (const item of body.data as unknown[]) {
+      const c = connectionOf(item);
+      if (c) connections.push(c);
+      else malformed++;
+    }
+    const more = body.links ? Boolean(body.links.next) : body.data.length >= size;
+    return { connections, cursor: more ? String(number + 1) : null, malformed, items: body.data.length };
+  }
+
+  /**
    * One page (1-based) of the webhook's v3 subscriptions; `more` when another page may follow. Each item
    * keeps its own webhook id: the server's filter is not taken on trust. Items without an id or a vehicle
    * are counted in `malformed`.
@@ -351,6 +391,19 @@ export class SmartcarErasure {
       throw err;
     }
   }
+}
+
+/** A v3 connection resource (or a flat v2-style item) as a {@link Connection}; null when it lacks a field. */
+function connectionOf(item: unknown): Connection | null {
+  // biome-ignore lint/suspicious/noExplicitAny: checked field by field below.
+  const c = item as Record<string, any> | null;
+  const id = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+  const userId = id(c?.relationships?.user?.data?.id) ?? id(c?.userId);
+  const vehicleId = id(c?.relationships?.vehicle?.data?.id) ?? id(c?.vehicleId);
+  const connectedAt = id(c?.meta?.createdAt) ?? id(c?.attributes?.connectedAt) ?? id(c?.connectedAt);
+  const mode = id(c?.attributes?.vehicle?.mode) ?? id(c?.attributes?.mode) ?? id(c?.mode);
+  if (!userId || !vehicleId || !connectedAt || Number.isNaN(Date.parse(connectedAt)) || !mode) return null;
+  return { userId, vehicleId, connectedAt, mode: mode.toLowerCase() };
 }
 
 function invalid(operation: string, what: string): SmartcarApiError {

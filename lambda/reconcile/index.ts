@@ -16,9 +16,18 @@ import {
   WORKFLOW_ENV,
 } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
+import { DEFAULT_SMARTCAR_API, SMARTCAR_API_GENERATIONS, type SmartcarApiGeneration } from '../core/fleet-api';
 import type { Mode } from '../core/reconcile';
 import { type ReconcileTaskEvent, reconcileHandler } from '../core/reconcile-tasks';
 import { ApplicationTokens, parseClientCredentials, SmartcarPlatform } from '../core/smartcar-platform';
+
+/** The configured generation (the construct always sets it; unset is the default). */
+function smartcarApiOf(value: string | undefined): SmartcarApiGeneration {
+  if (value === undefined || value === '') return DEFAULT_SMARTCAR_API;
+  if (!(SMARTCAR_API_GENERATIONS as readonly string[]).includes(value))
+    throw new Error(`${RECONCILE_ENV.smartcarApi} is "${value}"; expected ${SMARTCAR_API_GENERATIONS.join(' or ')}`);
+  return value as SmartcarApiGeneration;
+}
 
 const secrets = new SecretsManagerClient({});
 const credentialsSecret = requireEnv(RECONCILE_ENV.clientCredentialsSecretId);
@@ -26,6 +35,7 @@ const platform = new SmartcarPlatform({
   iam: process.env[RECONCILE_ENV.iamOrigin] || undefined,
   management: process.env[RECONCILE_ENV.managementOrigin] || undefined,
   subscriptions: process.env[RECONCILE_ENV.subscriptionsOrigin] || undefined,
+  vehicle: process.env[RECONCILE_ENV.vehicleOrigin] || undefined,
 });
 const managementTokens = secretsManagerTokens(secrets, requireEnv(ENV.managementTokenSecretId));
 const appTokens = new ApplicationTokens(async () => {
@@ -41,6 +51,7 @@ const handle = reconcileHandler(
     platform,
     appTokens,
     managementToken: () => managementTokens.get(),
+    smartcarApi: smartcarApiOf(process.env[RECONCILE_ENV.smartcarApi]),
     store: s3WorkStore(requireEnv(WORKFLOW_ENV.workBucketName)),
     logger,
     rateLimit: {

@@ -1,7 +1,7 @@
 /** The reconcile state machine, its function, credentials secret and schedules in the template. */
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { ReconcileMode } from '../../lib/reconcile';
+import { ReconcileMode, SmartcarApi } from '../../lib/reconcile';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
 import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
 import { bareStack, synthStack } from '../support/synth';
@@ -93,6 +93,25 @@ describe('reconcile function', () => {
     expect(
       () => new SmartcarWebhooks(bareStack(), 'W', { subscriptionWorkflow: { workRetention: Duration.days(7) } }),
     ).toThrow(/workRetention is 7 days; give at least 14 days/);
+  });
+
+  it('lists connections with API v3 by default; SmartcarApi.V2 or the context smartcarApi=v2 switches to the v2.0 listing', () => {
+    const envOf = (reconcile: Record<string, unknown>) => {
+      const stack = bareStack();
+      const w = new SmartcarWebhooks(stack, 'W', { webhookId: 'wh', reconcile });
+      return stack.resolve(
+        (w.reconcile?.reconcileFunction.node.defaultChild as { environment?: unknown })?.environment,
+      );
+    };
+    expect(JSON.stringify(envOf({}))).toContain('"SMARTCAR_API":"v3"');
+    expect(JSON.stringify(envOf({ smartcarApi: SmartcarApi.V2 }))).toContain('"SMARTCAR_API":"v2"');
+    expect(settingsFromContext((k) => ({ smartcarApi: 'v2' })[k])).toMatchObject({ smartcarApi: SmartcarApi.V2 });
+    expect(() => settingsFromContext((k) => ({ smartcarApi: 'v2.0' })[k])).toThrow(
+      /Context "smartcarApi" must be v3 or v2, got "v2.0"/,
+    );
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { reconcile: { smartcarApi: 'v4' as SmartcarApi } })).toThrow(
+      /reconcile.smartcarApi "v4" must be SmartcarApi.V3 or SmartcarApi.V2/,
+    );
   });
 
   it('rejects a bad mode', () => {

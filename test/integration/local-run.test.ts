@@ -275,6 +275,15 @@ describe('npm run reconcile (local)', () => {
       LOCAL_WORKFLOW_DIR: workDir,
     });
     expect(again.stdout).toContain('"subscribed": 0');
+    // The same run through API v2.0's listing: it needs the management token, and names its endpoints.
+    const v2 = await runInProcess('reconcile', reconcileMain, [...args, '--smartcar-api', 'v2'], {
+      ...env,
+      LOCAL_WORKFLOW_DIR: workDir,
+    });
+    expect(v2.code).toBe(0);
+    expect(v2.stdout).toMatch(/API v2\)/);
+    expect(v2.stdout).toContain('"api": "v2"');
+    expect(v2.stdout + v2.stderr).not.toMatch(/csecret|amt-local/);
   });
 
   it.each([
@@ -285,6 +294,13 @@ describe('npm run reconcile (local)', () => {
       { SMARTCAR_CLIENT_SECRET: undefined },
       /needs SMARTCAR_CLIENT_SECRET in the environment/,
     ],
+    [
+      reconcileMain,
+      ['--webhook-id', 'wh', '--smartcar-api', 'v2'],
+      { SMARTCAR_MANAGEMENT_TOKEN: undefined },
+      /needs SMARTCAR_MANAGEMENT_TOKEN in the environment/,
+    ],
+    [reconcileMain, ['--webhook-id', 'wh', '--smartcar-api', 'v4'], {}, /--smartcar-api "v4" must be v3 or v2/],
     [reconcileMain, ['--webhook-id', 'wh', '--mode', 'test'], {}, /--mode must be live, simulated or all/],
     [reconcileMain, ['--webhook-id', 'wh', '--prune', '--incremental'], {}, /--prune needs a full run/],
     [reconcileMain, ['--webhook-id', 'wh', '--no-wait'], {}, /--no-wait goes with --stack/],

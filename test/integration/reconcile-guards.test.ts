@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { WORKFLOW_ERRORS } from '../../lambda/contract';
+import { SMARTCAR_API_GENERATIONS } from '../../lambda/core/fleet-api';
 import { MAX_RATE_LIMITED_STREAK } from '../../lambda/core/reconcile';
 import { connections, type FakeConnection, type FakePlatform } from '../support/fake-platform';
 import { createdOnce, type Drill, fleet, startDrill, UNLIMITED, WEBHOOK } from '../support/reconcile-drill';
@@ -25,31 +26,39 @@ async function subscribedFleet(extra: Parameters<typeof fleet>[0] = {}) {
   drill.workDir = mkdtempSync(path.join(tmpdir(), 'reconcile-guards-'));
   for (const c of fake.options.connections) if (c.mode === 'live') fake.subscribe(c.vehicleId, c.userId);
 }
-const run = (input: Record<string, unknown>, extra: Parameters<Drill['run']>[1] = {}) =>
+const runWith = (input: Record<string, unknown>, extra: Parameters<Drill['run']>[1] = {}) =>
   drill.run(input, { rateLimit: UNLIMITED, maxRequestsPerStep: 500, ...extra });
+const run = runWith;
 const live = () => fake.options.connections.filter((c) => c.mode === 'live').map((c) => c.vehicleId);
 const subscribed = (ids: string[]) => ids.filter((id) => fake.subscriptions.has(id)).length;
 const deletes = () => fake.requests.filter((r) => r.method === 'DELETE').length;
 
 describe('1. prune deletes only what a complete, well-formed listing proves gone', () => {
-  it.each([
+  it.each(
     [
-      'an empty listing',
-      'empty',
-      WORKFLOW_ERRORS.pruneStopped,
-      /connections listing is empty while the webhook has 250/,
-    ],
-    [
-      'a first page without a cursor',
-      'truncated',
-      WORKFLOW_ERRORS.pruneStopped,
-      /would delete 150 of 250 subscriptions/,
-    ],
-    ['items with renamed fields', 'renamed', WORKFLOW_ERRORS.listingAnomaly, /270 connection\(s\) lacked vehicleId/],
-  ] as const)(
-    '%s deletes nothing, fails the execution with a one-line reason, and a dry run says the same',
-    async (_, fault, error, reason) => {
+      [
+        'an empty listing',
+        'empty',
+        WORKFLOW_ERRORS.pruneStopped,
+        /connections listing is empty while the webhook has 250/,
+      ],
+      [
+        'a first page without a cursor',
+        'truncated',
+        WORKFLOW_ERRORS.pruneStopped,
+        /would delete 150 of 250 subscriptions/,
+      ],
+      ['items with renamed fields', 'renamed', WORKFLOW_ERRORS.listingAnomaly, /270 connection\(s\) lacked vehicleId/],
+    ]
+      .map((c) => c as unknown as readonly [string, 'empty' | 'truncated' | 'renamed', string, RegExp])
+      .flatMap(([name, fault, error, reason]) =>
+        SMARTCAR_API_GENERATIONS.map((api) => [name, api, fault, error, reason] as const),
+      ),
+  )(
+    '%s (API %s) deletes nothing, fails the execution with a one-line reason, and a dry run says the same',
+    async (_, smartcarApi, fault, error, reason) => {
       await subscribedFleet({ connectionsFault: fault });
+      const run = (input: Record<string, unknown>) => runWith(input, { smartcarApi });
       const dry = await run({ kind: 'full', prune: true, dryRun: true });
       expect(dry.summary).toMatchObject({ dryRun: true, toUnsubscribe: 0, failure: null });
       expect(dry.summary.refused).toMatch(reason);
@@ -95,14 +104,17 @@ describe('1. prune deletes only what a complete, well-formed listing proves gone
     expect(deletes()).toBe(0);
   });
 
-  it("a lookup that ignores its vehicle filter is not taken as proof: nothing it can't confirm is deleted", async () => {
-    await subscribedFleet({ connectionsFault: 'unfiltered' });
-    fake.options.connections = fake.options.connections.filter((c) => c.vehicleId !== 'veh-000001');
-    const { summary, failedWith } = await run({ kind: 'full', prune: true });
-    expect(summary).toMatchObject({ unsubscribed: 0, kept: 1 });
-    expect(failedWith).toBe(WORKFLOW_ERRORS.listingAnomaly);
-    expect(fake.subscriptions.has('veh-000001')).toBe(true);
-  });
+  it.each(SMARTCAR_API_GENERATIONS)(
+    "API %s: a lookup that ignores its vehicle filter is not taken as proof: nothing it can't confirm is deleted",
+    async (smartcarApi) => {
+      await subscribedFleet({ connectionsFault: 'unfiltered' });
+      fake.options.connections = fake.options.connections.filter((c) => c.vehicleId !== 'veh-000001');
+      const { summary, failedWith } = await run({ kind: 'full', prune: true }, { smartcarApi });
+      expect(summary).toMatchObject({ unsubscribed: 0, kept: 1 });
+      expect(failedWith).toBe(WORKFLOW_ERRORS.listingAnomaly);
+      expect(fake.subscriptions.has('veh-000001')).toBe(true);
+    },
+  );
 
   it("deletions check the subscription's own webhook: a listing that ignores its filter deletes nothing", async () => {
     await subscribedFleet({ ignoreWebhookFilter: true });
@@ -200,6 +212,18 @@ describe('3. a watermark per webhook, mode and selection, compared as instants',
   });
 });
 
+describe('3b. a listing that is not newest first', () => {
+  it('an oldest-first listing is read to its end: the watermark never stops it early, and new vehicles are found', async () => {
+    await subscribedFleet({ connections: connections(250), connectionsOrder: 'oldest' });
+    await run({ kind: 'full' });
+    fake.connect(...connections(2, 5000)); // listed last
+    const { summary, requests } = await run({ kind: 'incremental' });
+    expect(summary).toMatchObject({ newestFirst: false, desired: 2, subscribed: 2, failure: null });
+    expect(requests).toBe(3 + 2 + 2); // every page of connections, two creates, two lookups
+    expect(createdOnce(fake)).toBe(true);
+  });
+});
+
 describe('4. confirmation proportional to the change', () => {
   it('one new vehicle in a fleet of 2,000 costs a handful of requests, not a listing of the webhook', async () => {
     await subscribedFleet({ connections: connections(2000) });
@@ -212,11 +236,14 @@ describe('4. confirmation proportional to the change', () => {
 });
 
 describe('5. bounded runs', () => {
-  it('a cursor that never advances fails the run with a clear error', async () => {
+  it.each([
+    ['v2', 'a cursor that never advances', /with the cursor it was asked for/],
+    ['v3', 'a page number that is ignored', /with the very connections of the page before/],
+  ] as const)('API %s: %s fails the run with a clear error', async (smartcarApi, _, message) => {
     await subscribedFleet({ connectionsFault: 'stuck' });
-    await expect(run({ kind: 'full' })).rejects.toMatchObject({
+    await expect(run({ kind: 'full' }, { smartcarApi })).rejects.toMatchObject({
       name: WORKFLOW_ERRORS.runaway,
-      message: expect.stringMatching(/with the cursor it was asked for/),
+      message: expect.stringMatching(message),
     });
     expect(fake.counts().api).toBeLessThanOrEqual(3);
   });

@@ -1,7 +1,8 @@
 /**
  * A fake of Smartcar's current platform on 127.0.0.1, behaving like the real thing where reconciliation
- * depends on it: client-credentials tokens that expire (then 401), connections newest first with cursor
- * paging (at most 100 a page), v3 subscriptions listed by page number, created asynchronously (202, then
+ * depends on it: client-credentials tokens that expire (then 401), connections newest first, both as API
+ * v2.0's management listing (management token, cursor paging) and as API v3's `GET /v3/connections`
+ * (application token, JSON:API, `page[number]`/`page[size]` with `links.next`), at most 100 a page, v3 subscriptions listed by page number, created asynchronously (202, then
  * listed only after a delay), 409 for duplicates, a token bucket with Retry-After, transient 5xx and a
  * permanent 4xx per vehicle. Time is simulated: it moves only when the caller says (the state machine's
  * Wait states), so a run of hours takes seconds and every figure is deterministic.
@@ -38,6 +39,8 @@ export interface FakePlatformOptions {
    * (the cursor never advances), `unfiltered` (vehicle_id is ignored).
    */
   connectionsFault?: 'empty' | 'truncated' | 'renamed' | 'stuck' | 'unfiltered';
+  /** The listing's order: newest first (as v2.0 documents), or oldest first (v3 says only "by connection date"). */
+  connectionsOrder?: 'newest' | 'oldest';
   /** Vehicles the full listing leaves out (as a flaky listing would) but a vehicle_id lookup still finds. */
   hiddenFromListing?: string[];
   /** The subscriptions listing ignores filter[webhookId] and lists every webhook's subscriptions. */
@@ -130,6 +133,20 @@ export class FakePlatform {
     this.options.connections = [...connections, ...this.options.connections];
   }
 
+  /** The connections a listing shows under its filters and the configured faults (both generations). */
+  private listedConnections(mode: string | null, userId: string | null, vehicleFilter: string | null) {
+    const vehicleId = this.options.connectionsFault === 'unfiltered' ? null : vehicleFilter;
+    if (this.options.connectionsFault === 'empty') return [];
+    const ordered =
+      this.options.connectionsOrder === 'oldest' ? [...this.options.connections].reverse() : this.options.connections;
+    return ordered.filter(
+      (c) =>
+        (!mode || c.mode === mode) &&
+        (!userId || c.userId === userId) &&
+        (vehicleId ? c.vehicleId === vehicleId : !this.options.hiddenFromListing?.includes(c.vehicleId)),
+    );
+  }
+
   /** Requests to the rate-limited API (not the token endpoint), and all requests. */
   counts() {
     const api = this.requests.filter((r) => r.path !== '/oauth2/token');
@@ -204,19 +221,12 @@ export class FakePlatform {
       const expected = `Basic ${Buffer.from(`default:${this.options.managementToken}`).toString('base64')}`;
       if (req.headers.authorization !== expected) return error(401, 'AUTHENTICATION');
       const limit = Math.min(Number(url.searchParams.get('limit') ?? 100), 100);
-      const mode = url.searchParams.get('mode');
-      const vehicleId = this.options.connectionsFault === 'unfiltered' ? null : url.searchParams.get('vehicle_id');
-      const userId = url.searchParams.get('user_id');
       const fault = this.options.connectionsFault;
-      const all =
-        fault === 'empty'
-          ? []
-          : this.options.connections.filter(
-              (c) =>
-                (!mode || c.mode === mode) &&
-                (!userId || c.userId === userId) &&
-                (vehicleId ? c.vehicleId === vehicleId : !this.options.hiddenFromListing?.includes(c.vehicleId)),
-            );
+      const all = this.listedConnections(
+        url.searchParams.get('mode'),
+        url.searchParams.get('user_id'),
+        url.searchParams.get('vehicle_id'),
+      );
       const start = fault === 'stuck' ? 0 : Number(url.searchParams.get('cursor') ?? 0);
       const page = all.slice(start, start + limit);
       const next = start + limit < all.length && fault !== 'truncated' ? String(start + limit) : undefined;
@@ -248,6 +258,46 @@ export class FakePlatform {
 
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const valid = bearer !== undefined && (this.tokens.get(bearer) ?? 0) > this.clock;
+
+    // API v3's connections (vehicle API, application token): JSON:API resources paged by number, at most
+    // 100 a page, the ids under relationships, the mode under attributes.vehicle, the time as meta.createdAt.
+    if (req.method === 'GET' && url.pathname === '/v3/connections') {
+      if (!valid) return error(401, 'AUTHENTICATION');
+      const size = Number(url.searchParams.get('page[size]') ?? 50);
+      const number = Number(url.searchParams.get('page[number]') ?? 1);
+      if (!Number.isInteger(size) || size < 1 || size > 100 || !Number.isInteger(number) || number < 1)
+        return error(400, 'VALIDATION');
+      const fault = this.options.connectionsFault;
+      const all = this.listedConnections(
+        url.searchParams.get('filter[vehicle.mode]'),
+        url.searchParams.get('filter[userId]') ?? (req.headers['sc-user-id'] as string | undefined) ?? null,
+        url.searchParams.get('filter[vehicleId]'),
+      );
+      const start = fault === 'stuck' ? 0 : (number - 1) * size;
+      const page = all.slice(start, start + size);
+      const more = start + size < all.length && fault !== 'truncated';
+      return send(200, {
+        data: page.map((c, i) =>
+          fault === 'renamed'
+            ? { id: `conn-${c.vehicleId}`, type: 'connection', attributes: { vehicle_id: c.vehicleId, mode: c.mode } }
+            : {
+                id: `conn-${start + i}-${c.vehicleId}`,
+                type: 'connection',
+                attributes: { permissions: ['read_vehicle_info'], vehicle: { mode: c.mode } },
+                relationships: {
+                  vehicle: { data: { id: c.vehicleId, type: 'vehicle' } },
+                  user: { data: { id: c.userId, type: 'user' } },
+                },
+                meta: { createdAt: c.connectedAt, updatedAt: c.connectedAt },
+              },
+        ),
+        links: {
+          self: `/v3/connections?page[number]=${number}`,
+          ...(more ? { next: `/v3/connections?page[number]=${number + 1}&page[size]=${size}` } : {}),
+        },
+        meta: { totalCount: all.length, pageNumber: number, pageSize: size },
+      });
+    }
     if (url.pathname.startsWith('/v3/subscriptions') && !valid) return error(401, 'AUTHENTICATION');
 
     if (req.method === 'GET' && url.pathname === '/v3/subscriptions') {

@@ -42,7 +42,11 @@ export interface Drill {
 
 let definition: Record<string, unknown> | undefined;
 
-export async function startDrill(options: FakePlatformOptions = fleet()): Promise<Drill> {
+/** `defaults` apply to every run of the drill (e.g. `{ smartcarApi: 'v2' }`); a run's `extra` overrides them. */
+export async function startDrill(
+  options: FakePlatformOptions = fleet(),
+  defaults: Partial<LocalReconcileOptions> = {},
+): Promise<Drill> {
   definition ??= definitionFromTemplate(synthStack().template.toJSON() as never, STATE_MACHINES.reconcile);
   const fake = new FakePlatform(options);
   const origin = await fake.start();
@@ -69,6 +73,7 @@ export async function startDrill(options: FakePlatformOptions = fleet()): Promis
         waitMs: 0,
         executionName: `run-${++seq}`,
         print: (l) => drill.lines.push(l),
+        ...defaults,
         ...extra,
       });
       return { ...result, requests: fake.counts().api - before };

@@ -29,6 +29,7 @@ beforeAll(async () => {
     SMARTCAR_IAM_ORIGIN: origin,
     SMARTCAR_MANAGEMENT_ORIGIN: origin,
     SMARTCAR_SUBSCRIPTIONS_ORIGIN: origin,
+    SMARTCAR_VEHICLE_ORIGIN: origin,
     POWERTOOLS_DEV: 'false',
   });
 });
