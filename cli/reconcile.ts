@@ -149,6 +149,7 @@ async function reconcileLocally(args: ParsedArgs, input: ReturnType<typeof recon
     webhookId: input.webhookId,
     workDir,
     expectedCallbackUrl: env.SMARTCAR_CALLBACK_URL || undefined,
+    expectedErrorCallbackUrl: env.SMARTCAR_ERROR_CALLBACK_URL || undefined,
     print: (l) => console.log(l),
   });
   try {

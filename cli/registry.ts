@@ -112,7 +112,7 @@ ${DEPLOYED_DETAILS}
   Local runs read SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET (and, for v2, SMARTCAR_MANAGEMENT_TOKEN)
   from the environment and keep their reports and watermark in $LOCAL_WORKFLOW_DIR (default ./.local-workflow).
   Local runs print the webhook's health first (SMARTCAR_CALLBACK_URL, if set, is the callback URI it should
-  have); a webhook that auto-subscribes every vehicle makes the run stand aside, saying so.
+  have, SMARTCAR_ERROR_CALLBACK_URL its error callback URI); a webhook that auto-subscribes every vehicle makes the run stand aside, saying so.
 ${DEPLOYED_DETAILS}`,
     options: {
       incremental: { type: 'boolean' },

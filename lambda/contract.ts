@@ -294,6 +294,8 @@ export const RECONCILE_ENV = {
   maxExecutionSeconds: 'RECONCILE_MAX_EXECUTION_SECONDS',
   /** The stack's callback URL: the webhook health check expects Smartcar to deliver there. */
   expectedCallbackUrl: 'SMARTCAR_EXPECTED_CALLBACK_URL',
+  /** The stack's error callback URL: Smartcar may send vehicle errors there (or to the callback). */
+  expectedErrorCallbackUrl: 'SMARTCAR_EXPECTED_ERROR_CALLBACK_URL',
 } as const;
 
 /** Default share of the webhook's subscriptions a prune may delete in one run (`maxPruneFraction`). */

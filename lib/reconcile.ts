@@ -138,6 +138,13 @@ export interface ReconcileProps extends ReconcileOptions {
   readonly allowedWebhookIds?: string[];
   /** The stack's callback URL: the webhook health check expects the webhook to deliver there. @default - not compared */
   readonly callbackUrl?: string;
+  /** The stack's error callback URL (with `errorCallbackPath`): vehicle errors may go there too. @default - none */
+  readonly errorCallbackUrl?: string;
+  /**
+   * The error callback path, to expect it under `expectedCallbackUrl`'s origin when that names a custom
+   * domain. @default - none
+   */
+  readonly errorCallbackPath?: string;
   /**
    * Longest one execution may take; a longer run continues in a new execution after half of it (at most
    * 3 days), so 25,000 vehicles at 2 requests a minute (about 9 days) finish. @default Duration.days(7)
@@ -232,6 +239,13 @@ export class Reconcile extends Construct {
           `reconcile.expectedCallbackUrl "${props.expectedCallbackUrl}" must be an https URL (the webhook's callback URI).`,
         );
     }
+    // Behind a custom domain the error path sits on the same front door: the expected URL's origin.
+    let expectedErrorUrl = props.errorCallbackUrl;
+    if (props.expectedCallbackUrl !== undefined)
+      expectedErrorUrl =
+        props.errorCallbackPath !== undefined && !Token.isUnresolved(props.expectedCallbackUrl)
+          ? `${new URL(props.expectedCallbackUrl).origin}${props.errorCallbackPath}`
+          : undefined;
     const allowed = props.allowedWebhookIds ?? (props.webhookId ? [props.webhookId] : []);
     const timeout = props.timeout ?? Duration.days(7);
     this.reconcileFunction = new HouseFunction(this, 'ReconcileFunction', {
@@ -260,6 +274,7 @@ export class Reconcile extends Construct {
         ...(props.vehicleOrigin ? { [RECONCILE_ENV.vehicleOrigin]: props.vehicleOrigin } : {}),
         [RECONCILE_ENV.smartcarApi]: smartcarApi,
         ...(expectedUrl ? { [RECONCILE_ENV.expectedCallbackUrl]: expectedUrl } : {}),
+        ...(expectedErrorUrl ? { [RECONCILE_ENV.expectedErrorCallbackUrl]: expectedErrorUrl } : {}),
       },
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,

@@ -408,6 +408,8 @@ export class SmartcarWebhooks extends Construct {
       webhookId: props.webhookId,
       allowedWebhookIds: props.subscriptionWorkflow?.allowedWebhookIds,
       callbackUrl: this.callbackUrl,
+      errorCallbackUrl: this.errorCallbackUrl,
+      errorCallbackPath: props.errorCallbackPath,
       logRetention,
       logRemovalPolicy,
     });

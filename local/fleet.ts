@@ -7,7 +7,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { flag, lakeDirOf, runCommand } from '../cli/args';
 import { SPECS } from '../cli/registry';
-import { formatStoredWebhookConfig, type StoredWebhookConfig } from '../lambda/core/webhook-health';
+import {
+  formatStoredWebhookConfig,
+  type StoredWebhookConfig,
+  type WebhookCheckFailures,
+} from '../lambda/core/webhook-health';
 import { type LocalLake, openLocalLake, type Row } from './query';
 
 /**
@@ -15,21 +19,51 @@ import { type LocalLake, openLocalLake, type Row } from './query';
  * that went silent all at once is most often a webhook disabled, unverified or pointed elsewhere.
  */
 export function storedWebhookHealth(workDir: string): string[] {
+  return storedWebhookChecks(workDir).map((c) => c.line);
+}
+
+export interface StoredWebhookCheck {
+  readonly webhookId: string;
+  /** What the last check found (null: its record is unreadable). */
+  readonly healthy: boolean | null;
+  readonly line: string;
+}
+
+/** The same checks, each with its verdict (the inspector's fleet tab colours them). */
+export function storedWebhookChecks(workDir: string): StoredWebhookCheck[] {
   const dir = path.join(workDir, 'reconcile', 'webhooks');
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+    names = readdirSync(dir).filter((n) => n.endsWith('.json') && !n.endsWith('.failures.json'));
   } catch {
     return [];
   }
-  return names.sort().flatMap((n) => {
+  return names.sort().map((n) => {
+    const webhookId = n.slice(0, -'.json'.length);
     try {
       const stored = JSON.parse(readFileSync(path.join(dir, n), 'utf8')) as StoredWebhookConfig;
-      return [formatStoredWebhookConfig(n.slice(0, -'.json'.length), stored)];
+      const failures = readFailures(path.join(dir, `${webhookId}.failures.json`));
+      const since =
+        failures && failures.transientFailures > 0
+          ? `; since then ${failures.transientFailures} check(s) in a row could not read it (last ${failures.lastFailureAt})`
+          : '';
+      return {
+        webhookId,
+        healthy: stored.health.healthy && since === '',
+        line: `${formatStoredWebhookConfig(webhookId, stored)}${since}`,
+      };
     } catch {
-      return [`webhook ${n.slice(0, -'.json'.length)}: its last check in ${dir} is unreadable`];
+      return { webhookId, healthy: null, line: `webhook ${webhookId}: its last check in ${dir} is unreadable` };
     }
   });
+}
+
+function readFailures(file: string): WebhookCheckFailures | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as WebhookCheckFailures;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface FleetRow {

@@ -211,6 +211,8 @@ export async function webhookHealthLocally(options: {
   readonly workDir: string;
   /** The callback URL the webhook should point at. @default - not compared */
   readonly expectedCallbackUrl?: string;
+  /** The error callback URL it may send vehicle errors to. @default - only the callback URL */
+  readonly expectedErrorCallbackUrl?: string;
   readonly print: (line: string) => void;
   readonly now?: () => number;
 }): Promise<WebhookHealthReport> {
@@ -219,7 +221,7 @@ export async function webhookHealthLocally(options: {
   );
   const report = await checkWebhookHealth(
     options.webhookId,
-    { callbackUrl: options.expectedCallbackUrl },
+    { callbackUrl: options.expectedCallbackUrl, errorCallbackUrl: options.expectedErrorCallbackUrl },
     {
       platform,
       appTokens: new ApplicationTokens(

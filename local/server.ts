@@ -74,6 +74,8 @@ export interface LocalServerOptions {
   readonly inspector?: boolean;
   /** The inspector's key. @default random for each start */
   readonly inspectorKey?: string;
+  /** Where the local reconcile keeps its webhook checks, shown on the fleet tab. @default $LOCAL_WORKFLOW_DIR, else ./.local-workflow */
+  readonly workflowDir?: string;
 }
 
 export interface LocalServer {
@@ -219,6 +221,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     const port = address.port;
     const self = `http://${pageHost}:${port}${route}`;
     inspector = inspectorRoutes({
+      workflowDir: options.workflowDir ?? path.resolve(process.env.LOCAL_WORKFLOW_DIR || '.local-workflow'),
       log,
       key: options.inspectorKey,
       allowedHosts: () => ['127.0.0.1', 'localhost', '[::1]', host.toLowerCase()].map((h) => `${h}:${port}`),

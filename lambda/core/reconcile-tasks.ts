@@ -15,6 +15,8 @@ export interface WebhookHealthOptions {
   readonly metrics: CoreMetrics;
   /** The stack's callback URL; unset, the callback URI is not compared. */
   readonly expectedCallbackUrl?: string;
+  /** The stack's error callback URL, when it has one. */
+  readonly expectedErrorCallbackUrl?: string;
 }
 
 export function reconcileHandler(deps: ReconcileDeps, health?: WebhookHealthOptions) {
@@ -27,7 +29,7 @@ export function reconcileHandler(deps: ReconcileDeps, health?: WebhookHealthOpti
       if (!health || !deps.defaultWebhookId) throw new Error('the webhook health check needs a configured webhookId');
       return checkWebhookHealth(
         deps.defaultWebhookId,
-        { callbackUrl: health.expectedCallbackUrl },
+        { callbackUrl: health.expectedCallbackUrl, errorCallbackUrl: health.expectedErrorCallbackUrl },
         { ...deps, metrics: health.metrics },
       );
     }

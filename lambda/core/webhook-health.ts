@@ -37,7 +37,14 @@ function sameUrl(a: string, b: string): boolean {
  * such field) is not a problem; an unknown status is, since only `enabled` is known to deliver. Without an
  * expected URL the callback is not compared.
  */
-export function webhookHealth(webhook: WebhookConfig, expected: { callbackUrl?: string | null }): WebhookHealth {
+export interface ExpectedUrls {
+  /** The stack's callback URL; unset, the callback URI is not compared. */
+  readonly callbackUrl?: string | null;
+  /** The stack's error callback URL (with `errorCallbackPath`). */
+  readonly errorCallbackUrl?: string | null;
+}
+
+export function webhookHealth(webhook: WebhookConfig, expected: ExpectedUrls): WebhookHealth {
   const problems: string[] = [];
   if (webhook.status !== 'enabled') problems.push(`the webhook is ${webhook.status}, not enabled`);
   if (webhook.verified === false) problems.push('the callback URI is not verified');
@@ -46,6 +53,13 @@ export function webhookHealth(webhook: WebhookConfig, expected: { callbackUrl?: 
       problems.push(`the webhook names no callback URI (expected ${expected.callbackUrl})`);
     else if (!sameUrl(webhook.callbackUrl, expected.callbackUrl))
       problems.push(`the callback URI is ${webhook.callbackUrl}, not this stack's ${expected.callbackUrl}`);
+    // Errors may go to either of this stack's paths (without an error URI Smartcar sends them to the
+    // callback); anywhere else, VEHICLE_ERROR deliveries never reach this stack.
+    const ours = [expected.callbackUrl, expected.errorCallbackUrl].filter((u): u is string => !!u);
+    if (webhook.errorCallbackUrl !== null && !ours.some((u) => sameUrl(u, webhook.errorCallbackUrl as string)))
+      problems.push(
+        `the vehicle error callback URI is ${webhook.errorCallbackUrl}, not this stack's ${expected.errorCallbackUrl ?? expected.callbackUrl}`,
+      );
   }
   return { healthy: problems.length === 0, problems };
 }
@@ -59,6 +73,19 @@ export interface StoredWebhookConfig {
   readonly webhook: WebhookConfig;
   readonly health: WebhookHealth;
 }
+
+/** Checks in a row that could not read the webhook for a transient reason (429, 5xx, timeout). */
+export interface WebhookCheckFailures {
+  readonly transientFailures: number;
+  readonly lastFailureAt: string | null;
+}
+export const webhookFailuresKey = (webhookId: string) => `reconcile/webhooks/${webhookId}.failures.json`;
+
+/**
+ * Transient failures in a row after which the check publishes 0: one blip pages nobody, but a webhook
+ * that cannot be read for three intervals (45 minutes by default) is as good as silent.
+ */
+export const TRANSIENT_FAILURES_BEFORE_UNHEALTHY = 3;
 
 export interface WebhookHealthReport extends WebhookHealth {
   readonly webhookId: string;
@@ -86,7 +113,7 @@ export interface WebhookHealthDeps {
  */
 export async function checkWebhookHealth(
   webhookId: string,
-  expected: { callbackUrl?: string | null },
+  expected: ExpectedUrls,
   deps: WebhookHealthDeps,
 ): Promise<WebhookHealthReport> {
   const checkedAt = new Date((deps.now ?? Date.now)()).toISOString();
@@ -97,11 +124,41 @@ export async function checkWebhookHealth(
     const message = err instanceof Error ? err.message : String(err);
     const transient = err instanceof SmartcarApiError && err.retryable;
     const problems = [`could not read the webhook: ${message}`];
-    deps.logger.warn('webhook health check could not read the webhook', { webhookId, transient, error: message });
-    if (!transient) deps.metrics.count(METRIC.webhookHealthy, 0);
-    return { webhookId, checkedAt, healthy: false, problems, webhook: null, published: transient ? null : 0 };
+    // A streak of transient failures is counted in the store, so the alarm fires when they never end;
+    // without a store each check stands alone.
+    let streak = 1;
+    if (transient && deps.store) {
+      const last = await deps.store
+        .getJsonIfExists<WebhookCheckFailures>(webhookFailuresKey(webhookId))
+        .catch(() => undefined);
+      streak = (last?.transientFailures ?? 0) + 1;
+      await deps.store.putJson(webhookFailuresKey(webhookId), {
+        transientFailures: streak,
+        lastFailureAt: checkedAt,
+      } satisfies WebhookCheckFailures);
+    }
+    const unhealthy = !transient || streak >= TRANSIENT_FAILURES_BEFORE_UNHEALTHY;
+    if (transient && unhealthy) problems.push(`${streak} checks in a row could not read it`);
+    deps.logger.warn('webhook health check could not read the webhook', {
+      webhookId,
+      transient,
+      transientFailures: transient ? streak : 0,
+      error: message,
+    });
+    if (unhealthy) deps.metrics.count(METRIC.webhookHealthy, 0);
+    return { webhookId, checkedAt, healthy: false, problems, webhook: null, published: unhealthy ? 0 : null };
   }
   const health = webhookHealth(webhook, expected);
+  if (deps.store) {
+    const failures = await deps.store
+      .getJsonIfExists<WebhookCheckFailures>(webhookFailuresKey(webhookId))
+      .catch(() => undefined);
+    if (failures && failures.transientFailures > 0)
+      await deps.store.putJson(webhookFailuresKey(webhookId), {
+        transientFailures: 0,
+        lastFailureAt: failures.lastFailureAt,
+      } satisfies WebhookCheckFailures);
+  }
   deps.metrics.count(METRIC.webhookHealthy, health.healthy ? 1 : 0);
   await deps.store?.putJson(webhookConfigKey(webhookId), { checkedAt, webhook, health } satisfies StoredWebhookConfig);
   (health.healthy ? deps.logger.info : deps.logger.warn).call(deps.logger, 'webhook health', {

@@ -69,6 +69,7 @@ const handle = reconcileHandler(
   {
     metrics: coreMetrics,
     expectedCallbackUrl: process.env[RECONCILE_ENV.expectedCallbackUrl] || undefined,
+    expectedErrorCallbackUrl: process.env[RECONCILE_ENV.expectedErrorCallbackUrl] || undefined,
   },
 );
 

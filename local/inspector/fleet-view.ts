@@ -4,7 +4,7 @@
  * receiver and its request list start (and keep working) on a machine without it; the page then shows why
  * the fleet is missing instead of a blank tab.
  */
-import type { FleetRow } from '../fleet';
+import type { FleetRow, StoredWebhookCheck } from '../fleet';
 
 export const FLEET_HOURS = 48;
 
@@ -17,12 +17,17 @@ export interface FleetView {
   vehicles: FleetVehicle[];
   /** One slot per hour, oldest first, ending with the current hour (UTC); zero where nothing arrived. */
   hours: { hour: string; deliveries: number }[];
+  /**
+   * The last webhook health check of each webhook (from the local reconcile's work directory): a fleet that
+   * went silent at once points here first.
+   */
+  webhooks: StoredWebhookCheck[];
 }
 
 export type FleetResult = { ok: true; view: FleetView } | { ok: false; status: number; error: string };
 
 /** Reads the fleet from the lake; never throws (the route answers the error as JSON the page shows as text). */
-export async function readFleet(lakeDir: string, now = new Date()): Promise<FleetResult> {
+export async function readFleet(lakeDir: string, now = new Date(), workDir?: string): Promise<FleetResult> {
   let modules: [typeof import('../fleet'), typeof import('../query')];
   try {
     modules = await Promise.all([import('../fleet'), import('../query')]);
@@ -35,7 +40,7 @@ export async function readFleet(lakeDir: string, now = new Date()): Promise<Flee
       };
     throw err;
   }
-  const [{ fleetTable }, { openLocalLake }] = modules;
+  const [{ fleetTable, storedWebhookChecks }, { openLocalLake }] = modules;
   let lake: Awaited<ReturnType<typeof openLocalLake>> | undefined;
   try {
     lake = await openLocalLake(lakeDir);
@@ -60,6 +65,7 @@ export async function readFleet(lakeDir: string, now = new Date()): Promise<Flee
           },
         })),
         hours: lastHours(perHour, now),
+        webhooks: workDir ? storedWebhookChecks(workDir) : [],
       },
     };
   } catch (err) {

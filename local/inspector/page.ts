@@ -42,6 +42,8 @@ pre { margin: 0; padding: 8px; background: var(--sel); border-radius: 4px; overf
   white-space: pre-wrap; word-break: break-all; font: 12px/1.4 ui-monospace, monospace; }
 .reason { color: var(--bad); font-weight: 600; }
 .muted { color: var(--muted); }
+.ok { color: var(--ok); }
+#webhook-health p { margin: 2px 0 10px; font: 12px/1.4 ui-monospace, monospace; }
 .actions { display: flex; gap: 6px; margin: 8px 0; flex-wrap: wrap; }
 .more { padding: 8px; color: var(--muted); }
 [hidden] { display: none !important; }
@@ -265,7 +267,18 @@ function showFleet(d) {
   Array.prototype.forEach.call(t.querySelectorAll('tr'), function (tr) {
     if (tr.lastChild.textContent === 'SILENT') tr.lastChild.className = 'silent';
   });
+  // The webhook first: a fleet that went silent all at once is most often a webhook disabled or moved.
+  var hooks = el('div', null);
+  hooks.id = 'webhook-health';
+  (d.webhooks || []).forEach(function (w) {
+    hooks.append(el('p', w.healthy === true ? 'ok' : 'reason', w.line));
+  });
+  if (!d.webhooks || d.webhooks.length === 0)
+    hooks.append(el('p', 'muted', 'No webhook health check yet: npm run reconcile -- --dry-run checks the webhook first.'));
+  var allSilent = d.vehicles.length > 0 && d.vehicles.every(function (v) { return v.silent; });
   $('fleet-body').replaceChildren(
+    el('h2', null, 'Webhook health'), hooks,
+    allSilent ? el('p', 'reason', 'Every vehicle is silent: check the webhook first.') : el('span', null, ''),
     el('h2', null, 'Deliveries per hour (last ' + d.hours.length + ' hours, UTC)'), chart(d.hours),
     el('h2', null, d.vehicles.length + ' vehicles'),
     d.vehicles.length ? t : el('p', 'muted', 'No vehicles in the lake yet: deliveries reach it within the batch window.'));

@@ -29,6 +29,8 @@ export interface InspectorRoutesOptions {
   readonly commands: (entry: InspectedRequest) => { curl: string; sendEvent: string | null };
   /** The local lake the fleet view reads (`GET /_inspector/fleet`); without it that route answers 404. */
   readonly lakeDir?: string;
+  /** Where the local reconcile keeps its webhook health checks (shown on the fleet tab). @default - none shown */
+  readonly workflowDir?: string;
   /** @default random */
   readonly key?: string;
 }
@@ -143,7 +145,7 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
       }
       if (p === '/_inspector/fleet' && req.method === 'GET') {
         if (!options.lakeDir) return json(404, { error: 'no lake to read' });
-        const fleet = await readFleet(options.lakeDir);
+        const fleet = await readFleet(options.lakeDir, new Date(), options.workflowDir);
         return fleet.ok ? json(200, fleet.view) : json(fleet.status, { error: fleet.error });
       }
       const m = /^\/_inspector\/requests\/([A-Za-z0-9-]{1,64})(\/replay)?$/.exec(p);

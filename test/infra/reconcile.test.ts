@@ -232,6 +232,29 @@ describe('webhook health check', () => {
     expect(t.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'WebhookHealthy' } })).toEqual({});
   });
 
+  it("expects vehicle errors at the error callback URL too: the stack's own, or the same path under a custom domain", () => {
+    const withErrors = (reconcile: Record<string, unknown>) => {
+      const stack = bareStack();
+      new SmartcarWebhooks(stack, 'W', {
+        webhookId: 'wh',
+        errorCallbackPath: '/errors',
+        reconcile: { enabled: true, ...reconcile },
+      });
+      return Template.fromStack(stack);
+    };
+    withErrors({}).hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ SMARTCAR_EXPECTED_ERROR_CALLBACK_URL: Match.anyValue() }) },
+    });
+    withErrors({ expectedCallbackUrl: 'https://hooks.example.com/webhook' }).hasResourceProperties(
+      'AWS::Lambda::Function',
+      {
+        Environment: {
+          Variables: Match.objectLike({ SMARTCAR_EXPECTED_ERROR_CALLBACK_URL: 'https://hooks.example.com/errors' }),
+        },
+      },
+    );
+  });
+
   it('expects another callback URL when told (a custom domain), and only an https one', () => {
     enabled({ expectedCallbackUrl: 'https://hooks.example.com/webhook' }).hasResourceProperties(
       'AWS::Lambda::Function',

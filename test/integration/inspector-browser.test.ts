@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { type LocalServer, startLocalServer } from '../../local/server';
 import { sign, vehicleState } from '../support/fixtures';
+import { storedCheck } from '../support/webhook-check';
 
 const TOKEN = 'browser-test-management-token';
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -26,7 +27,13 @@ const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
   let browser: Browser;
   beforeAll(async () => {
     const lakeDir = mkdtempSync(path.join(tmpdir(), 'inspector-browser-'));
-    server = await startLocalServer({ lakeDir, managementToken: TOKEN, port: 0, logger: silent });
+    server = await startLocalServer({
+      lakeDir,
+      managementToken: TOKEN,
+      port: 0,
+      logger: silent,
+      workflowDir: storedCheck(false),
+    });
     browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
   });
   afterAll(async () => {
@@ -131,6 +138,10 @@ const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
     await expect(fleet.textContent()).resolves.toMatch(/veh-live.*78 percent/);
     await expect(fleet.textContent()).resolves.toContain('javascript:window.pwned=2<img src=x onerror=window.pwned=3>');
     expect(await page.locator('#fleet svg#chart rect.bar').count()).toBeGreaterThanOrEqual(1);
+    // The webhook's health heads the tab: this one is disabled, so its line is the alarm colour.
+    await expect(page.locator('#webhook-health p.reason').textContent()).resolves.toMatch(
+      /^webhook wh-1: UNHEALTHY: the webhook is disabled/,
+    );
     expect(await page.locator('#fleet img, #fleet script').count()).toBe(0);
     await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-fleet.png') });
     await page.locator('#tab-requests').click();

@@ -11,6 +11,7 @@ import { type InspectedRequest, RequestLog } from '../../local/inspector/request
 import { type LocalServer, startLocalServer } from '../../local/server';
 import { startFromEnv } from '../../local/start';
 import { sign, vehicleState } from '../support/fixtures';
+import { storedCheck } from '../support/webhook-check';
 
 const TOKEN = 'inspector-test-management-token';
 const silent = { info() {}, warn() {}, error() {} };
@@ -322,6 +323,7 @@ it('the fleet route reads the lake: one row per vehicle with its headline signal
   const lakeDir = tempDir();
   const server = await startLocalServer({
     lakeDir,
+    workflowDir: storedCheck(false),
     managementToken: TOKEN,
     port: 0,
     logger: silent,
@@ -355,6 +357,16 @@ it('the fleet route reads the lake: one row per vehicle with its headline signal
     });
     expect(view.hours).toHaveLength(48);
     expect(view.hours.reduce((n: number, h: { deliveries: number }) => n + h.deliveries, 0)).toBe(3);
+    // The webhook's last health check comes with it (the failures file beside it is not a webhook).
+    expect(view.webhooks).toEqual([
+      {
+        webhookId: 'wh-1',
+        healthy: false,
+        line: expect.stringMatching(
+          /^webhook wh-1: UNHEALTHY: the webhook is disabled, not enabled .*\[checked 2026-12-04/,
+        ),
+      },
+    ]);
   } finally {
     await server.close();
   }

@@ -7,6 +7,7 @@ import { ApplicationTokens, SmartcarPlatform, webhookConfigOf } from '../../lamb
 import {
   checkWebhookHealth,
   formatWebhookHealth,
+  TRANSIENT_FAILURES_BEFORE_UNHEALTHY,
   webhookConfigKey,
   webhookHealth,
 } from '../../lambda/core/webhook-health';
@@ -93,6 +94,25 @@ describe('webhookHealth', () => {
       `the webhook names no callback URI (expected ${CALLBACK})`,
     ]);
   });
+  it("vehicle errors may go to either of this stack's paths; anywhere else they never arrive", () => {
+    const errors = `${CALLBACK}/errors`;
+    expect(
+      webhookHealth({ ...good, errorCallbackUrl: errors }, { callbackUrl: CALLBACK, errorCallbackUrl: errors }).healthy,
+    ).toBe(true);
+    expect(webhookHealth({ ...good, errorCallbackUrl: CALLBACK }, { callbackUrl: CALLBACK }).healthy).toBe(true);
+    expect(
+      webhookHealth({ ...good, errorCallbackUrl: null }, { callbackUrl: CALLBACK, errorCallbackUrl: errors }).healthy,
+    ).toBe(true);
+    expect(
+      webhookHealth(
+        { ...good, errorCallbackUrl: 'https://old.example/errors' },
+        { callbackUrl: CALLBACK, errorCallbackUrl: errors },
+      ).problems,
+    ).toEqual([`the vehicle error callback URI is https://old.example/errors, not this stack's ${errors}`]);
+    expect(webhookHealth({ ...good, errorCallbackUrl: errors }, { callbackUrl: CALLBACK }).problems).toEqual([
+      `the vehicle error callback URI is ${errors}, not this stack's ${CALLBACK}`,
+    ]);
+  });
 });
 
 describe('checkWebhookHealth against the fake', () => {
@@ -157,6 +177,29 @@ describe('checkWebhookHealth against the fake', () => {
       const limited = await check();
       expect(limited.report.published).toBeNull();
       expect(limited.metrics.emitted).toHaveLength(0);
+    } finally {
+      fake.options.alwaysRateLimited = false;
+    }
+  });
+
+  it(`publishes 0 once ${TRANSIENT_FAILURES_BEFORE_UNHEALTHY} checks in a row fail transiently; a good read starts the count again`, async () => {
+    fake.options.webhook = { enabled: true, callbackUri: CALLBACK };
+    await check(); // a good read resets the count left by the test before
+    fake.options.alwaysRateLimited = true;
+    const published: (0 | 1 | null)[] = [];
+    try {
+      for (let i = 0; i < TRANSIENT_FAILURES_BEFORE_UNHEALTHY; i++) published.push((await check()).report.published);
+      const third = await check();
+      expect(third.report.problems.join('; ')).toMatch(/4 checks in a row could not read it/);
+      published.push(third.report.published);
+    } finally {
+      fake.options.alwaysRateLimited = false;
+    }
+    expect(published).toEqual([null, null, 0, 0]);
+    expect((await check()).report.published).toBe(1);
+    fake.options.alwaysRateLimited = true;
+    try {
+      expect((await check()).report.published).toBeNull(); // counting from one again
     } finally {
       fake.options.alwaysRateLimited = false;
     }
