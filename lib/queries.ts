@@ -223,14 +223,20 @@ export function signalRows(d: Dialect, source: string): string {
   // A value that is not a number (or absurdly large) becomes null rather than failing the statement: one
   // odd delivery must not stop every compaction run or every query of the view.
   const ms = (e: string) => `CASE WHEN ${d.isNumber(e, 15)} THEN CAST(CAST(${e} AS DOUBLE) AS BIGINT) END`;
+  // A signal Smartcar could not read carries `error` (or `status.value` ERROR, or a null body) instead of a
+  // reading: it has no value, body or unit here (the raw payload keeps the error), as in the state table.
+  const readable = `(COALESCE(${d.jsonText('s.signal', '$.error')}, 'null') = 'null'
+         AND COALESCE(upper(${d.jsonScalar('s.signal', '$.status.value')}), '') <> 'ERROR'
+         AND COALESCE(${d.jsonText('s.signal', '$.body')}, 'null') <> 'null')`;
+  const reading = (e: string) => `CASE WHEN ${readable} THEN ${e} END`;
   return `SELECT e.event_id, e.event_type, e.mode, e.dt, e.hour, e.received_at,
        COALESCE(${d.jsonScalar('e.payload', '$.vehicleId')}, ${d.jsonScalar('e.payload', '$.data.vehicle.id')}) AS vehicle_id,
        ${d.jsonScalar('s.signal', '$.code')} AS signal_code,
        ${d.jsonScalar('s.signal', '$.name')} AS signal_name,
        ${d.jsonScalar('s.signal', '$.group')} AS signal_group,
-       ${d.jsonScalar('s.signal', '$.body.value')} AS value,
-       ${d.jsonScalar('s.signal', '$.body.unit')} AS unit,
-       ${d.jsonText('s.signal', '$.body')} AS body_json,
+       ${reading(d.jsonScalar('s.signal', '$.body.value'))} AS value,
+       ${reading(d.jsonScalar('s.signal', '$.body.unit'))} AS unit,
+       ${reading(d.jsonText('s.signal', '$.body'))} AS body_json,
        CAST(NULL AS INTEGER) AS status_code,
        ${ms(d.jsonScalar('s.signal', '$.meta.oemUpdatedAt'))} AS oem_updated_ms,
        ${ms(`COALESCE(${d.jsonScalar('s.signal', '$.meta.fetchedAt')}, ${d.jsonScalar('s.signal', '$.meta.retrievedAt')})`)} AS fetched_ms,
@@ -384,8 +390,9 @@ FROM (
          ) AS recency
   FROM ${d.table('signals')} s
   WHERE vehicle_id IS NOT NULL AND signal_code IS NOT NULL AND (status_code IS NULL OR status_code = 200)
-    -- A signal Smartcar could not read carries an error instead of a body: it is no value.
-    AND body_json IS NOT NULL
+    -- A signal Smartcar could not read carries an error instead of a body: it is no value (curated rows
+    -- written before 0.4 may still hold a JSON null body).
+    AND body_json IS NOT NULL AND body_json <> 'null'
 ) ranked
 WHERE recency = 1`,
   },

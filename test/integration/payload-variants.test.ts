@@ -230,4 +230,30 @@ describe('every payload variant', () => {
     expect(mixedTriggers['evt-later']).toEqual([{ type: 'FIRST_DELIVERY', code: null }]);
     expect(mixed.signals.filter((r) => r.event_id !== 'evt-later').every((r) => r.triggers === null)).toBe(true);
   });
+
+  test('a signal with an error beside its body, or a null body, is no reading in the views, as in the state', async () => {
+    const payload = JSON.parse(fixture('vehicle-state').toString());
+    const signal = (code: string, extra: Record<string, unknown>) => ({ code, name: code, group: 'G', ...extra });
+    payload.data.signals = [
+      signal('g-null-body', { body: null }),
+      signal('g-status-error', { body: { value: 1 }, status: { value: 'ERROR', error: { type: 'COMPATIBILITY' } } }),
+      signal('g-error', { body: { value: 2 }, error: { type: 'COMPATIBILITY', code: 'VEHICLE_NOT_CAPABLE' } }),
+      signal('g-error-null', { body: { value: 3, unit: 'km' }, error: null, status: { value: 'SUCCESS' } }),
+    ];
+    const body = JSON.stringify(payload);
+    const record = toLakeRecord(deliveryMessage(body, at(10, 22)), new Date(at(10, 22)));
+    const lakeDir = mkdtempSync(path.join(tmpdir(), 'payload-readings-'));
+    await store(lakeDir, 'readings', [record]);
+    const check = (views: Record<string, Rows>) => {
+      const byCode = Object.fromEntries(views.signals.map((r) => [r.signal_code, r]));
+      for (const code of ['g-null-body', 'g-status-error', 'g-error'])
+        expect(byCode[code]).toMatchObject({ value: null, unit: null, body_json: null });
+      expect(byCode['g-error-null']).toMatchObject({ value: '3', unit: 'km' });
+      expect(views.latest_signals.map((r) => r.signal_code)).toEqual(['g-error-null']);
+    };
+    check(await everyView(lakeDir));
+    expect(Object.keys(stateOf(record)?.signals ?? {})).toEqual(['g-error-null']);
+    await compactLocalLake(lakeDir, { now: new Date('2026-11-27T06:00:00.000Z') });
+    check(await everyView(lakeDir));
+  });
 });
