@@ -225,7 +225,13 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       log,
       key: options.inspectorKey,
       allowedHosts: () => ['127.0.0.1', 'localhost', '[::1]', host.toLowerCase()].map((h) => `${h}:${port}`),
-      replay: (entry) => replay(log, entry, self, token),
+      replay: (entry) =>
+        replay(
+          log,
+          entry,
+          [self, ...(options.errorPath === undefined ? [] : [`http://${pageHost}:${port}${options.errorPath}`])],
+          token,
+        ),
       commands: (entry) => commandsFor(entry, self, options.lakeDir),
       lakeDir: options.lakeDir,
     });
@@ -331,12 +337,15 @@ const UNVERIFIED_REPLAY = 'replayed-without-its-original-signature';
  * process still holds it; an entry from an earlier run is re-signed with the current token (like
  * `send-event --from-lake`), as only the masked value was ever written down.
  */
-async function replay(log: RequestLog, entry: InspectedRequest, self: string, token: TokenSource) {
-  // Only ever to this receiver's own callback route: a logged path such as `/.//evil.host/x` must not
-  // turn a replay into a request to another host.
-  const target = new URL(self);
-  if (entry.path !== target.pathname)
-    throw new InspectorRefusal(`only requests to the callback route ${target.pathname} can be replayed`);
+async function replay(log: RequestLog, entry: InspectedRequest, routes: string[], token: TokenSource) {
+  // Only ever to this receiver's own callback routes (the callback, and the error callback when there is
+  // one), chosen by exact path: a logged path such as `/.//evil.host/x` must not turn a replay into a
+  // request to another host.
+  const target = routes.map((r) => new URL(r)).find((u) => u.pathname === entry.path);
+  if (!target)
+    throw new InspectorRefusal(
+      `only requests to the callback route${routes.length > 1 ? 's' : ''} ${routes.map((r) => new URL(r).pathname).join(' and ')} can be replayed`,
+    );
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(entry.headers))
     if (!NOT_REPLAYED.has(k) && k !== SIGNATURE_HEADER) headers[k] = v;

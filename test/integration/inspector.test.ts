@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { type InspectedRequest, RequestLog } from '../../local/inspector/request-log';
 import { type LocalServer, startLocalServer } from '../../local/server';
 import { startFromEnv } from '../../local/start';
-import { sign, vehicleState } from '../support/fixtures';
+import { fixture, sign, vehicleState } from '../support/fixtures';
 import { storedCheck } from '../support/webhook-check';
 
 const TOKEN = 'inspector-test-management-token';
@@ -389,5 +389,36 @@ it('without DuckDB the fleet route says so (the page shows it as text) and the r
     });
   } finally {
     jest.dontMock('@duckdb/node-api');
+  }
+});
+
+it('replays a delivery that came to the error callback path to that path, and refuses any other path by name', async () => {
+  const server = await startLocalServer({
+    lakeDir: tempDir(),
+    managementToken: TOKEN,
+    port: 0,
+    logger: silent,
+    batchWindowMs: 60_000,
+    errorPath: '/webhooks/errors',
+  });
+  try {
+    const body = fixture('vehicle-error').toString();
+    const headers = { 'content-type': 'application/json', 'sc-signature': sign(body, TOKEN) };
+    expect((await fetch(server.errorUrl as string, { method: 'POST', headers, body })).status).toBe(200);
+    expect((await fetch(at(server, '/elsewhere'), { method: 'POST', headers, body })).status).toBe(404);
+    const [elsewhere, original] = await entries(server);
+    expect(original.path).toBe('/webhooks/errors');
+    const replay = (id: string) =>
+      api(server, `/_inspector/requests/${id}/replay`, { method: 'POST', headers: { 'x-inspector': 'replay' } });
+    const res = await replay(original.id);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text).entry).toMatchObject({ replayOf: original.id, path: '/webhooks/errors', status: 200 });
+    const refused = await replay(elsewhere.id);
+    expect(refused.status).toBe(409);
+    expect(JSON.parse(refused.text).error).toBe(
+      'only requests to the callback routes /webhooks and /webhooks/errors can be replayed',
+    );
+  } finally {
+    await server.close();
   }
 });
