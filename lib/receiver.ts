@@ -29,8 +29,11 @@ export enum ReceiverEndpoint {
 
 /** The front doors Smartcar can post to, as `cdk.json` names them. */
 export const ENDPOINTS: readonly string[] = Object.values(ReceiverEndpoint);
-/** The default front door: a Lambda Function URL (no API Gateway charge). */
-export const DEFAULT_ENDPOINT = ReceiverEndpoint.FUNCTION_URL;
+/**
+ * The default front door: an API Gateway HTTP API, the door the project's brief names (access logs,
+ * custom domains, a stage throttle). The Function URL is the cheapest supported door, one prop away.
+ */
+export const DEFAULT_ENDPOINT = ReceiverEndpoint.HTTP_API;
 /** Peak deliveries per second the front door is sized for unless told otherwise. */
 export const DEFAULT_EXPECTED_PEAK_PER_SECOND = 500;
 
@@ -70,7 +73,7 @@ export interface ReceiverProps {
    * The front door: a Lambda Function URL (no API Gateway charge, throttled by the function's reserved
    * concurrency) or an API Gateway HTTP API (access logs, custom domains and a stage throttle; $1.00 per
    * million requests more).
-   * @default ReceiverEndpoint.FUNCTION_URL
+   * @default ReceiverEndpoint.HTTP_API
    */
   readonly endpoint?: ReceiverEndpoint;
   /** Path of the callback route. @default '/webhooks' */

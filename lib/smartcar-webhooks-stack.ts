@@ -39,7 +39,7 @@ export interface StackSettings {
   readonly reconcile?: boolean;
   /** Which generation of Smartcar's API reconcile lists connections with (context `smartcarApi`: `v3` or `v2`). @default SmartcarApi.V3 */
   readonly smartcarApi?: SmartcarApi;
-  /** The front door (context `endpoint`: `function-url` or `http-api`). @default ReceiverEndpoint.FUNCTION_URL */
+  /** The front door (context `endpoint`: `function-url` or `http-api`). @default ReceiverEndpoint.HTTP_API */
   readonly endpoint?: ReceiverEndpoint;
   /** Peak deliveries per second the front door is sized for. @default 500 */
   readonly expectedPeakDeliveriesPerSecond?: number;

@@ -1,6 +1,6 @@
 /**
- * `SmartcarWebhooks`: the reusable construct. Receives Smartcar webhooks on a Lambda Function URL (or,
- * with `endpoint: ReceiverEndpoint.HTTP_API`, an API Gateway HTTP API), answers VERIFY, authenticates
+ * `SmartcarWebhooks`: the reusable construct. Receives Smartcar webhooks on an API Gateway HTTP API (or,
+ * with `endpoint: ReceiverEndpoint.FUNCTION_URL`, a Lambda Function URL), answers VERIFY, authenticates
  * every delivery by `SC-Signature`, queues it durably and writes it to an S3 data lake. Bring your own
  * bucket or secret, or let it create them with safe defaults.
  */
@@ -86,7 +86,7 @@ export interface SmartcarWebhooksProps {
    * The front door: `ReceiverEndpoint.FUNCTION_URL` (a Lambda Function URL: no API Gateway charge,
    * throttled by reserved concurrency) or `ReceiverEndpoint.HTTP_API` (an API Gateway HTTP API: access
    * logs, custom domains, a stage throttle, $1.00 per million requests). See the cost guide for the figures.
-   * @default ReceiverEndpoint.FUNCTION_URL
+   * @default ReceiverEndpoint.HTTP_API
    */
   readonly endpoint?: ReceiverEndpoint;
   /** Path of the callback route. @default '/webhooks' */

@@ -207,6 +207,7 @@ it('the entry point exports the constructs and nothing from local/ or scripts/',
     'ReceiverEndpoint',
     'Reconcile',
     'ReconcileMode',
+    'SmartcarApi',
     'SmartcarWebhooks',
     'SubscriptionWorkflow',
   ]);

@@ -1,6 +1,7 @@
 /**
- * The two front doors: a Function URL (the default) and an HTTP API, each sized from the expected peak,
- * each alarmed on throttling, both handing the same verification function the same event.
+ * The two front doors: an HTTP API (the default, as the brief names it) and a Function URL (the cheapest,
+ * one prop away), each sized from the expected peak, each alarmed on throttling, both handing the same
+ * verification function the same event.
  */
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { frontDoorCapacity, ReceiverEndpoint } from '../../lib/receiver';
@@ -9,12 +10,10 @@ import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
 import { ConfigurationError } from '../../lib/validation';
 import { bareStack, defaultStack, synthStack } from '../support/synth';
 
-const functionUrl = synthStack().template;
-let httpApi: Template;
+const httpApi = synthStack().template;
+let functionUrl: Template;
 beforeAll(() => {
-  httpApi = synthStack({
-    settings: { endpoint: ReceiverEndpoint.HTTP_API, expectedPeakDeliveriesPerSecond: 2000 },
-  }).template;
+  functionUrl = synthStack({ settings: { endpoint: ReceiverEndpoint.FUNCTION_URL } }).template;
 });
 
 function verifyFunction(template: Template) {
@@ -24,7 +23,7 @@ function verifyFunction(template: Template) {
   return fn.Properties;
 }
 
-describe('Function URL (default)', () => {
+describe('Function URL (one prop or context value away)', () => {
   it('is public like any webhook endpoint, with no API Gateway at all', () => {
     functionUrl.hasResourceProperties('AWS::Lambda::Url', {
       AuthType: 'NONE',
@@ -41,9 +40,22 @@ describe('Function URL (default)', () => {
   it('tells the function its callback path, which it then checks itself', () => {
     expect(verifyFunction(functionUrl).Environment.Variables.SMARTCAR_CALLBACK_PATH).toBe('/webhooks');
   });
+
+  it("alarms on its 5xx, p99 latency above 5 s and throttling, from Lambda's own Url metrics", () => {
+    const fn = [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('ReceiverVerifyFunction') } }];
+    const alarm = (MetricName: string, extra: Record<string, unknown>) =>
+      functionUrl.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName, Namespace: 'AWS/Lambda', ...extra });
+    alarm('Url5xxCount', { Dimensions: fn, Statistic: 'Sum', Threshold: 1 });
+    alarm('UrlRequestLatency', {
+      ExtendedStatistic: 'p99',
+      Threshold: 5000,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    alarm('Throttles', { Dimensions: fn, Statistic: 'Sum', Threshold: 1 });
+  });
 });
 
-describe('HTTP API', () => {
+describe('HTTP API (default)', () => {
   it('has a single POST callback route to the verification function, which then checks no path itself', () => {
     httpApi.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     httpApi.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /webhooks' });
@@ -57,10 +69,10 @@ describe('HTTP API', () => {
     expect(fn.ReservedConcurrentExecutions).toBeUndefined();
   });
 
-  it('throttles the stage from the expected peak and writes access logs', () => {
+  it('throttles the stage from the expected peak (500/s by default) and writes access logs', () => {
     httpApi.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
-      DefaultRouteSettings: { ThrottlingRateLimit: 10_000, ThrottlingBurstLimit: 10_000 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 2500, ThrottlingBurstLimit: 2500 },
       AccessLogSettings: {
         DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverAccessLogs'), 'Arn'] },
         Format: Match.stringLikeRegexp('\\$context.apiId'),
@@ -92,8 +104,13 @@ describe('sizing', () => {
 
   it('explicit throttle and reserved concurrency win over the sizing', () => {
     const stack = bareStack();
-    const w = new SmartcarWebhooks(stack, 'W', { reservedConcurrency: 7, expectedPeakDeliveriesPerSecond: 9000 });
+    const w = new SmartcarWebhooks(stack, 'W', {
+      endpoint: ReceiverEndpoint.FUNCTION_URL,
+      reservedConcurrency: 7,
+      expectedPeakDeliveriesPerSecond: 9000,
+    });
     expect(w.receiver.endpoint).toBe(ReceiverEndpoint.FUNCTION_URL);
+    expect(new SmartcarWebhooks(bareStack(), 'W', {}).receiver.endpoint).toBe(ReceiverEndpoint.HTTP_API);
     // A JavaScript caller (or a cast) can still pass any string: it is refused with the enum's members.
     expect(() => new SmartcarWebhooks(bareStack(), 'W', { endpoint: 'rest-api' as ReceiverEndpoint })).toThrow(
       /endpoint "rest-api" is not a front door: use ReceiverEndpoint.FUNCTION_URL or ReceiverEndpoint.HTTP_API/,

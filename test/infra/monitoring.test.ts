@@ -19,16 +19,17 @@ function alarmOn(metricName: string, extra: Record<string, unknown> = {}) {
 }
 
 describe('alarms, all wired to the alarm topic', () => {
-  it('on front-door 5xx, p99 latency above 5 s and throttling (Function URL, the default)', () => {
-    const fn = [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('ReceiverVerifyFunction') } }];
-    alarmOn('Url5xxCount', { Namespace: 'AWS/Lambda', Dimensions: fn, Statistic: 'Sum', Threshold: 1 });
-    alarmOn('UrlRequestLatency', {
-      Namespace: 'AWS/Lambda',
+  it('on front-door 5xx, p99 latency above 5 s and throttling (the HTTP API, the default; the Function URL in front-door.test.ts)', () => {
+    const api = [{ Name: 'ApiId', Value: { Ref: Match.stringLikeRegexp('ReceiverApi') } }];
+    alarmOn('5xx', { Namespace: 'AWS/ApiGateway', Dimensions: api, Statistic: 'Sum', Threshold: 1 });
+    alarmOn('Latency', {
+      Namespace: 'AWS/ApiGateway',
+      Dimensions: api,
       ExtendedStatistic: 'p99',
       Threshold: 5000,
       ComparisonOperator: 'GreaterThanThreshold',
     });
-    alarmOn('Throttles', { Namespace: 'AWS/Lambda', Dimensions: fn, Statistic: 'Sum', Threshold: 1 });
+    alarmOn('FrontDoorThrottled', { Dimensions: api, Threshold: 1 });
   });
 
   it("on signature failures and an unusable token, from the functions' own metrics", () => {

@@ -332,10 +332,7 @@ describe('outputs', () => {
   it('print the callback URL, the secret and how to set it, the bucket and the DLQ', () => {
     template.hasOutput('CallbackUrl', {
       Value: {
-        'Fn::Join': [
-          '',
-          [{ 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverVerifyFunctionFunctionUrl'), 'FunctionUrl'] }, 'webhooks'],
-        ],
+        'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverApi'), 'ApiEndpoint'] }, '/webhooks']],
       },
     });
     template.hasOutput('SetManagementTokenCommand', {
@@ -494,7 +491,7 @@ describe('bring your own', () => {
 
   it('exposes everything it creates', () => {
     const { construct } = byo();
-    expect(construct.receiver.functionUrl).toBeDefined();
+    expect(construct.receiver.api).toBeDefined();
     expect(construct.receiver.verifyFunction).toBeDefined();
     expect(construct.receiver.queue).toBeDefined();
     expect(construct.receiver.deadLetterQueue).toBeDefined();
@@ -597,6 +594,8 @@ describe('cdk-nag (AwsSolutions)', () => {
     const ruleIds = report.suppressedViolations.map((v) => v.ruleName.replace(/<[A-Za-z0-9]+\.(Arn|Name)>/g, '<ref>'));
     const counts = Object.fromEntries([...new Set(ruleIds)].map((id) => [id, ruleIds.filter((r) => r === id).length]));
     expect(counts).toEqual({
+      // The HTTP API's route: Smartcar cannot send API Gateway credentials (SC-Signature authenticates).
+      'AwsSolutions-APIG4': 1,
       'AwsSolutions-L1': 9,
       'AwsSolutions-S1': 4,
       'AwsSolutions-SF1': 5,
