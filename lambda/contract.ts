@@ -294,9 +294,15 @@ export const RECONCILE_ENV = {
   maxExecutionSeconds: 'RECONCILE_MAX_EXECUTION_SECONDS',
   /** The stack's callback URL: the webhook health check expects Smartcar to deliver there. */
   expectedCallbackUrl: 'SMARTCAR_EXPECTED_CALLBACK_URL',
-  /** The stack's error callback URL: Smartcar may send vehicle errors there (or to the callback). */
+  /**
+   * The stack's error callback URL: Smartcar may send vehicle errors there (or to the callback).
+   * {@link ANY_ERROR_CALLBACK_URL} when it cannot be known (behind a custom domain): not compared.
+   */
   expectedErrorCallbackUrl: 'SMARTCAR_EXPECTED_ERROR_CALLBACK_URL',
 } as const;
+
+/** The expected error callback URL when it cannot be known: the webhook's error callback URI is not compared. */
+export const ANY_ERROR_CALLBACK_URL = '*';
 
 /** Default share of the webhook's subscriptions a prune may delete in one run (`maxPruneFraction`). */
 export const DEFAULT_MAX_PRUNE_FRACTION = 0.1;

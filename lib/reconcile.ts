@@ -19,6 +19,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import {
+  ANY_ERROR_CALLBACK_URL,
   DEFAULT_MAX_PRUNE_FRACTION,
   DEFAULT_RATE_LIMIT,
   DEFAULT_RECONCILE_EXECUTION_SECONDS,
@@ -106,6 +107,13 @@ export interface ReconcileOptions {
    * stack (a custom domain in front of it). @default - the stack's own callback URL
    */
   readonly expectedCallbackUrl?: string;
+  /**
+   * The vehicle error callback URI the check expects behind a custom domain.
+   * @default - `expectedCallbackUrl` with the callback path replaced by `errorCallbackPath`; when that
+   * cannot be worked out (a token, or a URL that does not end with the callback path) the error callback
+   * URI is not compared
+   */
+  readonly expectedErrorCallbackUrl?: string;
   /** The client-side pacer: the application's Smartcar rate limit. @default - 120 requests, 2 a minute */
   readonly rateLimitCapacity?: number;
   /** Requests the rate limit regains per minute. @default 2 */
@@ -140,10 +148,9 @@ export interface ReconcileProps extends ReconcileOptions {
   readonly callbackUrl?: string;
   /** The stack's error callback URL (with `errorCallbackPath`): vehicle errors may go there too. @default - none */
   readonly errorCallbackUrl?: string;
-  /**
-   * The error callback path, to expect it under `expectedCallbackUrl`'s origin when that names a custom
-   * domain. @default - none
-   */
+  /** The callback path, to find the error callback behind `expectedCallbackUrl`. @default '/webhooks' */
+  readonly callbackPath?: string;
+  /** The error callback path, to expect it behind `expectedCallbackUrl` (a custom domain). @default - none */
   readonly errorCallbackPath?: string;
   /**
    * Longest one execution may take; a longer run continues in a new execution after half of it (at most
@@ -154,6 +161,31 @@ export interface ReconcileProps extends ReconcileOptions {
   readonly logRetention: logs.RetentionDays;
   /** What happens to those log groups when the stack is deleted. */
   readonly logRemovalPolicy: RemovalPolicy;
+}
+
+/**
+ * The error callback URL behind a custom domain: the expected callback URL with its callback path swapped
+ * for the error path (a base path such as `/smartcar` stays). Without an error path, Smartcar's errors go
+ * to the callback (undefined: compared with it). Unknowable (a token, another path): '*', not compared.
+ */
+function errorUrlBehind(expected: string, callbackPath: string, errorPath: string | undefined): string | undefined {
+  if (errorPath === undefined) return undefined;
+  if (Token.isUnresolved(expected)) return ANY_ERROR_CALLBACK_URL;
+  const url = new URL(expected);
+  const path = url.pathname.replace(/\/+$/, '');
+  const suffix = callbackPath.replace(/\/+$/, '');
+  if (!path.endsWith(suffix)) return ANY_ERROR_CALLBACK_URL;
+  url.pathname = `${path.slice(0, path.length - suffix.length)}${errorPath}`;
+  return url.toString();
+}
+
+function checkHttpsUrl(name: string, value: string | undefined): void {
+  if (value === undefined || Token.isUnresolved(value)) return;
+  let ok = false;
+  try {
+    ok = new URL(value).protocol === 'https:';
+  } catch {}
+  if (!ok) throw new ConfigurationError(`${name} "${value}" must be an https URL.`);
 }
 
 const MODES: readonly string[] = Object.values(ReconcileMode);
@@ -229,23 +261,13 @@ export class Reconcile extends Construct {
       });
 
     const expectedUrl = props.expectedCallbackUrl ?? props.callbackUrl;
-    if (props.expectedCallbackUrl !== undefined && !Token.isUnresolved(props.expectedCallbackUrl)) {
-      let ok = false;
-      try {
-        ok = new URL(props.expectedCallbackUrl).protocol === 'https:';
-      } catch {}
-      if (!ok)
-        throw new ConfigurationError(
-          `reconcile.expectedCallbackUrl "${props.expectedCallbackUrl}" must be an https URL (the webhook's callback URI).`,
-        );
-    }
-    // Behind a custom domain the error path sits on the same front door: the expected URL's origin.
-    let expectedErrorUrl = props.errorCallbackUrl;
-    if (props.expectedCallbackUrl !== undefined)
-      expectedErrorUrl =
-        props.errorCallbackPath !== undefined && !Token.isUnresolved(props.expectedCallbackUrl)
-          ? `${new URL(props.expectedCallbackUrl).origin}${props.errorCallbackPath}`
-          : undefined;
+    checkHttpsUrl('reconcile.expectedCallbackUrl', props.expectedCallbackUrl);
+    checkHttpsUrl('reconcile.expectedErrorCallbackUrl', props.expectedErrorCallbackUrl);
+    const expectedErrorUrl =
+      props.expectedErrorCallbackUrl ??
+      (props.expectedCallbackUrl === undefined
+        ? props.errorCallbackUrl
+        : errorUrlBehind(props.expectedCallbackUrl, props.callbackPath ?? '/webhooks', props.errorCallbackPath));
     const allowed = props.allowedWebhookIds ?? (props.webhookId ? [props.webhookId] : []);
     const timeout = props.timeout ?? Duration.days(7);
     this.reconcileFunction = new HouseFunction(this, 'ReconcileFunction', {

@@ -409,6 +409,7 @@ export class SmartcarWebhooks extends Construct {
       allowedWebhookIds: props.subscriptionWorkflow?.allowedWebhookIds,
       callbackUrl: this.callbackUrl,
       errorCallbackUrl: this.errorCallbackUrl,
+      callbackPath: props.callbackPath,
       errorCallbackPath: props.errorCallbackPath,
       logRetention,
       logRemovalPolicy,

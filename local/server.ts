@@ -341,7 +341,10 @@ async function replay(log: RequestLog, entry: InspectedRequest, routes: string[]
   // Only ever to this receiver's own callback routes (the callback, and the error callback when there is
   // one), chosen by exact path: a logged path such as `/.//evil.host/x` must not turn a replay into a
   // request to another host.
-  const target = routes.map((r) => new URL(r)).find((u) => u.pathname === entry.path);
+  const self = new URL(routes[0]);
+  const target = routes
+    .map((r) => new URL(r))
+    .find((u) => u.pathname === entry.path && u.host === self.host && u.protocol === self.protocol);
   if (!target)
     throw new InspectorRefusal(
       `only requests to the callback route${routes.length > 1 ? 's' : ''} ${routes.map((r) => new URL(r).pathname).join(' and ')} can be replayed`,

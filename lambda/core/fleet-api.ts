@@ -29,6 +29,8 @@ export interface ConnectionsPage {
   /** Items without the documented shape: never guessed at. */
   readonly malformed: number;
   readonly items: number;
+  /** How many connections the listing says it has in all (v3's `meta.totalCount`); null when it does not say. */
+  readonly total: number | null;
 }
 
 export interface SubscriptionsPage {

@@ -113,6 +113,11 @@ export interface ListingFacts {
   readonly malformedSubscriptions: number;
   /** Subscriptions of other webhooks in a listing filtered by this one. */
   readonly otherWebhook: number;
+  /**
+   * Connections the listing said it had (v3's `meta.totalCount`) but never listed, when it was read to its
+   * end: a listing that stops short leaves vehicles out. Absent: 0.
+   */
+  readonly missing?: number;
 }
 
 export interface Refusal {
@@ -158,6 +163,10 @@ export function listingAnomaly(facts: ListingFacts): Refusal | null {
     );
   if (facts.malformedSubscriptions > 0)
     return reason(`${facts.malformedSubscriptions} subscription(s) lacked an id or a vehicle; nothing was deleted`);
+  if ((facts.missing ?? 0) > 0)
+    return reason(
+      `the connections listing ended ${facts.missing} connection(s) short of the total it reported; nothing was deleted`,
+    );
   if (facts.otherWebhook > 0)
     return reason(
       `the subscriptions listing filtered by this webhook returned ${facts.otherWebhook} subscription(s) of other webhooks; nothing was deleted`,
@@ -204,6 +213,27 @@ export type Phase = 'connections' | 'subscriptions' | 'plan' | 'apply' | 'confir
 export interface Watermark {
   readonly connectedAt: string;
   readonly vehicleIds: string[];
+  /**
+   * What runs have seen of the listing's order: `newest-first` (a strict decrease and nothing out of
+   * order), `unordered` (an item newer than the one before it). Absent: not known yet.
+   */
+  readonly order?: ListingOrder;
+}
+
+export type ListingOrder = 'newest-first' | 'unordered';
+
+/** What a run has seen of the connections listing's order so far. */
+export interface RunOrder {
+  /** connectedAt of the last item listed. */
+  lastAt: string | null;
+  /** An item was newer than the one before it. */
+  violated: boolean;
+  /** An item was strictly older than the one before it (evidence of newest first). */
+  decreased: boolean;
+  /** What earlier runs learnt (the watermark's `order`), or the generation's documented order. */
+  prior: ListingOrder | null;
+  /** A digest of the last page's items: a listing that repeats a page is caught whatever its paging. */
+  pageDigest: string | null;
 }
 
 export interface ReconcileRun {
@@ -230,7 +260,7 @@ export interface ReconcileRun {
    * it): the connectedAt of the previous page's last item, and a digest of that page, so a listing that
    * repeats a page is caught whatever its paging.
    */
-  order?: { lastAt: string | null; newestFirst: boolean; pageDigest: string | null };
+  order?: RunOrder;
   /**
    * Whether the webhook auto-subscribes every vehicle, as the last webhook health check read it (null: no
    * recent check). True makes the run do nothing: creating or pruning would fight Smartcar's own enrollment.
@@ -342,7 +372,7 @@ const pad = (n: number) => String(n).padStart(6, '0');
 const instant = (iso: string) => Date.parse(iso);
 
 /** The watermark's key: one per webhook, mode and selection, so runs with other rules never move it. */
-export function watermarkKey(webhookId: string, rules: SelectionRules): string {
+export function watermarkKey(webhookId: string, rules: SelectionRules, api: SmartcarApiGeneration = 'v2'): string {
   const sorted = (v?: string[]) => (v ? [...new Set(v)].sort() : null);
   const canonical = JSON.stringify([
     rules.mode,
@@ -352,7 +382,9 @@ export function watermarkKey(webhookId: string, rules: SelectionRules): string {
     sorted(rules.excludeVehicleIds),
   ]);
   const digest = createHash('sha256').update(canonical).digest('hex').slice(0, 16);
-  return `reconcile/watermarks/${webhookId}/${rules.mode}-${digest}.json`;
+  // v2's key is 0.3's; v3's connection times (meta.createdAt) are not known to equal v2's connectedAt, so a
+  // switch starts from no watermark (one run compares everything) rather than from the other's instant.
+  return `reconcile/watermarks/${webhookId}/${rules.mode}-${digest}${api === 'v2' ? '' : `-${api}`}.json`;
 }
 
 function isWatermark(v: unknown): v is Watermark {
@@ -463,7 +495,7 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
       autoEnroll,
     };
   }
-  const key = watermarkKey(webhookId, rules);
+  const key = watermarkKey(webhookId, rules, deps.smartcarApi ?? DEFAULT_SMARTCAR_API);
   // Only incremental runs stop at the watermark, so only they need it (and fail on a broken one); a full run
   // sees every connection and writes a sound watermark over a broken one.
   const watermark = kind === 'incremental' ? await readWatermark(deps.store, key) : undefined;
@@ -479,8 +511,14 @@ export async function prepareReconcile(input: unknown, runId: string, deps: Reco
     compareAll,
     smartcarApi: deps.smartcarApi ?? DEFAULT_SMARTCAR_API,
   });
+  const api = deps.smartcarApi ?? DEFAULT_SMARTCAR_API;
+  // v2.0's listing is documented "sorted in descending order by connection date"; v3's page says only
+  // "sorted by connection date", so a v3 run trusts newest first only once it has been seen (here, or by
+  // an earlier run, which the watermark remembers). Either way, one item out of order ends the trust.
+  const prior: ListingOrder | null = watermark?.order ?? (api === 'v2' ? 'newest-first' : null);
   return {
     ...newRun({ runId, kind, webhookId, rules, dryRun: given.dryRun === true }, now, deps),
+    order: { lastAt: null, violated: false, decreased: false, prior, pageDigest: null },
     autoEnroll,
     prune,
     allowMassPrune: given.allowMassPrune === true,
@@ -500,10 +538,10 @@ function newRun(
   return {
     ...r,
     api: deps.smartcarApi ?? DEFAULT_SMARTCAR_API,
-    order: { lastAt: null, newestFirst: true, pageDigest: null },
+    order: { lastAt: null, violated: false, decreased: false, prior: null, pageDigest: null },
     prune: false,
     allowMassPrune: false,
-    watermarkKey: watermarkKey(r.webhookId, r.rules),
+    watermarkKey: watermarkKey(r.webhookId, r.rules, deps.smartcarApi ?? DEFAULT_SMARTCAR_API),
     watermarkAt: null,
     compareAll: false,
     skipped: null,
@@ -674,13 +712,23 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
       throw runaway(
         `the connections listing answered page ${r.page + 1} with the cursor it was asked for; stopped rather than loop`,
       );
-    // The watermark may stop the listing early only while it is provably newest first ("sorted by
-    // connection date" on v3's page does not say which way): a page out of order lists on to the end.
-    const order = r.order ?? { lastAt: null, newestFirst: true, pageDigest: null };
-    const times = page.connections.map((c) => instant(c.connectedAt));
-    const newestFirst =
-      order.newestFirst &&
-      times.every((t, i) => t <= (i === 0 ? (order.lastAt === null ? t : instant(order.lastAt)) : times[i - 1]));
+    // The watermark may stop the listing early only while the listing is known to be newest first (see
+    // prepareReconcile); one item newer than the one before it and the run lists every page instead.
+    const order: RunOrder = r.order ?? {
+      lastAt: null,
+      violated: false,
+      decreased: false,
+      prior: 'newest-first',
+      pageDigest: null,
+    };
+    let previous = order.lastAt === null ? null : instant(order.lastAt);
+    let { violated, decreased } = order;
+    for (const c of page.connections) {
+      const t = instant(c.connectedAt);
+      if (previous !== null && t > previous) violated = true;
+      if (previous !== null && t < previous) decreased = true;
+      previous = t;
+    }
     const pageDigest =
       page.connections.length === 0
         ? null
@@ -692,13 +740,18 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
       throw runaway(
         `the connections listing answered page ${r.page + 1} with the very connections of the page before; stopped rather than loop`,
       );
-    if (order.newestFirst && !newestFirst)
+    if (page.connections.length + page.malformed === 0 && page.cursor !== null)
+      throw runaway(`the connections listing answered page ${r.page + 1} empty yet said more would follow`);
+    if (violated && !order.violated)
       deps.logger.warn('connections listing is not newest first; listing every page', { runId: r.runId });
     r.order = {
+      ...order,
       lastAt: page.connections.length > 0 ? page.connections[page.connections.length - 1].connectedAt : order.lastAt,
-      newestFirst,
+      violated,
+      decreased,
       pageDigest,
     };
+    const newestFirst = !violated && order.prior !== 'unordered' && (decreased || order.prior === 'newest-first');
     const seen = r.watermarkAt === null ? null : { at: instant(r.watermarkAt), ids: await watermarkIds(deps.store, r) };
     const fresh: Connection[] = [];
     let reachedWatermark = false;
@@ -743,6 +796,11 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
       connections: r.listing.connections + page.connections.length,
       malformed: r.listing.malformed + page.malformed,
     };
+    // Read to its end, the listing must hold every connection it said it had.
+    if (page.cursor === null && !reachedWatermark && page.total !== null) {
+      const listed = r.listing.connections + r.listing.malformed;
+      if (listed < page.total) r.listing = { ...r.listing, missing: page.total - listed };
+    }
     r.counts = { ...r.counts, desired: r.counts.desired + desired.length };
     nextPage('connections');
     if (page.cursor === null || reachedWatermark) {
@@ -989,8 +1047,11 @@ export interface ReconcileSummary {
   /** The Smartcar API generation the run used, and its endpoints (one line). */
   readonly api: SmartcarApiGeneration;
   readonly endpoints: string;
-  /** False when the connections listing was not newest first, so the run listed every page. */
-  readonly newestFirst: boolean;
+  /**
+   * What the run knew of the connections listing's order: `newest-first` (an incremental run may stop at
+   * the watermark), `unordered` (it lists every page), `unknown` (v3 before any evidence: every page too).
+   */
+  readonly listingOrder: ListingOrder | 'unknown';
   /** Why the run did nothing (another run holds the rate limit, or the webhook auto-enrolls): one line, or null. */
   readonly skipped: string | null;
   /** The webhook auto-subscribes every vehicle (last health check), so the run did nothing; null: not known. */
@@ -1046,7 +1107,7 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     comparedAll: run.compareAll,
     api: run.api ?? 'v2',
     endpoints: apiOf(run, deps).endpoints,
-    newestFirst: run.order?.newestFirst ?? true,
+    listingOrder: listingOrderOf(run),
     skipped: run.skipped,
     autoEnroll: run.autoEnroll ?? null,
     refused: run.refusal?.reason ?? null,
@@ -1060,7 +1121,7 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     outcomes,
     listing: run.listing,
   });
-  if (!run.dryRun && run.newestAt !== null) await advanceWatermark(run, deps);
+  if (!run.dryRun && (run.newestAt !== null || learntOrder(run) !== null)) await advanceWatermark(run, deps);
   deps.logger.info('reconcile run finished', {
     runId: run.runId,
     ...summary,
@@ -1068,6 +1129,14 @@ export async function summarizeReconcile(run: ReconcileRun, deps: ReconcileDeps)
     failed: failed.length,
   });
   return summary;
+}
+
+/** The order a run can vouch for: its own evidence, else what it started with. */
+function listingOrderOf(run: ReconcileRun): ListingOrder | 'unknown' {
+  const o = run.order;
+  if (!o) return 'newest-first'; // a run saved before 0.4: v2, documented newest first
+  if (o.violated || o.prior === 'unordered') return 'unordered';
+  return o.decreased || o.prior === 'newest-first' ? 'newest-first' : 'unknown';
 }
 
 /** Why the execution must fail after summarizing: a refusal, or failures too many to be one odd vehicle. */
@@ -1090,17 +1159,35 @@ function failureOf(run: ReconcileRun, failed: ReconcileSummary['failed'], report
  */
 async function advanceWatermark(run: ReconcileRun, deps: ReconcileDeps): Promise<void> {
   const pages = await readAll<Watermark>(deps.store, runKey(run.runId, 'seen/'), true);
-  if (pages.length === 0) return;
-  const newest = Math.max(...pages.map((p) => instant(p.connectedAt)));
-  const ids = new Set(pages.filter((p) => instant(p.connectedAt) === newest).flatMap((p) => p.vehicleIds));
   // A full run saw everything: a damaged watermark is simply replaced. An incremental run read it at the start.
   const previous = await readWatermark(deps.store, run.watermarkKey).catch((err) => {
     if (run.kind === 'full') return undefined;
     throw err;
   });
-  if (previous && instant(previous.connectedAt) > newest) return;
+  // What the run learnt of the order is kept for the runs after it; once unordered, always unordered.
+  const order = previous?.order === 'unordered' ? 'unordered' : (learntOrder(run) ?? previous?.order);
+  if (pages.length === 0) {
+    if (previous && order !== previous.order) await deps.store.putJson(run.watermarkKey, { ...previous, order });
+    return;
+  }
+  const newest = Math.max(...pages.map((p) => instant(p.connectedAt)));
+  const ids = new Set(pages.filter((p) => instant(p.connectedAt) === newest).flatMap((p) => p.vehicleIds));
+  if (previous && instant(previous.connectedAt) > newest) {
+    if (order !== previous.order) await deps.store.putJson(run.watermarkKey, { ...previous, order });
+    return;
+  }
   if (previous && instant(previous.connectedAt) === newest) for (const id of previous.vehicleIds) ids.add(id);
-  await deps.store.putJson(run.watermarkKey, { connectedAt: new Date(newest).toISOString(), vehicleIds: [...ids] });
+  await deps.store.putJson(run.watermarkKey, {
+    connectedAt: new Date(newest).toISOString(),
+    vehicleIds: [...ids],
+    ...(order ? { order } : {}),
+  } satisfies Watermark);
+}
+
+/** What this run's own listing showed of the order (null: nothing either way). */
+function learntOrder(run: ReconcileRun): ListingOrder | null {
+  if (run.order?.violated) return 'unordered';
+  return run.order?.decreased ? 'newest-first' : null;
 }
 
 // --- one run at a time -------------------------------------------------------------------------------

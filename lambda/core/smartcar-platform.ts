@@ -138,7 +138,7 @@ export class SmartcarPlatform {
   async listConnections(
     managementToken: string,
     page: { cursor?: string | null; limit?: number; mode?: string; vehicleId?: string; userId?: string },
-  ): Promise<{ connections: Connection[]; cursor: string | null; malformed: number; items: number }> {
+  ): Promise<{ connections: Connection[]; cursor: string | null; malformed: number; items: number; total: null }> {
     const q = new URLSearchParams({ limit: String(page.limit ?? CONNECTIONS_PAGE_SIZE) });
     if (page.cursor) q.set('cursor', page.cursor);
     if (page.mode) q.set('mode', page.mode);
@@ -177,7 +177,7 @@ export class SmartcarPlatform {
       });
     }
     const cursor = typeof body.paging?.cursor === 'string' && body.paging.cursor !== '' ? body.paging.cursor : null;
-    return { connections, cursor, malformed, items: body.connections.length };
+    return { connections, cursor, malformed, items: body.connections.length, total: null };
   }
 
   /**
@@ -194,7 +194,13 @@ export class SmartcarPlatform {
   async listConnectionsV3(
     token: string,
     page: { cursor?: string | null; limit?: number; mode?: string; vehicleId?: string; userId?: string },
-  ): Promise<{ connections: Connection[]; cursor: string | null; malformed: number; items: number }> {
+  ): Promise<{
+    connections: Connection[];
+    cursor: string | null;
+    malformed: number;
+    items: number;
+    total: number | null;
+  }> {
     const number = page.cursor ? Number(page.cursor) : 1;
     if (!Number.isInteger(number) || number < 1) throw new Error(`not a page number: ${page.cursor}`);
     const size = Math.min(page.limit ?? CONNECTIONS_PAGE_SIZE, CONNECTIONS_PAGE_SIZE);
@@ -217,7 +223,14 @@ export class SmartcarPlatform {
       else malformed++;
     }
     const more = body.links ? Boolean(body.links.next) : body.data.length >= size;
-    return { connections, cursor: more ? String(number + 1) : null, malformed, items: body.data.length };
+    const total = body.meta?.totalCount;
+    return {
+      connections,
+      cursor: more ? String(number + 1) : null,
+      malformed,
+      items: body.data.length,
+      total: Number.isInteger(total) && total >= 0 ? total : null,
+    };
   }
 
   /**

@@ -51,7 +51,9 @@ function obj(v: unknown): Record<string, unknown> | null {
 function hasReading(s: Record<string, unknown>): boolean {
   if (s.body === undefined || s.body === null) return false;
   if (s.error !== undefined && s.error !== null) return false;
-  return obj(s.status)?.value !== 'ERROR';
+  // Case-insensitive, as the views read it (lib/queries.ts signalRows).
+  const status = obj(s.status)?.value;
+  return !(typeof status === 'string' && status.toUpperCase() === 'ERROR');
 }
 
 /** The state one stored delivery says (current VEHICLE_STATE payloads), or null when it says none. */

@@ -6,7 +6,7 @@
  * work store, where reconcile learns whether Smartcar auto-subscribes every vehicle (then it stays out of
  * the way) without a request of its own.
  */
-import { METRIC } from '../contract';
+import { ANY_ERROR_CALLBACK_URL, METRIC } from '../contract';
 import type { CoreLogger } from './logger';
 import type { CoreMetrics } from './metrics';
 import { SmartcarApiError } from './smartcar-client';
@@ -40,7 +40,7 @@ function sameUrl(a: string, b: string): boolean {
 export interface ExpectedUrls {
   /** The stack's callback URL; unset, the callback URI is not compared. */
   readonly callbackUrl?: string | null;
-  /** The stack's error callback URL (with `errorCallbackPath`). */
+  /** The stack's error callback URL (with `errorCallbackPath`); `*`: unknown, the error URI is not compared. */
   readonly errorCallbackUrl?: string | null;
 }
 
@@ -56,7 +56,11 @@ export function webhookHealth(webhook: WebhookConfig, expected: ExpectedUrls): W
     // Errors may go to either of this stack's paths (without an error URI Smartcar sends them to the
     // callback); anywhere else, VEHICLE_ERROR deliveries never reach this stack.
     const ours = [expected.callbackUrl, expected.errorCallbackUrl].filter((u): u is string => !!u);
-    if (webhook.errorCallbackUrl !== null && !ours.some((u) => sameUrl(u, webhook.errorCallbackUrl as string)))
+    if (
+      expected.errorCallbackUrl !== ANY_ERROR_CALLBACK_URL &&
+      webhook.errorCallbackUrl !== null &&
+      !ours.some((u) => sameUrl(u, webhook.errorCallbackUrl as string))
+    )
       problems.push(
         `the vehicle error callback URI is ${webhook.errorCallbackUrl}, not this stack's ${expected.errorCallbackUrl ?? expected.callbackUrl}`,
       );
@@ -117,6 +121,14 @@ export async function checkWebhookHealth(
   deps: WebhookHealthDeps,
 ): Promise<WebhookHealthReport> {
   const checkedAt = new Date((deps.now ?? Date.now)()).toISOString();
+  // The store only remembers: a failure there is logged, and never keeps the metric from being published.
+  const remember = async (what: string, write: () => Promise<void>) => {
+    try {
+      await write();
+    } catch (err) {
+      deps.logger.warn(`webhook health check could not ${what}`, { webhookId, error: (err as Error)?.message });
+    }
+  };
   let webhook: WebhookConfig;
   try {
     webhook = await deps.appTokens.withToken((token) => deps.platform.getWebhook(token, webhookId));
@@ -124,20 +136,21 @@ export async function checkWebhookHealth(
     const message = err instanceof Error ? err.message : String(err);
     const transient = err instanceof SmartcarApiError && err.retryable;
     const problems = [`could not read the webhook: ${message}`];
-    // A streak of transient failures is counted in the store, so the alarm fires when they never end;
-    // without a store each check stands alone.
+    // A streak of transient failures is counted in the store, so the alarm fires when they never end. A
+    // streak that cannot be read counts as long enough: a webhook nobody can read, with a store nobody can
+    // read, is worth a page. Without a store each check stands alone.
     let streak = 1;
     if (transient && deps.store) {
-      const last = await deps.store
-        .getJsonIfExists<WebhookCheckFailures>(webhookFailuresKey(webhookId))
-        .catch(() => undefined);
-      streak = (last?.transientFailures ?? 0) + 1;
-      await deps.store.putJson(webhookFailuresKey(webhookId), {
-        transientFailures: streak,
-        lastFailureAt: checkedAt,
-      } satisfies WebhookCheckFailures);
+      const store = deps.store;
+      try {
+        const last = await store.getJsonIfExists<WebhookCheckFailures>(webhookFailuresKey(webhookId));
+        streak = (Number.isInteger(last?.transientFailures) ? (last?.transientFailures as number) : 0) + 1;
+      } catch {
+        streak = TRANSIENT_FAILURES_BEFORE_UNHEALTHY;
+      }
     }
     const unhealthy = !transient || streak >= TRANSIENT_FAILURES_BEFORE_UNHEALTHY;
+    if (unhealthy) deps.metrics.count(METRIC.webhookHealthy, 0);
     if (transient && unhealthy) problems.push(`${streak} checks in a row could not read it`);
     deps.logger.warn('webhook health check could not read the webhook', {
       webhookId,
@@ -145,22 +158,19 @@ export async function checkWebhookHealth(
       transientFailures: transient ? streak : 0,
       error: message,
     });
-    if (unhealthy) deps.metrics.count(METRIC.webhookHealthy, 0);
+    if (transient && deps.store) {
+      const store = deps.store;
+      await remember('count the failure', () =>
+        store.putJson(webhookFailuresKey(webhookId), {
+          transientFailures: streak,
+          lastFailureAt: checkedAt,
+        } satisfies WebhookCheckFailures),
+      );
+    }
     return { webhookId, checkedAt, healthy: false, problems, webhook: null, published: unhealthy ? 0 : null };
   }
   const health = webhookHealth(webhook, expected);
-  if (deps.store) {
-    const failures = await deps.store
-      .getJsonIfExists<WebhookCheckFailures>(webhookFailuresKey(webhookId))
-      .catch(() => undefined);
-    if (failures && failures.transientFailures > 0)
-      await deps.store.putJson(webhookFailuresKey(webhookId), {
-        transientFailures: 0,
-        lastFailureAt: failures.lastFailureAt,
-      } satisfies WebhookCheckFailures);
-  }
   deps.metrics.count(METRIC.webhookHealthy, health.healthy ? 1 : 0);
-  await deps.store?.putJson(webhookConfigKey(webhookId), { checkedAt, webhook, health } satisfies StoredWebhookConfig);
   (health.healthy ? deps.logger.info : deps.logger.warn).call(deps.logger, 'webhook health', {
     webhookId,
     ...health,
@@ -168,6 +178,20 @@ export async function checkWebhookHealth(
     verified: webhook.verified,
     autoEnroll: webhook.autoEnroll,
   });
+  if (deps.store) {
+    const store = deps.store;
+    await remember('keep the configuration', () =>
+      store.putJson(webhookConfigKey(webhookId), { checkedAt, webhook, health } satisfies StoredWebhookConfig),
+    );
+    await remember('reset the failure count', async () => {
+      const failures = await store.getJsonIfExists<WebhookCheckFailures>(webhookFailuresKey(webhookId));
+      if (failures && failures.transientFailures !== 0)
+        await store.putJson(webhookFailuresKey(webhookId), {
+          transientFailures: 0,
+          lastFailureAt: failures.lastFailureAt ?? null,
+        } satisfies WebhookCheckFailures);
+    });
+  }
   return { webhookId, checkedAt, ...health, webhook, published: health.healthy ? 1 : 0 };
 }
 

@@ -245,13 +245,28 @@ describe('webhook health check', () => {
     withErrors({}).hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ SMARTCAR_EXPECTED_ERROR_CALLBACK_URL: Match.anyValue() }) },
     });
-    withErrors({ expectedCallbackUrl: 'https://hooks.example.com/webhook' }).hasResourceProperties(
-      'AWS::Lambda::Function',
-      {
-        Environment: {
-          Variables: Match.objectLike({ SMARTCAR_EXPECTED_ERROR_CALLBACK_URL: 'https://hooks.example.com/errors' }),
-        },
-      },
+    const expectedError = (reconcile: Record<string, unknown>) => {
+      const [fn] = Object.values(
+        withErrors(reconcile).findResources('AWS::Lambda::Function', {
+          Properties: { Environment: { Variables: Match.objectLike({ SMARTCAR_API: Match.anyValue() }) } },
+        }),
+      );
+      return fn.Properties.Environment.Variables.SMARTCAR_EXPECTED_ERROR_CALLBACK_URL;
+    };
+    // A base path in front of the callback path stays: only the callback path is swapped for the error path.
+    expect(expectedError({ expectedCallbackUrl: 'https://api.example.com/smartcar/webhooks' })).toBe(
+      'https://api.example.com/smartcar/errors',
+    );
+    // A URL that does not end with the callback path says nothing of the error path: not compared ('*').
+    expect(expectedError({ expectedCallbackUrl: 'https://hooks.example.com/in' })).toBe('*');
+    expect(
+      expectedError({
+        expectedCallbackUrl: 'https://hooks.example.com/in',
+        expectedErrorCallbackUrl: 'https://hooks.example.com/in-errors',
+      }),
+    ).toBe('https://hooks.example.com/in-errors');
+    expect(() => withErrors({ expectedErrorCallbackUrl: 'http://x.example/e' })).toThrow(
+      /reconcile.expectedErrorCallbackUrl "http:\/\/x.example\/e" must be an https URL/,
     );
   });
 

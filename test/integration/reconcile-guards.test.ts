@@ -56,7 +56,11 @@ describe('1. prune deletes only what a complete, well-formed listing proves gone
       ),
   )(
     '%s (API %s) deletes nothing, fails the execution with a one-line reason, and a dry run says the same',
-    async (_, smartcarApi, fault, error, reason) => {
+    async (_, smartcarApi, fault, expectedError, expectedReason) => {
+      // v3 reports its total: a listing that stops short is an anomaly in itself.
+      const short = smartcarApi === 'v3' && fault === 'truncated';
+      const error = short ? WORKFLOW_ERRORS.listingAnomaly : expectedError;
+      const reason = short ? /ended 170 connection\(s\) short of the total it reported/ : expectedReason;
       await subscribedFleet({ connectionsFault: fault });
       const run = (input: Record<string, unknown>) => runWith(input, { smartcarApi });
       const dry = await run({ kind: 'full', prune: true, dryRun: true });
@@ -164,7 +168,7 @@ describe('3. a watermark per webhook, mode and selection, compared as instants',
     await subscribedFleet();
     await run({ kind: 'full' });
     const dir = path.join(drill.workDir, 'reconcile', 'watermarks', WEBHOOK);
-    expect(readdirSync(dir)).toEqual([expect.stringMatching(/^live-[0-9a-f]{16}\.json$/)]);
+    expect(readdirSync(dir)).toEqual([expect.stringMatching(/^live-[0-9a-f]{16}-v3\.json$/)]);
   });
 
   it('one that cannot be read fails the run loudly instead of subscribing everything', async () => {
@@ -218,9 +222,45 @@ describe('3b. a listing that is not newest first', () => {
     await run({ kind: 'full' });
     fake.connect(...connections(2, 5000)); // listed last
     const { summary, requests } = await run({ kind: 'incremental' });
-    expect(summary).toMatchObject({ newestFirst: false, desired: 2, subscribed: 2, failure: null });
+    expect(summary).toMatchObject({ listingOrder: 'unordered', desired: 2, subscribed: 2, failure: null });
     expect(requests).toBe(3 + 2 + 2); // every page of connections, two creates, two lookups
     expect(createdOnce(fake)).toBe(true);
+  });
+
+  it('v3: a first page of ties older than the watermark is no evidence of order: new vehicles listed last are still found', async () => {
+    // Oldest first, and the oldest 100 connected at one instant (a bulk import): page 1 looks ordered.
+    const bulk = connections(100, 0).map((c) => ({ ...c, connectedAt: '2025-01-01T00:00:00.000Z' }));
+    await subscribedFleet({ connections: [...connections(20, 100), ...bulk], connectionsOrder: 'oldest' });
+    await run({ kind: 'full' });
+    fake.connect(...connections(5, 5000)); // newest, so listed last
+    for (const round of [1, 2]) {
+      const { summary } = await run({ kind: 'incremental' });
+      expect({ round, ...summary }).toMatchObject({ round, desired: round === 1 ? 5 : 0, failure: null });
+      expect(summary.listingOrder).toBe('unordered'); // learnt by the full run, kept with the watermark
+    }
+    expect(['veh-005001', 'veh-005005'].every((v) => fake.created.get(v) === 1)).toBe(true);
+  });
+
+  it('a listing whose pages are empty yet say more follow fails the run after one such page', async () => {
+    await subscribedFleet({ connectionsFault: 'hollow' });
+    await expect(run({ kind: 'full' })).rejects.toMatchObject({
+      name: WORKFLOW_ERRORS.runaway,
+      message: expect.stringMatching(/answered page 1 empty yet said more would follow/),
+    });
+    expect(fake.counts().api).toBeLessThanOrEqual(2);
+  });
+
+  it("each generation keeps its own watermark: a switch starts by comparing, never from the other's instant", async () => {
+    await subscribedFleet();
+    await run({ kind: 'full' }, { smartcarApi: 'v2' });
+    await run({ kind: 'full' }, { smartcarApi: 'v3' });
+    const dir = path.join(drill.workDir, 'reconcile', 'watermarks', WEBHOOK);
+    const names = readdirSync(dir).sort();
+    expect(names).toEqual([
+      expect.stringMatching(/^live-[0-9a-f]{16}-v3\.json$/),
+      expect.stringMatching(/^live-[0-9a-f]{16}\.json$/),
+    ]);
+    expect(JSON.parse(readFileSync(path.join(dir, names[0]), 'utf8'))).toMatchObject({ order: 'newest-first' });
   });
 });
 
@@ -257,17 +297,26 @@ describe('5. bounded runs', () => {
     expect(fake.rateLimited).toBe(MAX_RATE_LIMITED_STREAK + 1);
   });
 
-  it('3,000 vehicles connected at one instant keep the state small; the ids go to the store', async () => {
-    const same = connections(3000).map((c) => ({ ...c, connectedAt: '2026-05-01T12:00:00.000Z' }));
-    await subscribedFleet({ connections: same });
-    const { summary, largestStateBytes } = await run({ kind: 'incremental' });
-    expect(summary).toMatchObject({ comparedAll: true, desired: 3000, unchanged: 3000 });
-    expect(largestStateBytes).toBeLessThan(8 * 1024);
-    const dir = path.join(drill.workDir, 'reconcile', 'watermarks', WEBHOOK);
-    const watermark = JSON.parse(readFileSync(path.join(dir, readdirSync(dir)[0]), 'utf8'));
-    expect(watermark.vehicleIds).toHaveLength(3000);
-    expect((await run({ kind: 'incremental' })).requests).toBe(1);
-  });
+  it.each([
+    ['v2', 1, 'newest-first'],
+    ['v3', 30, 'unknown'],
+  ] as const)(
+    '3,000 vehicles connected at one instant keep the state small; the ids go to the store (API %s)',
+    async (smartcarApi, rerun, listingOrder) => {
+      const same = connections(3000).map((c) => ({ ...c, connectedAt: '2026-05-01T12:00:00.000Z' }));
+      await subscribedFleet({ connections: same });
+      const { summary, largestStateBytes } = await run({ kind: 'incremental' }, { smartcarApi });
+      expect(summary).toMatchObject({ comparedAll: true, desired: 3000, unchanged: 3000 });
+      expect(largestStateBytes).toBeLessThan(8 * 1024);
+      const dir = path.join(drill.workDir, 'reconcile', 'watermarks', WEBHOOK);
+      const watermark = JSON.parse(readFileSync(path.join(dir, readdirSync(dir)[0]), 'utf8'));
+      expect(watermark.vehicleIds).toHaveLength(3000);
+      // v2.0 is documented newest first: one page. Ties say nothing of v3's order, so it reads every page.
+      const again = await run({ kind: 'incremental' }, { smartcarApi });
+      expect(again.requests).toBe(rerun);
+      expect(again.summary).toMatchObject({ desired: 0, listingOrder });
+    },
+  );
 
   it('a long run continues in new executions, each well under the history limit, and subscribes each vehicle once', async () => {
     fake.reset(fleet({ connections: connections(300) }));

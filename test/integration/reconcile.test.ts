@@ -52,7 +52,7 @@ describe.each(SMARTCAR_API_GENERATIONS)('Smartcar API %s', (api) => {
     const paths = new Set(fake.requests.map((r) => r.path));
     expect(paths.has(api === 'v3' ? '/v3/connections' : '/v2.0/management/connections')).toBe(true);
     expect(paths.has(api === 'v3' ? '/v2.0/management/connections' : '/v3/connections')).toBe(false);
-    expect(summary).toMatchObject({ api, newestFirst: true });
+    expect(summary).toMatchObject({ api, listingOrder: 'newest-first' });
     expect(summary.endpoints).toMatch(api === 'v3' ? /v3\/connections/ : /v2\.0\/management\/connections/);
     expect(once()).toBe(true);
     expect([...fake.created.keys()].some((id) => Number(id.slice(4)) > 250)).toBe(false); // no simulated vehicle

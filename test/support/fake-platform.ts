@@ -36,9 +36,10 @@ export interface FakePlatformOptions {
   /**
    * A misbehaving connections listing, to test that reconcile never acts on one: `empty` (no connections
    * at all), `truncated` (the first page has no cursor), `renamed` (items with renamed fields), `stuck`
-   * (the cursor never advances), `unfiltered` (vehicle_id is ignored).
+   * (the cursor never advances), `unfiltered` (vehicle_id is ignored), `hollow` (v3: every page empty, yet
+   * `links.next` says more follow).
    */
-  connectionsFault?: 'empty' | 'truncated' | 'renamed' | 'stuck' | 'unfiltered';
+  connectionsFault?: 'empty' | 'truncated' | 'renamed' | 'stuck' | 'unfiltered' | 'hollow';
   /** The listing's order: newest first (as v2.0 documents), or oldest first (v3 says only "by connection date"). */
   connectionsOrder?: 'newest' | 'oldest';
   /** Vehicles the full listing leaves out (as a flaky listing would) but a vehicle_id lookup still finds. */
@@ -274,8 +275,8 @@ export class FakePlatform {
         url.searchParams.get('filter[vehicleId]'),
       );
       const start = fault === 'stuck' ? 0 : (number - 1) * size;
-      const page = all.slice(start, start + size);
-      const more = start + size < all.length && fault !== 'truncated';
+      const page = fault === 'hollow' ? [] : all.slice(start, start + size);
+      const more = (start + size < all.length && fault !== 'truncated') || fault === 'hollow';
       return send(200, {
         data: page.map((c, i) =>
           fault === 'renamed'

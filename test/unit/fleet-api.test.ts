@@ -41,6 +41,7 @@ it('v3 lists connections by page number with the application token, never the ma
     cursor: '3',
     malformed: 0,
     items: 2,
+    total: null,
   });
   const [call] = calls;
   expect(`${call.url.origin}${call.url.pathname}`).toBe('https://vehicle.test/v3/connections');

@@ -112,6 +112,13 @@ describe('webhookHealth', () => {
     expect(webhookHealth({ ...good, errorCallbackUrl: errors }, { callbackUrl: CALLBACK }).problems).toEqual([
       `the vehicle error callback URI is ${errors}, not this stack's ${CALLBACK}`,
     ]);
+    // Behind a custom domain whose error URL cannot be worked out ('*'), it is not compared.
+    expect(
+      webhookHealth(
+        { ...good, errorCallbackUrl: 'https://any.example/e' },
+        { callbackUrl: CALLBACK, errorCallbackUrl: '*' },
+      ).healthy,
+    ).toBe(true);
   });
 });
 
@@ -200,6 +207,39 @@ describe('checkWebhookHealth against the fake', () => {
     fake.options.alwaysRateLimited = true;
     try {
       expect((await check()).report.published).toBeNull(); // counting from one again
+    } finally {
+      fake.options.alwaysRateLimited = false;
+    }
+  });
+
+  it('a store that fails never keeps the metric from being published', async () => {
+    const broken: WorkStore = {
+      ...store,
+      putJson: async () => {
+        throw new Error('S3 is down');
+      },
+      getJsonIfExists: async () => {
+        throw new Error('S3 is down');
+      },
+    };
+    const checkWith = () => {
+      const metrics = new RecordingMetrics();
+      const appTokens = new ApplicationTokens(() => platform.applicationToken('cid', 'csecret'));
+      return checkWebhookHealth(
+        'wh',
+        { callbackUrl: CALLBACK },
+        { platform, appTokens, store: broken, logger, metrics },
+      ).then((report) => ({ report, metrics }));
+    };
+    fake.options.webhook = { enabled: false, callbackUri: CALLBACK };
+    const disabled = await checkWith();
+    expect(disabled.metrics.emitted).toEqual([expect.objectContaining({ name: METRIC.webhookHealthy, value: 0 })]);
+    // A transient failure whose streak cannot be read counts as a long one: 0, not silence.
+    fake.options.alwaysRateLimited = true;
+    try {
+      const limited = await checkWith();
+      expect(limited.report.published).toBe(0);
+      expect(limited.metrics.emitted).toEqual([expect.objectContaining({ name: METRIC.webhookHealthy, value: 0 })]);
     } finally {
       fake.options.alwaysRateLimited = false;
     }
