@@ -193,6 +193,8 @@ export class Receiver extends Construct {
       reservedConcurrentExecutions: this.endpoint === ReceiverEndpoint.FUNCTION_URL ? reserved : undefined,
       // One invocation per request: Lambda's start/report records would cost more than everything it logs.
       quietPlatformLogs: true,
+      // Every scaled-out instance of a top-of-the-hour burst pays a cold start: the stacks it logs are mapped then.
+      sourceMapsAtStartup: false,
     });
     props.managementTokenSecret.grantRead(this.verifyFunction);
     this.queue.grantSendMessages(this.verifyFunction);

