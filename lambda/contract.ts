@@ -54,6 +54,11 @@ export const ENV = {
   dedupTableName: 'DEDUP_TABLE_NAME',
   /** How long an eventId is remembered, in seconds. */
   dedupTtlSeconds: 'DEDUP_TTL_SECONDS',
+  /**
+   * 'true': the ingest function publishes its per-batch figures (Deliveries, RecordsWritten, …) with every
+   * batch, each a custom metric billed every hour it is published; else only IngestFailures, when a batch fails.
+   */
+  detailedMetrics: 'DETAILED_METRICS',
   /** EventBridge bus the ingest function publishes normalized events to; unset turns it off. */
   eventBusName: 'EVENT_BUS_NAME',
   /** JSON {"eventTypes": [...], "signalNames": [...]}: which events to publish. */

@@ -44,7 +44,11 @@ import { checkInteger } from './validation';
 
 /** What a user of {@link SmartcarWebhooks} can set about the curated layer's compaction. */
 export interface CompactionOptions {
-  /** Run the compaction on its schedule (it is synthesized either way, DISABLED when false). @default true */
+  /**
+   * Run the compaction on its schedule (it is synthesized either way, DISABLED when false). On, it brings
+   * its failed-runs and late-objects alarms ($0.10 a month each); off, neither is created.
+   * @default true
+   */
   readonly enabled?: boolean;
   /** How often it runs (each run scans the raw objects of the lookback window). @default Duration.days(1) */
   readonly interval?: Duration;
@@ -105,9 +109,12 @@ export class Compaction extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   /** Starts it every `interval`. */
   public readonly schedule: scheduler.Schedule;
-  /** Fires when a run fails (the raw layer keeps serving the views meanwhile). */
-  public readonly failedAlarm: cloudwatch.Alarm;
-  /** Raises when raw objects older than the lookback were never compacted (unless lateObjectWindowDays is 0). */
+  /** Fires when a run fails (the raw layer keeps serving the views meanwhile); only when `enabled`. */
+  public readonly failedAlarm?: cloudwatch.Alarm;
+  /**
+   * Raises when raw objects older than the lookback were never compacted (only when `enabled`, and unless
+   * lateObjectWindowDays is 0).
+   */
   public readonly lateAlarm?: cloudwatch.Alarm;
   /** Holds the lease of the run in progress (one item). */
   public readonly lockTable: dynamodb.Table;
@@ -345,6 +352,8 @@ export class Compaction extends Construct {
       target: new targets.StepFunctionsStartExecution(this.stateMachine, { retryAttempts: 1 }),
       enabled: props.enabled ?? true,
     });
+    // Unscheduled, a run is started by someone who watches it: no alarms to pay for.
+    if (!(props.enabled ?? true)) return;
     this.failedAlarm = new cloudwatch.Alarm(this, 'Failed', {
       alarmDescription:
         'A compaction run failed; the views keep reading those hours from the raw zone. Open the failed execution: ' +

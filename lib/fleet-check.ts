@@ -21,7 +21,12 @@ import { checkInteger } from './validation';
 
 /** What a user of {@link SmartcarWebhooks} can set about the fleet check. */
 export interface FleetCheckOptions {
-  /** Run the check on its schedule (it is synthesized either way, DISABLED until this is true). @default false */
+  /**
+   * Run the check on its schedule (it is synthesized either way, DISABLED until this is true). On, it also
+   * brings the SilentVehicles alarm and the failed-runs alarm ($0.10 a month each, plus the SilentVehicles
+   * and FleetSize metrics it publishes every interval: $0.30 a month each at the hourly default).
+   * @default false
+   */
   readonly enabled?: boolean;
   /** How often it runs. @default Duration.hours(1) */
   readonly interval?: Duration;
@@ -45,8 +50,8 @@ export class FleetCheck extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   /** Starts the check every `interval`. */
   public readonly schedule: scheduler.Schedule;
-  /** Fires when more than `silentThresholdPercent` of the fleet is silent. */
-  public readonly silentAlarm: cloudwatch.Alarm;
+  /** Fires when more than `silentThresholdPercent` of the fleet is silent; only when `enabled`. */
+  public readonly silentAlarm?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: FleetCheckProps) {
     super(scope, id);
@@ -167,6 +172,8 @@ export class FleetCheck extends Construct {
         statistic: 'Maximum',
         period: Duration.hours(1),
       });
+    // A check that does not run publishes nothing to alarm on: no alarm to pay for.
+    if (!props.enabled) return;
     this.silentAlarm = new cloudwatch.Alarm(this, 'SilentVehicles', {
       alarmDescription:
         'More vehicles than usual stopped reporting (silent past 3 of their own typical gaps). The list is the latest CSV ' +

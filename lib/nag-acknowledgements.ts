@@ -356,7 +356,7 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
     'Logging is at ERROR without execution data on purpose: ALL would copy user and vehicle ids into CloudWatch Logs ' +
       'for every step of runs that take days; the execution history keeps the detail.',
   );
-  if (ours(reconcile.clientCredentialsSecret)) {
+  if (reconcile.clientCredentialsSecret && ours(reconcile.clientCredentialsSecret)) {
     ack(
       reconcile.clientCredentialsSecret,
       'SMG4',

@@ -210,11 +210,12 @@ export function emitOutputs(webhooks: SmartcarWebhooks, prefix: string): void {
     consoleUrl(workflow.stateMachineArn),
     'Open, then press "Start execution" and paste the input',
   );
-  out(
-    'ClientCredentialsSecretName',
-    reconcile.clientCredentialsSecret.secretName,
-    'Put {"clientId": "…", "clientSecret": "…"} (Dashboard → API Credentials) here before reconciling',
-  );
+  if (reconcile.clientCredentialsSecret)
+    out(
+      'ClientCredentialsSecretName',
+      reconcile.clientCredentialsSecret.secretName,
+      'Put {"clientId": "…", "clientSecret": "…"} (Dashboard → API Credentials) here before reconciling',
+    );
   out(
     'ReconcileStateMachineArn',
     reconcile.stateMachine.stateMachineArn,

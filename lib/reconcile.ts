@@ -64,11 +64,19 @@ export enum SmartcarApi {
 
 /** What a user of {@link SmartcarWebhooks} can set about reconciliation. */
 export interface ReconcileOptions {
-  /** Turn the schedules on (they exist either way, DISABLED until this is true). @default false */
+  /**
+   * Turn the schedules on (they exist either way, DISABLED until this is true) and create the
+   * client-credentials secret ($0.40 a month) unless `existingClientCredentialsSecret` is given. Off, the
+   * state machine and its function stay (nothing is charged while they are idle), and a run started by hand
+   * fails with one line saying how to turn reconcile on.
+   * @default false
+   */
   readonly enabled?: boolean;
   /**
-   * A secret that already holds the client credentials, JSON `{"clientId": "…", "clientSecret": "…"}`.
-   * @default - a new secret is created, holding a placeholder until you put the credentials in it
+   * A secret that already holds the client credentials, JSON `{"clientId": "…", "clientSecret": "…"}`; with
+   * it, runs started by hand work with `enabled` false (the schedules stay DISABLED).
+   * @default - with `enabled`, a new secret holding a placeholder until you put the credentials in it;
+   * without, no secret
    */
   readonly existingClientCredentialsSecret?: secretsmanager.ISecret;
   /** Which connections the scheduled runs keep subscribed. @default ReconcileMode.LIVE */
@@ -195,8 +203,11 @@ export class Reconcile extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   /** Runs every step of a reconcile run. */
   public readonly reconcileFunction: HouseFunction;
-  /** The application's client credentials (Dashboard → API Credentials). */
-  public readonly clientCredentialsSecret: secretsmanager.ISecret;
+  /**
+   * The application's client credentials (Dashboard → API Credentials): the one passed in, or one created
+   * with `enabled`; absent otherwise (reconcile is off and costs no secret).
+   */
+  public readonly clientCredentialsSecret?: secretsmanager.ISecret;
   /** Starts an incremental run every `incrementalInterval`. */
   public readonly incrementalSchedule: scheduler.Schedule;
   /** Starts a full run every `fullInterval`. */
@@ -250,15 +261,18 @@ export class Reconcile extends Construct {
         checkPattern(`reconcile.${list} entry`, v, SMARTCAR_ID_PATTERN, 'a Smartcar id is letters, digits, _ and -');
     }
 
+    // A secret costs $0.40 a month whether or not anything reads it: only for a reconcile that is on.
     this.clientCredentialsSecret =
       props.existingClientCredentialsSecret ??
-      new secretsmanager.Secret(this, 'ClientCredentials', {
-        description:
-          'Smartcar application client credentials (Dashboard → API Credentials): replace the whole value with {"clientId": "…", "clientSecret": "…"}',
-        secretStringValue: SecretValue.unsafePlainText(
-          JSON.stringify({ [PLACEHOLDER_SECRET_KEY]: 'replace this whole value with the client credentials' }),
-        ),
-      });
+      (props.enabled
+        ? new secretsmanager.Secret(this, 'ClientCredentials', {
+            description:
+              'Smartcar application client credentials (Dashboard → API Credentials): replace the whole value with {"clientId": "…", "clientSecret": "…"}',
+            secretStringValue: SecretValue.unsafePlainText(
+              JSON.stringify({ [PLACEHOLDER_SECRET_KEY]: 'replace this whole value with the client credentials' }),
+            ),
+          })
+        : undefined);
 
     const expectedUrl = props.expectedCallbackUrl ?? props.callbackUrl;
     checkHttpsUrl('reconcile.expectedCallbackUrl', props.expectedCallbackUrl);
@@ -278,7 +292,10 @@ export class Reconcile extends Construct {
       environment: {
         [WORKFLOW_ENV.workBucketName]: props.workBucket.bucketName,
         [ENV.managementTokenSecretId]: props.managementTokenSecret.secretArn,
-        [RECONCILE_ENV.clientCredentialsSecretId]: this.clientCredentialsSecret.secretArn,
+        // Unset with reconcile off: the function then fails every run with how to turn it on.
+        ...(this.clientCredentialsSecret
+          ? { [RECONCILE_ENV.clientCredentialsSecretId]: this.clientCredentialsSecret.secretArn }
+          : {}),
         ...(props.webhookId ? { [WORKFLOW_ENV.defaultWebhookId]: props.webhookId } : {}),
         [WORKFLOW_ENV.allowedWebhookIds]: allowed.join(','),
         [RECONCILE_ENV.defaults]: JSON.stringify({ mode }),
@@ -303,7 +320,7 @@ export class Reconcile extends Construct {
     });
     const fn = this.reconcileFunction;
     props.managementTokenSecret.grantRead(fn);
-    this.clientCredentialsSecret.grantRead(fn);
+    this.clientCredentialsSecret?.grantRead(fn);
     // Exact actions on the reconcile/ prefix: runs' lists, reports and the incremental watermark.
     fn.addToRolePolicy(
       new iam.PolicyStatement({

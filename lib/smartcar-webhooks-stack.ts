@@ -49,6 +49,11 @@ export interface StackSettings {
   readonly deduplication?: boolean;
   /** Keep the vehicle state table (and its function). @default false */
   readonly vehicleStateTable?: boolean;
+  /**
+   * Create the CloudWatch dashboard ($3.00 a month) and have the ingest function publish the per-batch
+   * metrics it charts ($1.50 a month plus $0.30 per event type and mode): context `dashboard`. @default false
+   */
+  readonly dashboard?: boolean;
 }
 
 export interface SmartcarWebhooksStackProps extends StackProps {
@@ -77,6 +82,7 @@ export class SmartcarWebhooksStack extends Stack {
       subscriptionWorkflow: { workBucketRemovalPolicy: s.bucketRemovalPolicy },
       quarantine: { bucketRemovalPolicy: s.bucketRemovalPolicy },
       reconcile: { enabled: s.reconcile ?? false, smartcarApi: s.smartcarApi },
+      monitoring: s.dashboard === undefined ? undefined : { dashboard: s.dashboard },
       logRetention: s.logRetentionDays,
       lifecycle: s.lakeExpireAfterDays ? { expireAfter: Duration.days(s.lakeExpireAfterDays) } : undefined,
       // No prefix: the output keys every deployment of this stack has had (CallbackUrl, …).
@@ -165,5 +171,6 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
     errorCallbackPath: text('errorCallbackPath'),
     deduplication: booleanContext('deduplication'),
     vehicleStateTable: booleanContext('vehicleStateTable'),
+    dashboard: booleanContext('dashboard'),
   };
 }

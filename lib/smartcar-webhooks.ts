@@ -167,7 +167,12 @@ export interface SmartcarWebhooksProps {
   readonly queueRemovalPolicy?: RemovalPolicy;
   /** Glue catalog and Athena workgroup over the lake (exposed as `catalog`). @default - see {@link CatalogOptions} */
   readonly catalog?: CatalogOptions;
-  /** Alarms, their SNS topic and the dashboard (exposed as `monitoring`). @default - see {@link MonitoringOptions} */
+  /**
+   * Alarms, their SNS topic, the dashboard (off by default: $3.00 a month) and the ingest function's
+   * per-batch metrics (off by default), exposed as `monitoring`. Alarms come with the features they watch:
+   * reconcile's with `reconcile.enabled`, the fleet check's with `fleetCheck.enabled`, the quarantine's
+   * with the quarantine, the compaction's with `compaction.enabled`. @default - see {@link MonitoringOptions}
+   */
   readonly monitoring?: MonitoringOptions;
   /**
    * The vehicle subscription workflow (exposed as `subscriptionWorkflow`).
@@ -233,7 +238,7 @@ export class SmartcarWebhooks extends Construct {
   public readonly quarantine?: Quarantine;
   /** The bus normalized events go to, when `events.enabled`. */
   public readonly eventBus?: events.IEventBus;
-  /** The reconcile state machine, its function, credentials secret and schedules. */
+  /** The reconcile state machine, its function, schedules and (with `reconcile.enabled`) credentials secret. */
   public readonly reconcile: Reconcile;
   /** The scheduled fleet check: silent vehicles metric, alarm and report. */
   public readonly fleetCheck: FleetCheck;
@@ -444,28 +449,34 @@ export class SmartcarWebhooks extends Construct {
       logRetention,
       logRemovalPolicy,
     });
+    // Per-batch figures only when asked for (or charted): each is a custom metric billed every hour.
+    this.dataLake.ingestFunction.addEnvironment(ENV.detailedMetrics, String(this.monitoring.detailedMetrics));
     const notify = new actions.SnsAction(this.monitoring.alarmTopic);
-    this.fleetCheck.silentAlarm.addAlarmAction(notify);
-    this.fleetCheck.silentAlarm.addOkAction(notify);
-    for (const a of [this.compaction.failedAlarm, this.compaction.lateAlarm]) {
+    // Alarms cost $0.10 a month each whether or not what they watch runs: they come with the features that
+    // are on (the fleet check's and the compaction's create theirs only when enabled).
+    for (const a of [this.fleetCheck.silentAlarm, this.compaction.failedAlarm, this.compaction.lateAlarm]) {
       a?.addAlarmAction(notify);
       a?.addOkAction(notify);
     }
-    this.monitoring.alarmOnFailedRuns(
-      'Reconcile',
-      this.reconcile.stateMachine,
-      'A reconcile run failed, timed out or was aborted. Reconcile.PruneStopped or Reconcile.ListingAnomaly: it ' +
-        "deleted nothing it could not prove gone, and the execution's cause gives the reason in one line and the " +
-        'report; Reconcile.Runaway: a listing or a 429 would not end; anything else: see the failed step.',
-    );
-    // The webhook health check runs with reconcile (its credentials): alarmed only when switched on.
-    if (this.reconcile.webhookHealthSchedule && props.reconcile?.enabled)
-      this.monitoring.alarmOnWebhookHealth(this.reconcile.webhookHealthInterval);
-    this.monitoring.alarmOnFailedRuns(
-      'FleetCheck',
-      this.fleetCheck.stateMachine,
-      'A fleet check run failed, timed out or was aborted: the SilentVehicles figures are stale; open the execution for the Athena error.',
-    );
+    if (props.reconcile?.enabled) {
+      this.monitoring.alarmOnFailedRuns(
+        'Reconcile',
+        this.reconcile.stateMachine,
+        'A reconcile run failed, timed out or was aborted. Reconcile.PruneStopped or Reconcile.ListingAnomaly: it ' +
+          "deleted nothing it could not prove gone, and the execution's cause gives the reason in one line and the " +
+          'report; Reconcile.Runaway: a listing or a 429 would not end; anything else: see the failed step.',
+      );
+      // The webhook health check runs with reconcile (its credentials): alarmed only when switched on.
+      if (this.reconcile.webhookHealthSchedule)
+        this.monitoring.alarmOnWebhookHealth(this.reconcile.webhookHealthInterval);
+    }
+    if (props.fleetCheck?.enabled) {
+      this.monitoring.alarmOnFailedRuns(
+        'FleetCheck',
+        this.fleetCheck.stateMachine,
+        'A fleet check run failed, timed out or was aborted: the SilentVehicles figures are stale; open the execution for the Athena error.',
+      );
+    }
     if (props.erasure?.enabled ?? true) {
       this.erasure = new Erasure(this, 'Erasure', {
         lakeBucket: this.dataLake.bucket,

@@ -78,7 +78,14 @@ export function fleetEventOf(record: LakeRecord, lakeKey: string, filter: EventF
 export async function publishEvents(
   events: FleetEvent[],
   put: (batch: FleetEvent[]) => Promise<boolean[]>,
-  deps: { logger: CoreLogger; metrics: CoreMetrics; attempts?: number; sleep?: (ms: number) => Promise<void> },
+  deps: {
+    logger: CoreLogger;
+    metrics: CoreMetrics;
+    /** Count what was published too (a metric billed every hour a batch publishes); failures always. @default true */
+    detailedMetrics?: boolean;
+    attempts?: number;
+    sleep?: (ms: number) => Promise<void>;
+  },
 ): Promise<number> {
   const sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   let failed = 0;
@@ -95,7 +102,7 @@ export async function publishEvents(
     }
     failed += pending.length;
   }
-  deps.metrics.count(METRIC.eventsPublished, events.length - failed);
+  if (deps.detailedMetrics ?? true) deps.metrics.count(METRIC.eventsPublished, events.length - failed);
   if (failed > 0) {
     deps.metrics.count(METRIC.eventPublishFailures, failed);
     deps.logger.error('could not publish events; the lake has the records', { failed });

@@ -22,6 +22,14 @@ export interface IngestDeps {
   readonly rawPrefix: string;
   readonly logger: CoreLogger;
   readonly metrics?: CoreMetrics;
+  /**
+   * Publish the batch's figures with every batch (Deliveries by EventType and Mode, RecordsWritten,
+   * ObjectsWritten, DuplicatesDropped, IngestFailures, IngestLag): each name and dimension set is a custom
+   * metric billed for every hour it is published, and no alarm reads them. Without, IngestFailures is
+   * published only when a batch has failures (nearly free), and the log line has the same figures.
+   * @default true
+   */
+  readonly detailedMetrics?: boolean;
   /** Which eventIds are already stored. @default nothing is remembered across batches */
   readonly seen?: SeenStore;
   /**
@@ -181,13 +189,18 @@ export async function ingestBatch(messages: readonly QueuedMessage[], deps: Inge
   const lag = toWrite
     .filter((d) => !failed.has(d.id))
     .reduce((max, d) => Math.max(max, now.getTime() - Date.parse(d.record.received_at)), 0);
-  // Deliveries stored, by event type and mode: one metric line per kind per batch, not one per request.
-  for (const { EventType, Mode, n } of byKind.values()) metrics.count(METRIC.deliveries, n, { EventType, Mode });
-  metrics.count(METRIC.recordsWritten, recordsWritten);
-  metrics.count(METRIC.objectsWritten, objectsWritten.length);
-  metrics.count(METRIC.duplicatesDropped, duplicates);
-  metrics.count(METRIC.ingestFailures, failedIds.length);
-  if (recordsWritten > 0) metrics.milliseconds(METRIC.ingestLag, lag);
+  if (deps.detailedMetrics ?? true) {
+    // Deliveries stored, by event type and mode: one metric line per kind per batch, not one per request.
+    for (const { EventType, Mode, n } of byKind.values()) metrics.count(METRIC.deliveries, n, { EventType, Mode });
+    metrics.count(METRIC.recordsWritten, recordsWritten);
+    metrics.count(METRIC.objectsWritten, objectsWritten.length);
+    metrics.count(METRIC.duplicatesDropped, duplicates);
+    metrics.count(METRIC.ingestFailures, failedIds.length);
+    if (recordsWritten > 0) metrics.milliseconds(METRIC.ingestLag, lag);
+  } else if (failedIds.length > 0) {
+    // Only a failing batch publishes: billed for the hours something failed, not for every hour of traffic.
+    metrics.count(METRIC.ingestFailures, failedIds.length);
+  }
   deps.logger.info('ingested batch', {
     messages: messages.length,
     recordsWritten,

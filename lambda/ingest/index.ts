@@ -33,6 +33,8 @@ const rawPrefix = process.env[ENV.lakeRawPrefix] || DEFAULT_RAW_PREFIX;
 const dedupTable = process.env[ENV.dedupTableName];
 const eventBus = process.env[ENV.eventBusName];
 const eventFilter = JSON.parse(process.env[ENV.eventFilter] || '{}') as EventFilter;
+// Per-batch figures only when the construct asks for them (monitoring.detailedMetrics): see IngestDeps.
+const detailedMetrics = process.env[ENV.detailedMetrics] === 'true';
 const events = eventBus ? new EventBridgeClient({}) : undefined;
 const publish =
   eventBus && events
@@ -52,7 +54,7 @@ const publish =
             );
             return batch.map((_, i) => !out.Entries?.[i]?.ErrorCode);
           },
-          { logger, metrics: coreMetrics },
+          { logger, metrics: coreMetrics, detailedMetrics },
         )
     : undefined;
 // The vehicle state table is kept by its own function; this one only hands it each object's key.
@@ -83,6 +85,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
     publish,
     logger,
     metrics: coreMetrics,
+    detailedMetrics,
     seen,
     erased,
     putObject: async (key, body) => {

@@ -29,8 +29,20 @@ function smartcarApiOf(value: string | undefined): SmartcarApiGeneration {
   return value as SmartcarApiGeneration;
 }
 
+/**
+ * What a run gets when reconcile is off: the construct creates the client-credentials secret (and sets its
+ * id) only with `reconcile.enabled` or `reconcile.existingClientCredentialsSecret`, so that a stack that
+ * does not reconcile pays for no secret. One line, naming both switches.
+ */
+export const RECONCILE_OFF_ERROR = 'Reconcile.Off';
+export const RECONCILE_OFF_MESSAGE =
+  'Reconcile is off in this stack (no client-credentials secret): deploy with reconcile.enabled: true ' +
+  '(cdk deploy -c reconcile=true) or reconcile.existingClientCredentialsSecret, put the client credentials in ' +
+  'the secret, then start the run again.';
+
 const secrets = new SecretsManagerClient({});
-const credentialsSecret = requireEnv(RECONCILE_ENV.clientCredentialsSecretId);
+// Read per run, not at init: without it the function must still load and say why it cannot run.
+const credentialsSecret = process.env[RECONCILE_ENV.clientCredentialsSecretId] || undefined;
 const platform = new SmartcarPlatform({
   iam: process.env[RECONCILE_ENV.iamOrigin] || undefined,
   management: process.env[RECONCILE_ENV.managementOrigin] || undefined,
@@ -39,6 +51,7 @@ const platform = new SmartcarPlatform({
 });
 const managementTokens = secretsManagerTokens(secrets, requireEnv(ENV.managementTokenSecretId));
 const appTokens = new ApplicationTokens(async () => {
+  if (!credentialsSecret) throw reconcileOff();
   const out = await secrets.send(new GetSecretValueCommand({ SecretId: credentialsSecret }));
   const { clientId, clientSecret } = parseClientCredentials(out.SecretString, credentialsSecret);
   return platform.applicationToken(clientId, clientSecret);
@@ -73,8 +86,17 @@ const handle = reconcileHandler(
   },
 );
 
+function reconcileOff(): Error {
+  return Object.assign(new Error(RECONCILE_OFF_MESSAGE), { name: RECONCILE_OFF_ERROR });
+}
+
 export async function handler(event: ReconcileTaskEvent) {
   logger.appendKeys({ task: event?.task });
+  // Every task needs the application token (the v3 subscriptions, the webhook check): refuse before any work.
+  if (!credentialsSecret) {
+    logger.error(RECONCILE_OFF_MESSAGE);
+    throw reconcileOff();
+  }
   try {
     return await handle(event);
   } finally {

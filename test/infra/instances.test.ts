@@ -52,8 +52,10 @@ const app = new App({
   context: { 'aws:cdk:bundling-stacks': [] },
 });
 const platform = new Stack(app, 'Platform');
-const production = new SmartcarWebhooks(platform, 'Production', { outputs: { prefix: 'Prod' } });
-const staging = new SmartcarWebhooks(platform, 'Staging', { outputs: { prefix: 'Staging' } });
+// The dashboard and the fleet check on: their SEARCH and alarm must name their own instance's service too.
+const watched = { monitoring: { dashboard: true }, fleetCheck: { enabled: true } };
+const production = new SmartcarWebhooks(platform, 'Production', { outputs: { prefix: 'Prod' }, ...watched });
+const staging = new SmartcarWebhooks(platform, 'Staging', { outputs: { prefix: 'Staging' }, ...watched });
 const other = new Stack(app, 'OtherBrand');
 const brand = new SmartcarWebhooks(other, 'Smartcar', {});
 for (const w of [production, staging, brand]) acknowledgeNagFindings(w);

@@ -1,6 +1,7 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
+import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
 import { bareStack, synthStack } from '../support/synth';
 
 let template: Template;
@@ -56,7 +57,8 @@ describe('alarms, all wired to the alarm topic', () => {
 
   it('on executions that fail, time out or are aborted, for every state machine that runs unattended', () => {
     alarmOn('ExecutionThrottled', { Namespace: 'AWS/States' });
-    for (const machine of ['SubscriptionWorkflowStateMachine', 'ReconcileStateMachine', 'FleetCheckStateMachine']) {
+    // Reconcile's and the fleet check's come with those features (see "alarms come with their features").
+    for (const machine of ['SubscriptionWorkflowStateMachine', 'CompactionStateMachine', 'ErasureStateMachine']) {
       const stat = (id: string, metricName: string) =>
         Match.objectLike({
           Id: id,
@@ -155,9 +157,10 @@ describe('alarms, all wired to the alarm topic', () => {
     );
   });
 
-  it('has twenty-two alarms (with the quarantine, the fleet check, the compaction, the reconcile and the erase runs) and one dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 22);
-    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  it('has nineteen alarms by default (the delivery path, the workflow, the quarantine, the compaction, the erase runs) and no dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 19);
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    expect(Object.keys(template.findOutputs('*'))).not.toContain('DashboardName');
   });
 
   it('keeps the alarm topic TLS-only', () => {
@@ -171,12 +174,74 @@ describe('alarms, all wired to the alarm topic', () => {
   });
 });
 
+/** Whether an alarm watches a state machine, by the start of its logical id. */
+const watches = (alarm: unknown, idPrefix: string) => JSON.stringify(alarm).includes(`"Ref":"${idPrefix}`);
+
+describe('alarms come with their features, and cost nothing for features that are off', () => {
+  /** Everything that is off by default switched on, synthesized once. */
+  let on: Template;
+  beforeAll(() => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', {
+      webhookId: 'wh',
+      reconcile: { enabled: true },
+      fleetCheck: { enabled: true },
+      vehicleStateTable: true,
+      monitoring: { dashboard: true },
+    });
+    on = Template.fromStack(stack);
+  });
+
+  it('by default: no reconcile, fleet-check or silent-vehicles alarm (those features are off)', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    for (const machine of ['SmartcarWebhooksReconcileStateMachine', 'SmartcarWebhooksFleetCheckStateMachine'])
+      expect(alarms.filter((a) => watches(a, machine))).toEqual([]);
+    expect(JSON.stringify(alarms)).not.toMatch(/SilentVehicles|WebhookHealthy/);
+  });
+
+  it('with reconcile, the fleet check, the state table and the dashboard on: their alarms, and the dashboard', () => {
+    const alarms = Object.values(on.findResources('AWS::CloudWatch::Alarm'));
+    for (const machine of ['WReconcileStateMachine', 'WFleetCheckStateMachine'])
+      expect(alarms.filter((a) => watches(a, machine))).toHaveLength(1);
+    for (const name of ['SilentVehicles', 'WebhookHealthy'])
+      expect(alarms.filter((a) => JSON.stringify(a.Properties).includes(`"${name}"`)).length).toBeGreaterThan(0);
+    // 19 + reconcile's failed runs and webhook health + the fleet check's silent vehicles and failed runs + state dead letters
+    on.resourceCountIs('AWS::CloudWatch::Alarm', 24);
+    on.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/AlarmTopic/) }]);
+  });
+
+  it('the ingest function publishes its per-batch figures only with detailedMetrics (on with the dashboard, else off)', () => {
+    const ingestEnv = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::Function')).find((f) =>
+        String(f.Properties.Description).startsWith('Writes queued'),
+      )?.Properties.Environment.Variables;
+    expect(ingestEnv(template)).toMatchObject({ DETAILED_METRICS: 'false' });
+    expect(ingestEnv(on)).toMatchObject({ DETAILED_METRICS: 'true' });
+    const explicit = new SmartcarWebhooks(bareStack(), 'W', { monitoring: { detailedMetrics: true } });
+    expect(explicit.monitoring.detailedMetrics).toBe(true);
+    expect(explicit.monitoring.dashboard).toBeUndefined();
+  });
+
+  it('compaction off: its alarms are not created either', () => {
+    const off = new SmartcarWebhooks(bareStack(), 'W', { compaction: { enabled: false } });
+    expect(off.compaction.failedAlarm).toBeUndefined();
+    expect(off.compaction.lateAlarm).toBeUndefined();
+    expect(off.fleetCheck.silentAlarm).toBeUndefined();
+    expect(Object.keys(off.monitoring.alarms)).not.toEqual(
+      expect.arrayContaining([expect.stringMatching(/^(Reconcile|FleetCheck)RunsFailed$/)]),
+    );
+  });
+});
+
 describe('options', () => {
   it('subscribes an email, tunes thresholds, and can skip the dashboard', () => {
     const stack = bareStack();
     new SmartcarWebhooks(stack, 'W', {
       monitoring: { alarmEmail: 'ops@example.com', signatureFailureThreshold: 50, dashboard: false },
     });
+    expect(settingsFromContext((k) => ({ dashboard: 'true' })[k])).toMatchObject({ dashboard: true });
+    expect(() => settingsFromContext((k) => ({ dashboard: 'yes' })[k])).toThrow(/"dashboard" must be true or false/);
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'SignatureFailures', Threshold: 50 });

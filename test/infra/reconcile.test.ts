@@ -1,10 +1,25 @@
 /** The reconcile state machine, its function, credentials secret and schedules in the template. */
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { ReconcileMode, SmartcarApi } from '../../lib/reconcile';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
 import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
 import { bareStack, synthStack } from '../support/synth';
+
+/** A stack with reconcile on (schedules, client-credentials secret, alarms), synthesized once for the file. */
+let enabledTemplate: Template | undefined;
+function reconcileOn(): Template {
+  if (!enabledTemplate) {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', {
+      webhookId: 'wh',
+      reconcile: { enabled: true, mode: ReconcileMode.ALL, excludeUserIds: ['test-user'], prune: true },
+    });
+    enabledTemplate = Template.fromStack(stack);
+  }
+  return enabledTemplate;
+}
 
 describe('schedules', () => {
   it('are always there, DISABLED by default: incremental every 15 minutes, full daily', () => {
@@ -25,12 +40,7 @@ describe('schedules', () => {
   });
 
   it('are ENABLED by the prop, or by the stack context reconcile=true, with the selection rules', () => {
-    const stack = bareStack();
-    new SmartcarWebhooks(stack, 'W', {
-      webhookId: 'wh',
-      reconcile: { enabled: true, mode: ReconcileMode.ALL, excludeUserIds: ['test-user'], prune: true },
-    });
-    const t = Template.fromStack(stack);
+    const t = reconcileOn();
     t.hasResourceProperties('AWS::Scheduler::Schedule', {
       State: 'ENABLED',
       Target: Match.objectLike({
@@ -43,10 +53,10 @@ describe('schedules', () => {
 });
 
 describe('reconcile function', () => {
-  it('reads the two secrets, and only the reconcile/ prefix of the work bucket', () => {
-    const { template } = synthStack();
+  it('reads the two secrets (with reconcile on), and only the reconcile/ prefix of the work bucket', () => {
+    const template = reconcileOn();
     const policies = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) =>
-      id.startsWith('SmartcarWebhooksReconcileReconcileFunctionRole'),
+      id.startsWith('WReconcileReconcileFunctionRole'),
     );
     const statements = policies.flatMap(
       ([, p]) =>
@@ -77,16 +87,50 @@ describe('reconcile function', () => {
   });
 
   it('has the client credentials in their own secret, with a placeholder, never in the environment', () => {
-    const { template } = synthStack();
+    const template = reconcileOn();
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      SecretString: Match.stringLikeRegexp('replace this whole value with the client credentials'),
+    });
     const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f) =>
       JSON.stringify(f.Properties.Environment).includes('SMARTCAR_CLIENT_CREDENTIALS_SECRET_ID'),
     );
     expect(fn?.Properties.Environment.Variables).toMatchObject({
       SMARTCAR_RATE_CAPACITY: '120',
       SMARTCAR_RATE_PER_MINUTE: '2',
-      RECONCILE_DEFAULTS: JSON.stringify({ mode: 'live' }),
+      RECONCILE_DEFAULTS: JSON.stringify({ mode: 'all' }),
     });
     expect(JSON.stringify(fn?.Properties.Environment)).not.toMatch(/clientSecret/);
+  });
+
+  it('costs no secret while off: none is created, the function has no id to read and reads only the management token', () => {
+    const { template } = synthStack();
+    const secrets = Object.values(template.findResources('AWS::SecretsManager::Secret'));
+    expect(secrets.map((r) => JSON.stringify(r.Properties.SecretString))).toEqual([
+      expect.stringContaining('management token'),
+    ]);
+    expect(JSON.stringify(template.findResources('AWS::Lambda::Function'))).not.toContain(
+      'SMARTCAR_CLIENT_CREDENTIALS_SECRET_ID',
+    );
+    // The function is still there for runs by hand (which it refuses, saying how to turn reconcile on).
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ RECONCILE_DEFAULTS: JSON.stringify({ mode: 'live' }) }) },
+    });
+    expect(Object.keys(template.findOutputs('*'))).not.toContain('ClientCredentialsSecretName');
+    const reads = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('SmartcarWebhooksReconcileReconcileFunctionRole'))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[] }[])
+      .flatMap((st) => ([] as string[]).concat(st.Action))
+      .filter((a) => a === 'secretsmanager:GetSecretValue');
+    expect(reads).toHaveLength(1);
+  });
+
+  it('uses a secret brought with existingClientCredentialsSecret, with reconcile on or off (runs by hand)', () => {
+    const stack = bareStack();
+    const brought = secretsmanager.Secret.fromSecretNameV2(stack, 'Creds', 'team/smartcar-client');
+    const off = new SmartcarWebhooks(stack, 'Off', { reconcile: { existingClientCredentialsSecret: brought } });
+    expect(off.reconcile.clientCredentialsSecret).toBe(brought);
+    const none = new SmartcarWebhooks(bareStack(), 'None', {});
+    expect(none.reconcile.clientCredentialsSecret).toBeUndefined();
   });
 
   it('refuses a work retention shorter than a long run lasts', () => {
@@ -185,7 +229,7 @@ describe('webhook health check', () => {
   };
 
   it('invokes the reconcile function every 15 minutes, with the stack callback URL to compare', () => {
-    const t = enabled();
+    const t = reconcileOn();
     t.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(15 minutes)',
       State: 'ENABLED',

@@ -317,13 +317,11 @@ describe('data lake bucket', () => {
 });
 
 describe('management token secret', () => {
-  it('is created with a recognisable placeholder, never a token (as is the client-credentials secret)', () => {
-    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+  it('is created with a recognisable placeholder, never a token (the only secret while reconcile is off)', () => {
+    // $0.40 a month each: the client-credentials secret comes with reconcile (see reconcile.test.ts).
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       SecretString: JSON.stringify({ placeholder: 'replace this whole value with the management token' }),
-    });
-    template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      SecretString: JSON.stringify({ placeholder: 'replace this whole value with the client credentials' }),
     });
   });
 });
@@ -354,8 +352,17 @@ describe('outputs', () => {
 
   it("carry every resource the operations CLI reads, without a prefix, each marked as the default instance's", () => {
     const outputs = template.findOutputs('*');
-    // On by default: everything but the opt-in deduplication and state tables (and the state queues) and the error callback.
-    const optIn = ['DedupTableName', 'StateTableName', 'StateQueueUrl', 'StateDeadLetterQueueUrl', 'ErrorCallbackUrl'];
+    // On by default: everything but the opt-in deduplication and state tables (and the state queues), the error
+    // callback, the dashboard and reconcile's client-credentials secret.
+    const optIn = [
+      'DedupTableName',
+      'StateTableName',
+      'StateQueueUrl',
+      'StateDeadLetterQueueUrl',
+      'ErrorCallbackUrl',
+      'DashboardName',
+      'ClientCredentialsSecretName',
+    ];
     for (const name of [
       ...RESOURCE_NAMES.filter((n) => !optIn.includes(n)),
       'SetManagementTokenCommand',
@@ -452,10 +459,8 @@ describe('bring your own', () => {
       expect.stringMatching(/^WebhooksQuarantineBucket/),
       expect.stringMatching(/^WebhooksSubscriptionWorkflowWorkBucket/),
     ]);
-    // Only the reconcile client-credentials secret, which was not brought here.
-    expect(Object.keys(t.findResources('AWS::SecretsManager::Secret'))).toEqual([
-      expect.stringMatching(/^WebhooksReconcileClientCredentials/),
-    ]);
+    // No secret at all: the management token's was brought, and reconcile (off) creates none.
+    expect(Object.keys(t.findResources('AWS::SecretsManager::Secret'))).toEqual([]);
     expect(construct.dataLake.bucket.bucketName).toBe('team-lake');
     t.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
@@ -599,7 +604,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       'AwsSolutions-L1': 9,
       'AwsSolutions-S1': 4,
       'AwsSolutions-SF1': 5,
-      'AwsSolutions-SMG4': 2,
+      'AwsSolutions-SMG4': 1,
       'AwsSolutions-IAM5[Action::s3:Abort*]': 3,
       // The fleet check: the catalog's query grant, scoped to the lake's raw zone and the results bucket.
       'AwsSolutions-IAM5[Action::s3:DeleteObject*]': 2,
@@ -729,6 +734,7 @@ describe('every option on', () => {
     events: { enabled: true },
     reconcile: { enabled: true },
     fleetCheck: { enabled: true },
+    monitoring: { dashboard: true },
     outputs: { prefix: 'All' },
   });
   acknowledgeNagFindings(webhooks);

@@ -72,7 +72,7 @@ it('runs a whole reconcile with the secrets it is given, and never logs them', a
     expect(fake.created.size).toBe(3);
     // The watermark for incremental runs of this webhook, mode and selection, outside the expiring runs/ folder.
     expect(
-      [...objects.keys()].filter((k) => /^reconcile\/watermarks\/wh\/live-[0-9a-f]{16}\.json$/.test(k)),
+      [...objects.keys()].filter((k) => /^reconcile\/watermarks\/wh\/live-[0-9a-f]{16}-v3\.json$/.test(k)),
     ).toHaveLength(1);
     expect(logs.join('')).not.toMatch(/csecret|"amt"|app-\d/);
   } finally {
