@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { type AttributeValue, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { decodeStateItem, isStateItem } from '../lambda/adapters/dynamodb-state-store';
 import { s3Keys } from '../lambda/adapters/recovery';
 import { getObjectBytes } from '../lambda/adapters/s3-objects';
 import { DEFAULT_RAW_PREFIX } from '../lambda/contract';
@@ -30,7 +31,7 @@ import {
   trace,
   type WaitingReader,
 } from '../lambda/core/trace';
-import type { SignalState, VehicleState } from '../lambda/core/vehicle-state';
+import type { VehicleState } from '../lambda/core/vehicle-state';
 import { athenaDialect } from '../lib/queries';
 import { flag, lakeDirOf, missingDependency, type ParsedArgs, runCommand, str, UsageError } from './args';
 import { athenaQueryEngine, type QueryEngine, sqlCuratedIndex, sqlLiteral } from './query-engine';
@@ -241,21 +242,8 @@ export function dynamoStateReader(client: DynamoDBClient, table: string): StateR
   return {
     describe: `DynamoDB table ${table}`,
     async vehicle(vehicleId) {
-      const byMode = new Map<
-        string,
-        {
-          lastDeliveryAt: string;
-          make: string | null;
-          model: string | null;
-          year: number | null;
-          signals: Record<string, SignalState>;
-        }
-      >();
-      const modeOf = (mode: string) => {
-        const s = byMode.get(mode) ?? { lastDeliveryAt: '', make: null, model: null, year: null, signals: {} };
-        byMode.set(mode, s);
-        return s;
-      };
+      // One item per mode; items of the pre-0.4 shape (one per signal) are ignored.
+      const states: VehicleState[] = [];
       let start: Record<string, AttributeValue> | undefined;
       do {
         const out = await client.send(
@@ -266,32 +254,10 @@ export function dynamoStateReader(client: DynamoDBClient, table: string): StateR
             ExclusiveStartKey: start,
           }),
         );
-        for (const item of out.Items ?? []) {
-          const sk = item.sk?.S ?? '';
-          const [mode, kind, ...code] = sk.split('#');
-          const s = modeOf(mode);
-          if (kind === 'vehicle') {
-            s.lastDeliveryAt = item.lastDeliveryAt?.S ?? '';
-            s.make = item.make?.S ?? null;
-            s.model = item.model?.S ?? null;
-            s.year = item.year?.N ? Number(item.year.N) : null;
-          } else if (kind === 'signal') {
-            const c = code.join('#');
-            s.signals[c] = {
-              code: c,
-              name: item.name?.S ?? null,
-              group: item.signalGroup?.S ?? null,
-              body: item.body?.S ?? 'null',
-              oemUpdatedAt: item.oemUpdatedAt?.N ? Number(item.oemUpdatedAt.N) : null,
-              fetchedAt: item.fetchedAt?.N ? Number(item.fetchedAt.N) : null,
-              receivedAt: item.receivedAt?.S ?? '',
-              eventId: item.eventId?.S ?? '',
-            };
-          }
-        }
+        for (const item of out.Items ?? []) if (isStateItem(item)) states.push(decodeStateItem(item).state);
         start = out.LastEvaluatedKey;
       } while (start);
-      return [...byMode].map(([mode, s]): VehicleState => ({ vehicleId, mode, ...s }));
+      return states;
     },
   };
 }

@@ -158,7 +158,7 @@ export class DataLake extends Construct {
   public readonly rawPrefix: string;
   /** Stored eventIds, when deduplication is on. */
   public readonly dedupTable?: dynamodb.Table;
-  /** Current state per vehicle and signal, when `vehicleStateTable` is on. */
+  /** Current state per vehicle and mode (one item holding all its signals), when `vehicleStateTable` is on. */
   public readonly vehicleStateTable?: dynamodb.Table;
   /** Keeps the state table: applies each lake object the ingest function hands it, when the table is on. */
   public readonly stateFunction?: HouseFunction;
@@ -262,7 +262,7 @@ export class DataLake extends Construct {
         removalPolicy: props.vehicleStateTableRemovalPolicy ?? RemovalPolicy.DESTROY,
       });
       // The ingest function only hands over each object's key: the state writes (one per vehicle and
-      // signal) happen in their own function and never slow or risk the lake write.
+      // mode) happen in their own function and never slow or risk the lake write.
       this.stateDeadLetterQueue = new sqs.Queue(this, 'StateDeadLetterQueue', {
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
@@ -289,9 +289,9 @@ export class DataLake extends Construct {
         logRetention: props.logRetention,
         logRemovalPolicy: props.logRemovalPolicy,
       });
-      // Read-only on the raw zone; only conditional puts and updates on the table.
+      // Read-only on the raw zone; on the table, reads of an item and conditional puts of it.
       this.bucket.grantRead(this.stateFunction, `${this.rawPrefix}/*`);
-      this.vehicleStateTable.grant(this.stateFunction, 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+      this.vehicleStateTable.grant(this.stateFunction, 'dynamodb:GetItem', 'dynamodb:PutItem');
       this.stateFunction.addEventSource(
         new lambdaEvents.SqsEventSource(this.stateQueue, {
           batchSize: 10,

@@ -293,7 +293,15 @@ export class Erasure extends Construct {
     }
     props.managementTokenSecret?.grantRead(fn);
     props.clientCredentialsSecret?.grantRead(fn);
-    props.stateTable?.grant(fn, 'dynamodb:Query', 'dynamodb:BatchWriteItem');
+    // Get, Put, Delete: a user's erasure rewrites a vehicle's state item conditional on its version.
+    props.stateTable?.grant(
+      fn,
+      'dynamodb:Query',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:DeleteItem',
+    );
     props.dedupTable?.grant(fn, 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem');
     // UpdateItem: a stopped execution's lease is cut short, not deleted (see releaseLockOfExecution).
     props.lockTable?.grant(fn, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem');

@@ -1,9 +1,11 @@
 /**
  * The fleet's costs, printed: ingest throughput through the ingest handler against moto with the vehicle
- * state table off and on, and `npm run fleet` time on a generated local lake of V vehicles × D days of
- * hourly deliveries, from the raw NDJSON and after `npm run compact` from the curated layer.
+ * state table off and on; the state table's read and write units per delivery of 19 signals, and their
+ * price per million deliveries (us-east-1 on demand); and `npm run fleet` time on a generated local lake
+ * of V vehicles × D days of hourly deliveries, from the raw NDJSON and after `npm run compact` from the
+ * curated layer.
  *
- *   npm run bench:fleet [-- --vehicles 1000 --days 30 --batches 20]
+ *   npm run bench:fleet [-- --vehicles 1000 --days 30 --batches 20 --state-vehicles 500 --state-rounds 4]
  */
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -12,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { dynamoStateStore } from '../lambda/adapters/dynamodb-state-store';
+import { dynamoStateStore, emptyUsage, encodeStateItem } from '../lambda/adapters/dynamodb-state-store';
 import { ingestBatch } from '../lambda/core/ingest';
 import {
   decodeNdjsonGzip,
@@ -22,13 +24,19 @@ import {
   partitionPrefix,
   toLakeRecord,
 } from '../lambda/core/lake';
-import { statesOf } from '../lambda/core/vehicle-state';
+import { statesOf, type VehicleState } from '../lambda/core/vehicle-state';
 import { compactLocalLake } from '../local/compact';
 import { putLakeObject } from '../local/file-lake';
 import { fleetTable } from '../local/fleet';
 import { openLocalLake } from '../local/query';
 import { vehicleState } from '../test/support/fixtures';
 import { createStateTable, startMoto, useMoto } from '../test/support/moto';
+import { NINETEEN_SIGNALS, nineteenSignalState } from '../test/support/state-deliveries';
+
+/** DynamoDB on demand, us-east-1 (https://aws.amazon.com/dynamodb/pricing/on-demand/): dollars per million units. */
+const PRICE = { writeUnit: 0.625, readUnit: 0.125 };
+/** The state table's goal: dollars per million deliveries of 19 signals, above the default configuration. */
+const STATE_GOAL = 1.0;
 
 const quiet = { info() {}, warn() {}, error() {} };
 
@@ -47,6 +55,8 @@ async function main() {
       vehicles: { type: 'string', default: '1000' },
       days: { type: 'string', default: '30' },
       batches: { type: 'string', default: '20' },
+      'state-vehicles': { type: 'string', default: '500' },
+      'state-rounds': { type: 'string', default: '4' },
     },
   });
   const vehicles = Number(values.vehicles);
@@ -112,7 +122,12 @@ async function main() {
     applied += records.length;
   }
   const stateRate = applied / (Number(process.hrtime.bigint() - s0) / 1e9);
+  const units = await stateUnits(ddb, Number(values['state-vehicles']), Number(values['state-rounds']));
+  // moto's process is unreferenced (test/support/moto.ts): hold the event loop open until it has exited,
+  // or this process ends, silently, while waiting for it.
+  const hold = setInterval(() => {}, 1000);
   await moto.stop();
+  clearInterval(hold);
   console.log(
     `  ingest against moto: ${off.toFixed(0)} records/s without the state table, ${on.toFixed(0)} records/s with it ` +
       `(${Math.max(0, 100 * (1 - on / off)).toFixed(0)}% slower; goal ≤ 25%: ${on >= 0.75 * off ? 'met' : 'NOT met'})`,
@@ -121,6 +136,7 @@ async function main() {
     `  state function against moto, beside ingest: ${stateRate.toFixed(0)} records/s applied to the table ` +
       `(enough for a fleet of ${Math.round(stateRate * 3600).toLocaleString('en-US')} vehicles delivering hourly; moto serializes every conditional write)`,
   );
+  console.log(units);
 
   // 2. npm run fleet on a generated lake: one object per vehicle and day, hourly deliveries.
   const lakeDir = mkdtempSync(path.join(tmpdir(), 'bench-fleet-'));
@@ -163,6 +179,71 @@ async function main() {
   console.log(
     `  npm run fleet on the curated layer: ${curated.rows.length} vehicles in ${curated.seconds.toFixed(1)} s ` +
       `(goal < 5 s: ${curated.seconds < 5 ? 'met' : 'NOT met'}; same table as from raw: ${same ? 'yes' : 'NO'})`,
+  );
+}
+
+/**
+ * The state table's capacity per delivery, counted as DynamoDB bills it: 19-signal deliveries of `vehicles`
+ * vehicles, `rounds` times (each round a new reading of every signal), every vehicle once per batch of
+ * ten objects (the worst case: nothing to merge within a batch, so one read and one write per delivery).
+ * Round 1 creates the items; the later rounds are the steady state, which the figure prices.
+ */
+async function stateUnits(ddb: DynamoDBClient, vehicles: number, rounds: number): Promise<string> {
+  await createStateTable(ddb, 'bench-state-units');
+  const start = Date.parse('2026-11-26T00:00:00Z');
+  let steady = emptyUsage();
+  let deliveries = 0;
+  let encodeMs = 0;
+  for (let round = 0; round < rounds; round++) {
+    const usage = emptyUsage();
+    const store = dynamoStateStore(ddb, 'bench-state-units', { usage });
+    const at = start + round * 3_600_000;
+    const records = Array.from({ length: vehicles }, (_, v) => {
+      const t = at + v * 1000;
+      const iso = new Date(t).toISOString();
+      const id = `${String(round).padStart(2, '0')}${String(v).padStart(6, '0')}-6f63-4c1f-9d0e-2b7f5f0c1a11`;
+      const vehicle = `${String(v).padStart(8, '0')}-3b73-4c9d-9a4b-d937ce6bc8e2`;
+      return toLakeRecord(
+        {
+          v: 1,
+          bodyBase64: Buffer.from(nineteenSignalState(id, vehicle, t, v * 7 + round)).toString('base64'),
+          receivedAt: iso,
+        },
+        new Date(t),
+      );
+    });
+    // Batches of ten objects of 50 deliveries, as the state function receives them.
+    for (let i = 0; i < records.length; i += 500) {
+      const updates: VehicleState[] = statesOf(records.slice(i, i + 500));
+      const e0 = process.hrtime.bigint();
+      for (const u of updates) encodeStateItem(u, 1);
+      encodeMs += Number(process.hrtime.bigint() - e0) / 1e6;
+      await store.apply(updates);
+    }
+    if (round > 0) {
+      deliveries += records.length;
+      steady = {
+        reads: steady.reads + usage.reads,
+        readUnits: steady.readUnits + usage.readUnits,
+        writes: steady.writes + usage.writes,
+        writeUnits: steady.writeUnits + usage.writeUnits,
+        conflicts: steady.conflicts + usage.conflicts,
+        unchanged: steady.unchanged + usage.unchanged,
+        largestItem: Math.max(steady.largestItem, usage.largestItem),
+      };
+    }
+  }
+  const rru = steady.readUnits / deliveries;
+  const wru = steady.writeUnits / deliveries;
+  const dollars = wru * PRICE.writeUnit + rru * PRICE.readUnit;
+  const perSignal = (NINETEEN_SIGNALS.length + 1) * PRICE.writeUnit;
+  return (
+    `  state table, ${NINETEEN_SIGNALS.length} signals a delivery (${vehicles} vehicles × ${rounds - 1} rounds after the first, each vehicle once per batch):\n` +
+    `    per delivery ${(steady.reads / deliveries).toFixed(2)} reads = ${rru.toFixed(2)} RRU (eventually consistent first, 0.5 per 4 KB), ` +
+    `${(steady.writes / deliveries).toFixed(2)} writes = ${wru.toFixed(2)} WRU (1 per started KB of the larger of old and new item); ` +
+    `largest item ${steady.largestItem} bytes; ${steady.conflicts} conflicts; brotli ${(encodeMs / (vehicles * rounds)).toFixed(2)} ms an item\n` +
+    `    $${dollars.toFixed(2)} per million deliveries ($${PRICE.writeUnit}/M WRU, $${PRICE.readUnit}/M RRU, us-east-1 on demand; ` +
+    `goal ≤ $${STATE_GOAL.toFixed(2)}: ${dollars <= STATE_GOAL ? 'met' : 'NOT met'}; one item per signal was ≥ $${perSignal.toFixed(2)}: ${NINETEEN_SIGNALS.length + 1} writes of ≥ 1 WRU)`
   );
 }
 

@@ -8,6 +8,7 @@
 
 import { gunzipSync, gzipSync } from 'node:zlib';
 import {
+  type AttributeValue,
   BatchWriteItemCommand,
   ConditionalCheckFailedException,
   DeleteItemCommand,
@@ -38,6 +39,8 @@ import {
 } from '../core/erasure';
 import { deliveryBelongs, messageBelongs, pruneReport } from '../core/erasure-places';
 import { dedupeKey } from '../core/seen-store';
+import { withoutEvents } from '../core/vehicle-state';
+import { decodeStateItem, encodeStateItem, isStateItem, STATE_WRITE_ATTEMPTS } from './dynamodb-state-store';
 import { type ListableObjects, s3ErasableObjects } from './erasure-stores';
 import { listVersionsUnder } from './s3-objects';
 
@@ -165,11 +168,14 @@ export { rawPlaceResult };
 // ---------------------------------------------------------------------------------------------------
 
 /**
- * The vehicle-state table (partition key `vehicleId`; `sk` `<mode>#signal#<code>` or `<mode>#vehicle`). A
- * vehicle's erasure deletes every item of the vehicle. A user's erasure deletes, among the vehicles the
- * user's removed records named, the signal items that came from those records (their `eventId`), and a
- * mode's `#vehicle` item once no signal of that mode is left: a vehicle the user's old deliveries named
- * may be another user's today, and what came from theirs stays.
+ * The vehicle-state table (partition key `vehicleId`; `sk` `<mode>`: one item per vehicle and mode holding
+ * its signals, see dynamodb-state-store.ts; before 0.4 `<mode>#signal#<code>` and `<mode>#vehicle`). A
+ * vehicle's erasure deletes every item of the vehicle. A user's erasure removes, among the vehicles the
+ * user's removed records named, the signals that came from those records (their `eventId`) from each item,
+ * written back conditional on its version (re-read and redone when the state function wrote first), and
+ * the item once no signal is left: a vehicle the user's old deliveries named may be another user's today,
+ * and what came from theirs stays. Items of the old shape are handled as before: their signal items, and a
+ * mode's `#vehicle` item once no signal item of that mode is left.
  */
 export function stateTablePlace(ddb: DynamoDBClient, table: string): ErasurePlace {
   return {
@@ -178,7 +184,7 @@ export function stateTablePlace(ddb: DynamoDBClient, table: string): ErasurePlac
       let found = 0;
       const vehicles = context.subject.kind === 'vehicle' ? [context.subject.id] : [...context.vehicleIds].sort();
       for (const vehicleId of vehicles) {
-        const items: Item[] = [];
+        const items: StateItem[] = [];
         let start: Record<string, unknown> | undefined;
         do {
           const out = await ddb.send(
@@ -186,25 +192,28 @@ export function stateTablePlace(ddb: DynamoDBClient, table: string): ErasurePlac
               TableName: table,
               KeyConditionExpression: 'vehicleId = :v',
               ExpressionAttributeValues: { ':v': { S: vehicleId } },
-              ProjectionExpression: 'vehicleId, sk, eventId',
+              ProjectionExpression: context.subject.kind === 'vehicle' ? 'vehicleId, sk' : undefined,
               ConsistentRead: true,
               ExclusiveStartKey: start as never,
             }),
           );
-          items.push(...((out.Items ?? []) as Item[]));
+          items.push(...((out.Items ?? []) as StateItem[]));
           start = out.LastEvaluatedKey;
         } while (start);
         let doomed = items;
         if (context.subject.kind === 'user') {
-          const sk = (item: Item) => (item.sk as { S?: string })?.S ?? '';
-          const mode = (item: Item) => sk(item).slice(0, sk(item).indexOf('#'));
-          const isSignal = (item: Item) => sk(item).includes('#signal#');
-          const theirs = (item: Item) => context.eventIds.has((item.eventId as { S?: string })?.S ?? '');
-          const signals = items.filter(isSignal);
+          for (const item of items.filter(isStateItem))
+            found += await eraseSignals(ddb, table, item, context.eventIds, context.dryRun);
+          const legacy = items.filter((item) => !isStateItem(item));
+          const sk = (item: StateItem) => item.sk?.S ?? '';
+          const mode = (item: StateItem) => sk(item).slice(0, sk(item).indexOf('#'));
+          const isSignal = (item: StateItem) => sk(item).includes('#signal#');
+          const theirs = (item: StateItem) => context.eventIds.has(item.eventId?.S ?? '');
+          const signals = legacy.filter(isSignal);
           doomed = signals.filter(theirs);
           for (const m of new Set(signals.map(mode))) {
             const left = signals.filter((item) => mode(item) === m && !theirs(item));
-            if (left.length === 0) doomed.push(...items.filter((item) => sk(item) === `${m}#vehicle`));
+            if (left.length === 0) doomed.push(...legacy.filter((item) => sk(item) === `${m}#vehicle`));
           }
         }
         const keys = doomed.map((item) => ({ vehicleId: item.vehicleId, sk: item.sk }) as Item);
@@ -214,7 +223,7 @@ export function stateTablePlace(ddb: DynamoDBClient, table: string): ErasurePlac
       return {
         place: 'state',
         where: `DynamoDB table ${table}`,
-        unit: 'items',
+        unit: context.subject.kind === 'user' ? 'signals' : 'items',
         found,
         removed: context.dryRun ? 0 : found,
         note:
@@ -224,6 +233,56 @@ export function stateTablePlace(ddb: DynamoDBClient, table: string): ErasurePlac
       };
     },
   };
+}
+
+type StateItem = Record<string, AttributeValue>;
+
+/**
+ * Removes the signals that came from `eventIds` from one vehicle-and-mode item (the whole item when none
+ * is left), conditional on the item's version; when the state function wrote in between, reads it again
+ * and redoes it. Returns how many signals it removed (found, on a dry run).
+ */
+async function eraseSignals(
+  ddb: DynamoDBClient,
+  table: string,
+  first: StateItem,
+  eventIds: ReadonlySet<string>,
+  dryRun: boolean,
+): Promise<number> {
+  let item: StateItem | undefined = first;
+  for (let attempt = 0; attempt < STATE_WRITE_ATTEMPTS && item; attempt++) {
+    const { state, version } = decodeStateItem(item);
+    const left = withoutEvents(state, eventIds);
+    const removed = Object.keys(state.signals).length - (left ? Object.keys(left.signals).length : 0);
+    if (removed === 0 || dryRun) return removed;
+    const condition = {
+      ConditionExpression: '#version = :expected',
+      ExpressionAttributeNames: { '#version': 'version' },
+      ExpressionAttributeValues: { ':expected': { N: String(version) } },
+    };
+    try {
+      if (left)
+        await ddb.send(
+          new PutItemCommand({ TableName: table, Item: encodeStateItem(left, version + 1), ...condition }),
+        );
+      else
+        await ddb.send(
+          new DeleteItemCommand({ TableName: table, Key: { vehicleId: item.vehicleId, sk: item.sk }, ...condition }),
+        );
+      return removed;
+    } catch (err) {
+      if (
+        !(err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException')
+      )
+        throw err;
+      const again: { Item?: StateItem } = await ddb.send(
+        new GetItemCommand({ TableName: table, Key: { vehicleId: item.vehicleId, sk: item.sk }, ConsistentRead: true }),
+      );
+      item = again.Item;
+    }
+  }
+  if (item) throw new Error(`the state item of ${item.vehicleId?.S} (${item.sk?.S}) kept changing; erase again`);
+  return 0;
 }
 
 /**

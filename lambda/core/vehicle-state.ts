@@ -138,3 +138,65 @@ export function statesOf(records: readonly LakeRecord[]): VehicleState[] {
 export interface StateStore {
   apply(updates: VehicleState[]): Promise<void>;
 }
+
+/** Whether two states say the same (same signals by recency, same last delivery and vehicle facts). */
+export function sameState(a: VehicleState, b: VehicleState): boolean {
+  if (a.lastDeliveryAt !== b.lastDeliveryAt || a.make !== b.make || a.model !== b.model || a.year !== b.year)
+    return false;
+  const codes = Object.keys(a.signals);
+  if (codes.length !== Object.keys(b.signals).length) return false;
+  return codes.every((c) => b.signals[c] !== undefined && recencyKey(a.signals[c]) === recencyKey(b.signals[c]));
+}
+
+/** The state without the signals that came from `eventIds` (a user's erasure), or null when none is left. */
+export function withoutEvents(state: VehicleState, eventIds: ReadonlySet<string>): VehicleState | null {
+  const kept = Object.entries(state.signals).filter(([, s]) => !eventIds.has(s.eventId));
+  return kept.length === 0 ? null : { ...state, signals: Object.fromEntries(kept) };
+}
+
+/** One stored state item and the version its next conditional write must find. */
+export interface VersionedState {
+  readonly state: VehicleState;
+  readonly version: number;
+}
+
+/**
+ * What optimistic concurrency needs of a table holding one item per vehicle and mode: read it (cheaply,
+ * possibly stale, or consistently), and write it only if its version is still `expected` (0: no item).
+ */
+export interface VersionedStateItems {
+  read(vehicleId: string, mode: string, consistent: boolean): Promise<VersionedState | undefined>;
+  /** Writes `next` as version `expected + 1`; false when another writer moved the version first. */
+  write(next: VehicleState, expected: number): Promise<boolean>;
+}
+
+/** A vehicle's update lost the race to other writers `attempts` times: the caller fails it for the queue to retry. */
+export class StateConflictError extends Error {
+  constructor(vehicleId: string, mode: string, attempts: number) {
+    super(`the state of vehicle ${vehicleId} (${mode}) changed under ${attempts} attempts to write it; retry later`);
+    this.name = 'StateConflictError';
+  }
+}
+
+/**
+ * Applies one update with optimistic concurrency: read, merge ({@link mergeState}), write back only if
+ * nobody wrote since the read; on losing, read again (consistently) and merge again. The first read may
+ * be stale (half the price): a stale read can only make the write lose, never land on a newer item.
+ * Nothing is written when the item already says as much (a duplicate costs one read). Readings are never
+ * lost or regressed: every write is a merge of the latest item and the update.
+ */
+export async function applyVersioned(
+  items: VersionedStateItems,
+  update: VehicleState,
+  options: { attempts?: number; backoff?: (attempt: number) => Promise<void> } = {},
+): Promise<'written' | 'unchanged'> {
+  const attempts = options.attempts ?? 8;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (attempt > 0) await options.backoff?.(attempt);
+    const current = await items.read(update.vehicleId, update.mode, attempt > 0);
+    const merged = mergeState(current?.state, update);
+    if (current && sameState(current.state, merged)) return 'unchanged';
+    if (await items.write(merged, current?.version ?? 0)) return 'written';
+  }
+  throw new StateConflictError(update.vehicleId, update.mode, attempts);
+}

@@ -1,7 +1,9 @@
 /**
  * Rebuilds the current-state table from the lake (after enabling it, or after state-update failures):
  * every stored VEHICLE_STATE record is merged, order-safely, into the state of its vehicle, then written
- * with the same conditional writes as the ingest function (so a run concurrent with ingest is safe).
+ * with the same versioned, conditional writes as the state function (so a run concurrent with it is safe).
+ * On DynamoDB it then deletes the items of the pre-0.4 shape (one per signal, `<mode>#signal#<code>`, and
+ * `<mode>#vehicle`), which nothing reads any more: run it once after upgrading from 0.3.
  *
  *   smartcar-webhooks rebuild-state [--lake-dir local-lake]     (the local lake's state/vehicles.json)
  *   smartcar-webhooks rebuild-state --stack NAME [--instance PREFIX]
@@ -13,7 +15,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { lakeDirOf, runCommand, str, UsageError } from '../../cli/args';
 import { SPECS } from '../../cli/registry';
 import { Resources } from '../../cli/stack';
-import { dynamoStateStore } from '../../lambda/adapters/dynamodb-state-store';
+import { deleteLegacyStateItems, dynamoStateStore } from '../../lambda/adapters/dynamodb-state-store';
 import { s3LedgerStore } from '../../lambda/adapters/erasure-stores';
 import { DEFAULT_RAW_PREFIX } from '../../lambda/contract';
 import { type Attributable, erasedFilter } from '../../lambda/core/erasure';
@@ -66,18 +68,21 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const bucket = deployed ? resources.required('bucket', 'LakeBucketName', 'the lake bucket') : undefined;
     const lake = bucket ? s3Lake(bucket) : directoryLake(lakeDir);
     const ledger = bucket ? s3LedgerStore(new S3Client({}), bucket) : localLedgerStore(lakeDir);
-    const store = deployed
-      ? dynamoStateStore(
-          new DynamoDBClient({}),
-          resources.required('table', 'StateTableName', 'the vehicle state table (is the state table turned on?)'),
-        )
-      : fileStateStore(lakeDir);
+    const table = deployed
+      ? resources.required('table', 'StateTableName', 'the vehicle state table (is the state table turned on?)')
+      : undefined;
+    const ddb = new DynamoDBClient({});
+    const store = table ? dynamoStateStore(ddb, table) : fileStateStore(lakeDir);
     const erased = erasedFilter(await ledger.read());
     const report = await rebuildState(lake, store, resources.optional('prefix', 'RawPrefix'), erased);
     console.log(
       `${lake.describe()}: ${report.records} records in ${report.objects} objects, state of ${report.vehicles} vehicles written` +
         (report.erased > 0 ? ` (${report.erased} records of erased subjects skipped)` : ''),
     );
+    if (table) {
+      const legacy = await deleteLegacyStateItems(ddb, table);
+      if (legacy > 0) console.log(`${legacy} items of the pre-0.4 shape (one per signal) deleted from ${table}`);
+    }
     return 0;
   });
 }

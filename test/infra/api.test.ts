@@ -72,12 +72,12 @@ it('vehicleStateTable: an opt-in table kept by its own function, which the inges
   // The ingest function: no table access at all, only the hand-over queue.
   expect(actions('IngestFunctionRole').some((a) => a.startsWith('dynamodb:'))).toBe(false);
   expect(actions('IngestFunctionRole')).toContain('sqs:SendMessage');
-  // The state function: conditional puts and updates on the table, reads of the raw zone only.
+  // The state function: reads of an item and conditional puts of it on the table, reads of the raw zone only.
   expect(
     actions('StateFunctionRole')
       .filter((a) => a.startsWith('dynamodb:'))
       .sort(),
-  ).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
+  ).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
   expect(actions('StateFunctionRole').some((a) => /s3:(Put|Delete)/.test(a))).toBe(false);
   for (const s of statements('StateFunctionRole').filter((x) => JSON.stringify(x.Action).includes('s3:GetObject')))
     expect(JSON.stringify(s.Resource)).toContain('/raw/*');

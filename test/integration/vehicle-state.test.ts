@@ -6,9 +6,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
-import { dynamoStateStore } from '../../lambda/adapters/dynamodb-state-store';
+import {
+  decodeStateItem,
+  deleteLegacyStateItems,
+  dynamoStateStore,
+  emptyUsage,
+} from '../../lambda/adapters/dynamodb-state-store';
 import type { LakeRecord } from '../../lambda/contract';
 import { ingestBatch } from '../../lambda/core/ingest';
 import { toLakeRecord } from '../../lambda/core/lake';
@@ -21,6 +26,7 @@ import { vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 import { RecordingMetrics } from '../support/metrics';
 import { createStateTable, type Moto, startMoto, useMoto } from '../support/moto';
+import { nineteenSignalState } from '../support/state-deliveries';
 
 const VEHICLE = '9af13248-3b73-4c9d-9a4b-d937ce6bc8e2';
 
@@ -96,6 +102,13 @@ describe('against moto', () => {
     );
     return new Map((out.Items ?? []).map((i) => [i.sk.S as string, i]));
   };
+  /** The test vehicle's state in one mode: its one item, decoded. */
+  const stateIn = async (table: string, mode = 'live') => {
+    const item = (await itemsOf(table)).get(mode);
+    return item ? decodeStateItem(item) : undefined;
+  };
+  const socOf = (s: VehicleState | undefined) =>
+    JSON.parse(s?.signals['tractionbattery-stateofcharge']?.body ?? 'null');
 
   it('conditional writes: out-of-order and repeated deliveries never overwrite a newer value', async () => {
     const store = dynamoStateStore(ddb, 'state');
@@ -104,12 +117,98 @@ describe('against moto', () => {
     const older = record(2, 20, 1_700_000_010_000, t + 5000); // arrived last, read earlier by the car
     for (const r of [newest, older, newest, older]) await store.apply([stateOf(r) as VehicleState]);
     const items = await itemsOf('state');
-    expect(JSON.parse(items.get('live#signal#tractionbattery-stateofcharge')?.body.S as string)).toMatchObject({
-      value: 80,
-    });
-    const vehicle = items.get('live#vehicle');
-    expect(vehicle?.lastDeliveryAt.S).toBe(new Date(t + 5000).toISOString()); // the last delivery is by arrival
-    expect(vehicle?.make.S).toBe('TESLA');
+    expect([...items.keys()]).toEqual(['live']); // one item per vehicle and mode
+    const stored = await stateIn('state');
+    expect(socOf(stored?.state)).toMatchObject({ value: 80 });
+    expect(stored?.state.lastDeliveryAt).toBe(new Date(t + 5000).toISOString()); // the last delivery is by arrival
+    expect(stored?.state.make).toBe('TESLA');
+    expect(stored?.version).toBe(2); // the repeats were read and left alone
+  });
+
+  it('two writers racing on one vehicle: the loser reads again, merges, and both readings are kept', async () => {
+    await createStateTable(ddb, 'state-race');
+    const t = Date.parse('2026-11-26T00:00:00Z');
+    // A: 19 signals read at t. B: a newer state of charge only, written while A is between its read and write.
+    const nineteen = toLakeRecord(
+      deliveryMessage(nineteenSignalState('evt-a', VEHICLE, t), new Date(t).toISOString()),
+      new Date(t),
+    );
+    const updateA = stateOf(nineteen) as VehicleState;
+    const updateB = stateOf(record(2, 91, t + 60_000, t + 60_000)) as VehicleState;
+    const usageA = emptyUsage();
+    const usageB = emptyUsage();
+    const storeB = dynamoStateStore(new DynamoDBClient({}), 'state-race', { usage: usageB });
+    const clientA = new DynamoDBClient({});
+    let raced = false;
+    clientA.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === 'GetItemCommand' && !raced) {
+          raced = true;
+          await storeB.apply([updateB]); // B writes after A has read
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'raceAfterFirstRead' },
+    );
+    const storeA = dynamoStateStore(clientA, 'state-race', { usage: usageA, backoff: async () => {} });
+    await storeA.apply([updateA]);
+    expect(usageA).toMatchObject({ reads: 2, writes: 2, conflicts: 1 }); // lost once, then won
+    expect(usageB).toMatchObject({ reads: 1, writes: 1, conflicts: 0 });
+    const stored = await stateIn('state-race');
+    expect(stored?.version).toBe(2);
+    expect(Object.keys(stored?.state.signals ?? {})).toHaveLength(19);
+    expect(socOf(stored?.state)).toMatchObject({ value: 91 }); // B's newer reading, not A's
+    expect(stored?.state.signals['odometer-traveleddistance'].eventId).toBe('evt-a'); // A's others
+  });
+
+  it("a vehicle's erasure between a writer's read and write: the writer does not bring the item back", async () => {
+    await createStateTable(ddb, 'state-erased');
+    const t = Date.parse('2026-11-26T00:00:00Z');
+    const before = toLakeRecord(
+      deliveryMessage(nineteenSignalState('evt-before', VEHICLE, t), new Date(t).toISOString()),
+      new Date(t),
+    );
+    await dynamoStateStore(ddb, 'state-erased').apply([stateOf(before) as VehicleState]);
+    const client = new DynamoDBClient({});
+    let erased = false;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === 'GetItemCommand' && !erased) {
+          erased = true;
+          const { DeleteItemCommand } = await import('@aws-sdk/client-dynamodb');
+          await ddb.send(
+            new DeleteItemCommand({ TableName: 'state-erased', Key: { vehicleId: { S: VEHICLE }, sk: { S: 'live' } } }),
+          );
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'eraseAfterFirstRead' },
+    );
+    const usage = emptyUsage();
+    await dynamoStateStore(client, 'state-erased', { usage, backoff: async () => {} }).apply([
+      stateOf(record(2, 45, t + 60_000, t + 60_000)) as VehicleState,
+    ]);
+    expect(usage.conflicts).toBe(1);
+    const stored = await stateIn('state-erased');
+    // Only the new delivery's reading: none of the 19 read before the erasure.
+    expect(Object.keys(stored?.state.signals ?? {})).toEqual(['tractionbattery-stateofcharge']);
+    expect(stored?.state.signals['tractionbattery-stateofcharge'].eventId).toBe('evt-2');
+    expect(stored?.version).toBe(1);
+  });
+
+  it('rebuild-state deletes the items of the pre-0.4 shape, and only those', async () => {
+    await createStateTable(ddb, 'state-legacy');
+    await dynamoStateStore(ddb, 'state-legacy').apply([
+      stateOf(record(1, 50, 1_700_000_000_000, 1_800_000_000_000)) as VehicleState,
+    ]);
+    for (const sk of ['live#vehicle', 'live#signal#a', 'simulated#signal#b'])
+      await ddb.send(
+        new PutItemCommand({ TableName: 'state-legacy', Item: { vehicleId: { S: VEHICLE }, sk: { S: sk } } }),
+      );
+    expect(await deleteLegacyStateItems(ddb, 'state-legacy')).toBe(3);
+    expect([...(await itemsOf('state-legacy')).keys()]).toEqual(['live']);
   });
 
   it('end to end: the ingest handler hands each object to the state queue, the state handler applies it', async () => {
@@ -149,10 +248,7 @@ describe('against moto', () => {
       // The state queue may deliver them in any order.
       const records = (handed.Messages ?? []).reverse().map((m, i) => ({ messageId: `m${i}`, body: m.Body }));
       expect(await state({ Records: records } as never)).toEqual({ batchItemFailures: [] });
-      const items = await itemsOf('state-e2e');
-      expect(JSON.parse(items.get('live#signal#tractionbattery-stateofcharge')?.body.S as string)).toMatchObject({
-        value: 90,
-      });
+      expect(socOf((await stateIn('state-e2e'))?.state)).toMatchObject({ value: 90 });
       // A key that is not in the lake fails alone, for the queue to retry, and the log says so (captured:
       // the Lambda logger writes to the process streams, past Jest's console).
       const logged: string[] = [];

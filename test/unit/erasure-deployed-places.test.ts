@@ -4,12 +4,22 @@
  * and the state table under a user's erasure (only the signals that came from the user's deliveries; a
  * mode's vehicle item only once none of its signals is left).
  */
-import { BatchWriteItemCommand, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
+import { decodeStateItem, encodeStateItem } from '../../lambda/adapters/dynamodb-state-store';
 import { rawVersionsPlace, stateTablePlace } from '../../lambda/adapters/erasure-places';
 import type { ErasureContext, PlaceResult, Subject } from '../../lambda/core/erasure';
 import { encodeNdjsonGzip, toLakeRecord } from '../../lambda/core/lake';
+import type { SignalState, VehicleState } from '../../lambda/core/vehicle-state';
 import { vehicleState } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 
@@ -118,5 +128,83 @@ describe("the state table under a user's erasure", () => {
       .sort();
     expect(deleted).toEqual(['live#signal#a', 'live#signal#b', 'live#vehicle', 'simulated#signal#a']);
     expect(result.found).toBe(4);
+  });
+
+  /** A current-shape item (one per vehicle and mode) whose signals came from the given events. */
+  const stateItem = (mode: string, version: number, signals: Record<string, string>) => {
+    const state: VehicleState = {
+      vehicleId: VEHICLE,
+      mode,
+      make: 'TESLA',
+      model: null,
+      year: null,
+      lastDeliveryAt: '2026-11-01T00:00:00.000Z',
+      signals: Object.fromEntries(
+        Object.entries(signals).map(([code, eventId]): [string, SignalState] => [
+          code,
+          {
+            code,
+            name: null,
+            group: null,
+            body: '1',
+            oemUpdatedAt: 1,
+            fetchedAt: null,
+            receivedAt: '2026-11-01T00:00:00.000Z',
+            eventId,
+          },
+        ]),
+      ),
+    };
+    return encodeStateItem(state, version);
+  };
+
+  it("removes the user's signals from a vehicle's item, conditional on its version, and redoes it after losing a race", async () => {
+    ddb.on(QueryCommand).resolves({
+      Items: [
+        stateItem('live', 3, { a: 'evt-user-1', b: 'evt-someone-else' }),
+        stateItem('simulated', 1, { a: 'evt-user-3' }),
+      ] as never,
+    });
+    // The state function writes live's version 4 (a new signal c) between the erasure's read and write.
+    ddb
+      .on(PutItemCommand)
+      .rejectsOnce(new ConditionalCheckFailedException({ message: 'version moved', $metadata: {} }))
+      .resolves({});
+    ddb.on(GetItemCommand).resolves({
+      Item: stateItem('live', 4, { a: 'evt-user-1', b: 'evt-someone-else', c: 'evt-user-2' }) as never,
+    });
+    ddb.on(DeleteItemCommand).resolves({});
+    const result = (await stateTablePlace(new DynamoDBClient({}), 'state').erase(
+      context({ kind: 'user', id: 'usr-erase-000001' }, false, {
+        vehicleIds: new Set([VEHICLE]),
+        eventIds: new Set(['evt-user-1', 'evt-user-2', 'evt-user-3']),
+      }),
+    )) as PlaceResult;
+    const puts = ddb.commandCalls(PutItemCommand).map((c) => c.args[0].input);
+    expect(puts.map((p) => p.ExpressionAttributeValues?.[':expected'].N)).toEqual(['3', '4']);
+    const written = decodeStateItem(puts[1].Item as never);
+    expect(written.version).toBe(5);
+    expect(Object.keys(written.state.signals)).toEqual(['b']); // what came from someone else stays
+    // Simulated had only the user's signal: the item goes, conditional on its version.
+    expect(ddb.commandCalls(DeleteItemCommand).map((c) => c.args[0].input)).toEqual([
+      expect.objectContaining({
+        Key: { vehicleId: { S: VEHICLE }, sk: { S: 'simulated' } },
+        ExpressionAttributeValues: { ':expected': { N: '1' } },
+      }),
+    ]);
+    expect(result).toMatchObject({ unit: 'signals', found: 3, removed: 3 });
+    expect(ddb.commandCalls(BatchWriteItemCommand)).toHaveLength(0);
+  });
+
+  it('a dry run counts the signals and writes nothing', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [stateItem('live', 3, { a: 'evt-user-1', b: 'x' })] as never });
+    const result = (await stateTablePlace(new DynamoDBClient({}), 'state').erase(
+      context({ kind: 'user', id: 'usr-erase-000001' }, true, {
+        vehicleIds: new Set([VEHICLE]),
+        eventIds: new Set(['evt-user-1']),
+      }),
+    )) as PlaceResult;
+    expect(result).toMatchObject({ found: 1, removed: 0 });
+    expect(ddb.commandCalls(PutItemCommand)).toHaveLength(0);
   });
 });
