@@ -69,6 +69,12 @@ export interface CompactionOptions {
 }
 
 export interface CompactionProps extends CompactionOptions {
+  /**
+   * Create its own failed-runs alarm (three metrics, $0.30 a month). `SmartcarWebhooks` turns it off and
+   * notifies each failed run through its alarm topic instead (Monitoring.notifyOnFailedRuns, free).
+   * @default true
+   */
+  readonly failedRunsAlarm?: boolean;
   /** The catalog whose tables it reads and writes. */
   readonly catalog: Catalog;
   /** The lake bucket. */
@@ -354,28 +360,29 @@ export class Compaction extends Construct {
     });
     // Unscheduled, a run is started by someone who watches it: no alarms to pay for.
     if (!(props.enabled ?? true)) return;
-    this.failedAlarm = new cloudwatch.Alarm(this, 'Failed', {
-      alarmDescription:
-        'A compaction run failed; the views keep reading those hours from the raw zone. Open the failed execution: ' +
-        'Athena.QueryFailed names the statement and its Athena query id (the next run retries the same objects); ' +
-        'Compaction.AlreadyRunning means another run held the lock (start this one again after it ends). A run ' +
-        'that timed out or was aborted gives its lease back at most 15 minutes after the 2-hour timeout.',
-      // Failed, timed out or aborted: no run ends unseen.
-      metric: new cloudwatch.MathExpression({
-        expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
-        usingMetrics: {
-          failed: this.stateMachine.metricFailed({ period: Duration.hours(1), statistic: 'Sum' }),
-          timedOut: this.stateMachine.metricTimedOut({ period: Duration.hours(1), statistic: 'Sum' }),
-          aborted: this.stateMachine.metricAborted({ period: Duration.hours(1), statistic: 'Sum' }),
-        },
-        label: 'failed, timed-out and aborted runs',
-        period: Duration.hours(1),
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    if (props.failedRunsAlarm ?? true)
+      this.failedAlarm = new cloudwatch.Alarm(this, 'Failed', {
+        alarmDescription:
+          'A compaction run failed; the views keep reading those hours from the raw zone. Open the failed execution: ' +
+          'Athena.QueryFailed names the statement and its Athena query id (the next run retries the same objects); ' +
+          'Compaction.AlreadyRunning means another run held the lock (start this one again after it ends). A run ' +
+          'that timed out or was aborted gives its lease back at most 15 minutes after the 2-hour timeout.',
+        // Failed, timed out or aborted: no run ends unseen.
+        metric: new cloudwatch.MathExpression({
+          expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+          usingMetrics: {
+            failed: this.stateMachine.metricFailed({ period: Duration.hours(1), statistic: 'Sum' }),
+            timedOut: this.stateMachine.metricTimedOut({ period: Duration.hours(1), statistic: 'Sum' }),
+            aborted: this.stateMachine.metricAborted({ period: Duration.hours(1), statistic: 'Sum' }),
+          },
+          label: 'failed, timed-out and aborted runs',
+          period: Duration.hours(1),
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
     if (lateDays > 0) {
       this.lateAlarm = new cloudwatch.Alarm(this, 'LateRawObjects', {
         alarmDescription:

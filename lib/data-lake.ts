@@ -106,7 +106,7 @@ export interface DataLakeProps {
   readonly rawPrefix?: string;
   /** Most messages handed to one ingest invocation. @default 1000 */
   readonly batchSize?: number;
-  /** How long the ingest function waits to fill a batch. @default Duration.seconds(60) */
+  /** How long the ingest function waits to fill a batch. @default Duration.minutes(5) */
   readonly maxBatchingWindow?: Duration;
   /**
    * Remember stored eventIds (DynamoDB, on demand, with TTL) so that a delivery retried after its first
@@ -311,7 +311,7 @@ export class DataLake extends Construct {
     this.ingestFunction.addEventSource(
       new lambdaEvents.SqsEventSource(props.queue, {
         batchSize: props.batchSize ?? 1000,
-        maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(60),
+        maxBatchingWindow: props.maxBatchingWindow ?? Duration.minutes(5),
         maxConcurrency: props.maxConcurrency ?? 2,
         reportBatchItemFailures: true,
       }),

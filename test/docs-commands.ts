@@ -87,6 +87,7 @@ export const DOC_COMMANDS: Readonly<Record<string, DocCommandEntry>> = {
   'npm run docs:api:check': { tests: [{ file: '.ci/run', mentions: 'npm run docs:api:check' }] },
   'npm run load-test': { untested: 'a load test: it prints rates and latencies on the machine it runs on' },
   'npm run bench:cost': { untested: BENCHMARK },
+  'npm run bench:coldstart': { untested: BENCHMARK },
   'npm run bench:fleet': { untested: BENCHMARK },
   'npm run bench:query': { untested: BENCHMARK },
   'npm run bench:erase': { untested: BENCHMARK },

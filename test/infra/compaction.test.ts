@@ -6,9 +6,11 @@
  * execution, late raw objects counted and published.
  */
 
+import { RemovalPolicy } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import jsonata from 'jsonata';
 import { Parser } from 'node-sql-parser';
+import { Compaction } from '../../lib/compaction';
 import {
   athenaCompactionStatements,
   athenaLateObjectsSelect,
@@ -342,24 +344,31 @@ it('runs daily, ENABLED by default, and alarms on a failed, timed-out or aborted
     State: 'ENABLED',
     Target: Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('CompactionStateMachine') } }),
   });
-  const onMachine = (id: string, metricName: string) =>
-    Match.objectLike({
-      Id: id,
-      MetricStat: Match.objectLike({
-        Metric: Match.objectLike({
-          MetricName: metricName,
-          Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: Match.stringLikeRegexp('CompactionStateMachine') } }],
-        }),
-      }),
-    });
-  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-    Metrics: Match.arrayWith([
-      onMachine('failed', 'ExecutionsFailed'),
-      onMachine('timedOut', 'ExecutionsTimedOut'),
-      onMachine('aborted', 'ExecutionsAborted'),
-    ]),
-    AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') }],
+  // Inside SmartcarWebhooks, a failed, timed-out or aborted run is a notification on the alarm topic (free).
+  template.hasResourceProperties('AWS::Events::Rule', {
+    EventPattern: Match.objectLike({
+      detail: {
+        status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+        stateMachineArn: [{ Ref: Match.stringLikeRegexp('CompactionStateMachine') }],
+      },
+    }),
+    Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') } })],
   });
+  // On its own, the construct keeps its alarm (three metrics), unless told not to.
+  const alone = (failedRunsAlarm?: boolean) => {
+    const stack = bareStack();
+    const w = new SmartcarWebhooks(stack, 'W', {});
+    const c = new Compaction(stack, 'Alone', {
+      catalog: w.catalog,
+      bucket: w.dataLake.bucket,
+      logRetention: 30,
+      logRemovalPolicy: RemovalPolicy.DESTROY,
+      failedRunsAlarm,
+    });
+    return c.failedAlarm;
+  };
+  expect(alone()).toBeDefined();
+  expect(alone(false)).toBeUndefined();
   template.hasResourceProperties('AWS::CloudWatch::Alarm', {
     MetricName: 'LateRawObjects',
     Statistic: 'Maximum',

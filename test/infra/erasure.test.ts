@@ -113,15 +113,23 @@ it('names the state machine in an output and alarms when a run fails', () => {
   template.hasOutput('EraseStateMachineArn', { Value: { Ref: Match.stringLikeRegexp('ErasureStateMachine') } });
   template.hasOutput('CompactionLockTableName', Match.anyValue());
   template.hasOutput('AthenaResultsBucketName', Match.anyValue());
-  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-    AlarmDescription: Match.stringLikeRegexp('^An erasure failed, timed out or was aborted'),
-    AlarmActions: Match.anyValue(),
+  template.hasResourceProperties('AWS::Events::Rule', {
+    Targets: [
+      Match.objectLike({
+        InputTransformer: Match.objectLike({
+          InputTemplate: Match.stringLikeRegexp('EraseRunsFailed: .*An erasure failed, timed out or was aborted'),
+        }),
+      }),
+    ],
   });
 });
 
 it('gives the lock back when an erase execution is stopped or times out (no Catch runs then)', () => {
-  const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r) =>
-    JSON.stringify(r.Properties.EventPattern ?? {}).includes('aws.states'),
+  // The rule that gives the lock back (another, to the alarm topic, notifies every failed run).
+  const rules = Object.values(template.findResources('AWS::Events::Rule')).filter(
+    (r) =>
+      JSON.stringify(r.Properties.EventPattern ?? {}).includes('aws.states') &&
+      JSON.stringify(r.Properties.Targets).includes('EraseFunction'),
   );
   expect(rules).toHaveLength(1);
   expect(rules[0].Properties.EventPattern).toMatchObject({

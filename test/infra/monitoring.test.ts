@@ -55,32 +55,31 @@ describe('alarms, all wired to the alarm topic', () => {
     });
   });
 
-  it('on executions that fail, time out or are aborted, for every state machine that runs unattended', () => {
+  it('on executions that fail, time out or are aborted, for every state machine that runs unattended: a notification per run, no alarm to pay for', () => {
     alarmOn('ExecutionThrottled', { Namespace: 'AWS/States' });
     // Reconcile's and the fleet check's come with those features (see "alarms come with their features").
     for (const machine of ['SubscriptionWorkflowStateMachine', 'CompactionStateMachine', 'ErasureStateMachine']) {
-      const stat = (id: string, metricName: string) =>
-        Match.objectLike({
-          Id: id,
-          MetricStat: Match.objectLike({
-            Metric: {
-              Namespace: 'AWS/States',
-              MetricName: metricName,
-              Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: Match.stringLikeRegexp(machine) } }],
-            },
+      template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.states'],
+          'detail-type': ['Step Functions Execution Status Change'],
+          detail: {
+            status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+            stateMachineArn: [{ Ref: Match.stringLikeRegexp(machine) }],
+          },
+        },
+        Targets: [
+          Match.objectLike({
+            Arn: { Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') },
+            InputTransformer: Match.objectLike({
+              InputTemplate: Match.stringLikeRegexp('RunsFailed: execution <detail-name> ended <detail-status>'),
+            }),
           }),
-        });
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Threshold: 1,
-        AlarmActions: [{ Ref: Match.stringLikeRegexp('MonitoringAlarmTopic') }],
-        Metrics: Match.arrayWith([
-          Match.objectLike({ Expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)' }),
-          stat('failed', 'ExecutionsFailed'),
-          stat('timedOut', 'ExecutionsTimedOut'),
-          stat('aborted', 'ExecutionsAborted'),
-        ]),
+        ],
       });
     }
+    // None of them is an alarm any more (three metrics, $0.30 a month each).
+    expect(JSON.stringify(template.findResources('AWS::CloudWatch::Alarm'))).not.toContain('ExecutionsAborted');
   });
 
   it('on a quarantine that turns deliveries away, and on a quarantine writer that fails or falls behind', () => {
@@ -157,8 +156,9 @@ describe('alarms, all wired to the alarm topic', () => {
     );
   });
 
-  it('has nineteen alarms by default (the delivery path, the workflow, the quarantine, the compaction, the erase runs) and no dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 19);
+  it('has sixteen alarms by default (the delivery path, the workflow, the quarantine, the compaction) and no dashboard', () => {
+    // The workflow's, the compaction's and the erase's failed runs are notified by free EventBridge rules.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
     expect(Object.keys(template.findOutputs('*'))).not.toContain('DashboardName');
   });
@@ -199,14 +199,15 @@ describe('alarms come with their features, and cost nothing for features that ar
     expect(JSON.stringify(alarms)).not.toMatch(/SilentVehicles|WebhookHealthy/);
   });
 
-  it('with reconcile, the fleet check, the state table and the dashboard on: their alarms, and the dashboard', () => {
+  it('with reconcile, the fleet check, the state table and the dashboard on: their alarms and notifications, and the dashboard', () => {
     const alarms = Object.values(on.findResources('AWS::CloudWatch::Alarm'));
+    const rules = JSON.stringify(on.findResources('AWS::Events::Rule'));
     for (const machine of ['WReconcileStateMachine', 'WFleetCheckStateMachine'])
-      expect(alarms.filter((a) => watches(a, machine))).toHaveLength(1);
+      expect(rules).toMatch(new RegExp(`"stateMachineArn":\\[\\{"Ref":"${machine}`));
     for (const name of ['SilentVehicles', 'WebhookHealthy'])
       expect(alarms.filter((a) => JSON.stringify(a.Properties).includes(`"${name}"`)).length).toBeGreaterThan(0);
-    // 19 + reconcile's failed runs and webhook health + the fleet check's silent vehicles and failed runs + state dead letters
-    on.resourceCountIs('AWS::CloudWatch::Alarm', 24);
+    // 16 + reconcile's webhook health + the fleet check's silent vehicles + state dead letters
+    on.resourceCountIs('AWS::CloudWatch::Alarm', 19);
     on.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/AlarmTopic/) }]);
   });
@@ -228,9 +229,7 @@ describe('alarms come with their features, and cost nothing for features that ar
     expect(off.compaction.failedAlarm).toBeUndefined();
     expect(off.compaction.lateAlarm).toBeUndefined();
     expect(off.fleetCheck.silentAlarm).toBeUndefined();
-    expect(Object.keys(off.monitoring.alarms)).not.toEqual(
-      expect.arrayContaining([expect.stringMatching(/^(Reconcile|FleetCheck)RunsFailed$/)]),
-    );
+    expect(Object.keys(off.monitoring.runNotifications)).toEqual(['Workflow', 'Erase']);
   });
 });
 

@@ -240,7 +240,7 @@ describe('queue', () => {
     template.resourceCountIs('AWS::SQS::Queue', 4); // deliveries and the quarantine, each with its dead-letter queue
     template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
     template.hasResourceProperties('AWS::SQS::Queue', {
-      VisibilityTimeout: 420,
+      VisibilityTimeout: 660, // 6 × the 60 s ingest timeout + the 300 s window
       RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
     });
     template.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 1209600 });
@@ -260,7 +260,7 @@ describe('queue', () => {
   it('feeds the ingest function in batches with partial failure reporting', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       BatchSize: 1000,
-      MaximumBatchingWindowInSeconds: 60,
+      MaximumBatchingWindowInSeconds: 300,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: 2 },
     });
