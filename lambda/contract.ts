@@ -449,6 +449,8 @@ export const METRIC = {
   /** Requests rejected because SC-Signature was missing or wrong. */
   signatureFailures: 'SignatureFailures',
   verifyChallengesAnswered: 'VerifyChallengesAnswered',
+  /** Every VERIFY request, answered or not (alarm VerifyVolume: one metric, not the sum of two). */
+  verifyRequests: 'VerifyRequests',
   /** VERIFY requests refused because the challenge is not of the answerable format (a signing-oracle probe). */
   verifyChallengesRejected: 'VerifyChallengesRejected',
   /** Requests rejected as malformed, too large or of the wrong content type. */

@@ -184,15 +184,8 @@ export class Monitoring extends Construct {
     );
     alarm(
       'VerifyVolume',
-      new cloudwatch.MathExpression({
-        expression: 'FILL(answered, 0) + FILL(refused, 0)',
-        usingMetrics: {
-          answered: custom(METRIC.verifyChallengesAnswered),
-          refused: custom(METRIC.verifyChallengesRejected),
-        },
-        label: 'VERIFY requests',
-        period: FIVE_MINUTES,
-      }),
+      // One metric (an alarm is billed per metric it reads): every VERIFY, answered or refused.
+      custom(METRIC.verifyRequests),
       props.verifyVolumeThreshold ?? 10,
       'Unusually many VERIFY requests: Smartcar sends VERIFY only when a webhook is created or re-verified. Refused ones (challenge outside the answerable format) are attempts to use VERIFY as a signing oracle; they get nothing, but watch the source in the API access log.',
     );

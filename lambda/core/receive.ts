@@ -99,6 +99,7 @@ export async function receive(req: IncomingRequest, deps: ReceiverDeps): Promise
   };
 
   if (envelope.kind === 'verify') {
+    metrics.count(METRIC.verifyRequests);
     // VERIFY carries no signature. Its answer is HMAC(token, challenge), the very function that signs
     // deliveries, so only challenges that can never be a delivery body are answered (see signature.ts).
     if (envelope.challenge === null) {

@@ -251,6 +251,7 @@ describe.each(FRONT_DOORS)('front door: %s', (frontDoor, event) => {
       const emitted = emf();
       expect(emitted).toContainEqual({ metric: 'SignatureFailures', value: 1, dims: { service: 'TestStack' } });
       expect(emitted).toContainEqual({ metric: 'VerifyChallengesAnswered', value: 1, dims: { service: 'TestStack' } });
+      expect(emitted).toContainEqual({ metric: 'VerifyRequests', value: 1, dims: { service: 'TestStack' } });
     });
   });
 
