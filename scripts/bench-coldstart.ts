@@ -10,10 +10,7 @@
  *   npm run bench:coldstart [-- --rounds 15] [--memory 256] [--node /path/to/node]
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +18,7 @@ import { hmacHex } from '../lambda/core/signature';
 import { apiEvent } from '../test/support/api-event';
 import { vehicleState } from '../test/support/fixtures';
 import { buildHandlers, HANDLERS_OUT } from './build-handlers';
+import { deployedEnvironment, standIn } from './cost/aws-stand-in';
 import { lambdaCpuShare } from './cost/cpu-share';
 
 const GOAL_RATIO = 1.1;
@@ -34,63 +32,6 @@ interface Sample {
   load: number;
   /** Process time origin to the answer (ms). */
   first: number;
-}
-
-/** The stand-in: SQS SendMessage and Secrets Manager GetSecretValue in their JSON protocols. */
-async function standIn() {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => {
-      body += d;
-    });
-    req.on('end', () => {
-      const target = String(req.headers['x-amz-target'] ?? '');
-      const input = JSON.parse(body || '{}');
-      let out: unknown;
-      if (target === 'AmazonSQS.SendMessage') {
-        out = {
-          MessageId: createHash('sha1').update(body).digest('hex'),
-          MD5OfMessageBody: createHash('md5').update(String(input.MessageBody)).digest('hex'),
-        };
-      } else if (target === 'secretsmanager.GetSecretValue') {
-        out = {
-          ARN: input.SecretId,
-          Name: 'amt',
-          SecretString: TOKEN,
-          VersionId: 'v1',
-          VersionStages: ['AWSCURRENT'],
-          CreatedDate: 1_700_000_000,
-        };
-      } else {
-        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(JSON.stringify({ __type: 'UnknownOperationException' }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(JSON.stringify(out));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-/** The verification function's environment as the synthesized template sets it, with stand-in values. */
-async function deployedEnvironment(): Promise<Record<string, string>> {
-  const { synthStack } = await import('../test/support/synth');
-  const template = synthStack().template.toJSON() as {
-    Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
-  };
-  const fn = Object.values(template.Resources).find(
-    (r) =>
-      r.Type === 'AWS::Lambda::Function' &&
-      String((r.Properties as { Description?: string })?.Description).startsWith('Answers Smartcar VERIFY'),
-  );
-  const variables = ((fn?.Properties?.Environment as { Variables?: Record<string, unknown> })?.Variables ??
-    {}) as Record<string, unknown>;
-  // References resolve at deploy time; here each gets a plain stand-in of its kind.
-  return Object.fromEntries(
-    Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : `stand-in-${k.toLowerCase()}`]),
-  );
 }
 
 function median(values: number[]): number {
@@ -119,7 +60,7 @@ async function main() {
   const ours = path.join(HANDLERS_OUT, 'verify', 'index.js');
   const reference = path.join(ROOT, 'scripts', 'coldstart', 'reference-handler.js');
   const driver = path.join(ROOT, 'scripts', 'coldstart', 'driver.js');
-  const { server, origin } = await standIn();
+  const { server, origin } = await standIn(TOKEN);
   const deployed = await deployedEnvironment();
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-coldstart-'));
   const body = vehicleState('evt-coldstart');

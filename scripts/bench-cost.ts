@@ -1,21 +1,30 @@
 /**
- * The cost model, measured: N signed deliveries (default 100,000, 2 KB each, 1% retried by Smartcar)
- * arrive in a pattern (steady, bursty or a daily curve) and go through the real verification handler and
- * the real ingest handler, whose AWS clients are counting mocks (aws-sdk-client-mock). What the handlers
- * print is captured and weighed; their durations are measured. Per configuration, synthesized from the
- * construct itself (memory, batch size, window, log levels, front door, tables), the counts are priced
- * with scripts/cost/prices.ts and printed per million deliveries, one line each.
+ * The monthly bill, at every scale: for each configuration (synthesized from the construct itself), at 1,
+ * 10 and 100 million deliveries a month (0.4, 3.9 and 38 a second), with steady, bursty and daily-curve
+ * arrivals, what a month costs as fixed + variable + storage:
  *
- *   npm run bench:cost [-- --deliveries 100000 --pattern steady|bursty|daily --rate 10 --aws-call-ms 8]
+ * - fixed: counted from the synthesized template (secrets, alarm metrics, dashboards, idle SQS polling, the
+ *   schedules' floor) and from what the functions really publish (custom metrics, read from their output);
+ *   scripts/cost/fixed.ts.
+ * - variable: a sample of signed deliveries of three kinds (VEHICLE_STATE live 90%, VEHICLE_ERROR live 8%,
+ *   VEHICLE_STATE simulated 2%: three raw partitions) goes through the real ingest handler (counting AWS
+ *   clients) in the batches Lambda's SQS polling forms, as a range: best case one poller, worst case five
+ *   (scripts/cost/polling.ts). The verification handler is timed separately with the real AWS SDK against a
+ *   local stand-in, on a 256 MB function's CPU share (scripts/cost/verify-timing.ts).
+ * - storage: twelve months of the lake (raw and curated) with the lifecycle rules the template configures,
+ *   and a month of logs; month 12's bill (scripts/cost/storage.ts).
+ *
+ * Prices: scripts/cost/prices.ts (us-east-1 list prices, its date in the file).
+ *
+ *   npm run bench:cost [-- --sample 4000 --aws-call-ms 8 --body-bytes 2048]
  *   npm run bench:cost -- --write-readme   (regenerates the cost section of docs/cost.md from this output)
  *
- * Modelled, not measured (and printed as such): the latency of each AWS call inside a handler
- * (--aws-call-ms), Lambda's platform log records (their documented shape), how long Lambda keeps an
- * idle instance (10 minutes), one SQS poller filling batches, and the Athena bytes the daily compaction
- * scans (from the raw and curated bytes this run wrote, and the statements' windows).
+ * Modelled, not measured (and printed as such): AWS's latency inside a handler (--aws-call-ms per call),
+ * Lambda's platform log records (their documented shape), 10 minutes before Lambda retires an idle
+ * instance, the pollers and messages per receive (a range), and the bytes the compaction's Athena
+ * statements scan (from the raw and curated bytes this run wrote).
  */
-import { execFileSync } from 'node:child_process';
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -23,12 +32,19 @@ import { parseArgs } from 'node:util';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { SQSEvent } from 'aws-lambda';
+import { itemBytes } from '../lambda/adapters/dynamodb-state-store';
 import { compactLocalLake } from '../local/compact';
 import { listLakeKeys, putLakeObject } from '../local/file-lake';
+import { deliveryMessage } from '../test/support/lake';
+import { buildHandlers } from './build-handlers';
+import { emfMetrics } from './cost/emf';
+import { fixedMonthly, fixedTotal, SECONDS_PER_MONTH, type TemplateJson } from './cost/fixed';
+import { POLLING_CASES, type Polled, poll } from './cost/polling';
 import { PRICES } from './cost/prices';
+import { expiryDays, storedOverAYear } from './cost/storage';
+import { timeVerify } from './cost/verify-timing';
 
 process.env.CDK_VALIDATION = 'false';
-const TOKEN = 'bench-management-token';
 
 // ---------------------------------------------------------------------------------------------------
 // Configurations: each synthesized, and what the cost depends on read from its template.
@@ -40,19 +56,52 @@ interface Config {
 }
 
 const CONFIGS: Config[] = [
-  { name: 'default', label: 'Function URL, curated layer, no dedupe table: a plain cdk deploy', props: {} },
-  { name: 'http-api', label: 'default, with the HTTP API front door', props: { endpoint: 'http-api' } },
-  { name: 'dedupe', label: 'default + DynamoDB dedupe table', props: { deduplication: true } },
+  { name: 'default', label: 'HTTP API front door, curated layer: a plain cdk deploy', props: {} },
   {
-    name: 'v0.2-defaults',
-    label: 'HTTP API + dedupe table (the defaults before 0.3)',
-    props: { endpoint: 'http-api', deduplication: true },
+    name: 'function-url',
+    label: 'the cheapest supported: a Function URL front door',
+    props: { endpoint: 'function-url' },
   },
-  { name: 'events', label: 'default + one EventBridge event per delivery', props: { events: { enabled: true } } },
   { name: 'state-table', label: 'default + vehicle state table', props: { vehicleStateTable: true } },
+  { name: 'dedupe', label: 'default + DynamoDB dedupe table', props: { deduplication: true } },
+  { name: 'events', label: 'default + one EventBridge event per delivery', props: { events: { enabled: true } } },
 ];
 
+const VOLUMES = [1e6, 1e7, 1e8];
+const PATTERNS = ['steady', 'bursty', 'daily'] as const;
+
+interface Kind {
+  readonly eventType: 'VEHICLE_STATE' | 'VEHICLE_ERROR';
+  readonly mode: 'LIVE' | 'SIMULATED';
+  readonly share: number;
+}
+/** Three raw partitions (event type × mode), as a fleet with a test group and some errors writes. */
+const KINDS: readonly Kind[] = [
+  { eventType: 'VEHICLE_STATE', mode: 'LIVE', share: 0.9 },
+  { eventType: 'VEHICLE_ERROR', mode: 'LIVE', share: 0.08 },
+  { eventType: 'VEHICLE_STATE', mode: 'SIMULATED', share: 0.02 },
+];
+/** The i-th delivery's kind, spread evenly (a golden-ratio sequence) rather than in runs. */
+function kindOf(i: number): Kind {
+  const u = (i * 0.6180339887498949) % 1;
+  let acc = 0;
+  for (const k of KINDS) {
+    acc += k.share;
+    if (u < acc) return k;
+  }
+  return KINDS[0];
+}
+
+const GOALS = {
+  defaultMonthAt1M: 6,
+  defaultVariableAt100M: 1.8,
+  cheapestVariableAt100M: 0.8,
+  stateTableAboveDefault: 1.0,
+  objectsPerMillion: 2000,
+};
+
 interface Shape {
+  template: TemplateJson;
   httpApi: boolean;
   accessLogFormat?: string;
   verifyMemoryMb: number;
@@ -67,6 +116,7 @@ interface Shape {
   events: boolean;
   state: boolean;
   compactionEverySeconds?: number;
+  logRetentionDays: number;
 }
 
 async function shapeOf(config: Config): Promise<Shape> {
@@ -89,7 +139,11 @@ async function shapeOf(config: Config): Promise<Shape> {
   const unit = { minute: 60, hour: 3600, day: 86400 } as Record<string, number>;
   const env = (fn: Record<string, never> | undefined) =>
     (fn as { Environment?: { Variables?: Record<string, unknown> } })?.Environment?.Variables ?? {};
+  const retention = Object.values(t.findResources('AWS::Logs::LogGroup'))
+    .map((g) => Number(g.Properties?.RetentionInDays))
+    .filter((d) => d > 0);
   return {
+    template: t.toJSON() as TemplateJson,
     httpApi: Object.keys(t.findResources('AWS::ApiGatewayV2::Api')).length > 0,
     accessLogFormat: stage?.AccessLogSettings?.Format,
     verifyMemoryMb: verify?.MemorySize,
@@ -104,14 +158,38 @@ async function shapeOf(config: Config): Promise<Shape> {
     state: env(ingest).STATE_QUEUE_URL !== undefined,
     stateMemoryMb: stateFn?.MemorySize ?? 0,
     compactionEverySeconds: schedule?.State === 'ENABLED' && every ? Number(every[1]) * unit[every[2]] : undefined,
+    logRetentionDays: retention.length ? Math.max(...retention) : 30,
   };
 }
+
+const ingestKey = (s: Shape) => `${s.batchSize}|${s.windowSeconds}|${s.dedupe}|${s.events}|${s.state}`;
 
 // ---------------------------------------------------------------------------------------------------
 // Deliveries and their arrival.
 
-/** A VEHICLE_STATE delivery of about `bytes` bytes: a handful of signals, as a real one carries. */
-function deliveryBody(eventId: string, vehicle: string, at: number, bytes: number): string {
+/**
+ * A delivery of its kind: a VEHICLE_STATE of about `bytes` bytes (a handful of signals, padded with more
+ * of the same shape, as a real one carries all its subscribed signals), or a small VEHICLE_ERROR.
+ */
+function deliveryBody(eventId: string, vehicle: string, at: number, bytes: number, kind: Kind = KINDS[0]): string {
+  if (kind.eventType === 'VEHICLE_ERROR')
+    return JSON.stringify({
+      eventId,
+      eventType: 'VEHICLE_ERROR',
+      vehicleId: vehicle,
+      data: {
+        user: { id: '93b3ea96-ca37-43a9-9073-f4334719aaaa' },
+        vehicle: { id: vehicle, make: 'TESLA', model: 'Model 3', year: 2020 },
+        errors: [{ type: 'VEHICLE_STATE', code: 'ASLEEP', state: 'ERROR', description: 'The vehicle is asleep.' }],
+      },
+      meta: {
+        version: '4.0',
+        deliveryId: randomUUID(),
+        deliveredAt: at,
+        webhookId: 'abde94ff-d57d-43b9-8d09-6020db2d977a',
+        mode: kind.mode,
+      },
+    });
   const signal = (code: string, name: string, group: string, body: Record<string, unknown>) => ({
     code,
     name,
@@ -149,7 +227,7 @@ function deliveryBody(eventId: string, vehicle: string, at: number, bytes: numbe
       webhookId: 'abde94ff-d57d-43b9-8d09-6020db2d977a',
       webhookName: 'Fleet telemetry',
       signalCount: signals.length,
-      mode: 'LIVE',
+      mode: kind.mode,
     },
   };
   let text = JSON.stringify(doc);
@@ -184,23 +262,28 @@ function arrivals(n: number, pattern: string, rate: number, start: number): numb
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Measuring what handlers print.
+// Measuring what handlers print: the bytes (CloudWatch Logs ingests them), and the custom metrics in it.
 
 let captured = 0;
+let capturedText = '';
 let capturing = false;
 const realStdout = process.stdout.write.bind(process.stdout);
 function startCapture() {
   captured = 0;
+  capturedText = '';
   capturing = true;
 }
-function stopCapture(): number {
+/** Stops capturing; adds the embedded-metric-format metrics printed to `metrics`; returns the bytes. */
+function stopCapture(metrics?: Set<string>): number {
   capturing = false;
+  if (metrics) emfMetrics(capturedText, metrics);
   return captured;
 }
 const hook = (chunk: unknown) => {
   if (!capturing) return false;
-  captured += Buffer.byteLength(typeof chunk === 'string' ? chunk : (chunk as Buffer));
+  const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+  captured += Buffer.byteLength(text);
+  if (capturedText.length < 4_000_000) capturedText += text;
   return true;
 };
 process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
@@ -229,328 +312,363 @@ const PLATFORM_RECORD_BYTES = Buffer.byteLength(
 
 // ---------------------------------------------------------------------------------------------------
 
-interface Counts {
-  deliveries: number;
-  apiRequests: number;
-  verifyInvocations: number;
-  verifyGbSeconds: number;
-  verifyColdStarts: number;
-  ingestInvocations: number;
-  ingestGbSeconds: number;
-  sqsRequests: number;
-  s3Puts: number;
-  s3Gets: number;
-  rawObjects: number;
-  curatedObjects: number;
-  dynamoReadUnits: number;
-  dynamoWriteUnits: number;
-  secretsCalls: number;
-  logBytes: { verify: number; verifyPlatform: number; ingest: number; ingestPlatform: number; access: number };
-  eventBridgeEvents: number;
-  athenaBytes: number;
-  athenaQueries: number;
-  sfnTransitions: number;
-  rawBytes: number;
-  curatedBytes: number;
+// ---------------------------------------------------------------------------------------------------
+
+interface Queued {
+  body: string;
+  at: number;
+}
+
+interface Scenario {
+  volume: number;
+  pattern: (typeof PATTERNS)[number];
+  rate: number;
+}
+
+interface Priced {
+  /** $ per million deliveries, by item. */
+  items: Record<string, number>;
+  variable: number;
+  rawObjectsPerMillion: number;
+  rawBytesPerDelivery: number;
+  logBytesPerDelivery: number;
 }
 
 async function main() {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: {
-      deliveries: { type: 'string', default: '100000' },
-      pattern: { type: 'string', default: 'steady' },
-      rate: { type: 'string', default: '10' },
+      sample: { type: 'string', default: '4000' },
       'body-bytes': { type: 'string', default: '2048' },
       'aws-call-ms': { type: 'string', default: '8' },
       retried: { type: 'string', default: '0.01' },
       'write-readme': { type: 'boolean', default: false },
     },
   });
-  const n = Number(values.deliveries);
-  const rate = Number(values.rate);
+  const n = Number(values.sample);
   const bodyBytes = Number(values['body-bytes']);
   const callMs = Number(values['aws-call-ms']);
   const retried = Number(values.retried);
-  const pattern = String(values.pattern);
+  if (![n, bodyBytes, callMs].every((x) => Number.isFinite(x) && x > 0) || !(retried >= 0 && retried < 1))
+    throw new Error('--sample, --body-bytes and --aws-call-ms take positive numbers, --retried a share below 1');
   const out: string[] = [];
   const say = (line = '') => {
     out.push(line);
     realStdout(`${line}\n`);
   };
   say(
-    `bench:cost: ${n} deliveries of ${bodyBytes} B, ${pattern} at ${rate}/s on average, ${(retried * 100).toFixed(0)}% retried by Smartcar; ` +
+    `bench:cost: a month at 1, 10 and 100 million deliveries (${bodyBytes} B VEHICLE_STATE, 3 raw partitions: ` +
+      `${KINDS.map((k) => `${k.eventType} ${k.mode.toLowerCase()} ${Math.round(k.share * 100)}%`).join(', ')}), ` +
+      `${(retried * 100).toFixed(0)}% retried by Smartcar; a sample of ${n} deliveries per scenario; ` +
       `${availableParallelism()} cores, node ${process.version}; prices ${PRICES.region} as of ${PRICES.asOf} (scripts/cost/prices.ts)`,
   );
 
+  buildHandlers();
   const shapes = new Map<string, Shape>();
   for (const c of CONFIGS) shapes.set(c.name, await shapeOf(c));
+  const def = shapes.get('default') as Shape;
 
-  // --- the deliveries
-  const start = Date.parse('2026-11-02T00:00:00.000Z');
-  const times = arrivals(n, pattern, rate, start);
-  const vehicles = Math.max(1, Math.round(rate * 3600)); // hourly deliveries from a fleet of this size
-  interface Delivery {
-    at: number;
-    body: string;
-    signature: string;
-  }
-  const deliveries: Delivery[] = [];
-  for (let i = 0; i < n; i++) {
-    const body = deliveryBody(randomUUID(), `veh-${i % vehicles}`, times[i], bodyBytes);
-    deliveries.push({ at: times[i], body, signature: createHmac('sha256', TOKEN).update(body).digest('hex') });
-  }
-  // Smartcar retries a share of them (timeouts on its side): the same body again, seconds later.
-  const retries = Math.round(n * retried);
-  for (let i = 0; i < retries; i++) {
-    const d = deliveries[Math.floor((i * n) / Math.max(1, retries))];
-    deliveries.push({ ...d, at: d.at + 20_000 });
-  }
-  deliveries.sort((a, b) => a.at - b.at);
-
-  // --- the verification handler, with counting AWS clients
-  const sm = await import('@aws-sdk/client-secrets-manager');
-  const sqs = await import('@aws-sdk/client-sqs');
-  const s3 = await import('@aws-sdk/client-s3');
-  const ddb = await import('@aws-sdk/client-dynamodb');
-  const eb = await import('@aws-sdk/client-eventbridge');
-  let secretsInProcess = 0;
-  const restoreSm = fake(sm.SecretsManagerClient, {
-    GetSecretValueCommand: () => {
-      secretsInProcess++;
-      return { SecretString: TOKEN, VersionId: 'v1', CreatedDate: new Date(0) };
-    },
-  });
-  const queued: { body: string; at: number }[] = [];
-  const restoreSqs = fake(sqs.SQSClient, {
-    SendMessageCommand: (input) => {
-      queued.push({ body: input.MessageBody as string, at: currentAt });
-      return { MessageId: randomUUID() };
-    },
-  });
-  let currentAt = 0;
-  Object.assign(process.env, {
-    AWS_REGION: 'us-east-1',
-    SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:amt',
-    DELIVERY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/deliveries',
-    SMARTCAR_CALLBACK_PATH: '/webhooks',
-    POWERTOOLS_SERVICE_NAME: 'SmartcarWebhooks',
-    POWERTOOLS_DEV: 'false',
-  });
-  const { handler: verify } = await import('../lambda/verify/index');
-  const { functionUrlEvent } = await import('../test/support/api-event');
-  const verifyMs: number[] = [];
-  let verifyLogBytes = 0;
-  const t0 = Date.now();
-  for (const d of deliveries) {
-    currentAt = d.at;
-    const event = functionUrlEvent(d.body, { 'sc-signature': d.signature }, { timeEpoch: d.at });
-    startCapture();
-    const began = process.hrtime.bigint();
-    const res = await verify(event);
-    verifyMs.push(Number(process.hrtime.bigint() - began) / 1e6);
-    verifyLogBytes += stopCapture();
-    if (res.statusCode !== 200) throw new Error(`verify answered ${res.statusCode}: ${res.body}`);
-  }
-  const verifySeconds = (Date.now() - t0) / 1000;
-  restoreSqs();
-  restoreSm();
-  const medianVerify = [...verifyMs].sort((a, b) => a - b)[Math.floor(verifyMs.length / 2)];
+  // --- the verification handler: real SDK, a 256 MB function's CPU share, a stand-in for SQS
+  const timingBodies = Array.from({ length: 201 }, (_, i) =>
+    deliveryBody(randomUUID(), `veh-${i}`, Date.parse('2026-11-02T00:00:00Z') + i * 1000, bodyBytes),
+  );
+  const verify = await timeVerify(timingBodies, def.verifyMemoryMb);
   say(
-    `  receive path: ${deliveries.length} requests through lambda/verify in ${verifySeconds.toFixed(1)} s ` +
-      `(median ${medianVerify.toFixed(2)} ms of handler time), ${verifyLogBytes} log bytes printed, ${queued.length} queued, ` +
-      `${secretsInProcess} Secrets Manager read(s) by this one warm instance`,
+    `  verification handler, real AWS SDK to a local SQS stand-in, ${verify.cpu}: cold ${verify.coldMs.toFixed(0)} ms ` +
+      `(INIT ${verify.initMs.toFixed(0)} ms), warm median ${verify.warmMedianMs.toFixed(1)} ms, p90 ${verify.warmP90Ms.toFixed(1)} ms, ` +
+      `${verify.logBytesPerRequest.toFixed(0)} log bytes a request; + ${callMs} ms of AWS latency a call (modelled)`,
   );
 
-  // --- cold starts and Secrets Manager calls: instances in simulated time
-  const initMs = measureInitMs();
-  const instances = simulateInstances(
-    deliveries.map((d, i) => ({ at: d.at, ms: verifyMs[i] + callMs })),
-    10 * 60_000,
-  );
+  // --- scenarios, and the objects goal's two rates
+  const scenarios: Scenario[] = [];
+  for (const volume of VOLUMES)
+    for (const pattern of PATTERNS) scenarios.push({ volume, pattern, rate: volume / SECONDS_PER_MONTH });
+  const objectsAt10 = { volume: 10 * SECONDS_PER_MONTH, pattern: 'steady' as const, rate: 10 };
 
-  // --- the ingest handler, per configuration that changes it
-  const ingestRuns = new Map<string, IngestRun>();
-  for (const c of CONFIGS) {
-    const shape = shapes.get(c.name) as Shape;
-    const key = `${shape.batchSize}|${shape.windowSeconds}|${shape.dedupe}|${shape.events}|${shape.state}`;
-    if (!ingestRuns.has(key)) ingestRuns.set(key, await runIngest(shape, queued, { sqs, s3, ddb, eb }, callMs));
-  }
-
-  // --- the curated layer of the default run, made by npm run compact on the raw objects it wrote
-  const defaultShape = shapes.get('default') as Shape;
-  const defaultRun = ingestRuns.get(
-    `${defaultShape.batchSize}|${defaultShape.windowSeconds}|${defaultShape.dedupe}|${defaultShape.events}|${defaultShape.state}`,
-  ) as IngestRun;
-  const lakeDir = mkdtempSync(path.join(tmpdir(), 'bench-cost-'));
-  for (const [key, body] of defaultRun.objects) await putLakeObject(lakeDir, key, body);
-  const compacted = await compactLocalLake(lakeDir, { now: new Date(times[times.length - 1] + 86_400_000 * 3) });
-  const curatedKeys = (await listLakeKeys(lakeDir, 'curated')).filter((k) => k.endsWith('.parquet'));
-  const curatedBytes = curatedKeys.reduce((sum, k) => sum + statSync(path.join(lakeDir, ...k.split('/'))).size, 0);
-  rmSync(lakeDir, { recursive: true, force: true });
-  say(
-    `  curated layer (npm run compact on those objects): ${compacted.events} events in ${curatedKeys.length} Parquet files, ` +
-      `${(curatedBytes / 2 ** 20).toFixed(1)} MiB from ${(defaultRun.rawBytes / 2 ** 20).toFixed(1)} MiB of raw gzip NDJSON`,
-  );
-
-  // --- price each configuration, per million deliveries
-  const perMillion = 1e6 / n; // deliveries Smartcar meant to send; retries are extra requests
-  // Event type and mode pairs: the partitions a compaction run writes per day, in each curated table.
-  const kinds = new Set(curatedKeys.map((k) => /event_type=[^/]+\/mode=[^/]+/.exec(k)?.[0])).size || 1;
-  const lines: { name: string; label: string; total: number; items: Record<string, number>; objects: number }[] = [];
-  for (const c of CONFIGS) {
-    const shape = shapes.get(c.name) as Shape;
-    const run = ingestRuns.get(
-      `${shape.batchSize}|${shape.windowSeconds}|${shape.dedupe}|${shape.events}|${shape.state}`,
-    ) as IngestRun;
-    const requests = deliveries.length;
-    const accessBytes = shape.httpApi ? requests * accessLogLineBytes(shape.accessLogFormat) : 0;
-    const verifyGbs =
-      ((verifyMs.reduce((s, ms) => s + Math.ceil(ms + callMs), 0) + instances.coldStarts * initMs) / 1000) *
-      (shape.verifyMemoryMb / 1024);
-    const secretsCalls = instances.coldStarts + Math.floor(instances.instanceSeconds / shape.tokenTtlSeconds);
-    const model = compactionModel(
-      shape,
-      {
-        rawBytes: run.rawBytes / n,
-        curatedBytes: curatedBytes / n,
-        rawObjects: run.objects.size / n,
-        curatedFiles: curatedKeys.length / n,
-      },
-      rate * 86400,
-      kinds,
+  const published = new Set<string>();
+  let curatedPerRaw = 0;
+  const results = new Map<string, Priced>(); // `${config}|${volume}|${pattern}|${case}`
+  for (const sc of [...scenarios, objectsAt10]) {
+    const start = Date.parse('2026-11-02T00:00:00.000Z');
+    const times = arrivals(n, sc.pattern, sc.rate, start);
+    const vehicles = Math.max(1, Math.round(sc.rate * 3600)); // hourly deliveries from a fleet of this size
+    const deliveries: Queued[] = times.map((at, i) => ({
+      at,
+      body: deliveryBody(randomUUID(), `veh-${i % vehicles}`, at, bodyBytes, kindOf(i)),
+    }));
+    // Smartcar retries a share of them (timeouts on its side): the same body again, seconds later.
+    const retries = Math.round(n * retried);
+    for (let i = 0; i < retries; i++) {
+      const d = deliveries[Math.floor((i * n) / Math.max(1, retries))];
+      deliveries.push({ ...d, at: d.at + 20_000 });
+    }
+    deliveries.sort((a, b) => a.at - b.at);
+    const queued: Queued[] = deliveries.map((d, i) => ({
+      at: d.at,
+      body: JSON.stringify(deliveryMessage(d.body, new Date(d.at).toISOString(), `req-${i}`)),
+    }));
+    const instances = simulateInstances(
+      deliveries.map((d) => ({ at: d.at, ms: verify.warmMedianMs + callMs })),
+      10 * 60_000,
     );
-    // Per run → for this run's n deliveries.
-    const scale = model.runsPerDelivery * n;
-    const compaction = {
-      bytes: model.bytes * scale,
-      queries: model.queries * scale,
-      puts: model.puts * scale,
-      gets: model.gets * scale,
-      transitions: model.transitions * scale,
-    };
-    const logBytes = {
-      verify: verifyLogBytes,
-      verifyPlatform: shape.verifyQuietPlatform ? 0 : requests * PLATFORM_RECORD_BYTES,
-      ingest: run.logBytes + run.state.logBytes,
-      ingestPlatform: shape.ingestQuietPlatform ? 0 : (run.invocations + run.state.invocations) * PLATFORM_RECORD_BYTES,
-      access: accessBytes,
-    };
-    const counts: Counts = {
-      deliveries: n,
-      apiRequests: shape.httpApi ? requests : 0,
-      verifyInvocations: requests,
-      verifyGbSeconds: verifyGbs,
-      verifyColdStarts: instances.coldStarts,
-      ingestInvocations: run.invocations + run.state.invocations,
-      ingestGbSeconds:
-        (run.billedMs / 1000) * (shape.ingestMemoryMb / 1024) +
-        (run.state.billedMs / 1000) * (shape.stateMemoryMb / 1024),
-      sqsRequests: run.sqsSends + run.sqsReceives + run.sqsDeletes + run.state.sqsRequests,
-      s3Puts: run.objects.size + compaction.puts,
-      s3Gets: compaction.gets + run.state.s3Gets,
-      rawObjects: run.objects.size,
-      curatedObjects: compaction.puts,
-      dynamoReadUnits: run.readUnits,
-      dynamoWriteUnits: run.writeUnits,
-      secretsCalls,
-      logBytes,
-      eventBridgeEvents: run.events,
-      athenaBytes: compaction.bytes,
-      athenaQueries: compaction.queries,
-      sfnTransitions: compaction.transitions,
-      rawBytes: run.rawBytes,
-      curatedBytes,
-    };
-    const p = PRICES;
-    const logGb = Object.values(counts.logBytes).reduce((a, b) => a + b, 0) / 1e9;
-    const items: Record<string, number> = {
-      'API Gateway': (counts.apiRequests / 1e6) * p.apiGateway.httpApiPerMillion,
-      'Lambda requests': ((counts.verifyInvocations + counts.ingestInvocations) / 1e6) * p.lambda.requestsPerMillion,
-      'Lambda GB-s': (counts.verifyGbSeconds + counts.ingestGbSeconds) * p.lambda.gbSecondArm,
-      SQS: (counts.sqsRequests / 1e6) * p.sqs.requestsPerMillion,
-      'S3 requests': (counts.s3Puts / 1000) * p.s3.putPerThousand + (counts.s3Gets / 1000) * p.s3.getPerThousand,
-      DynamoDB:
-        (counts.dynamoReadUnits / 1e6) * p.dynamodb.readUnitsPerMillion +
-        (counts.dynamoWriteUnits / 1e6) * p.dynamodb.writeUnitsPerMillion,
-      'Secrets Manager': (counts.secretsCalls / 1e4) * p.secretsManager.callsPerTenThousand,
-      'CloudWatch Logs': logGb * p.cloudWatchLogs.ingestedPerGb,
-      EventBridge: (counts.eventBridgeEvents / 1e6) * p.eventBridge.customEventsPerMillion,
-      'Athena + Step Functions':
-        (counts.athenaBytes / 1e12) * p.athena.perTbScanned +
-        (counts.sfnTransitions / 1000) * p.stepFunctions.transitionsPerThousand,
-    };
-    for (const k of Object.keys(items)) items[k] *= perMillion;
-    const total = Object.values(items).reduce((a, b) => a + b, 0);
-    lines.push({ name: c.name, label: c.label, total, items, objects: counts.rawObjects * perMillion });
-    if (c.name === 'default') {
-      const m = (x: number) => Math.round(x * perMillion).toLocaleString('en-US');
-      say('');
-      say(`  counts per million deliveries, default configuration (${(logGb * perMillion).toFixed(3)} GB of logs):`);
-      say(
-        `    API requests ${m(counts.apiRequests)} · Lambda invocations ${m(counts.verifyInvocations)} verify (${m(counts.verifyColdStarts)} cold starts, init ${initMs.toFixed(0)} ms measured) + ${m(counts.ingestInvocations)} ingest`,
-      );
-      say(
-        `    Lambda GB-s ${(counts.verifyGbSeconds * perMillion).toFixed(0)} verify (${shape.verifyMemoryMb} MB, handler + ${callMs} ms per AWS call) + ${(counts.ingestGbSeconds * perMillion).toFixed(0)} ingest (${shape.ingestMemoryMb} MB)`,
-      );
-      say(
-        `    SQS requests ${m(counts.sqsRequests)} (${m(run.sqsSends)} send, ${m(run.sqsReceives)} receive, ${m(run.sqsDeletes)} delete; batches of ${(queued.length / run.invocations).toFixed(0)})`,
-      );
-      say(
-        `    S3 PUT ${m(counts.s3Puts)} (${m(counts.rawObjects)} raw objects, ${m(counts.curatedObjects)} by compaction) · S3 GET ${m(counts.s3Gets)} · DynamoDB RRU ${m(counts.dynamoReadUnits)} WRU ${m(counts.dynamoWriteUnits)}`,
-      );
-      say(
-        `    Secrets Manager calls ${m(counts.secretsCalls)} · EventBridge events ${m(counts.eventBridgeEvents)} · Athena ${((counts.athenaBytes * perMillion) / 2 ** 30).toFixed(2)} GiB scanned in ${(counts.athenaQueries * perMillion).toFixed(1)} queries (daily compaction at ${Math.round(rate * 86400).toLocaleString('en-US')} deliveries a day)`,
-      );
-      say(
-        `    log bytes: verify ${m(logBytes.verify)} + platform ${m(logBytes.verifyPlatform)}, ingest ${m(logBytes.ingest)} + platform ${m(logBytes.ingestPlatform)}, access log ${m(logBytes.access)}`,
-      );
-      say(
-        `    stored: ${((counts.rawBytes * perMillion) / 2 ** 30).toFixed(2)} GiB raw + ${((counts.curatedBytes * perMillion) / 2 ** 30).toFixed(2)} GiB curated ` +
-          `= $${((((counts.rawBytes + counts.curatedBytes) * perMillion) / 2 ** 30) * PRICES.s3.storageGbMonth).toFixed(3)} a month (holding cost, not in the totals)`,
-      );
+    for (const pc of POLLING_CASES) {
+      if (sc === objectsAt10 && pc.name === 'best') continue;
+      const runs = new Map<string, IngestRun>();
+      for (const c of CONFIGS) {
+        const shape = shapes.get(c.name) as Shape;
+        const key = ingestKey(shape);
+        if (!runs.has(key)) {
+          const polled = poll(queued, pc, shape.batchSize, shape.windowSeconds, sc.rate);
+          runs.set(key, await runIngest(shape, polled, { sqs, s3, ddb, eb }, callMs, published));
+        }
+        const run = runs.get(key) as IngestRun;
+        if (!curatedPerRaw && c.name === 'default' && sc.volume === 1e7 && sc.pattern === 'steady')
+          curatedPerRaw = await curatedRatio(run, times[times.length - 1]);
+        results.set(
+          `${c.name}|${sc.volume}|${sc.pattern}|${pc.name}`,
+          price(shape, run, {
+            n,
+            requests: deliveries.length,
+            instances,
+            verify,
+            callMs,
+            rate: sc.rate,
+            curatedPerRaw,
+          }),
+        );
+      }
     }
   }
 
-  say('');
-  say(
-    '  $ per million deliveries, all-in (per-delivery costs; fixed monthly costs such as the secret and the dashboard excluded):',
-  );
-  const cheapest = lines
-    .filter((l) => l.name === 'default' || l.name === 'http-api')
-    .sort((a, b) => a.total - b.total)[0];
-  for (const l of lines) {
-    const tag =
-      l.name === 'default' ? (cheapest.name === 'default' ? 'default (cheapest supported)' : 'default') : l.name;
-    say(`    ${tag.padEnd(30)} $${l.total.toFixed(2)}   ${l.label}`);
-  }
-  const def = lines.find((l) => l.name === 'default') as (typeof lines)[number];
-  say('');
-  say('  breakdown of the default, $ per million:');
-  say(
-    `    ${Object.entries(def.items)
-      .filter(([, v]) => v >= 0.0005)
-      .map(([k, v]) => `${k} ${v.toFixed(3)}`)
-      .join(' · ')}`,
-  );
-  say(
-    `  S3 objects written per million deliveries: ${Math.round(def.objects).toLocaleString('en-US')} raw (goal ≤ 2,000 under steady load)`,
-  );
-  const goals = [
-    def.total <= 1.5 ? 'default ≤ $1.50: met' : 'default ≤ $1.50: NOT met',
-    cheapest.total <= 0.8 ? 'cheapest ≤ $0.80: met' : 'cheapest ≤ $0.80: NOT met',
-    pattern !== 'steady'
-      ? 'objects: goal applies to steady load'
-      : def.objects <= 2000
-        ? 'objects ≤ 2,000: met'
-        : 'objects ≤ 2,000: NOT met',
-  ];
-  say(`  goals: ${goals.join(' · ')}`);
+  // --- fixed and storage, per configuration
+  const fixed = new Map(CONFIGS.map((c) => [c.name, fixedMonthly((shapes.get(c.name) as Shape).template, published)]));
+  const storage = (c: Config, volume: number) => {
+    const shape = shapes.get(c.name) as Shape;
+    const r = results.get(`${c.name}|${volume}|steady|worst`) as Priced;
+    const raw = storedOverAYear(r.rawBytesPerDelivery * volume, expiryDays(shape.template, 'raw/'));
+    const curated = storedOverAYear(
+      r.rawBytesPerDelivery * curatedPerRaw * volume,
+      expiryDays(shape.template, 'curated/'),
+    );
+    // Logs: each group keeps its retention's worth (30 days by default) of what is ingested.
+    const logGb = ((r.logBytesPerDelivery * volume) / 1e9) * Math.min(12, shape.logRetentionDays / 30.4375);
+    return {
+      gb: raw.gbMonth12 + curated.gbMonth12,
+      dollars: raw.dollarsMonth12 + curated.dollarsMonth12 + logGb * PRICES.cloudWatchLogs.storedGbMonth,
+    };
+  };
 
-  if (values['write-readme']) writeReadme(out.join('\n'), { n, pattern, rate, bodyBytes, callMs, lines });
+  // --- print
+  say('');
+  say('  fixed, per month (counted from each synthesized template; custom metrics from what the functions printed):');
+  for (const c of CONFIGS) {
+    const items = fixed.get(c.name) ?? [];
+    say(
+      `    ${c.name.padEnd(13)} $${fixedTotal(items).toFixed(2).padStart(5)}  ${items
+        .filter((i) => i.count > 0)
+        .map((i) => `${i.item} ${i.count.toLocaleString('en-US')} ($${i.dollars.toFixed(2)})`)
+        .join(' · ')}`,
+    );
+  }
+  say(`    custom metrics published: ${[...published].sort().join(', ') || 'none'}`);
+  say('');
+  say(
+    '  the month, $ = fixed + variable + storage (month 12 of a year at this volume; lifecycle as configured); variable is best–worst of the polling range',
+  );
+  say(
+    `    ${'configuration'.padEnd(13)} ${'deliveries'.padStart(10)} ${'pattern'.padEnd(7)} ${'variable $/M'.padStart(13)}  ${'fixed'.padStart(6)} ${'storage'.padStart(8)}  ${'the month'.padStart(17)}  raw objects/M`,
+  );
+  const month = (c: Config, sc: Scenario, pc: 'best' | 'worst') => {
+    const r = results.get(`${c.name}|${sc.volume}|${sc.pattern}|${pc}`) as Priced;
+    return fixedTotal(fixed.get(c.name) ?? []) + (r.variable * sc.volume) / 1e6 + storage(c, sc.volume).dollars;
+  };
+  for (const c of CONFIGS) {
+    for (const sc of scenarios) {
+      const best = results.get(`${c.name}|${sc.volume}|${sc.pattern}|best`) as Priced;
+      const worst = results.get(`${c.name}|${sc.volume}|${sc.pattern}|worst`) as Priced;
+      say(
+        `    ${c.name.padEnd(13)} ${`${sc.volume / 1e6} M`.padStart(10)} ${sc.pattern.padEnd(7)} ${`${best.variable.toFixed(2)}–${worst.variable.toFixed(2)}`.padStart(13)}  ` +
+          `${fixedTotal(fixed.get(c.name) ?? [])
+            .toFixed(2)
+            .padStart(6)} ${storage(c, sc.volume).dollars.toFixed(2).padStart(8)}  ` +
+          `${`$${month(c, sc, 'best').toFixed(2)}–${month(c, sc, 'worst').toFixed(2)}`.padStart(17)}  ` +
+          `${Math.round(best.rawObjectsPerMillion).toLocaleString('en-US')}–${Math.round(worst.rawObjectsPerMillion).toLocaleString('en-US')}`,
+      );
+    }
+  }
+  const worstAt100 = (name: string) =>
+    Math.max(...PATTERNS.map((p) => (results.get(`${name}|${1e8}|${p}|worst`) as Priced).variable));
+  say('');
+  for (const [name, volume] of [
+    ['default', 1e6],
+    ['default', 1e8],
+    ['function-url', 1e8],
+  ] as const) {
+    const r = results.get(`${name}|${volume}|steady|worst`) as Priced;
+    say(`  breakdown of ${name} at ${volume / 1e6} million, steady, worst case, $ per million:`);
+    say(
+      `    ${Object.entries(r.items)
+        .filter(([, v]) => v >= 0.0005)
+        .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+        .join(' · ')}`,
+    );
+  }
+  const defaultAt1M = Math.max(...scenarios.filter((s) => s.volume === 1e6).map((s) => month(CONFIGS[0], s, 'worst')));
+  const stateAbove = Math.max(
+    ...scenarios.map(
+      (s) =>
+        (results.get(`state-table|${s.volume}|${s.pattern}|worst`) as Priced).variable -
+        (results.get(`default|${s.volume}|${s.pattern}|worst`) as Priced).variable,
+    ),
+  );
+  const objects10 = (results.get(`default|${objectsAt10.volume}|steady|worst`) as Priced).rawObjectsPerMillion;
+  const objects04 = (results.get(`default|${1e6}|steady|worst`) as Priced).rawObjectsPerMillion;
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  say('');
+  say('  goals (worst case of the modelled range):');
+  say(
+    `    default at 1 million a month, all-in: $${defaultAt1M.toFixed(2)} (≤ $${GOALS.defaultMonthAt1M}: ${met(defaultAt1M <= GOALS.defaultMonthAt1M)})`,
+  );
+  say(
+    `    default at 100 million, variable: $${worstAt100('default').toFixed(2)} per million (≤ $${GOALS.defaultVariableAt100M}: ${met(worstAt100('default') <= GOALS.defaultVariableAt100M)})`,
+  );
+  say(
+    `    function-url at 100 million, variable: $${worstAt100('function-url').toFixed(2)} per million (≤ $${GOALS.cheapestVariableAt100M}: ${met(worstAt100('function-url') <= GOALS.cheapestVariableAt100M)})`,
+  );
+  say(
+    `    state table above the default: $${stateAbove.toFixed(2)} per million (≤ $${GOALS.stateTableAboveDefault.toFixed(2)}: ${met(stateAbove <= GOALS.stateTableAboveDefault)})`,
+  );
+  say(
+    `    raw objects per million at 10/s, five pollers, three partitions: ${Math.round(objects10).toLocaleString('en-US')} (≤ ${GOALS.objectsPerMillion.toLocaleString('en-US')}: ${met(objects10 <= GOALS.objectsPerMillion)}); ` +
+      `at 0.4/s: ${Math.round(objects04).toLocaleString('en-US')}`,
+  );
+
+  if (values['write-readme']) writeReadme(out.join('\n'), { n, bodyBytes, callMs });
 }
 
-// ---------------------------------------------------------------------------------------------------
+// The SDK modules whose clients the ingest handler uses, replaced by counting fakes while it runs.
+let sqs: typeof import('@aws-sdk/client-sqs');
+let s3: typeof import('@aws-sdk/client-s3');
+let ddb: typeof import('@aws-sdk/client-dynamodb');
+let eb: typeof import('@aws-sdk/client-eventbridge');
+
+/** Curated bytes per raw byte: `npm run compact` on the objects a run wrote. */
+async function curatedRatio(run: IngestRun, last: number): Promise<number> {
+  const lakeDir = mkdtempSync(path.join(tmpdir(), 'bench-cost-'));
+  try {
+    for (const [key, body] of run.objects) await putLakeObject(lakeDir, key, body);
+    await compactLocalLake(lakeDir, { now: new Date(last + 86_400_000 * 3) });
+    const keys = (await listLakeKeys(lakeDir, 'curated')).filter((k) => k.endsWith('.parquet'));
+    const bytes = keys.reduce((sum, k) => sum + statSync(path.join(lakeDir, ...k.split('/'))).size, 0);
+    return bytes / Math.max(1, run.rawBytes);
+  } finally {
+    rmSync(lakeDir, { recursive: true, force: true });
+  }
+}
+
+/** One configuration's variable cost per million deliveries, from an ingest run over one polling case. */
+function price(
+  shape: Shape,
+  run: IngestRun,
+  ctx: {
+    n: number;
+    requests: number;
+    instances: { coldStarts: number; instanceSeconds: number };
+    verify: Awaited<ReturnType<typeof timeVerify>>;
+    callMs: number;
+    rate: number;
+    curatedPerRaw: number;
+  },
+): Priced {
+  const { n, requests, instances, verify, callMs } = ctx;
+  const perMillion = 1e6 / n; // deliveries Smartcar meant to send; retries are extra requests
+  const verifyGbs =
+    ((requests * Math.ceil(verify.warmMedianMs + callMs) + instances.coldStarts * verify.initMs) / 1000) *
+    (shape.verifyMemoryMb / 1024);
+  const secretsCalls = instances.coldStarts + Math.floor(instances.instanceSeconds / shape.tokenTtlSeconds);
+  const model = compactionModel(
+    shape,
+    {
+      rawBytes: run.rawBytes / n,
+      curatedBytes: (run.rawBytes * ctx.curatedPerRaw) / n,
+      rawObjects: run.objects.size / n,
+      curatedFiles: 0,
+    },
+    ctx.rate * 86400,
+    KINDS.length,
+  );
+  const scale = model.runsPerDelivery * n;
+  // The Athena minimum of each run is in the fixed cost; what scales with volume is the rest.
+  const athenaBytes = Math.max(0, model.bytes - 4 * PRICES.athena.minimumBytesPerQuery) * scale;
+  const logBytes =
+    requests * verify.logBytesPerRequest +
+    (shape.verifyQuietPlatform ? 0 : requests * PLATFORM_RECORD_BYTES) +
+    run.logBytes +
+    run.state.logBytes +
+    (shape.ingestQuietPlatform ? 0 : (run.invocations + run.state.invocations) * PLATFORM_RECORD_BYTES) +
+    (shape.httpApi ? requests * accessLogLineBytes(shape.accessLogFormat) : 0);
+  const p = PRICES;
+  const items: Record<string, number> = {
+    'API Gateway': shape.httpApi ? (requests / 1e6) * p.apiGateway.httpApiPerMillion : 0,
+    'Lambda requests': ((requests + run.invocations + run.state.invocations) / 1e6) * p.lambda.requestsPerMillion,
+    'Lambda GB-s':
+      (verifyGbs +
+        (run.billedMs / 1000) * (shape.ingestMemoryMb / 1024) +
+        (run.state.billedMs / 1000) * (shape.stateMemoryMb / 1024)) *
+      p.lambda.gbSecondArm,
+    SQS: ((run.sqsSends + run.sqsReceives + run.sqsDeletes + run.state.sqsRequests) / 1e6) * p.sqs.requestsPerMillion,
+    'S3 requests':
+      ((run.objects.size + model.puts * scale) / 1000) * p.s3.putPerThousand +
+      ((model.gets * scale + run.state.s3Gets) / 1000) * p.s3.getPerThousand,
+    DynamoDB:
+      (run.readUnits / 1e6) * p.dynamodb.readUnitsPerMillion + (run.writeUnits / 1e6) * p.dynamodb.writeUnitsPerMillion,
+    'Secrets Manager': (secretsCalls / 1e4) * p.secretsManager.callsPerTenThousand,
+    'CloudWatch Logs': (logBytes / 1e9) * p.cloudWatchLogs.ingestedPerGb,
+    EventBridge: (run.events / 1e6) * p.eventBridge.customEventsPerMillion,
+    'Athena + Step Functions': (athenaBytes / 1e12) * p.athena.perTbScanned,
+  };
+  for (const k of Object.keys(items)) items[k] *= perMillion;
+  return {
+    items,
+    variable: Object.values(items).reduce((a, b) => a + b, 0),
+    rawObjectsPerMillion: run.objects.size * perMillion,
+    rawBytesPerDelivery: run.rawBytes / n,
+    logBytesPerDelivery: logBytes / n,
+  };
+}
+
+function writeReadme(output: string, run: { n: number; bodyBytes: number; callMs: number }) {
+  const readme = readFileSync('docs/cost.md', 'utf8');
+  const start = '<!-- cost:start -->';
+  const end = '<!-- cost:end -->';
+  const i = readme.indexOf(start);
+  const j = readme.indexOf(end);
+  if (i < 0 || j < i) throw new Error(`docs/cost.md has no ${start} … ${end} section`);
+  const section = `${start}
+Generated by \`npm run bench:cost -- --write-readme\` (a sample of ${run.n.toLocaleString('en-US')} deliveries per scenario, ${run.bodyBytes} B, ${run.callMs} ms per AWS call); do not edit by hand.
+
+\`\`\`text
+${output.trim()}
+\`\`\`
+${end}`;
+  writeFileSync('docs/cost.md', readme.slice(0, i) + section + readme.slice(j + end.length));
+  realStdout('  docs/cost.md cost section rewritten\n');
+}
+
+async function run() {
+  [sqs, s3, ddb, eb] = await Promise.all([
+    import('@aws-sdk/client-sqs'),
+    import('@aws-sdk/client-s3'),
+    import('@aws-sdk/client-dynamodb'),
+    import('@aws-sdk/client-eventbridge'),
+  ]);
+  await main();
+}
+
+run().catch((err) => {
+  realStderr(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
 
 /**
  * Counting adapter: answers a client's commands with `handlers` (by command name) instead of calling AWS,
@@ -570,26 +688,6 @@ function fake(
   return () => {
     client.prototype.send = real;
   };
-}
-
-/** Measured: how long loading the built verification bundle takes in a fresh Node process (the INIT phase). */
-function measureInitMs(): number {
-  const bundle = path.resolve('dist/handlers/verify/index.js');
-  const script = `const t=process.hrtime.bigint();require(${JSON.stringify(bundle)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`;
-  const runs = [0, 1, 2].map(() =>
-    Number(
-      execFileSync(process.execPath, ['-e', script], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-        env: {
-          ...process.env,
-          AWS_REGION: 'us-east-1',
-          SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: 'x',
-          DELIVERY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/q',
-        },
-      }).toString(),
-    ),
-  );
-  return runs.sort((a, b) => a - b)[1];
 }
 
 /** Lambda instances serving the requests in simulated time: a new one when all are busy; gone after `idleMs`. */
@@ -635,31 +733,9 @@ interface IngestRun {
   events: number;
 }
 
-/** One SQS poller filling batches: a batch closes at batchSize, 6 MB, or windowSeconds after its first message. */
-function batchesOf(queued: { body: string; at: number }[], batchSize: number, windowSeconds: number) {
-  const batches: { body: string; at: number }[][] = [];
-  let current: { body: string; at: number }[] = [];
-  let bytes = 0;
-  for (const m of queued) {
-    const size = Buffer.byteLength(m.body);
-    if (
-      current.length > 0 &&
-      (current.length >= batchSize || bytes + size > 6 * 2 ** 20 || m.at - current[0].at > windowSeconds * 1000)
-    ) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(m);
-    bytes += size;
-  }
-  if (current.length) batches.push(current);
-  return batches;
-}
-
 async function runIngest(
   shape: Shape,
-  queued: { body: string; at: number }[],
+  polled: Polled<Queued>,
   sdk: {
     sqs: typeof import('@aws-sdk/client-sqs');
     s3: typeof import('@aws-sdk/client-s3');
@@ -667,8 +743,10 @@ async function runIngest(
     eb: typeof import('@aws-sdk/client-eventbridge');
   },
   callMs: number,
+  metrics: Set<string>,
 ): Promise<IngestRun> {
   const objects = new Map<string, Buffer>();
+
   const stateKeys: string[] = [];
   let calls = 0;
   let readUnits = 0;
@@ -683,6 +761,12 @@ async function runIngest(
         calls++;
         objects.set(input.Key as string, input.Body as Buffer);
         return {};
+      },
+      // The erasure ledger, read at most once a minute: there is none here.
+      GetObjectCommand: () => {
+        calls++;
+
+        throw Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
       },
     }),
     fake(sdk.ddb.DynamoDBClient, {
@@ -715,14 +799,21 @@ async function runIngest(
         return {};
       },
       // Item size estimated from the request (names and values): what DynamoDB bills within a unit.
+      // The state store's first read of a vehicle's item is eventually consistent (half a unit under 4 KB).
+      GetItemCommand: () => {
+        calls++;
+        readUnits += 0.5;
+        return {};
+      },
       UpdateItemCommand: (input) => {
         calls++;
         writeUnits += itemUnits(input);
         return {};
       },
+      // What DynamoDB bills: the item's attribute names and values (its binary as bytes, not base64 or JSON).
       PutItemCommand: (input) => {
         calls++;
-        writeUnits += itemUnits(input);
+        writeUnits += Math.max(1, Math.ceil(itemBytes(input.Item as never) / 1024));
         return {};
       },
     }),
@@ -746,7 +837,12 @@ async function runIngest(
 
   // A fresh ingest module for this configuration's environment.
   for (const k of Object.keys(require.cache)) if (k.includes(`${path.sep}lambda${path.sep}`)) delete require.cache[k];
-  Object.assign(process.env, { LAKE_BUCKET_NAME: 'lake', LAKE_RAW_PREFIX: 'raw' });
+  Object.assign(process.env, {
+    LAKE_BUCKET_NAME: 'lake',
+    LAKE_RAW_PREFIX: 'raw',
+    POWERTOOLS_SERVICE_NAME: 'SmartcarWebhooks',
+    POWERTOOLS_DEV: 'false',
+  });
   for (const [on, name, value] of [
     [shape.dedupe, 'DEDUP_TABLE_NAME', 'dedup'],
     [shape.events, 'EVENT_BUS_NAME', 'bus'],
@@ -757,16 +853,12 @@ async function runIngest(
     else delete process.env[name];
   }
   const { handler } = require('../lambda/ingest/index') as typeof import('../lambda/ingest/index');
-  const batches = batchesOf(queued, shape.batchSize, shape.windowSeconds);
+  const batches = polled.batches;
   let billedMs = 0;
   let logBytes = 0;
-  let receives = 0;
-  let deletes = 0;
   let sends = 0;
   for (const batch of batches) {
     for (const m of batch) sends += Math.ceil(Buffer.byteLength(m.body) / PRICES.sqs.chunkBytes);
-    receives += Math.ceil(batch.length / 10); // ReceiveMessage returns at most 10 messages
-    deletes += Math.ceil(batch.length / 10); // DeleteMessageBatch takes at most 10
     const event: SQSEvent = {
       Records: batch.map((m, i) => ({ messageId: `${m.at}-${i}`, body: m.body }) as SQSEvent['Records'][number]),
     };
@@ -775,7 +867,7 @@ async function runIngest(
     const began = process.hrtime.bigint();
     const res = await handler(event);
     const ms = Number(process.hrtime.bigint() - began) / 1e6;
-    logBytes += stopCapture();
+    logBytes += stopCapture(metrics);
     if (res.batchItemFailures.length) throw new Error('ingest failed in the bench');
     billedMs += Math.ceil(ms + (calls - before) * callMs);
   }
@@ -804,7 +896,7 @@ async function runIngest(
         Records: keys.map((key, j) => ({ messageId: `s${i + j}`, body: JSON.stringify({ key }) })),
       } as SQSEvent);
       const ms = Number(process.hrtime.bigint() - began) / 1e6;
-      state.logBytes += stopCapture();
+      state.logBytes += stopCapture(metrics);
       if (res.batchItemFailures.length) throw new Error('state function failed in the bench');
       // Its writes go 16 vehicles at a time: count the latency of one in 16 calls.
       state.billedMs += Math.ceil(ms + ((calls - before) / 16) * callMs);
@@ -819,8 +911,8 @@ async function runIngest(
     billedMs,
     logBytes,
     sqsSends: sends,
-    sqsReceives: receives,
-    sqsDeletes: deletes,
+    sqsReceives: polled.receives,
+    sqsDeletes: polled.deletes,
     objects,
     rawBytes,
     readUnits,
@@ -872,6 +964,7 @@ function accessLogLineBytes(format: string | undefined): number {
     '$context.apiId': 'a1b2c3d4e5',
     '$context.identity.sourceIp': '203.0.113.42',
     '$context.identity.userAgent': 'Smartcar-Webhooks/1.0',
+    '$context.requestTimeEpoch': '1764226800000',
     '$context.requestTime': '27/Nov/2026:07:00:00 +0000',
     '$context.routeKey': 'POST /webhooks',
     '$context.status': '200',
@@ -884,43 +977,3 @@ function accessLogLineBytes(format: string | undefined): number {
   for (const [k, v] of Object.entries(values)) line = line.replaceAll(k, v);
   return Buffer.byteLength(line) + 1;
 }
-
-function writeReadme(
-  output: string,
-  run: {
-    n: number;
-    pattern: string;
-    rate: number;
-    bodyBytes: number;
-    callMs: number;
-    lines: { name: string; label: string; total: number }[];
-  },
-) {
-  const readme = readFileSync('docs/cost.md', 'utf8');
-  const start = '<!-- cost:start -->';
-  const end = '<!-- cost:end -->';
-  const i = readme.indexOf(start);
-  const j = readme.indexOf(end);
-  if (i < 0 || j < i) throw new Error(`docs/cost.md has no ${start} … ${end} section`);
-  const table = [
-    '| configuration | $ per million deliveries | what it is |',
-    '| --- | --- | --- |',
-    ...run.lines.map((l) => `| \`${l.name}\` | $${l.total.toFixed(2)} | ${l.label} |`),
-  ].join('\n');
-  const section = `${start}
-Generated by \`npm run bench:cost -- --write-readme\` (${run.n.toLocaleString('en-US')} deliveries of ${run.bodyBytes} B, ${run.pattern} at ${run.rate}/s, ${run.callMs} ms per AWS call); do not edit by hand.
-
-${table}
-
-\`\`\`text
-${output.trim()}
-\`\`\`
-${end}`;
-  writeFileSync('docs/cost.md', readme.slice(0, i) + section + readme.slice(j + end.length));
-  realStdout('  docs/cost.md cost section rewritten\n');
-}
-
-main().catch((err) => {
-  realStderr(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});

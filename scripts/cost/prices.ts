@@ -5,8 +5,20 @@
  * section is generated from the bench's output, so it follows.
  */
 export const PRICES = {
-  asOf: '2025-11-01',
+  asOf: '2026-12-04',
   region: 'us-east-1',
+  /** What a month costs whether or not anything is delivered. */
+  monthly: {
+    /** Per secret stored, prorated by the hour. */
+    secret: 0.4,
+    /** Per standard-resolution alarm metric (an alarm on a metric-math expression counts each metric in it). */
+    alarmMetric: 0.1,
+    /** Per dashboard beyond the account's first three. */
+    dashboard: 3.0,
+    /** Per custom metric (name and dimensions), prorated by the hours it is published in (first 10,000). */
+    customMetric: 0.3,
+    sources: ['https://aws.amazon.com/secrets-manager/pricing/', 'https://aws.amazon.com/cloudwatch/pricing/'],
+  },
   apiGateway: {
     /** HTTP API, per million requests (first 300 million a month), metered in 512 KB increments. */
     httpApiPerMillion: 1.0,
@@ -31,7 +43,7 @@ export const PRICES = {
     putPerThousand: 0.005,
     /** Per 1,000 GET (and other) requests. */
     getPerThousand: 0.0004,
-    /** Per GB-month stored (first 50 TB); a holding cost, shown apart from the per-delivery total. */
+    /** Per GB-month stored, S3 Standard (first 50 TB); lifecycle expirations are not billed. */
     storageGbMonth: 0.023,
     source: 'https://aws.amazon.com/s3/pricing/',
   },
@@ -49,6 +61,8 @@ export const PRICES = {
   cloudWatchLogs: {
     /** Per GB ingested, standard class (Lambda's vended logs start at the same price). */
     ingestedPerGb: 0.5,
+    /** Per GB-month archived (compressed; we count the ingested bytes: an upper bound). */
+    storedGbMonth: 0.03,
     source: 'https://aws.amazon.com/cloudwatch/pricing/',
   },
   eventBridge: {

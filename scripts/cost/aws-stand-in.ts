@@ -1,0 +1,66 @@
+/**
+ * A local stand-in of the two AWS services the verification function calls (SQS SendMessage and Secrets
+ * Manager GetSecretValue, in their JSON protocols, with the MD5 the SQS client checks), so benchmarks can
+ * run the built bundle with the real AWS SDK (AWS_ENDPOINT_URL) and no account. Also the function's
+ * environment as the synthesized template sets it.
+ */
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** The stand-in: SQS SendMessage and Secrets Manager GetSecretValue in their JSON protocols. */
+export async function standIn(token: string) {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const input = JSON.parse(body || '{}');
+      let out: unknown;
+      if (target === 'AmazonSQS.SendMessage') {
+        out = {
+          MessageId: createHash('sha1').update(body).digest('hex'),
+          MD5OfMessageBody: createHash('md5').update(String(input.MessageBody)).digest('hex'),
+        };
+      } else if (target === 'secretsmanager.GetSecretValue') {
+        out = {
+          ARN: input.SecretId,
+          Name: 'amt',
+          SecretString: token,
+          VersionId: 'v1',
+          VersionStages: ['AWSCURRENT'],
+          CreatedDate: 1_700_000_000,
+        };
+      } else {
+        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify({ __type: 'UnknownOperationException' }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify(out));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** The verification function's environment as the synthesized template sets it, with stand-in values. */
+export async function deployedEnvironment(): Promise<Record<string, string>> {
+  const { synthStack } = await import('../../test/support/synth');
+  const template = synthStack().template.toJSON() as {
+    Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+  };
+  const fn = Object.values(template.Resources).find(
+    (r) =>
+      r.Type === 'AWS::Lambda::Function' &&
+      String((r.Properties as { Description?: string })?.Description).startsWith('Answers Smartcar VERIFY'),
+  );
+  const variables = ((fn?.Properties?.Environment as { Variables?: Record<string, unknown> })?.Variables ??
+    {}) as Record<string, unknown>;
+  // References resolve at deploy time; here each gets a plain stand-in of its kind.
+  return Object.fromEntries(
+    Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : `stand-in-${k.toLowerCase()}`]),
+  );
+}
