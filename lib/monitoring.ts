@@ -109,9 +109,9 @@ export interface MonitoredQuarantine {
 const FIVE_MINUTES = Duration.minutes(5);
 
 export class Monitoring extends Construct {
-  /** The topic every alarm notifies (on alarm and on recovery). */
   /** The failed-run notifications, by key (`Workflow`, `Erase`, …): EventBridge rules to the alarm topic. */
   public readonly runNotifications: Record<string, events.Rule> = {};
+  /** The topic every alarm notifies (on alarm and on recovery), and every failed run. */
   public readonly alarmTopic: sns.ITopic;
   /** Every alarm, by a short name. */
   public readonly alarms: Record<string, cloudwatch.Alarm> = {};
