@@ -1001,7 +1001,9 @@ async function work(r: ReconcileRun, deps: ReconcileDeps, now: number): Promise<
 /** The vehicle ids of the run's starting watermark, read once per function instance. */
 const watermarkIdCache = new Map<string, Set<string>>();
 async function watermarkIds(store: WorkStore, r: ReconcileRun): Promise<Set<string>> {
-  const cacheKey = `${r.runId}:${r.watermarkKey}`;
+  // By store location, not by run id alone: two work stores (two stacks' buckets, two local directories)
+  // may hold runs of the same name, and one process may serve both.
+  const cacheKey = `${r.runId}:${store.uri(r.watermarkKey)}`;
   let ids = watermarkIdCache.get(cacheKey);
   if (!ids) {
     const w = await readWatermark(store, r.watermarkKey);
@@ -1236,11 +1238,13 @@ async function readAll<T>(store: WorkStore, prefix: string, single = false): Pro
 const objects = new Map<string, unknown>();
 /** A run object that does not change once written (the plan, the ids to confirm), read once per instance. */
 async function cached<T>(store: WorkStore, key: string): Promise<T> {
-  let value = objects.get(key) as T | undefined;
+  // By the object's whole location: another store's run of the same name is another object.
+  const where = store.uri(key);
+  let value = objects.get(where) as T | undefined;
   if (value === undefined) {
     value = await store.getJson<T>(key);
     if (objects.size > 10) objects.clear();
-    objects.set(key, value);
+    objects.set(where, value);
   }
   return value;
 }
