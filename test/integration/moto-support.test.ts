@@ -9,6 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { watch } from '../support/cli';
+import { MOTO_POOL_ENV } from '../support/moto';
 
 /** Resolves true once nothing answers at `endpoint`, false if it still does at the deadline. */
 async function goneBy(endpoint: string, deadline: number): Promise<boolean> {
@@ -31,7 +32,11 @@ it('a moto nobody stops lets its process exit, and stops with it', async () => {
       'startMoto().then((moto) => console.log(moto.endpoint));\n',
   );
   const { child, done } = watch(
-    spawn(process.execPath, ['--import', 'tsx', script], { cwd: path.join(__dirname, '..', '..') }),
+    // Without the run's pool: this process must start (and so stop) its own server.
+    spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: path.join(__dirname, '..', '..'),
+      env: { ...process.env, [MOTO_POOL_ENV]: '' },
+    }),
     'forget.ts',
   );
   let timer: NodeJS.Timeout | undefined;

@@ -3,7 +3,9 @@
  * Fails loudly when moto is missing: these tests are part of CI, never silently skipped.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
+import * as path from 'node:path';
 
 export interface Moto {
   readonly endpoint: string;
@@ -21,7 +23,58 @@ const missing = (detail: string) =>
       `(${detail}). Install it with: pip install 'moto[server]'`,
   );
 
+/**
+ * The test run's pool of moto servers, started by the global setup while it synthesizes (on the core the
+ * synthesis leaves idle), so a test file does not wait two seconds for Python to import moto. Each file
+ * claims a server of its own (an atomic mkdir), so no two files share one; when none is left, startMoto
+ * starts one as before. The servers stop with the Jest process that started them.
+ */
+export const MOTO_POOL_ENV = 'SMARTCAR_TEST_MOTO_POOL';
+
+/**
+ * Spawns `size` servers and resolves once they are spawned (so a synchronous task can run while they boot),
+ * with `ready`, which records them in `dir` for startMoto to claim once all answer.
+ */
+export async function startMotoPool(size: number, dir: string): Promise<{ ready: Promise<void> }> {
+  const launched = await Promise.all(Array.from({ length: size }, () => launchMoto()));
+  const ready = Promise.all(launched.map((l) => l.up)).then((servers) => {
+    writeFileSync(path.join(dir, 'moto-pool.json'), JSON.stringify(servers.map((m) => m.endpoint)));
+    process.env[MOTO_POOL_ENV] = dir;
+  });
+  return { ready };
+}
+
+function claimPooled(dir: string): Moto | undefined {
+  let endpoints: string[];
+  try {
+    endpoints = JSON.parse(readFileSync(path.join(dir, 'moto-pool.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  for (const endpoint of endpoints) {
+    try {
+      mkdirSync(path.join(dir, `claimed-${new URL(endpoint).port}`));
+    } catch {
+      continue; // another file has it
+    }
+    // Stopped with the run (its state dies with it); a file's stop() only lets it go.
+    return { endpoint, stop: async () => {} };
+  }
+  return undefined;
+}
+
 export async function startMoto(): Promise<Moto> {
+  const pool = process.env[MOTO_POOL_ENV];
+  const pooled = pool ? claimPooled(pool) : undefined;
+  return pooled ?? spawnMoto();
+}
+
+async function spawnMoto(): Promise<Moto> {
+  return (await launchMoto()).up;
+}
+
+/** Spawns a server; resolves once it is spawned, with `up` resolving once it answers. */
+async function launchMoto(): Promise<{ up: Promise<Moto> }> {
   const port = await freePort();
   const child = spawn(PYTHON, ['-c', LAUNCH_MOTO, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -43,21 +96,23 @@ export async function startMoto(): Promise<Moto> {
   child.unref();
   (child.stderr as Socket | null)?.unref();
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitUntilUp(
+  const up = waitUntilUp(
     endpoint,
     child,
     () => stderr,
     () => spawnError,
+  ).then(
+    (): Moto => ({
+      endpoint,
+      stop: () =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    }),
   );
-  return {
-    endpoint,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  return { up };
 }
 
 /**
