@@ -174,10 +174,7 @@ function checkTemplate(template: Template, how: string): void {
   // The management token secret was brought, and reconcile is off (its client credentials' secret comes with
   // reconcile.enabled): no secret is created at all.
   const secrets = ofType('AWS::SecretsManager::Secret');
-  check(
-    secrets.length === 0,
-    `${how}: a management token secret was created although one was brought`,
-  );
+  check(secrets.length === 0, `${how}: a management token secret was created although one was brought`);
   check(
     ofType('AWS::S3::Bucket').length === 4,
     `${how}: expected the app's lake bucket plus the work, Athena results and quarantine buckets`,
