@@ -200,8 +200,15 @@ function checkOutputs(template: Template, example: string, how: string): number 
   const keys = new Set(ours.map(([k]) => k));
   const stray = [...keys].filter((k) => !k.startsWith(prefix as string));
   check(stray.length === 0, `${how}: outputs marked ${marker.trim()} without the prefix: ${stray.join(', ')}`);
-  // Every resource the CLI knows: the example turns on all but the deduplication table and the error callback.
-  for (const name of RESOURCE_NAMES.filter((n) => n !== 'DedupTableName' && n !== 'ErrorCallbackUrl')) {
+  // Every resource the CLI knows but the opt-in ones the example leaves off: the deduplication table, the
+  // error callback, the dashboard and reconcile's client-credentials secret (they come with their features).
+  const optIn: readonly string[] = [
+    'DedupTableName',
+    'ErrorCallbackUrl',
+    'DashboardName',
+    'ClientCredentialsSecretName',
+  ];
+  for (const name of RESOURCE_NAMES.filter((n) => !optIn.includes(n))) {
     check(keys.has(`${prefix}${name}`), `${how}: no output ${prefix}${name} with the description marker ${marker}`);
   }
   check(

@@ -63,6 +63,13 @@ function claimPooled(dir: string): Moto | undefined {
   return undefined;
 }
 
+/** Servers this process started and has not seen exit: one exit handler stops them all. */
+const running = new Set<ChildProcess>();
+let exitHandled = false;
+function killRunning(): void {
+  for (const child of running) child.kill('SIGTERM');
+}
+
 export async function startMoto(): Promise<Moto> {
   const pool = process.env[MOTO_POOL_ENV];
   const pooled = pool ? claimPooled(pool) : undefined;
@@ -90,9 +97,12 @@ async function launchMoto(): Promise<{ up: Promise<Moto> }> {
   // A moto nobody stopped (a file whose beforeAll timed out while it started, say) must not keep the test
   // worker alive, which Jest would then kill as "failed to exit gracefully": the server is unreferenced
   // and stopped when this process exits (or dies: see LAUNCH_MOTO).
-  const killOnExit = () => child.kill('SIGTERM');
-  process.once('exit', killOnExit);
-  child.once('exit', () => process.removeListener('exit', killOnExit));
+  running.add(child);
+  if (!exitHandled) {
+    exitHandled = true;
+    process.once('exit', killRunning);
+  }
+  child.once('exit', () => running.delete(child));
   child.unref();
   (child.stderr as Socket | null)?.unref();
   const endpoint = `http://127.0.0.1:${port}`;
