@@ -19,6 +19,7 @@
  * Items of the old shape (`<mode>#signal#<code>`, `<mode>#vehicle`, before 0.4) are ignored by every
  * reader and deleted by `rebuild-state` ({@link deleteLegacyStateItems}).
  */
+import { randomInt } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import {
   type AttributeValue,
@@ -183,6 +184,15 @@ export const emptyUsage = (): StateTableUsage => ({
   largestItem: 0,
 });
 
+/**
+ * A first version: a random multiple of 2^20, plus 1, so a recreated item's versions never meet its
+ * predecessor's (1 in 2^30 otherwise), and `version % 2^20` still counts the writes since it was created.
+ */
+export function firstVersion(): number {
+  return randomInt(1, 2 ** 30) * VERSION_INCARNATION + 1;
+}
+export const VERSION_INCARNATION = 2 ** 20;
+
 /** One vehicle and mode's item of the table, read and written with a version check. */
 export function dynamoVersionedItems(
   client: DynamoDBClient,
@@ -209,7 +219,10 @@ export function dynamoVersionedItems(
       return out.Item ? decodeStateItem(out.Item) : undefined;
     },
     async write(next, expected) {
-      const item = encodeStateItem(next, expected + 1);
+      // A new item starts at a random version, never at 1: an item deleted (an erasure) and created again
+      // must not take a version a writer who read the old one still holds, or that writer's conditional
+      // put would pass and bring the erased readings back (the ABA problem).
+      const item = encodeStateItem(next, expected === 0 ? firstVersion() : expected + 1);
       const bytes = itemBytes(item);
       if (usage) {
         usage.writes++;

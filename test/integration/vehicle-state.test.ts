@@ -13,6 +13,7 @@ import {
   deleteLegacyStateItems,
   dynamoStateStore,
   emptyUsage,
+  VERSION_INCARNATION,
 } from '../../lambda/adapters/dynamodb-state-store';
 import type { LakeRecord } from '../../lambda/contract';
 import { ingestBatch } from '../../lambda/core/ingest';
@@ -122,7 +123,7 @@ describe('against moto', () => {
     expect(socOf(stored?.state)).toMatchObject({ value: 80 });
     expect(stored?.state.lastDeliveryAt).toBe(new Date(t + 5000).toISOString()); // the last delivery is by arrival
     expect(stored?.state.make).toBe('TESLA');
-    expect(stored?.version).toBe(2); // the repeats were read and left alone
+    expect((stored?.version ?? 0) % VERSION_INCARNATION).toBe(2); // the repeats were read and left alone
   });
 
   it('two writers racing on one vehicle: the loser reads again, merges, and both readings are kept', async () => {
@@ -156,7 +157,7 @@ describe('against moto', () => {
     expect(usageA).toMatchObject({ reads: 2, writes: 2, conflicts: 1 }); // lost once, then won
     expect(usageB).toMatchObject({ reads: 1, writes: 1, conflicts: 0 });
     const stored = await stateIn('state-race');
-    expect(stored?.version).toBe(2);
+    expect((stored?.version ?? 0) % VERSION_INCARNATION).toBe(2);
     expect(Object.keys(stored?.state.signals ?? {})).toHaveLength(19);
     expect(socOf(stored?.state)).toMatchObject({ value: 91 }); // B's newer reading, not A's
     expect(stored?.state.signals['odometer-traveleddistance'].eventId).toBe('evt-a'); // A's others
@@ -195,7 +196,7 @@ describe('against moto', () => {
     // Only the new delivery's reading: none of the 19 read before the erasure.
     expect(Object.keys(stored?.state.signals ?? {})).toEqual(['tractionbattery-stateofcharge']);
     expect(stored?.state.signals['tractionbattery-stateofcharge'].eventId).toBe('evt-2');
-    expect(stored?.version).toBe(1);
+    expect((stored?.version ?? 0) % VERSION_INCARNATION).toBe(1);
   });
 
   it('rebuild-state deletes the items of the pre-0.4 shape, and only those', async () => {

@@ -247,3 +247,47 @@ describe('the state function', () => {
     expect(ddb.commandCalls(PutItemCommand).filter((c) => c.args[0].input.Item?.vehicleId.S === 'v2')).toHaveLength(8);
   });
 });
+
+it("an item erased and created again between a writer's read and its write does not take the version that writer holds (ABA)", async () => {
+  // A table honouring the adapter's two conditions, whose eventually consistent read may still return a
+  // snapshot from before the erasure.
+  const table = new Map<string, Record<string, { S?: string; N?: string; B?: Uint8Array }>>();
+  let stale: (typeof table extends Map<string, infer V> ? V : never) | undefined;
+  const key = (k: { vehicleId: { S: string }; sk: { S: string } }) => `${k.vehicleId.S}|${k.sk.S}`;
+  const client = {
+    async send(command: { constructor: { name: string }; input: Record<string, never> }) {
+      const i = command.input as Record<string, never> & {
+        Key?: never;
+        Item?: never;
+        ConsistentRead?: boolean;
+        ConditionExpression?: string;
+        ExpressionAttributeValues?: Record<string, { N: string }>;
+      };
+      if (command.constructor.name === 'GetItemCommand')
+        return { Item: !i.ConsistentRead && stale ? stale : table.get(key(i.Key as never)) };
+      const current = table.get(key((i.Item ?? i.Key) as never));
+      const ok =
+        i.ConditionExpression === 'attribute_not_exists(#version)'
+          ? !current
+          : current?.version?.N === i.ExpressionAttributeValues?.[':expected'].N;
+      if (!ok) throw new ConditionalCheckFailedException({ message: 'conditional', $metadata: {} });
+      table.set(key(i.Item as never), i.Item as never);
+      return {};
+    },
+  } as unknown as DynamoDBClient;
+  const { dynamoVersionedItems } = await import('../../lambda/adapters/dynamodb-state-store');
+  const w1 = dynamoVersionedItems(client, 'state');
+  const w2 = dynamoVersionedItems(client, 'state');
+  const first = delivery(0, 1_700_000_000_000, 1_800_000_000_000, 1);
+  await applyVersioned(w1, first); // created
+  stale = table.get(`${VEHICLE}|live`); // what W1's next eventually consistent read still sees
+  table.delete(`${VEHICLE}|live`); // the owner's erasure deletes the item
+  const saved = stale;
+  stale = undefined;
+  await applyVersioned(w2, delivery(1, 1_700_000_060_000, 1_800_000_060_000, 2)); // a new owner's delivery
+  stale = saved;
+  await applyVersioned(w1, delivery(2, 1_700_000_120_000, 1_800_000_120_000, 4)); // W1 read the erased item
+  const after = decodeStateItem(table.get(`${VEHICLE}|live`) as never);
+  // Nothing of the erased delivery came back: every signal is from the two later ones.
+  expect(new Set(Object.values(after.state.signals).map((s) => s.eventId))).toEqual(new Set(['evt-1', 'evt-2']));
+});
