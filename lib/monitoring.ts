@@ -2,7 +2,7 @@
  * Alarms, an SNS topic for them, and a dashboard: everything an operator needs to know that deliveries
  * are being lost, forged, delayed or stuck, or that subscription runs fail.
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -26,7 +26,9 @@ export interface MonitoringOptions {
    */
   readonly alarmEmail?: string;
   /**
-   * Topic the alarms notify instead of a new one.
+   * Topic the alarms notify instead of a new one. The failed-run notifications are published to it by
+   * EventBridge: its resource policy must allow `events.amazonaws.com` to `sns:Publish` (and, encrypted with
+   * a customer key, that key's policy must let EventBridge use it); synthesis says so in a warning.
    * @default - a new topic
    */
   readonly existingAlarmTopic?: sns.ITopic;
@@ -45,7 +47,12 @@ export interface MonitoringOptions {
    * secret likely does not hold the token Smartcar signs with). @default 3
    */
   readonly tokenMismatchThreshold?: number;
-  /** Age of the oldest queued delivery that raises an alarm. @default Duration.minutes(10) */
+  /**
+   * Age of the oldest queued delivery that raises an alarm. It counts deliveries being processed too, and
+   * one that failed once waits out the queue's visibility timeout (six ingest timeouts plus the 5-minute
+   * batching window: 11 minutes) before its retry, so less than that pages on every single retry.
+   * @default Duration.minutes(20)
+   */
   readonly oldestMessageAgeThreshold?: Duration;
   /**
    * Create a CloudWatch dashboard: $3.00 a month (us-east-1 list price). It charts the front door, the
@@ -130,6 +137,11 @@ export class Monitoring extends Construct {
         displayName: `${Stack.of(this).stackName} Smartcar webhook alarms`,
         enforceSSL: true,
       });
+    if (props.existingAlarmTopic)
+      Annotations.of(this).addWarningV2(
+        'smartcar-webhooks:alarmTopicPolicy',
+        "Failed-run notifications reach existingAlarmTopic through EventBridge: allow events.amazonaws.com to sns:Publish in the topic's policy (and to use its KMS key, if it has one).",
+      );
     if (props.alarmEmail) {
       if (props.existingAlarmTopic)
         throw new ConfigurationError(
@@ -230,7 +242,7 @@ export class Monitoring extends Construct {
     alarm(
       'QueueAge',
       props.queue.metricApproximateAgeOfOldestMessage({ period: FIVE_MINUTES, statistic: 'Maximum' }),
-      (props.oldestMessageAgeThreshold ?? Duration.minutes(10)).toSeconds(),
+      (props.oldestMessageAgeThreshold ?? Duration.minutes(20)).toSeconds(),
       'Deliveries are waiting in the queue longer than expected: the ingest function is failing or throttled.',
     );
     alarm(

@@ -229,11 +229,13 @@ export class Receiver extends Construct {
         destination: new apigwv2.LogGroupLogDestination(this.accessLogGroup),
         format: apigw.AccessLogFormat.custom(
           // What a person tracing a request or a flood needs, and no more: each line is billed per byte
-          // ($0.50 a GB, every request). One route and one caller make routeKey and userAgent constant.
+          // ($0.50 a GB, every request). One route makes routeKey constant; the user agent stays, as it tells
+          // a forged flood from Smartcar.
           JSON.stringify({
             requestId: '$context.requestId',
             apiId: '$context.apiId',
             ip: '$context.identity.sourceIp',
+            userAgent: '$context.identity.userAgent',
             time: '$context.requestTimeEpoch',
             status: '$context.status',
             latencyMs: '$context.responseLatency',

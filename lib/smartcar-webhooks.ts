@@ -545,7 +545,10 @@ export class SmartcarWebhooks extends Construct {
     return this.monitoring.metric(metricName, props);
   }
 
-  /** Authentic deliveries handed off, all event types and modes together. */
+  /**
+   * Authentic deliveries stored, all event types and modes together. Published only with
+   * `monitoring.detailedMetrics` (or the dashboard): without it this metric has no data.
+   */
   public metricDeliveries(props?: cloudwatch.MathExpressionOptions): cloudwatch.MathExpression {
     return this.monitoring.metricDeliveries(props);
   }
@@ -555,7 +558,7 @@ export class SmartcarWebhooks extends Construct {
     return this.monitoring.metric(METRIC.signatureFailures, props);
   }
 
-  /** Records written to the lake. */
+  /** Records written to the lake. Published only with `monitoring.detailedMetrics` (or the dashboard). */
   public metricRecordsWritten(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.monitoring.metric(METRIC.recordsWritten, props);
   }

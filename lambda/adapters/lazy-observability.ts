@@ -10,10 +10,15 @@ import type { Context } from 'aws-lambda';
 import type { CoreLogger } from '../core/logger';
 import type { CoreMetrics } from '../core/metrics';
 
-/** Whether Powertools would write DEBUG records (its level, else Lambda's advanced logging level). */
+/**
+ * Whether Powertools could write DEBUG records, in its own order of precedence: Lambda's advanced logging
+ * level, then POWERTOOLS_LOG_LEVEL, then LOG_LEVEL; a debug sample rate above 0 may turn DEBUG on for an
+ * invocation, so it counts too (the Logger then decides, as the eager one would).
+ */
 function debugEnabled(): boolean {
-  const level = (process.env.POWERTOOLS_LOG_LEVEL || process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase();
-  return level === 'DEBUG' || level === 'TRACE';
+  const env = process.env;
+  const level = (env.AWS_LAMBDA_LOG_LEVEL || env.POWERTOOLS_LOG_LEVEL || env.LOG_LEVEL || '').toUpperCase();
+  return level === 'DEBUG' || level === 'TRACE' || Number(env.POWERTOOLS_LOGGER_SAMPLE_RATE) > 0;
 }
 
 export interface LazyLogger extends CoreLogger {

@@ -1,4 +1,4 @@
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
 import { settingsFromContext } from '../../lib/smartcar-webhooks-stack';
@@ -51,7 +51,7 @@ describe('alarms, all wired to the alarm topic', () => {
       Dimensions: [
         { Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('DeliveryQueue'), 'QueueName'] } },
       ],
-      Threshold: 600,
+      Threshold: 1200, // above the 11-minute visibility timeout a single retry waits out
     });
   });
 
@@ -221,6 +221,14 @@ describe('alarms come with their features, and cost nothing for features that ar
     expect(off.fleetCheck.silentAlarm).toBeUndefined();
     expect(Object.keys(off.monitoring.runNotifications)).toEqual(['Workflow', 'Erase']);
   });
+});
+
+it('warns, when the alarm topic is brought, that EventBridge must be allowed to publish to it', () => {
+  const stack = bareStack();
+  const topic = sns.Topic.fromTopicArn(stack, 'Theirs', 'arn:aws:sns:us-east-1:123456789012:ops');
+  new SmartcarWebhooks(stack, 'W', { monitoring: { existingAlarmTopic: topic } });
+  const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('events.amazonaws.com'));
+  expect(warnings).toHaveLength(1);
 });
 
 describe('options', () => {
