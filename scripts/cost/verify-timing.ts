@@ -6,12 +6,12 @@
  * microseconds: AWS's own latency is added by the cost model (`--aws-call-ms`), not measured here.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { hmacHex } from '../../lambda/core/signature';
 import { apiEvent } from '../../test/support/api-event';
-import { deployedEnvironment, standIn } from './aws-stand-in';
+import { lambdaNode, standIn, verifyEnvironment } from './aws-stand-in';
 import { lambdaCpuShare } from './cpu-share';
 
 export interface VerifyTiming {
@@ -33,24 +33,14 @@ export async function timeVerify(
   memoryMb: number,
   bundle = path.join(__dirname, '..', '..', 'dist', 'handlers', 'verify', 'index.js'),
 ): Promise<VerifyTiming> {
-  const node = existsSync('/opt/node22/package/bin/node') ? '/opt/node22/package/bin/node' : process.execPath;
+  const node = lambdaNode();
   const { server, origin } = await standIn(TOKEN);
   const dir = mkdtempSync(path.join(tmpdir(), 'verify-timing-'));
   const eventsFile = path.join(dir, 'events.json');
   writeFileSync(eventsFile, JSON.stringify(bodies.map((b) => apiEvent(b, { 'sc-signature': hmacHex(TOKEN, b) }))));
   const cpu = lambdaCpuShare(memoryMb);
   try {
-    const env = {
-      ...(await deployedEnvironment()),
-      PATH: process.env.PATH ?? '',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'bench',
-      AWS_SECRET_ACCESS_KEY: 'bench',
-      AWS_ENDPOINT_URL: origin,
-      AWS_LAMBDA_FUNCTION_NAME: 'bench-cost',
-      SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:amt',
-      DELIVERY_QUEUE_URL: `${origin}/123456789012/deliveries`,
-    };
+    const env = await verifyEnvironment(origin, 'bench-cost');
     const driver = path.join(__dirname, '..', 'coldstart', 'warm-driver.js');
     const { command, args } = cpu.wrap(node, [driver, bundle, eventsFile]);
     const result = await new Promise<{ initMs: number; times: number[]; printed: number }>((resolve, reject) => {
