@@ -16,13 +16,15 @@ export const SPECS = {
   start: {
     name: 'start',
     summary: 'Runs the receiver locally: verifies deliveries and writes them to a local lake.',
-    synopsis: ['[--port N] [--host ADDRESS] [--lake-dir DIR]'],
+    synopsis: ['[--port N] [--host ADDRESS] [--lake-dir DIR] [--delivery-buffer firehose|queue]'],
     details: `  --port N              port to listen on (default $PORT, else 3000; 0 picks a free one)
   --host ADDRESS        address to bind (default $HOST, else 127.0.0.1)
 ${LAKE_DIR_DETAILS}
+  --delivery-buffer B   firehose (default, as deployed): each batch passes through a landing object in
+                        <lake>/landing/ first; queue: batches go straight to the raw zone (DeliveryBuffer.QUEUE)
   The management token is $SMARTCAR_MANAGEMENT_TOKEN, else a development token kept in the lake.
   $LOCAL_ERROR_CALLBACK_PATH (e.g. /webhooks/errors) also answers that path, as errorCallbackPath does deployed.`,
-    options: { port: { type: 'string' }, host: { type: 'string' }, ...LAKE_DIR },
+    options: { port: { type: 'string' }, host: { type: 'string' }, 'delivery-buffer': { type: 'string' }, ...LAKE_DIR },
     where: 'local',
   },
   'send-event': {

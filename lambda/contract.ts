@@ -46,6 +46,13 @@ export const ENV = {
   tokenCacheTtlSeconds: 'SMARTCAR_TOKEN_CACHE_TTL_SECONDS',
   /** URL of the SQS queue between the verification and the ingest function. */
   deliveryQueueUrl: 'DELIVERY_QUEUE_URL',
+  /**
+   * Kinesis Data Firehose stream the verification function hands deliveries to (the default buffer); unset,
+   * it sends each to the delivery queue. With it, the queue is the fallback when the stream refuses one.
+   */
+  deliveryStreamName: 'DELIVERY_STREAM_NAME',
+  /** Key prefix of the landing zone Firehose writes to (no leading or trailing slash). */
+  landingPrefix: 'LANDING_PREFIX',
   /** Name of the data lake bucket. */
   lakeBucketName: 'LAKE_BUCKET_NAME',
   /** Key prefix of the raw zone inside the lake bucket (no leading or trailing slash). */
@@ -94,6 +101,11 @@ export const DEFAULT_SMARTCAR_SUBSCRIPTIONS_ORIGIN = 'https://management.api.sma
 /** Smartcar's v3 vehicle API (users are deleted there). */
 export const DEFAULT_SMARTCAR_VEHICLE_ORIGIN = 'https://vehicle.api.smartcar.com';
 export const DEFAULT_RAW_PREFIX = 'raw';
+/**
+ * Key prefix of the landing zone: objects of buffered deliveries Firehose writes, each deleted once the
+ * ingest function has stored its deliveries in the raw zone.
+ */
+export const DEFAULT_LANDING_PREFIX = 'landing';
 /** How long the verification function keeps the management token in memory. */
 export const DEFAULT_TOKEN_CACHE_TTL_SECONDS = 300;
 /** How long an access token (read back from an execution's input or a secret) is kept in memory. */
@@ -457,6 +469,11 @@ export const METRIC = {
   rejectedRequests: 'RejectedRequests',
   /** Authentic deliveries answered 5xx because the hand-off failed. */
   handOffFailures: 'HandOffFailures',
+  /**
+   * Deliveries the Firehose stream refused (throttled: its per-second quota is too small for the burst),
+   * sent to the delivery queue instead: stored all the same, at the queue's price.
+   */
+  deliveryStreamFallbacks: 'DeliveryStreamFallbacks',
   /** Requests answered 5xx because the token could not be read (or is not set yet). */
   tokenUnavailable: 'TokenUnavailable',
   /** Smartcar-shaped deliveries whose signature did not match: the token is likely wrong (alarm TokenMismatch). */

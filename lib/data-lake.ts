@@ -75,6 +75,11 @@ export interface DataLakeProps {
   /** The queue the receiver fills. */
   readonly queue: sqs.IQueue;
   /**
+   * Key prefix of the landing zone Firehose writes to, with the Firehose buffer: a created bucket gets a
+   * lifecycle rule for it, and the raw and curated prefixes must not overlap it. @default - no landing zone
+   */
+  readonly landingPrefix?: string;
+  /**
    * A bucket to write into instead of creating one. Its policies and lifecycle stay yours.
    * @default - a new bucket is created
    */
@@ -191,13 +196,24 @@ export class DataLake extends Construct {
       );
     }
 
+    if (props.landingPrefix && !Token.isUnresolved(this.rawPrefix)) {
+      const [raw, landing] = [`${this.rawPrefix}/`, `${props.landingPrefix}/`];
+      if (raw.startsWith(landing) || landing.startsWith(raw))
+        throw new ConfigurationError(
+          `rawPrefix "${props.rawPrefix}" overlaps ${landing}, where Firehose writes the buffered deliveries; choose another prefix.`,
+        );
+    }
     this.bucket =
       props.existingBucket ??
       privateBucket(this, 'Bucket', {
         versioned: true,
         removalPolicy: props.bucketRemovalPolicy ?? RemovalPolicy.RETAIN,
         lifecycleRules: lakeLifecycleRules(
-          { raw: this.rawPrefix, curated: (props.curatedPrefix ?? 'curated').replace(/^\/+|\/+$/g, '') },
+          {
+            raw: this.rawPrefix,
+            curated: (props.curatedPrefix ?? 'curated').replace(/^\/+|\/+$/g, ''),
+            landing: props.landingPrefix,
+          },
           {
             raw: props.rawRetention ?? props.lifecycle?.expireAfter,
             curated: props.curatedRetention,

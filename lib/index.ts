@@ -8,6 +8,7 @@ export { DataLake, type DataLakeProps, type FleetEventFilter, type LakeLifecycle
 export { Erasure, type ErasureObjectGrant, type ErasureOptions, type ErasureProps } from './erasure';
 export { FleetCheck, type FleetCheckOptions, type FleetCheckProps } from './fleet-check';
 export { HouseFunction, type HouseFunctionProps } from './function';
+export { DeliveryBuffer, Landing, type LandingProps } from './landing';
 export { type MonitoredQuarantine, Monitoring, type MonitoringOptions, type MonitoringProps } from './monitoring';
 export { NagAcknowledgements } from './nag-acknowledgements';
 export type { OperatorCommands, OutputsOptions } from './operations';

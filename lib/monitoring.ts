@@ -14,6 +14,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, type MetricName } from '../lambda/contract';
+import type { Landing } from './landing';
 import type { OperatorCommands } from './operations';
 import type { Receiver } from './receiver';
 import { ConfigurationError } from './validation';
@@ -90,6 +91,8 @@ export interface MonitoringProps extends MonitoringOptions {
   readonly queue: sqs.IQueue;
   /** The dead-letter queue of the delivery queue. */
   readonly deadLetterQueue: sqs.IQueue;
+  /** The Firehose stream and landing zone, with the Firehose buffer. @default - none (the queue buffer) */
+  readonly landing?: Landing;
   /** Lake objects the vehicle-state function failed on, when the state table is on. @default - none */
   readonly stateDeadLetterQueue?: sqs.IQueue;
   /** The subscription workflow's state machine. */
@@ -245,6 +248,13 @@ export class Monitoring extends Construct {
       (props.oldestMessageAgeThreshold ?? Duration.minutes(20)).toSeconds(),
       'Deliveries are waiting in the queue longer than expected: the ingest function is failing or throttled.',
     );
+    if (props.landing)
+      alarm(
+        'LandingFreshness',
+        props.landing.metricDataFreshness(),
+        3600,
+        'The Firehose stream has held deliveries for over an hour without writing them to the lake bucket (a bucket policy, a key, or S3): it retries for 24 hours and then drops them. Look at its DeliveryErrors log group.',
+      );
     alarm(
       'IngestErrors',
       props.ingestFunction.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),

@@ -39,6 +39,9 @@ interface Acknowledgement {
   readonly reason: string;
 }
 
+/** The id aws-cdk-lib gives its per-stack function that applies bucket notifications. */
+const NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
+
 /** Instances already acknowledged: a second call adds nothing. */
 const acknowledged = new WeakSet<IConstruct>();
 
@@ -137,8 +140,11 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
   const ours = (c: IConstruct) => c === webhooks || c.node.scopes.includes(webhooks);
   const acks: Acknowledgement[] = [];
   const ack = (scope: Scope, id: string, reason: string): void => {
-    // A guard on this file: an acknowledgement reaches everything under its scope.
-    if (!ours(scope)) throw new Error(`AwsSolutions-${id} would be acknowledged on ${scope.node.path}, not ours`);
+    // A guard on this file: an acknowledgement reaches everything under its scope. The one exception is
+    // the stack-level function CDK adds for the landing zone's bucket notification (created for us).
+    const singleton = scope.node.scope?.node.id === NOTIFICATIONS_HANDLER_ID && webhooks.landing !== undefined;
+    if (!ours(scope) && !singleton)
+      throw new Error(`AwsSolutions-${id} would be acknowledged on ${scope.node.path}, not ours`);
     Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${id}`, reason });
     acks.push({ scope, id, reason });
   };
@@ -186,6 +192,30 @@ export function acknowledgeNagFindings(webhooks: SmartcarWebhooks): void {
       `IAM5[Resource::${bucketResource}/${dataLake.rawPrefix}/*]`,
       'Object keys are generated per batch; the grant is limited to the raw-zone prefix of the lake bucket.',
     );
+  }
+  if (webhooks.landing && bucketResource) {
+    const landingObjects = `IAM5[Resource::${bucketResource}/${webhooks.landing.prefix}/*]`;
+    ack(
+      ingestRole,
+      landingObjects,
+      'Firehose names each landing object; the ingest function may read and delete only the landing zone of the lake bucket.',
+    );
+    ack(
+      webhooks.landing.node.findChild('StreamRole'),
+      landingObjects,
+      'Firehose names each landing object; the stream may write only the landing zone of the lake bucket.',
+    );
+  }
+  if (webhooks.landing) {
+    // CDK's one bucket-notifications function per stack (it configures S3 event notifications at deploy time).
+    const handler = Stack.of(webhooks).node.tryFindChild(NOTIFICATIONS_HANDLER_ID);
+    const handlerRole = handler?.node.tryFindChild('Role');
+    if (handlerRole)
+      ack(
+        handlerRole,
+        'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        "CDK's bucket-notifications function (it sets the landing zone's S3 notification at deploy time) writes only its own logs.",
+      );
   }
   if (ours(dataLake.bucket)) {
     ack(

@@ -203,8 +203,11 @@ export const TRANSITION_MIN_OBJECT_BYTES = 128 * 1024;
  * The lake bucket's lifecycle rules: each scoped to the raw or the curated prefix, none reaching
  * `erasures/` (checked here, so a prefix that would cover it fails synth).
  */
+/** How long a landing object the ingest function could not store is kept (a day beyond the dead-letter queue). */
+export const LANDING_EXPIRY_DAYS = 15;
+
 export function lakeLifecycleRules(
-  prefixes: { raw: string; curated: string },
+  prefixes: { raw: string; curated: string; landing?: string },
   retention: Pick<ResolvedRetention, 'raw' | 'curated' | 'noncurrentVersions'>,
   transitions: RawTransitions = {},
 ): s3.LifecycleRule[] {
@@ -214,6 +217,11 @@ export function lakeLifecycleRules(
     ['rawPrefix', raw],
     ['curatedPrefix', curated],
   ] as const) {
+    const landing = prefixes.landing ? `${prefixes.landing}/` : undefined;
+    if (landing && !Token.isUnresolved(p) && (p.startsWith(landing) || landing.startsWith(p)))
+      throw new ConfigurationError(
+        `${name} "${p}" overlaps ${landing}, where Firehose writes the buffered deliveries; choose another prefix.`,
+      );
     if (!Token.isUnresolved(p) && (p.startsWith(`${ERASURES_PREFIX}/`) || `${ERASURES_PREFIX}/`.startsWith(p)))
       throw new ConfigurationError(
         `${name} "${p}" overlaps ${ERASURES_PREFIX}/, where the erasure ledger lives; choose another prefix.`,
@@ -259,5 +267,16 @@ export function lakeLifecycleRules(
     noncurrentVersionExpiration: retention.noncurrentVersions,
     abortIncompleteMultipartUploadAfter: abort,
   });
+  if (prefixes.landing) {
+    // The ingest function deletes each landing object (that version) once stored: only one it could not
+    // store is left, its notification in the dead-letter queue for 14 days; it must outlive that message.
+    rules.push({
+      id: 'landing-zone',
+      prefix: `${prefixes.landing}/`,
+      expiration: Duration.days(LANDING_EXPIRY_DAYS),
+      noncurrentVersionExpiration: Duration.days(1),
+      abortIncompleteMultipartUploadAfter: Duration.days(1),
+    });
+  }
   return rules;
 }

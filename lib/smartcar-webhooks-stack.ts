@@ -6,6 +6,7 @@
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { DELIVERY_BUFFERS, type DeliveryBuffer } from './landing';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
 import { ENDPOINTS, type ReceiverEndpoint } from './receiver';
 import { SmartcarApi } from './reconcile';
@@ -41,6 +42,8 @@ export interface StackSettings {
   readonly smartcarApi?: SmartcarApi;
   /** The front door (context `endpoint`: `function-url` or `http-api`). @default ReceiverEndpoint.HTTP_API */
   readonly endpoint?: ReceiverEndpoint;
+  /** How deliveries reach the ingest function (context `deliveryBuffer`: `firehose` or `queue`). @default DeliveryBuffer.FIREHOSE */
+  readonly deliveryBuffer?: DeliveryBuffer;
   /** Peak deliveries per second the front door is sized for. @default 500 */
   readonly expectedPeakDeliveriesPerSecond?: number;
   /** A second callback path for the vehicle error callback URI (context `errorCallbackPath`). @default - none */
@@ -70,6 +73,7 @@ export class SmartcarWebhooksStack extends Stack {
     this.webhooks = new SmartcarWebhooks(this, 'SmartcarWebhooks', {
       webhookId: s.webhookId,
       endpoint: s.endpoint,
+      deliveryBuffer: s.deliveryBuffer,
       errorCallbackPath: s.errorCallbackPath,
       expectedPeakDeliveriesPerSecond: s.expectedPeakDeliveriesPerSecond,
       deduplication: s.deduplication,
@@ -124,6 +128,12 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
   if (endpoint !== undefined && !ENDPOINTS.includes(endpoint)) {
     throw new ConfigurationError(`Context "endpoint" must be ${ENDPOINTS.join(' or ')}, got "${endpoint}".`);
   }
+  const deliveryBuffer = text('deliveryBuffer');
+  if (deliveryBuffer !== undefined && !DELIVERY_BUFFERS.includes(deliveryBuffer)) {
+    throw new ConfigurationError(
+      `Context "deliveryBuffer" must be ${DELIVERY_BUFFERS.join(' or ')}, got "${deliveryBuffer}".`,
+    );
+  }
   const peakRaw = get('expectedPeakDeliveriesPerSecond');
   let peak: number | undefined;
   if (peakRaw !== undefined && peakRaw !== null && peakRaw !== '') {
@@ -167,6 +177,7 @@ export function settingsFromContext(get: (key: string) => unknown): StackSetting
     reconcile: booleanContext('reconcile'),
     smartcarApi: smartcarApi as SmartcarApi | undefined,
     endpoint: endpoint as ReceiverEndpoint | undefined,
+    deliveryBuffer: deliveryBuffer as DeliveryBuffer | undefined,
     expectedPeakDeliveriesPerSecond: peak,
     errorCallbackPath: text('errorCallbackPath'),
     deduplication: booleanContext('deduplication'),

@@ -1,7 +1,8 @@
 /**
  * `SmartcarWebhooks`: the reusable construct. Receives Smartcar webhooks on an API Gateway HTTP API (or,
  * with `endpoint: ReceiverEndpoint.FUNCTION_URL`, a Lambda Function URL), answers VERIFY, authenticates
- * every delivery by `SC-Signature`, queues it durably and writes it to an S3 data lake. Bring your own
+ * every delivery by `SC-Signature`, buffers it durably (a Firehose stream, or the delivery queue) and writes
+ * it to an S3 data lake. Bring your own
  * bucket or secret, or let it create them with safe defaults.
  */
 import { createHash } from 'node:crypto';
@@ -14,13 +15,20 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { DEFAULT_TOKEN_GRACE_SECONDS, ENV, METRIC, PLACEHOLDER_SECRET_KEY } from '../lambda/contract';
+import {
+  DEFAULT_LANDING_PREFIX,
+  DEFAULT_TOKEN_GRACE_SECONDS,
+  ENV,
+  METRIC,
+  PLACEHOLDER_SECRET_KEY,
+} from '../lambda/contract';
 import { Catalog, type CatalogOptions } from './catalog';
 import { Compaction, type CompactionOptions } from './compaction';
 import { DataLake, type FleetEventFilter, INGEST_TIMEOUT, type LakeLifecycle } from './data-lake';
 import { Erasure, type ErasureOptions } from './erasure';
 import { FleetCheck, type FleetCheckOptions } from './fleet-check';
 import { setServiceName } from './function';
+import { DEFAULT_DELIVERY_BUFFER, DELIVERY_BUFFERS, DeliveryBuffer, Landing } from './landing';
 import { Monitoring, type MonitoringOptions } from './monitoring';
 import { checkOutputsPrefix, emitOutputs, type OutputsOptions, operatorCommands } from './operations';
 import { Quarantine, type QuarantineOptions } from './quarantine';
@@ -128,12 +136,31 @@ export interface SmartcarWebhooksProps {
    * `quarantine`). @default - see {@link QuarantineOptions}
    */
   readonly quarantine?: QuarantineOptions;
+  /**
+   * How deliveries travel from the verification to the ingest function: a Kinesis Data Firehose stream
+   * writing buffered landing objects (about $0.15 per million small deliveries, a few raw objects per
+   * buffering interval), or one delivery queue message each (0.3's way: $0.40 per million, and polling).
+   * With Firehose, the queue stays for the landing notifications, the deliveries the stream refuses
+   * (throttled: the verification function falls back to the queue) and recovered ones.
+   * @default DeliveryBuffer.FIREHOSE
+   */
+  readonly deliveryBuffer?: DeliveryBuffer;
+  /**
+   * With the Firehose buffer: how long it buffers deliveries before writing a landing object (0 to 900 s).
+   * Longer means fewer objects, later arrival in the lake (durable in Firehose meanwhile).
+   * @default Duration.minutes(5)
+   */
+  readonly deliveryBufferInterval?: Duration;
+  /** With the Firehose buffer: the landing object size that is written before the interval is up (MiB, 1 to 64). @default 16 */
+  readonly deliveryBufferSizeMiB?: number;
   /** Most messages per ingest invocation (fewer, bigger lake objects). @default 1000 */
   readonly ingestBatchSize?: number;
   /**
-   * How long the ingest function waits to fill a batch (at most 5 minutes): the longer, the fewer raw
-   * objects, receives and invocations (five times fewer than at 60 s: `npm run bench:cost`), and the later a
-   * delivery reaches the lake (it is durable in the queue meanwhile). @default Duration.minutes(5)
+   * How long the ingest function waits to fill a batch (at most 5 minutes). With the queue buffer, the
+   * longer, the fewer raw objects, receives and invocations (`npm run bench:cost`), and the later a delivery
+   * reaches the lake (it is durable in the queue meanwhile). With the Firehose buffer, the stream has done
+   * the batching: the window only gathers the deliveries it refused.
+   * @default - Duration.minutes(5) with the queue buffer, Duration.minutes(1) with Firehose
    */
   readonly ingestMaxBatchingWindow?: Duration;
   /**
@@ -226,6 +253,8 @@ export class SmartcarWebhooks extends Construct {
   public readonly managementTokenSecret: secretsmanager.ISecret;
   /** The receiver: front door (Function URL or HTTP API), verification function, queue and dead-letter queue. */
   public readonly receiver: Receiver;
+  /** The Firehose stream and landing zone, with `DeliveryBuffer.FIREHOSE` (the default). */
+  public readonly landing?: Landing;
   /** The data lake: bucket and ingest function. */
   public readonly dataLake: DataLake;
   /** The URL to paste into the Smartcar Dashboard as the webhook's callback URI. */
@@ -286,7 +315,21 @@ export class SmartcarWebhooks extends Construct {
     this.serviceName = defaultServiceName(this, new Set(others.map((o) => o.serviceName)));
     // Every function and state machine below publishes under it (HouseFunction, Compaction read it).
     setServiceName(this, this.serviceName);
-    const batchingWindow = props.ingestMaxBatchingWindow ?? Duration.minutes(5);
+    const deliveryBuffer = props.deliveryBuffer ?? DEFAULT_DELIVERY_BUFFER;
+    // Checked for JavaScript callers and values cast from strings.
+    if (!DELIVERY_BUFFERS.includes(deliveryBuffer)) {
+      throw new ConfigurationError(
+        `deliveryBuffer "${deliveryBuffer}" is not a buffer: use DeliveryBuffer.FIREHOSE or DeliveryBuffer.QUEUE.`,
+      );
+    }
+    const firehoseBuffer = deliveryBuffer === DeliveryBuffer.FIREHOSE;
+    if (!firehoseBuffer && (props.deliveryBufferInterval || props.deliveryBufferSizeMiB !== undefined)) {
+      throw new ConfigurationError(
+        'deliveryBufferInterval and deliveryBufferSizeMiB shape the Firehose buffer; with DeliveryBuffer.QUEUE leave them unset (ingestMaxBatchingWindow batches the queue).',
+      );
+    }
+    const batchingWindow =
+      props.ingestMaxBatchingWindow ?? (firehoseBuffer ? Duration.minutes(1) : Duration.minutes(5));
     if (batchingWindow.toSeconds() > 300) {
       throw new ConfigurationError(
         `ingestMaxBatchingWindow is ${batchingWindow.toSeconds()} s; Lambda allows at most 300 s.`,
@@ -348,6 +391,7 @@ export class SmartcarWebhooks extends Construct {
         ? { eventTypes: props.events.eventTypes, signalNames: props.events.signalNames }
         : undefined,
       queue: this.receiver.queue,
+      landingPrefix: firehoseBuffer ? DEFAULT_LANDING_PREFIX : undefined,
       existingBucket: props.existingBucket,
       bucketProps: props.bucketProps,
       bucketRemovalPolicy: props.bucketRemovalPolicy,
@@ -367,6 +411,18 @@ export class SmartcarWebhooks extends Construct {
       logRetention,
       logRemovalPolicy,
     });
+    if (firehoseBuffer) {
+      this.landing = new Landing(this, 'Landing', {
+        bucket: this.dataLake.bucket,
+        queue: this.receiver.queue,
+        verifyFunction: this.receiver.verifyFunction,
+        ingestFunction: this.dataLake.ingestFunction,
+        bufferingInterval: props.deliveryBufferInterval,
+        bufferingSizeMiB: props.deliveryBufferSizeMiB,
+        logRetention,
+        logRemovalPolicy,
+      });
+    }
     this.callbackUrl = this.receiver.callbackUrl;
     this.errorCallbackUrl = this.receiver.errorCallbackUrl;
     const tokenGracePeriod = props.tokenGracePeriod ?? Duration.seconds(DEFAULT_TOKEN_GRACE_SECONDS);
@@ -440,6 +496,7 @@ export class SmartcarWebhooks extends Construct {
       ],
       queue: this.receiver.queue,
       deadLetterQueue: this.receiver.deadLetterQueue,
+      landing: this.landing,
       stateDeadLetterQueue: this.dataLake.stateDeadLetterQueue,
       stateMachine: workflow.stateMachine,
       serviceName: this.serviceName,

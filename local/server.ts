@@ -1,14 +1,20 @@
 /**
  * The local receiver: the deployed verification and ingest code (the same cores) behind a plain HTTP
- * server, with a file spool instead of SQS and a directory instead of the lake bucket. Deliveries rejected
- * only for their signature are spooled too, and written to `<lake>/quarantine/` in batches within the
- * deployed budget, as the quarantine queue and function do.
+ * server, with a file spool instead of the delivery buffer and a directory instead of the lake bucket.
+ * With the Firehose buffer (the default, as deployed) each flush writes the spooled deliveries as one
+ * landing object (`<lake>/landing/YYYY/MM/DD/HH/…`, the stream's layout and line format) and then ingests
+ * every landing object it finds and deletes it, as the ingest function does on S3's notification; with the
+ * queue buffer the spooled deliveries are ingested directly. Deliveries rejected only for their signature
+ * are spooled too, and written to `<lake>/quarantine/` in batches within the deployed budget, as the
+ * quarantine queue and function do.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import {
   DEFAULT_DEDUP_TTL_SECONDS,
+  DEFAULT_LANDING_PREFIX,
   DEFAULT_RAW_PREFIX,
   MAX_BODY_BYTES,
   type QuarantinedDelivery,
@@ -16,7 +22,8 @@ import {
 } from '../lambda/contract';
 import { parseBody, readEnvelope } from '../lambda/core/envelope';
 import { erasedFilter } from '../lambda/core/erasure';
-import { ingestBatch } from '../lambda/core/ingest';
+import { type IngestDeps, ingestBatch } from '../lambda/core/ingest';
+import { ingestLanding } from '../lambda/core/landing';
 import type { CoreLogger } from '../lambda/core/logger';
 import type { CoreMetrics } from '../lambda/core/metrics';
 import { decodeQuarantined, type QuarantineCaps, QuarantineWriter } from '../lambda/core/quarantine';
@@ -24,7 +31,7 @@ import { receive, routeCheck, SIGNATURE_HEADER, type TokenSource } from '../lamb
 import { MemorySeenStore } from '../lambda/core/seen-store';
 import { hmacHex } from '../lambda/core/signature';
 import { localLedgerStore } from './erasure-ledger';
-import { putLakeObject } from './file-lake';
+import { deleteLakeObject, getLakeObject, listLakeKeys, putLakeObject } from './file-lake';
 import {
   bodyBytesOf,
   type InspectedRequest,
@@ -63,8 +70,13 @@ export interface LocalServerOptions {
    * error callback URI). @default - none
    */
   readonly errorPath?: string;
-  /** How long deliveries wait to be written together, like the deployed batching window. @default 2000 */
+  /** How long deliveries wait to be written together, like the deployed buffer. @default 2000 */
   readonly batchWindowMs?: number;
+  /**
+   * The deployed buffer this one stands in for: `firehose` writes each flush as a landing object and
+   * ingests it from there, `queue` ingests the spooled deliveries directly. @default 'firehose'
+   */
+  readonly deliveryBuffer?: 'firehose' | 'queue';
   readonly logger: CoreLogger;
   /** Where the receiver's metrics go (tests count them). @default none */
   readonly metrics?: CoreMetrics;
@@ -113,21 +125,54 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const seen = new MemorySeenStore(DEFAULT_DEDUP_TTL_SECONDS * 1000);
 
   let flushing: Promise<void> = Promise.resolve();
+  const ingestDeps: IngestDeps = {
+    rawPrefix: DEFAULT_RAW_PREFIX,
+    logger,
+    seen,
+    // The local counterpart of the state table: <lake>/state/vehicles.json.
+    state: fileStateStore(options.lakeDir),
+    putObject: (key, body) => putLakeObject(options.lakeDir, key, body),
+    // The erasure ledger, read at each flush (a small file): an erased subject's old deliveries stay out.
+    erased: async () => erasedFilter(await localLedgerStore(options.lakeDir).read()),
+  };
+  const viaLanding = (options.deliveryBuffer ?? 'firehose') === 'firehose';
   const flushDeliveries = async () => {
     const messages = await spool.pending();
-    if (messages.length === 0) return;
-    const result = await ingestBatch(messages, {
-      rawPrefix: DEFAULT_RAW_PREFIX,
-      logger,
-      seen,
-      // The local counterpart of the state table: <lake>/state/vehicles.json.
-      state: fileStateStore(options.lakeDir),
-      putObject: (key, body) => putLakeObject(options.lakeDir, key, body),
-      // The erasure ledger, read at each flush (a small file): an erased subject's old deliveries stay out.
-      erased: async () => erasedFilter(await localLedgerStore(options.lakeDir).read()),
-    });
-    const failed = new Set(result.failedIds);
-    await spool.remove(messages.map((m) => m.id).filter((id) => !failed.has(id)));
+    if (!viaLanding) {
+      if (messages.length === 0) return;
+      const result = await ingestBatch(messages, ingestDeps);
+      const failed = new Set(result.failedIds);
+      await spool.remove(messages.map((m) => m.id).filter((id) => !failed.has(id)));
+      return;
+    }
+    if (messages.length > 0) {
+      // As the stream does: the buffered deliveries become one landing object, one line each; only once
+      // it is on disk does the spool let go of them.
+      await putLakeObject(
+        options.lakeDir,
+        landingKey(new Date()),
+        Buffer.from(messages.map((m) => `${m.body}\n`).join('')),
+      );
+      await spool.remove(messages.map((m) => m.id));
+    }
+    // Every landing object, oldest first: this flush's, and any a failed or interrupted flush left.
+    for (const key of (await listLakeKeys(options.lakeDir, DEFAULT_LANDING_PREFIX)).sort()) {
+      await ingestLanding(
+        { key },
+        {
+          ...ingestDeps,
+          getLanding: ({ key: k }) =>
+            getLakeObject(options.lakeDir, k).then(
+              (bytes) => ({ bytes }),
+              (err: NodeJS.ErrnoException) => {
+                if (err.code === 'ENOENT') return undefined;
+                throw err;
+              },
+            ),
+          deleteLanding: ({ key: k }) => deleteLakeObject(options.lakeDir, k),
+        },
+      );
+    }
   };
   // The local quarantine queue: what was spooled goes into one object per flush, within the budget.
   const flushQuarantine = async () => {
@@ -398,4 +443,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+/** A landing object's key as Firehose names them: `landing/YYYY/MM/DD/HH/<name>-YYYY-MM-DD-HH-MM-SS-<uuid>` (UTC). */
+export function landingKey(at: Date): string {
+  const iso = at.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
+  const hourPath = `${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${iso.slice(11, 13)}`;
+  const stamp = `${iso.slice(0, 10)}-${iso.slice(11, 13)}-${iso.slice(14, 16)}-${iso.slice(17, 19)}`;
+  return `${DEFAULT_LANDING_PREFIX}/${hourPath}/local-1-${stamp}-${randomUUID()}`;
 }

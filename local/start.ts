@@ -55,7 +55,10 @@ export async function startFromEnv(env: NodeJS.ProcessEnv = process.env, print =
   // the grace period, as deployed; SMARTCAR_MANAGEMENT_TOKEN is used as given.
   const tokens = source === 'env' ? fixedToken(token) : fileTokens(lakeDir);
   const errorPath = errorCallbackPathOf(env);
-  const server = await startLocalServer({ lakeDir, tokens, port, host, logger, errorPath });
+  const deliveryBuffer = env.LOCAL_DELIVERY_BUFFER || 'firehose';
+  if (deliveryBuffer !== 'firehose' && deliveryBuffer !== 'queue')
+    throw new UsageError(`--delivery-buffer must be firehose or queue (as deployed), got "${deliveryBuffer}"`);
+  const server = await startLocalServer({ lakeDir, tokens, port, host, logger, errorPath, deliveryBuffer });
 
   print(`
 Smartcar webhook receiver (local)
@@ -114,6 +117,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       ...(str(args, 'port') !== undefined ? { PORT: str(args, 'port') } : {}),
       ...(str(args, 'host') !== undefined ? { HOST: str(args, 'host') } : {}),
       ...(str(args, 'lake-dir') !== undefined ? { LOCAL_LAKE_DIR: str(args, 'lake-dir') } : {}),
+      ...(str(args, 'delivery-buffer') !== undefined ? { LOCAL_DELIVERY_BUFFER: str(args, 'delivery-buffer') } : {}),
     };
     let server: Awaited<ReturnType<typeof startFromEnv>>;
     try {

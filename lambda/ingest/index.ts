@@ -1,11 +1,13 @@
 /**
  * SQS adapter for the ingest core: writes each batch to the lake bucket and reports partial batch
- * failures, so that only the messages whose object could not be written are delivered again.
+ * failures, so that only the messages whose object could not be written are delivered again. A message is
+ * a delivery, or S3's notification of a landing object Firehose wrote (see core/landing.ts): that object
+ * is read, stored in the raw zone like a batch, and then deleted.
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
@@ -14,6 +16,7 @@ import { createLogger } from '../adapters/logger';
 import { coreMetrics, metrics } from '../adapters/metrics';
 import {
   DEFAULT_DEDUP_TTL_SECONDS,
+  DEFAULT_LANDING_PREFIX,
   DEFAULT_RAW_PREFIX,
   ENV,
   INGEST_LEDGER_TTL_SECONDS,
@@ -23,13 +26,16 @@ import {
 import { numberEnv, requireEnv } from '../core/env';
 import { cachedErasedFilter } from '../core/erasure';
 import { EVENT_SOURCE, type EventFilter, type FleetEvent, fleetEventOf, publishEvents } from '../core/fleet-events';
-import { ingestBatch } from '../core/ingest';
+import { ingestQueue } from '../core/landing';
 
 const logger = createLogger();
 const s3 = new S3Client({});
 
 const bucket = requireEnv(ENV.lakeBucketName);
 const rawPrefix = process.env[ENV.lakeRawPrefix] || DEFAULT_RAW_PREFIX;
+const landingPrefix = process.env[ENV.landingPrefix] || DEFAULT_LANDING_PREFIX;
+// Set with the Firehose buffer: notifications this invocation has no time for go back on it.
+const deliveryQueueUrl = process.env[ENV.deliveryQueueUrl];
 const dedupTable = process.env[ENV.dedupTableName];
 const eventBus = process.env[ENV.eventBusName];
 const eventFilter = JSON.parse(process.env[ENV.eventFilter] || '{}') as EventFilter;
@@ -59,7 +65,7 @@ const publish =
     : undefined;
 // The vehicle state table is kept by its own function; this one only hands it each object's key.
 const stateQueueUrl = process.env[ENV.stateQueueUrl];
-const sqs = stateQueueUrl ? new SQSClient({}) : undefined;
+const sqs = stateQueueUrl || deliveryQueueUrl ? new SQSClient({}) : undefined;
 const stateNotify =
   stateQueueUrl && sqs
     ? async (key: string) => {
@@ -79,7 +85,30 @@ const erased = cachedErasedFilter(s3LedgerStore(s3, bucket), INGEST_LEDGER_TTL_S
 export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
   if (context) logger.addContext(context);
   const messages = (event?.Records ?? []).map((r) => ({ id: r.messageId, body: r.body }));
-  const result = await ingestBatch(messages, {
+  const result = await ingestQueue(messages, {
+    landingPrefix,
+    getLanding: async ({ key, versionId }) => {
+      try {
+        const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+        const bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
+        return { bytes, versionId: out.VersionId };
+      } catch (err) {
+        const name = (err as { name?: string }).name;
+        if (name === 'NoSuchKey' || name === 'NoSuchVersion') return undefined;
+        throw err;
+      }
+    },
+    deleteLanding: async ({ key, versionId }) => {
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+    },
+    defer:
+      deliveryQueueUrl && sqs
+        ? async (bodies) => {
+            for (const body of bodies)
+              await sqs.send(new SendMessageCommand({ QueueUrl: deliveryQueueUrl, MessageBody: body }));
+          }
+        : undefined,
+    remainingMs: context ? () => context.getRemainingTimeInMillis() : undefined,
     rawPrefix,
     stateNotify,
     publish,

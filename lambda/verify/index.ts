@@ -3,18 +3,21 @@
  * the HTTP API's route, or a Lambda Function URL, for which it checks path and method itself. It decodes
  * the body exactly as sent,
  * reads the management token (current, and previous during a rotation's grace period) from Secrets
- * Manager through a TTL cache, hands authentic deliveries to SQS before answering, and hands deliveries
- * rejected only for their signature to the quarantine queue (the quarantine function writes them in
- * batches, within the stack's hourly budget).
+ * Manager through a TTL cache, hands authentic deliveries to the delivery buffer before answering (the
+ * Firehose stream, falling back to the delivery queue when the stream refuses one; or the queue alone), and
+ * hands deliveries rejected only for their signature to the quarantine queue (the quarantine function
+ * writes them in batches, within the stack's hourly budget).
  */
+import { FirehoseClient, PutRecordCommand } from '@aws-sdk/client-firehose';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { lazyLogger, lazyMetrics } from '../adapters/lazy-observability';
 import { secretsManagerTokens } from '../adapters/management-token';
 import { sourceMappedLogger } from '../adapters/source-map';
-import { ENV, type QuarantinedDelivery } from '../contract';
+import { type DeliveryMessage, ENV, METRIC, type QuarantinedDelivery } from '../contract';
 import { requireEnv } from '../core/env';
+import { landingLine } from '../core/landing';
 import { type ReceiverResponse, receive, routeCheck } from '../core/receive';
 
 // Loaded on first use: a genuine delivery logs and counts nothing, so its cold start never loads them.
@@ -23,10 +26,47 @@ const metrics = lazyMetrics();
 // No --enable-source-maps here (it costs every cold start): the few errors logged are mapped when logged.
 const coreLogger = sourceMappedLogger(logger, __filename);
 const secrets = new SecretsManagerClient({});
-const sqs = new SQSClient({});
 
 const secretId = requireEnv(ENV.managementTokenSecretId);
 const queueUrl = requireEnv(ENV.deliveryQueueUrl);
+const streamName = process.env[ENV.deliveryStreamName] || undefined;
+
+// The SQS client is loaded on first use when deliveries go to Firehose: only a refused record (or a
+// quarantined delivery) needs it, and a genuine delivery's cold start should not load it.
+let sqsClient: SQSClient | undefined;
+const sqs = (): SQSClient => {
+  if (!sqsClient) {
+    const { SQSClient: Client } = require('@aws-sdk/client-sqs') as typeof import('@aws-sdk/client-sqs');
+    sqsClient = new Client({});
+  }
+  return sqsClient;
+};
+const sendMessage = async (url: string, body: string) => {
+  const { SendMessageCommand } = require('@aws-sdk/client-sqs') as typeof import('@aws-sdk/client-sqs');
+  await sqs().send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+};
+if (!streamName) sqs();
+
+// One quick retry, then the queue: a throttled stream (its per-second quota is per account and region)
+// must not turn a top-of-the-hour burst into 5xx answers, and the queue takes any rate.
+const firehose = streamName ? new FirehoseClient({ maxAttempts: 2 }) : undefined;
+const enqueue = async (message: DeliveryMessage): Promise<void> => {
+  if (firehose) {
+    try {
+      await firehose.send(
+        new PutRecordCommand({ DeliveryStreamName: streamName, Record: { Data: Buffer.from(landingLine(message)) } }),
+      );
+      return;
+    } catch (err) {
+      // Counted (the fallback is dearer per delivery and means the stream's quota is too small), not fatal.
+      metrics.count(METRIC.deliveryStreamFallbacks, 1);
+      coreLogger.warn('the delivery stream refused a record; sending it to the delivery queue', {
+        reason: (err as { name?: string }).name ?? String(err),
+      });
+    }
+  }
+  await sendMessage(queueUrl, JSON.stringify(message));
+};
 
 const token = secretsManagerTokens(secrets, secretId);
 // Set only behind a Function URL, which routes every path and method here.
@@ -39,7 +79,7 @@ const errorCallbackPath = process.env[ENV.errorCallbackPath] || undefined;
 const quarantineQueueUrl = process.env[ENV.quarantineQueueUrl];
 const quarantine = quarantineQueueUrl
   ? async (d: QuarantinedDelivery) => {
-      await sqs.send(new SendMessageCommand({ QueueUrl: quarantineQueueUrl, MessageBody: JSON.stringify(d) }));
+      await sendMessage(quarantineQueueUrl, JSON.stringify(d));
     }
   : undefined;
 
@@ -79,9 +119,7 @@ export async function handler(
         metrics,
         howToSetToken,
         quarantine,
-        enqueue: async (message) => {
-          await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message) }));
-        },
+        enqueue,
       },
     );
   } catch (err) {

@@ -146,9 +146,16 @@ describe('alarms, all wired to the alarm topic', () => {
     );
   });
 
-  it('has sixteen alarms by default (the delivery path, the workflow, the quarantine, the compaction) and no dashboard', () => {
+  it('has seventeen alarms by default (the delivery path and its stream, the workflow, the quarantine, the compaction) and no dashboard', () => {
     // The workflow's, the compaction's and the erase's failed runs are notified by free EventBridge rules.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 17);
+    // Firehose retries a failing bucket for 24 hours, then drops what it holds: paged after one.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Firehose',
+      MetricName: 'DeliveryToS3.DataFreshness',
+      Statistic: 'Maximum',
+      Threshold: 3600,
+    });
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
     expect(Object.keys(template.findOutputs('*'))).not.toContain('DashboardName');
   });
@@ -196,8 +203,8 @@ describe('alarms come with their features, and cost nothing for features that ar
       expect(rules).toMatch(new RegExp(`"stateMachineArn":\\[\\{"Ref":"${machine}`));
     for (const name of ['SilentVehicles', 'WebhookHealthy'])
       expect(alarms.filter((a) => JSON.stringify(a.Properties).includes(`"${name}"`)).length).toBeGreaterThan(0);
-    // 16 + reconcile's webhook health + the fleet check's silent vehicles + state dead letters
-    on.resourceCountIs('AWS::CloudWatch::Alarm', 19);
+    // 17 + reconcile's webhook health + the fleet check's silent vehicles + state dead letters
+    on.resourceCountIs('AWS::CloudWatch::Alarm', 20);
     on.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/AlarmTopic/) }]);
   });

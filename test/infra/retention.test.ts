@@ -61,7 +61,10 @@ describe('retention defaults', () => {
       NoncurrentVersionExpiration: { NoncurrentDays: 30 },
       AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
     });
-    expect(b.lake.some((r) => r.ExpirationInDays !== undefined)).toBe(false);
+    // Only landing objects expire (each is deleted once stored; one that could not be is kept 15 days).
+    expect(b.lake.filter((r) => r.ExpirationInDays !== undefined).map((r) => [r.Prefix, r.ExpirationInDays])).toEqual([
+      ['landing/', 15],
+    ]);
     expect(b.lake.some((r) => r.Transitions)).toBe(false);
     expect(b.lake.find((r) => r.Id === 'curated-versions')).toMatchObject({
       Prefix: 'curated/',
@@ -132,7 +135,9 @@ describe('retention set', () => {
       curatedPrefix: 'smartcar/curated',
       retention: { curated: Duration.days(9) },
     });
-    expect(c.lake.filter(deletes).every((r) => r.Prefix?.startsWith('smartcar/'))).toBe(true);
+    expect(c.lake.filter(deletes).every((r) => r.Prefix?.startsWith('smartcar/') || r.Prefix === 'landing/')).toBe(
+      true,
+    );
     expect(c.lake.find((r) => r.Id === 'curated-deliveries')?.Prefix).toBe('smartcar/curated/deliveries/');
   });
 });

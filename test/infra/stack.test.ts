@@ -9,6 +9,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { instancesOf, pickInstance, RESOURCE_NAMES } from '../../cli/stack';
+import { DeliveryBuffer } from '../../lib/landing';
 import { acknowledgeNagFindings, NagAcknowledgements } from '../../lib/nag-acknowledgements';
 import { ReceiverEndpoint } from '../../lib/receiver';
 import { SmartcarWebhooks } from '../../lib/smartcar-webhooks';
@@ -66,10 +67,11 @@ describe('functions', () => {
 });
 
 describe('least privilege', () => {
-  it('verification role: read the secret, send to the delivery and quarantine queues, write its logs', () => {
+  it('verification role: read the secret, put to the stream, send to the delivery and quarantine queues, write its logs', () => {
     const statements = statementsOf('SmartcarWebhooksReceiverVerifyFunctionRole');
     expect([...new Set(actionsOf('SmartcarWebhooksReceiverVerifyFunctionRole'))].sort()).toEqual(
       [
+        'firehose:PutRecord',
         'logs:CreateLogStream',
         'logs:PutLogEvents',
         'secretsmanager:DescribeSecret',
@@ -88,7 +90,9 @@ describe('least privilege', () => {
       { 'Fn::GetAtt': [expect.stringMatching(/ReceiverDeliveryQueue/), 'Arn'] },
       { 'Fn::GetAtt': [expect.stringMatching(/QuarantineQueue/), 'Arn'] },
     ]);
-    // No S3 at all: rejected deliveries reach the bucket through the quarantine queue and its writer.
+    // The one stream, and no S3 at all: rejected deliveries reach the bucket through the quarantine queue and its writer.
+    const put = statements.find((s) => JSON.stringify(s.Action).includes('firehose:'));
+    expect(put?.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^SmartcarWebhooksLandingStream/), 'Arn'] });
     expect(statements.some((s) => JSON.stringify(s.Action).includes('s3:'))).toBe(false);
   });
 
@@ -148,13 +152,24 @@ describe('least privilege', () => {
     expect(JSON.stringify(put?.Resource)).toMatch(/\/recovery\/\*/);
   });
 
-  it('ingest role: put objects under the raw zone, consume the queue, write its logs; never read the token', () => {
+  it('ingest role: put objects under the raw zone, read and delete landing objects, consume the queue, write its logs; never read the token', () => {
     const actions = actionsOf('SmartcarWebhooksDataLakeIngestFunctionRole');
     expect(actions.some((a) => a.startsWith('secretsmanager:'))).toBe(false);
-    expect(actions.some((a) => /^s3:Delete/.test(a))).toBe(false);
-    // It reads one object, the erasure ledger (ListBucket only makes a missing ledger NoSuchKey).
-    for (const s of statementsOf('SmartcarWebhooksDataLakeIngestFunctionRole').filter((x) =>
-      /s3:(Get|List)/.test(JSON.stringify(x.Action)),
+    // Deletes only landing objects (once stored); reads them and one other object, the erasure ledger
+    // (ListBucket only makes a missing ledger NoSuchKey).
+    const landing = statementsOf('SmartcarWebhooksDataLakeIngestFunctionRole').filter((x) =>
+      JSON.stringify(x.Action).includes('s3:Delete'),
+    );
+    expect(landing).toHaveLength(1);
+    expect(landing[0].Action).toEqual([
+      's3:GetObject',
+      's3:GetObjectVersion',
+      's3:DeleteObject',
+      's3:DeleteObjectVersion',
+    ]);
+    expect(JSON.stringify(landing[0].Resource)).toMatch(/"\/landing\/\*"/);
+    for (const s of statementsOf('SmartcarWebhooksDataLakeIngestFunctionRole').filter(
+      (x) => /s3:(Get|List)/.test(JSON.stringify(x.Action)) && x !== landing[0],
     )) {
       expect([['s3:GetObject'], 's3:GetObject', 's3:ListBucket', ['s3:ListBucket']]).toContainEqual(s.Action);
       if (JSON.stringify(s.Action).includes('GetObject'))
@@ -240,7 +255,7 @@ describe('queue', () => {
     template.resourceCountIs('AWS::SQS::Queue', 4); // deliveries and the quarantine, each with its dead-letter queue
     template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
     template.hasResourceProperties('AWS::SQS::Queue', {
-      VisibilityTimeout: 660, // 6 × the 60 s ingest timeout + the 300 s window
+      VisibilityTimeout: 420, // 6 × the 60 s ingest timeout + the 60 s window (Firehose buffers before it)
       RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
     });
     template.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 1209600 });
@@ -260,7 +275,7 @@ describe('queue', () => {
   it('feeds the ingest function in batches with partial failure reporting', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       BatchSize: 1000,
-      MaximumBatchingWindowInSeconds: 300,
+      MaximumBatchingWindowInSeconds: 60,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: 2 },
     });
@@ -310,9 +325,129 @@ describe('data lake bucket', () => {
         Rules: [
           { Id: 'raw-zone', Prefix: 'raw/', ...housekeeping },
           { Id: 'curated-versions', Prefix: 'curated/', ...housekeeping },
+          // A landing object is deleted once stored; one that could not be outlives its notification in
+          // the dead-letter queue (14 days), and nothing of a deleted one stays as a noncurrent version.
+          {
+            Id: 'landing-zone',
+            Prefix: 'landing/',
+            Status: 'Enabled',
+            ExpirationInDays: 15,
+            NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+          },
         ],
       },
     });
+  });
+});
+
+describe('delivery buffer (Firehose, the default)', () => {
+  it('a Direct PUT stream writes buffered, encrypted landing objects under landing/ of the lake bucket', () => {
+    template.resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 1);
+    template.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      DeliveryStreamType: 'DirectPut',
+      DeliveryStreamEncryptionConfigurationInput: { KeyType: 'AWS_OWNED_CMK' },
+      ExtendedS3DestinationConfiguration: Match.objectLike({
+        BucketARN: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SmartcarWebhooksDataLakeBucket'), 'Arn'] },
+        Prefix: 'landing/',
+        BufferingHints: { IntervalInSeconds: 300, SizeInMBs: 16 },
+        CompressionFormat: 'UNCOMPRESSED',
+        CloudWatchLoggingOptions: Match.objectLike({ Enabled: true }),
+      }),
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Answers Smartcar VERIFY'),
+      Environment: {
+        Variables: Match.objectLike({
+          DELIVERY_STREAM_NAME: { Ref: Match.stringLikeRegexp('^SmartcarWebhooksLandingStream') },
+        }),
+      },
+    });
+  });
+
+  it("the stream's role writes the landing zone and nothing else of the bucket", () => {
+    const statements = statementsOf('SmartcarWebhooksLandingStreamRole');
+    const objects = statements.filter((s) => JSON.stringify(s.Action).includes('s3:PutObject'));
+    expect(objects).toHaveLength(1);
+    expect(JSON.stringify(objects[0].Resource)).toMatch(/"\/landing\/\*"/);
+    expect(actionsOf('SmartcarWebhooksLandingStreamRole').some((a) => /^s3:Delete/.test(a))).toBe(false);
+  });
+
+  it('S3 tells the delivery queue of each landing object, allowed by a queue policy that needs no custom resource', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      NotificationConfiguration: {
+        QueueConfigurations: [
+          {
+            Event: 's3:ObjectCreated:*',
+            Filter: { S3Key: { Rules: [{ Name: 'prefix', Value: 'landing/' }] } },
+            Queue: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReceiverDeliveryQueue'), 'Arn'] },
+          },
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 's3.amazonaws.com' },
+            Condition: Match.objectLike({ StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } }),
+          }),
+        ]),
+      },
+    });
+    // The bucket waits for the policy (S3 checks it may send); no stack-level notifications function.
+    const bucket = Object.entries(template.findResources('AWS::S3::Bucket')).find(([id]) =>
+      id.startsWith('SmartcarWebhooksDataLakeBucket'),
+    )?.[1];
+    expect(bucket?.DependsOn).toEqual([expect.stringMatching(/ReceiverDeliveryQueuePolicy/)]);
+    expect(
+      Object.keys(template.findResources('AWS::Lambda::Function')).some((id) =>
+        id.startsWith('BucketNotificationsHandler'),
+      ),
+    ).toBe(false);
+  });
+
+  it("DeliveryBuffer.QUEUE is 0.3's buffer: no stream, no landing zone, the 300 s window", () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', { deliveryBuffer: DeliveryBuffer.QUEUE });
+    const t = Template.fromStack(stack);
+    t.resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 0);
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 1000,
+      MaximumBatchingWindowInSeconds: 300,
+    });
+    const bucket = Object.values(t.findResources('AWS::S3::Bucket')).find((b) =>
+      JSON.stringify(b).includes('raw-zone'),
+    );
+    expect(JSON.stringify(bucket)).not.toMatch(/landing|NotificationConfiguration/);
+    const policies = Object.entries(t.findResources('AWS::IAM::Policy'));
+    for (const [id, policy] of policies.filter(([id]) => /VerifyFunction|IngestFunction/.test(id)))
+      expect([id, JSON.stringify(policy)]).toEqual([id, expect.not.stringMatching(/firehose:|landing/)]);
+  });
+
+  it('checks its options', () => {
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { deliveryBufferInterval: Duration.seconds(901) })).toThrow(
+      /deliveryBufferInterval is 901 s/,
+    );
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { deliveryBufferSizeMiB: 65 })).toThrow(
+      /deliveryBufferSizeMiB is 65/,
+    );
+    expect(
+      () =>
+        new SmartcarWebhooks(bareStack(), 'W', {
+          deliveryBuffer: DeliveryBuffer.QUEUE,
+          deliveryBufferInterval: Duration.seconds(60),
+        }),
+    ).toThrow(/with DeliveryBuffer.QUEUE leave them unset/);
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { deliveryBuffer: 'kinesis' as DeliveryBuffer })).toThrow(
+      /deliveryBuffer "kinesis" is not a buffer/,
+    );
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { rawPrefix: 'landing/raw' })).toThrow(/overlaps landing\//);
+    expect(settingsFromContext((k) => ({ deliveryBuffer: 'queue' })[k])).toMatchObject({ deliveryBuffer: 'queue' });
+    expect(() => settingsFromContext((k) => ({ deliveryBuffer: 'kinesis' })[k])).toThrow(
+      /Context "deliveryBuffer" must be firehose or queue/,
+    );
   });
 });
 
@@ -552,6 +687,7 @@ describe('bring your own', () => {
               NoncurrentVersionExpiration: { NoncurrentDays: 3 },
             }),
             Match.objectLike({ Id: 'curated-versions', NoncurrentVersionExpiration: { NoncurrentDays: 3 } }),
+            Match.objectLike({ Id: 'landing-zone', ExpirationInDays: 15 }),
           ],
         },
       }),
@@ -619,6 +755,9 @@ describe('cdk-nag (AwsSolutions)', () => {
       'AwsSolutions-IAM5[Resource::*]': 5,
       'AwsSolutions-IAM5[Resource::<ref>/quarantine/*]': 3,
       'AwsSolutions-IAM5[Resource::<ref>/raw/*]': 4,
+      // The delivery stream writes landing objects; the ingest function reads and deletes them; the erase
+      // function rewrites the ones that hold an erased subject.
+      'AwsSolutions-IAM5[Resource::<ref>/landing/*]': 3,
       'AwsSolutions-IAM5[Resource::<ref>/reconcile/*]': 2,
       // The erase function: receipts and the pending ids of a running erasure in the work bucket.
       'AwsSolutions-IAM5[Resource::<ref>/erasures/pending/*]': 1,
