@@ -172,7 +172,9 @@ export class Landing extends Construct {
     const name = cfnBucket.bucketName;
     const source =
       name !== undefined && !Token.isUnresolved(name)
-        ? { ArnEquals: { 'aws:SourceArn': stack.formatArn({ service: 's3', region: '', account: '', resource: name }) } }
+        ? {
+            ArnEquals: { 'aws:SourceArn': stack.formatArn({ service: 's3', region: '', account: '', resource: name }) },
+          }
         : { ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 's3', region: '', account: '', resource: '*' }) } };
     const policy = queue.addToResourcePolicy(
       new iam.PolicyStatement({
