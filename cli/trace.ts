@@ -5,7 +5,7 @@
  * changed signals, errors and subscription changes.
  * - Locally it reads the lake directory (and $LOCAL_WORKFLOW_DIR's reports); DuckDB answers for the
  *   curated layer.
- * - With `--stack` (or the resources as flags) it asks S3, SQS (the dead-letter queue, peeked: never
+ * - With `--stack` (or the resources as flags) it asks S3 (the raw and landing zones), SQS (the dead-letter queue, peeked: never
  *   consumed), DynamoDB (the state table) and Athena, through the stack's workgroup, for the scans.
  * It prints no body, token or signature: ids, keys, times, types and signal values only.
  * Locally an eventId the curated layer knows is looked for in its first copy's hours and the objects not
@@ -18,7 +18,8 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aw
 import { decodeStateItem, isStateItem } from '../lambda/adapters/dynamodb-state-store';
 import { s3Keys } from '../lambda/adapters/recovery';
 import { getObjectBytes } from '../lambda/adapters/s3-objects';
-import { DEFAULT_RAW_PREFIX } from '../lambda/contract';
+import { DEFAULT_LANDING_PREFIX, DEFAULT_RAW_PREFIX } from '../lambda/contract';
+import { landingMessages } from '../lambda/core/landing';
 import {
   type Finding,
   type LakeReader,
@@ -50,6 +51,8 @@ const DEPLOYED_FLAGS = [
 
 /** Messages a peek of the dead-letter queue looks at, at most. */
 const PEEK_LIMIT = 100;
+/** Landing objects (up to the stream's buffer size each, 16 MiB by default) a trace reads, at most. */
+export const LANDING_PEEK_LIMIT = 50;
 
 export interface TraceDeps {
   /** Stands in for Athena (tests: moto runs no SQL). */
@@ -70,7 +73,7 @@ export async function main(argv: string[] = process.argv.slice(2), deps: TraceDe
     if (deployed) {
       if (str(args, 'lake-dir'))
         throw new UsageError('--lake-dir is for the local lake, not with --stack or resource flags');
-      const sources = await deployedSources(await Resources.of(args), deps);
+      const sources = await deployedSources(await Resources.of(args), deps, since);
       result = await trace(id, since, sources, { fullScan: flag(args, 'full-scan') });
     } else {
       const lakeDir = lakeDirOf(args);
@@ -108,7 +111,7 @@ function sinceOf(args: ParsedArgs): Date {
 // ---------------------------------------------------------------------------------------------------
 
 /** The stack's (or the flags') resources as trace's readers; the optional parts are left out when absent. */
-export async function deployedSources(resources: Resources, deps: TraceDeps = {}): Promise<TraceSources> {
+export async function deployedSources(resources: Resources, deps: TraceDeps = {}, since?: Date): Promise<TraceSources> {
   const s3 = deps.s3 ?? new S3Client({});
   const bucket = resources.required('bucket', 'LakeBucketName', 'the lake bucket');
   const rawPrefix = (resources.optional(undefined, 'RawPrefix') ?? DEFAULT_RAW_PREFIX).replace(/^\/+|\/+$/g, '');
@@ -127,7 +130,10 @@ export async function deployedSources(resources: Resources, deps: TraceDeps = {}
     lake: engine ? athenaLakeReader(s3, bucket, engine, db) : s3LakeReader(s3, bucket, rawPrefix),
     curated: engine ? sqlCuratedIndex(engine, athenaDialect(db).table, uri) : undefined,
     quarantine: quarantineBucket ? s3QuarantineReader(s3, quarantineBucket) : undefined,
-    waiting: dlqUrl ? [dlqPeeker(deps.sqs ?? new SQSClient({}), dlqUrl)] : [],
+    waiting: [
+      landingPeeker(s3, bucket, DEFAULT_LANDING_PREFIX, since),
+      ...(dlqUrl ? [dlqPeeker(deps.sqs ?? new SQSClient({}), dlqUrl)] : []),
+    ],
     state: stateTable ? dynamoStateReader(deps.dynamodb ?? new DynamoDBClient({}), stateTable) : undefined,
     reports: workBucket ? s3ReportReader(s3, workBucket) : undefined,
   };
@@ -235,6 +241,56 @@ export function dlqPeeker(sqs: SQSClient, queueUrl: string): WaitingReader {
     },
   };
   return reader;
+}
+
+/**
+ * The landing zone (`landing/` in the lake bucket): objects the delivery stream wrote that ingest has not
+ * stored and deleted yet (minutes normally; days when their notification is in the dead-letter queue), one
+ * delivery a line, each a message named `<key>#<line>` as ingest names it. Keys carry the hour Firehose
+ * wrote them (`landing/YYYY/MM/DD/HH/…`, UTC), so the listing starts at `since`'s hour; at most
+ * {@link LANDING_PEEK_LIMIT} objects are read, oldest first, and the description says when there were more.
+ */
+export function landingPeeker(s3: S3Client, bucket: string, landingPrefix: string, since?: Date): WaitingReader {
+  const prefix = `${landingPrefix.replace(/^\/+|\/+$/g, '')}/`;
+  let read = 0;
+  let more = false;
+  return {
+    get describe() {
+      return `landing zone s3://${bucket}/${prefix} (${read} object(s) read${more ? `, the first ${LANDING_PEEK_LIMIT}: more are waiting` : ''}; accepted, not yet written to the lake)`;
+    },
+    async peek() {
+      const hour = since?.toISOString().slice(0, 13).replace(/[-T]/g, '/');
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = await s3.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            // Every key of since's hour and later sorts after `landing/YYYY/MM/DD/HH`.
+            StartAfter: token || !hour ? undefined : `${prefix}${hour}`,
+            ContinuationToken: token,
+            MaxKeys: LANDING_PEEK_LIMIT + 1 - keys.length,
+          }),
+        );
+        for (const o of out.Contents ?? []) if (o.Key?.startsWith(prefix)) keys.push(o.Key);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token && keys.length <= LANDING_PEEK_LIMIT);
+      more = keys.length > LANDING_PEEK_LIMIT;
+      const messages: { id: string; body: string }[] = [];
+      read = 0;
+      for (const key of keys.slice(0, LANDING_PEEK_LIMIT)) {
+        const bytes = await getObjectBytes(s3, bucket, key).catch((err: { name?: string }) => {
+          if (err?.name === 'NoSuchKey') return undefined; // ingested and deleted since the listing
+          throw err;
+        });
+        if (!bytes) continue;
+        read++;
+        messages.push(...landingMessages(key, bytes));
+      }
+      return messages;
+    },
+  };
 }
 
 /** The state table's items of one vehicle (lambda/adapters/dynamodb-state-store.ts), as one state per mode. */

@@ -6,7 +6,7 @@
  *
  * check the input → take the compaction lock → write the ledger entry (a real run) → wait out the ingest
  * function's cached ledger → sweep the raw zone a page of ERASE_PAGE_SIZE (1,000) objects at a time →
- * the curated layer, state, dedupe, quarantine, dead letters, reports, Athena results (one task each) →
+ * the curated layer, state, dedupe, landing, quarantine, dead letters, reports, Athena results (one task each) →
  * Smartcar (when asked) → complete the ledger entry, store the receipt, give the lock back.
  *
  * A failure gives the lock back and fails with its cause in one line; the ledger entry stays `started`
@@ -27,6 +27,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import {
+  DEFAULT_LANDING_PREFIX,
+  ENV,
   ERASE_ENV,
   ERASE_FUNCTION_TIMEOUT_SECONDS,
   ERASE_INGEST_WAIT_SECONDS,
@@ -94,6 +96,7 @@ const PLACES: readonly [string, string][] = [
   ['curated', 'Erase curated rows'],
   ['state', 'Erase vehicle state'],
   ['dedupe', 'Erase dedupe items'],
+  ['landing', 'Erase landing deliveries'],
   ['quarantine', 'Erase quarantined deliveries'],
   ['dead-letters', 'Erase dead letters'],
   ['reports', 'Erase run reports'],
@@ -115,6 +118,7 @@ export class Erasure extends Construct {
     const env: Record<string, string> = {
       [ERASE_ENV.lakeBucketName]: props.lakeBucket.bucketName,
       [ERASE_ENV.lakeRawPrefix]: props.rawPrefix,
+      [ENV.landingPrefix]: DEFAULT_LANDING_PREFIX,
       [ERASE_ENV.workBucketName]: props.workBucket.bucketName,
       [ERASE_ENV.deadLetterQueueUrl]: props.deadLetterQueue.queueUrl,
     };
@@ -198,6 +202,13 @@ export class Erasure extends Construct {
       rawActions,
       [`${props.rawPrefix}/*`],
       'The erasure rewrites or deletes the raw-zone objects holding the subject (generated keys) and their old versions.',
+    );
+    // Always: with the queue buffer too, landing objects an earlier Firehose configuration left may wait there.
+    objects(
+      props.lakeBucket,
+      rawActions,
+      [`${DEFAULT_LANDING_PREFIX}/*`],
+      "The erasure rewrites or deletes landing objects holding the subject (the delivery stream's generated keys) and their old versions.",
     );
     objects(props.lakeBucket, ['s3:GetObject', 's3:PutObject'], [ERASURE_LEDGER_KEY], '');
     objects(

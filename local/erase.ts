@@ -14,7 +14,7 @@ import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { RECOVERY_PREFIX } from '../lambda/contract';
+import { DEFAULT_LANDING_PREFIX, RECOVERY_PREFIX } from '../lambda/contract';
 import {
   containsId,
   type ErasureContext,
@@ -23,7 +23,7 @@ import {
   rawZonePlace,
   type Subject,
 } from '../lambda/core/erasure';
-import { bodyNamesSubject, deliveryBelongs } from '../lambda/core/erasure-places';
+import { bodyNamesSubject, deliveryBelongs, pruneLanding } from '../lambda/core/erasure-places';
 import {
   decodeQuarantined,
   quarantineObjectInfo,
@@ -367,6 +367,58 @@ export function quarantinePlace(lakeDir: string): ErasurePlace {
   };
 }
 
+/**
+ * `<lake>/landing/`: the objects the local receiver's flush wrote (the delivery stream's stand-in) and has
+ * not ingested yet (one a failed or interrupted flush left, or one `npm start` never got to), one
+ * delivery a line. The subject's deliveries received before the erasure go; an object keeping others is
+ * rewritten (their lines byte for byte, atomically), one left empty is deleted. A crashed write's
+ * `*.tmp` there is searched the same way (leftovers leaves `landing/` to this place, so that other
+ * people's deliveries in it stay). A receiver flushing meanwhile may ingest an object again after its
+ * rewrite: the subject's deliveries stay out by the ledger's filter, the others may be stored twice, which
+ * the views absorb (they count an event once).
+ */
+export function landingPlace(lakeDir: string, landingPrefix = DEFAULT_LANDING_PREFIX): ErasurePlace {
+  return {
+    place: 'landing',
+    async erase(context) {
+      const root = path.join(lakeDir, landingPrefix);
+      const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+      const files = entries
+        .filter((e) => e.isFile())
+        .map((e) => path.join(e.parentPath, e.name))
+        .sort();
+      let found = 0;
+      let rewritten = 0;
+      let deleted = 0;
+      for (const file of files) {
+        const text = await readIfExists(file);
+        if (text === undefined) continue; // ingested and deleted meanwhile
+        const pruned = pruneLanding(text, context.subject, context.erasedAt);
+        if (pruned.removed === 0) continue;
+        found += pruned.removed;
+        if (context.dryRun) continue;
+        if (pruned.kept === 0) {
+          await rm(file, { force: true });
+          deleted++;
+        } else {
+          await replaceFile(file, pruned.text);
+          rewritten++;
+        }
+      }
+      return {
+        place: 'landing',
+        where: root,
+        unit: 'deliveries',
+        found,
+        removed: context.dryRun ? 0 : found,
+        rewritten,
+        deleted,
+        note: `${files.length} landing files searched`,
+      };
+    },
+  };
+}
+
 /** A spool folder (`.spool`, `.quarantine-spool`): pending deliveries of the subject received before the erasure. */
 export function spoolPlace(lakeDir: string, folder: string): ErasurePlace {
   return {
@@ -517,7 +569,8 @@ export interface LocalPlacesOptions {
 /**
  * Files a crashed write left behind (`*.tmp`, written and renamed into place when a write succeeds): never
  * read by anything, but they may hold the subject. One that does is deleted (gzip ones are inflated to be
- * searched). The erasure ledger's folder is not looked at.
+ * searched). The erasure ledger's folder is not looked at, nor `landing/` ({@link landingPlace} rewrites
+ * its files line by line).
  */
 export function leftoversPlace(lakeDir: string): ErasurePlace {
   return {
@@ -528,7 +581,10 @@ export function leftoversPlace(lakeDir: string): ErasurePlace {
       for (const e of entries) {
         if (!e.isFile() || !e.name.endsWith('.tmp')) continue;
         const file = path.join(e.parentPath, e.name);
-        if (path.relative(lakeDir, file).startsWith(`erasures${path.sep}`)) continue;
+        const relative = path.relative(lakeDir, file);
+        // The ledger's folder is not looked at; landing files hold other people's deliveries: landingPlace's.
+        if (relative.startsWith(`erasures${path.sep}`) || relative.startsWith(`${DEFAULT_LANDING_PREFIX}${path.sep}`))
+          continue;
         const bytes = await readFile(file).catch(() => undefined);
         if (!bytes) continue;
         let text = bytes.toString('utf8');
@@ -554,6 +610,7 @@ export function localErasurePlaces(lakeDir: string, options: LocalPlacesOptions 
     rawZonePlace(directoryLake(lakeDir), rawPrefix, path.join(lakeDir, rawPrefix)),
     curatedPlace(lakeDir),
     stateFilePlace(lakeDir),
+    landingPlace(lakeDir),
     quarantinePlace(lakeDir),
     spoolPlace(lakeDir, '.spool'),
     spoolPlace(lakeDir, '.quarantine-spool'),

@@ -1,12 +1,13 @@
 /**
  * `trace`'s readers for the local world: the lake directory (raw zone pruned by partition folders, the
- * curated layer through DuckDB, the quarantine), the receiver's spools, the state file and the local
+ * curated layer through DuckDB, the quarantine), the receiver's spools and landing zone, the state file and the local
  * workflow folder's reports. The same questions deployed go to S3, Athena, SQS and DynamoDB (cli/trace.ts).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { type QueryEngine, type Row, sqlCuratedIndex, sqlLiteral } from '../cli/query-engine';
-import type { QuarantinedDelivery } from '../lambda/contract';
+import { DEFAULT_LANDING_PREFIX, type QuarantinedDelivery } from '../lambda/contract';
+import { landingMessages } from '../lambda/core/landing';
 import type {
   LakeReader,
   QuarantineReader,
@@ -114,7 +115,31 @@ export function localQuarantineReader(lakeDir: string): QuarantineReader {
   };
 }
 
-/** The receiver's spools: accepted deliveries not yet written, rejected ones not yet quarantined. */
+/**
+ * The landing zone (`<lake>/landing/`): objects the receiver's flush wrote and has not ingested yet, one
+ * delivery a line; each line is a message named `<key>#<line>` as ingest names it.
+ */
+export function localLandingReader(lakeDir: string, landingPrefix = DEFAULT_LANDING_PREFIX): WaitingReader {
+  return {
+    describe: `landing zone ${path.join(lakeDir, landingPrefix)} (accepted, not yet written to the lake)`,
+    async peek() {
+      const out: { id: string; body: string }[] = [];
+      for (const key of (await listLakeKeys(lakeDir, landingPrefix)).sort()) {
+        const bytes = await getLakeObject(lakeDir, key).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined; // ingested and deleted since the listing
+          throw err;
+        });
+        if (bytes) out.push(...landingMessages(key, bytes));
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * The receiver's spools and landing zone: accepted deliveries not yet written, rejected ones not yet
+ * quarantined.
+ */
 export function localWaitingReaders(lakeDir: string): WaitingReader[] {
   const spool = new Spool(path.join(lakeDir, '.spool'));
   const rejected = new Spool<QuarantinedDelivery>(path.join(lakeDir, '.quarantine-spool'));
@@ -123,6 +148,7 @@ export function localWaitingReaders(lakeDir: string): WaitingReader[] {
       describe: `spool ${path.join(lakeDir, '.spool')} (accepted, not yet written to the lake)`,
       peek: () => spool.pending(),
     },
+    localLandingReader(lakeDir),
     {
       describe: `quarantine spool ${path.join(lakeDir, '.quarantine-spool')} (rejected, not yet quarantined)`,
       peek: () => rejected.pending(),

@@ -1,7 +1,7 @@
 /**
  * The deployed stack's erasure places (see lambda/core/erasure.ts), shared by `erase --stack`
  * (scripts/ops/erase-deployed.ts) and the erase state machine's function (lambda/erase): the raw zone in the
- * lake bucket (old versions included), the state and dedupe tables, the quarantine bucket, the dead-letter
+ * lake bucket (old versions included), the landing zone beside it, the state and dedupe tables, the quarantine bucket, the dead-letter
  * queues, the work bucket's run reports and the Athena results bucket. Each is idempotent (a rerun finds
  * what an interrupted run left) and touches nothing but the subject's data.
  */
@@ -18,14 +18,20 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { QUARANTINE_PREFIX } from '../contract';
+import { DEFAULT_LANDING_PREFIX, QUARANTINE_PREFIX } from '../contract';
 import {
   type ErasureContext,
   type ErasurePlace,
@@ -37,11 +43,11 @@ import {
   rawPlaceResult,
   rawZonePlace,
 } from '../core/erasure';
-import { deliveryBelongs, messageBelongs, pruneReport } from '../core/erasure-places';
+import { deliveryBelongs, messageBelongs, pruneLanding, pruneReport } from '../core/erasure-places';
 import { dedupeKey } from '../core/seen-store';
 import { withoutEvents } from '../core/vehicle-state';
 import { decodeStateItem, encodeStateItem, isStateItem, STATE_WRITE_ATTEMPTS } from './dynamodb-state-store';
-import { type ListableObjects, s3ErasableObjects } from './erasure-stores';
+import { deleteNoncurrentVersions, type ListableObjects, s3ErasableObjects } from './erasure-stores';
 import { listVersionsUnder } from './s3-objects';
 
 type Item = Record<string, { S: string }>;
@@ -162,6 +168,112 @@ export function rawVersionsPlace(s3: S3Client, bucket: string, rawPrefix: string
 }
 
 export { rawPlaceResult };
+
+// ---------------------------------------------------------------------------------------------------
+// Landing zone
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * The landing zone (`landing/` in the lake bucket): objects the delivery stream wrote, one authentic
+ * delivery a line, that the ingest function has not stored and deleted yet: for minutes normally, up to the
+ * lifecycle's 15 days when ingest could not store one (its notification then waits in the dead-letter
+ * queue). Each object holding the subject's deliveries received before the erasure is rewritten without
+ * them (the other lines byte for byte) or deleted when none is left, and then every old version of its key
+ * goes (each is an earlier copy of it). An old version whose current object does not hold the subject
+ * (an interrupted rewrite, one behind the lifecycle's delete marker) is deleted when it holds the subject.
+ * A dry run counts.
+ *
+ * Racing ingest: ingest may read an object while this rewrites it. The subject's records stay out of the
+ * lake all the same, because ingest drops erased subjects' records by the erasure ledger, written before
+ * this runs. The rewritten object raises a new notification and is ingested again (its version and line
+ * numbers are new): the other deliveries in it may be stored twice, which the views absorb (they count an
+ * event once). An old version deleted before ingest read it reads as "already ingested": the new version's
+ * notification carries its deliveries.
+ */
+export function landingPlace(s3: S3Client, bucket: string, landingPrefix = DEFAULT_LANDING_PREFIX): ErasurePlace {
+  const prefix = `${landingPrefix.replace(/^\/+|\/+$/g, '')}/`;
+  /** The text of one version; undefined when ingest deleted it meanwhile. */
+  const read = async (key: string, versionId: string) => {
+    try {
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+      const bytes = await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+      return Buffer.from(bytes).toString('utf8');
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name === 'NoSuchKey' || name === 'NoSuchVersion') return undefined;
+      throw err;
+    }
+  };
+  return {
+    place: 'landing',
+    async erase(context) {
+      const byKey = new Map<string, { versionId: string; latest: boolean; marker: boolean }[]>();
+      for (const v of await listVersionsUnder(s3, bucket, prefix))
+        byKey.set(v.key, [
+          ...(byKey.get(v.key) ?? []),
+          { versionId: v.versionId, latest: v.isLatest, marker: v.deleteMarker },
+        ]);
+      const r = { found: 0, rewritten: 0, deleted: 0, versionsDeleted: 0, objects: 0, oldVersions: 0 };
+      for (const [key, versions] of [...byKey].sort(([a], [b]) => a.localeCompare(b))) {
+        const current = versions.find((v) => v.latest && !v.marker);
+        const text = current ? await read(key, current.versionId) : undefined;
+        if (text !== undefined) {
+          r.objects++;
+          const pruned = pruneLanding(text, context.subject, context.erasedAt);
+          if (pruned.removed > 0) {
+            r.found += pruned.removed;
+            if (context.dryRun) continue;
+            if (pruned.kept === 0) {
+              await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+              r.deleted++;
+            } else {
+              await s3.send(
+                new PutObjectCommand({
+                  Bucket: bucket,
+                  Key: key,
+                  Body: pruned.text,
+                  ContentType: 'application/x-ndjson',
+                }),
+              );
+              r.rewritten++;
+            }
+            // Every older copy of it (and the delete marker just made): the subject is in them.
+            r.versionsDeleted += await deleteNoncurrentVersions(s3, bucket, key);
+            continue;
+          }
+        }
+        // The current object is clean or gone: old versions are searched one by one.
+        const dropped = new Set<string>();
+        for (const v of versions.filter((x) => !x.latest && !x.marker)) {
+          const old = await read(key, v.versionId);
+          if (old === undefined) continue;
+          const pruned = pruneLanding(old, context.subject, context.erasedAt);
+          if (pruned.removed === 0) continue;
+          r.oldVersions++;
+          for (const line of pruned.dropped) dropped.add(line);
+          if (context.dryRun) continue;
+          await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: v.versionId }));
+          r.versionsDeleted++;
+        }
+        r.found += dropped.size;
+      }
+      return {
+        place: 'landing',
+        where: `s3://${bucket}/${prefix}`,
+        unit: 'deliveries',
+        found: r.found,
+        removed: context.dryRun ? 0 : r.found,
+        rewritten: r.rewritten,
+        deleted: r.deleted,
+        versionsDeleted: r.versionsDeleted,
+        note:
+          `${r.objects} landing objects searched` +
+          (r.oldVersions > 0 ? `; ${r.oldVersions} old versions held the subject without their current object` : '') +
+          "; deliveries still in the delivery stream's buffer land later and are dropped by ingest's ledger filter",
+      };
+    },
+  };
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Tables
@@ -675,6 +787,8 @@ export async function releaseLockOfExecution(
 export interface DeployedLocations {
   readonly lakeBucket: string;
   readonly rawPrefix: string;
+  /** The landing zone's prefix in the lake bucket. @default DEFAULT_LANDING_PREFIX */
+  readonly landingPrefix?: string;
   readonly workBucket: string;
   readonly stateTable?: string;
   readonly dedupTable?: string;
@@ -701,7 +815,7 @@ export interface PlaceSlots {
 
 /**
  * The places after the raw zone, in order, by name (the state machine runs them one task each): the
- * curated layer (slot), state, dedupe, quarantine, dead letters, reports, Athena results, Smartcar (slot).
+ * curated layer (slot), state, dedupe, landing, quarantine, dead letters, reports, Athena results, Smartcar (slot).
  */
 export function deployedPlaces(
   where: DeployedLocations,
@@ -714,6 +828,8 @@ export function deployedPlaces(
   if (slots.curated) places.set('curated', slots.curated);
   if (where.stateTable) places.set('state', stateTablePlace(clients.ddb, where.stateTable));
   if (where.dedupTable) places.set('dedupe', dedupeTablePlace(clients.ddb, where.dedupTable));
+  // Always: with the queue buffer too, objects an earlier Firehose configuration left may still wait there.
+  places.set('landing', landingPlace(clients.s3, where.lakeBucket, where.landingPrefix));
   if (where.quarantineBucket) places.set('quarantine', quarantinePlace(clients.s3, where.quarantineBucket));
   const queues = [
     where.deadLetterQueueUrl ? { name: 'delivery dead letters', url: where.deadLetterQueueUrl } : undefined,

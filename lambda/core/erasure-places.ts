@@ -78,6 +78,44 @@ export function messageBelongs(body: string, sentAt: Date | undefined, subject: 
 
 const sentBefore = (sentAt: Date | undefined, before: Date) => sentAt === undefined || sentAt < before;
 
+/** One landing object without the subject's deliveries (see {@link pruneLanding}). */
+export interface PrunedLanding {
+  /** The subject's deliveries dropped. */
+  readonly removed: number;
+  /** The deliveries kept. */
+  readonly kept: number;
+  /** The lines dropped, as they were (their copies in older versions of the object are the same bytes). */
+  readonly dropped: readonly string[];
+  /** The object's new text: the kept lines byte for byte, each newline-terminated. */
+  readonly text: string;
+}
+
+/**
+ * A landing object (NDJSON, one {@link DeliveryMessage} a line, as the delivery stream writes them) without
+ * the subject's deliveries received before `before`, by {@link deliveryBelongs}: the rule of the dead-letter
+ * queue and the local spool. A line that is not a delivery goes only when it names the id (whole ids).
+ */
+export function pruneLanding(text: string, subject: Subject, before: Date): PrunedLanding {
+  const kept: string[] = [];
+  const dropped: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let belongs: boolean;
+    try {
+      const message = JSON.parse(line) as Partial<DeliveryMessage> | null;
+      belongs =
+        typeof message?.bodyBase64 === 'string'
+          ? deliveryBelongs(message as DeliveryMessage, subject, before)
+          : containsId(line, subject.id);
+    } catch {
+      belongs = containsId(line, subject.id);
+    }
+    if (belongs) dropped.push(line);
+    else kept.push(line);
+  }
+  return { removed: dropped.length, kept: kept.length, dropped, text: kept.map((l) => `${l}\n`).join('') };
+}
+
 /** What {@link pruneReport} decided for one report object. */
 export type PrunedReport = { action: 'keep' } | { action: 'delete' } | { action: 'rewrite'; value: unknown };
 
@@ -135,6 +173,9 @@ export const DEPLOYED_OUTSIDE: readonly string[] = [
     'copies your team added are outside this stack: erase there too.',
   "Athena: the erasure's own statements name the id, and Athena keeps query history (the statement text) for 45 " +
     'days; it cannot be deleted sooner. Query results are in the results bucket, which this erasure searched.',
+  "Kinesis Data Firehose: deliveries still in the delivery stream's buffer (up to its buffering interval, 5 minutes by " +
+    'default; up to 24 hours while it cannot write to S3) could not be reached; they land in landing/ afterwards, and ' +
+    "ingest drops the subject's by the erasure ledger's filter.",
   'Dead-letter messages in flight (received by another reader when this ran) were not seen; ingest drops any of ' +
     "them it is handed again, by the erasure ledger's filter.",
 ];

@@ -5,7 +5,7 @@
  *   erasure id, or `{valid: false, reason}` (one line, never the id) for the state machine to fail with;
  * - `lock`, `begin`: the compaction lock, then the ledger's `started` entry (a real run);
  * - `sweep`: one page of the raw zone after a cursor, adding to the counts;
- * - `place`: one of the other places (state, dedupe, quarantine, dead-letters, reports, athena-results,
+ * - `place`: one of the other places (state, dedupe, landing, quarantine, dead-letters, reports, athena-results,
  *   and the curated and smartcar slots);
  * - `finish`: the ledger entry completed, the receipt in the work bucket, the lock given back;
  * - `abort`: the lock given back after a failure, and the error as one line.
@@ -29,7 +29,14 @@ import {
 } from '../adapters/erasure-places';
 import { curatedSlot, type SlotConfig, smartcarSlot } from '../adapters/erasure-slots';
 import { deleteNoncurrentVersions, s3LedgerStore, s3ReceiptStore } from '../adapters/erasure-stores';
-import { DEFAULT_RAW_PREFIX, ERASE_ENV, ERASE_FUNCTION_TIMEOUT_SECONDS, ERASE_PAGE_SIZE } from '../contract';
+import {
+  DEFAULT_LANDING_PREFIX,
+  DEFAULT_RAW_PREFIX,
+  ENV,
+  ERASE_ENV,
+  ERASE_FUNCTION_TIMEOUT_SECONDS,
+  ERASE_PAGE_SIZE,
+} from '../contract';
 import {
   beginErasure,
   completeErasure,
@@ -81,6 +88,7 @@ export const PLACE_ORDER = [
   'curated',
   'state',
   'dedupe',
+  'landing',
   'quarantine',
   'dead-letters',
   'reports',
@@ -134,6 +142,7 @@ function locations(): DeployedLocations & { lockTable?: string; pageSize: number
     lakeBucket,
     workBucket,
     rawPrefix: env(ERASE_ENV.lakeRawPrefix) ?? DEFAULT_RAW_PREFIX,
+    landingPrefix: env(ENV.landingPrefix) ?? DEFAULT_LANDING_PREFIX,
     stateTable: env(ERASE_ENV.stateTableName),
     dedupTable: env(ERASE_ENV.dedupTableName),
     quarantineBucket: env(ERASE_ENV.quarantineBucketName),

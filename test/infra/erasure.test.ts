@@ -3,7 +3,7 @@
  * without execution data, the output the console needs, and the alarm on failed runs.
  */
 import { Match } from 'aws-cdk-lib/assertions';
-import { ERASE_ENV, ERASE_INGEST_WAIT_SECONDS } from '../../lambda/contract';
+import { ENV, ERASE_ENV, ERASE_INGEST_WAIT_SECONDS } from '../../lambda/contract';
 import { allStates, definitionFromTemplate } from '../../local/workflow-runner';
 import { synthStack } from '../support/synth';
 
@@ -33,6 +33,7 @@ it('runs one function with every place it reaches named in its environment, 15 m
     ERASE_ENV.deadLetterQueueUrl,
     ERASE_ENV.athenaResultsBucketName,
     ERASE_ENV.lockTableName,
+    ENV.landingPrefix,
   ])
     expect(env).toContain(name);
   // The default stack has neither the state nor the dedupe table: those places are off.
@@ -76,6 +77,16 @@ it('grants only the object, queue and lock actions the places use, each under th
     'secretsmanager:GetSecretValue',
     'secretsmanager:DescribeSecret',
   ]);
+  // The landing zone: read, rewritten and deleted with its old versions, there and nowhere else.
+  const landing = statements.filter((x) => JSON.stringify(x.Resource).includes('/landing/*'));
+  expect(landing).toHaveLength(1);
+  expect(actions(landing[0]).sort()).toEqual([
+    's3:DeleteObject',
+    's3:DeleteObjectVersion',
+    's3:GetObject',
+    's3:GetObjectVersion',
+    's3:PutObject',
+  ]);
   // Glue: the catalog, the database and the two curated tables, nothing else.
   const glue = statements.filter((x) => actions(x).some((a) => a.startsWith('glue:')));
   expect(JSON.stringify(glue.map((x) => x.Resource))).toMatch(/table\/[^"]*\/curated_deliveries"/);
@@ -85,7 +96,7 @@ it('grants only the object, queue and lock actions the places use, each under th
   for (const s of statements.filter((x) => actions(x).some((a) => /^s3:(Put|Delete)/.test(a)))) {
     const resources = JSON.stringify(s.Resource);
     expect(resources).toMatch(
-      /\/(raw|runs|reconcile|quarantine|curated\/(deliveries|signals)|erasures\/(pending|receipts|staging))\/\*"|ResultsBucket[^"]*"?,"Arn"\]\},"\/\*"|erasures\/ledger\.json"/,
+      /\/(raw|landing|runs|reconcile|quarantine|curated\/(deliveries|signals)|erasures\/(pending|receipts|staging))\/\*"|ResultsBucket[^"]*"?,"Arn"\]\},"\/\*"|erasures\/ledger\.json"/,
     );
   }
 });
@@ -102,6 +113,10 @@ it('is a state machine that logs errors only, without execution data, and loops 
   // The lead's slots: the curated layer always, Smartcar only when asked.
   expect(states.get('Erase curated rows')?.Parameters).toMatchObject({ action: 'place', place: 'curated' });
   expect(states.get('Erase at Smartcar')?.Parameters).toMatchObject({ action: 'place', place: 'smartcar' });
+  // The landing zone (deliveries the stream wrote that ingest has not stored yet), before the quarantine.
+  expect(states.get('Erase landing deliveries')?.Parameters).toMatchObject({ action: 'place', place: 'landing' });
+  expect(states.get('Erase dedupe items')?.Next).toBe('Erase landing deliveries');
+  expect(states.get('Erase landing deliveries')?.Next).toBe('Erase quarantined deliveries');
   expect(states.get('Bad input')).toMatchObject({
     Type: 'Fail',
     Error: 'Erasure.BadInput',

@@ -13,6 +13,7 @@ import type { QueryEngine, Row } from '../../cli/query-engine';
 import { main as traceMain } from '../../cli/trace';
 import { dynamoStateStore } from '../../lambda/adapters/dynamodb-state-store';
 import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord } from '../../lambda/core/lake';
+import { landingLine } from '../../lambda/core/landing';
 import { quarantineObjectKey } from '../../lambda/core/quarantine';
 import { statesOf } from '../../lambda/core/vehicle-state';
 import { runInProcess } from '../support/cli';
@@ -67,6 +68,28 @@ beforeAll(async () => {
   ].map((b) => toLakeRecord(deliveryMessage(b, at.toISOString()), at));
   rawKey = objectKey(partitionPrefix('smartcar/raw', partitionOf(records[0])), records, ['m1']);
   await s3.send(new PutObjectCommand({ Bucket: 'trace-lake', Key: rawKey, Body: encodeNdjsonGzip(records) }));
+
+  // Accepted, in a landing object the delivery stream wrote this hour; ingest has not stored it yet.
+  const stamp = new Date(now).toISOString().slice(0, 13).replace(/[-T]/g, '/');
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: 'trace-lake',
+      Key: `landing/${stamp}/stream-1-x`,
+      Body: [
+        landingLine(deliveryMessage(vehicleState('evt-o', { vehicleId: 'veh-o' }), at.toISOString())),
+        landingLine(deliveryMessage(vehicleState('evt-landed', { vehicleId: 'veh-l' }), at.toISOString())),
+      ].join(''),
+    }),
+  );
+  // An hour before --since: not listed.
+  const early = new Date(now - 3 * 3_600_000).toISOString().slice(0, 13).replace(/[-T]/g, '/');
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: 'trace-lake',
+      Key: `landing/${early}/stream-1-y`,
+      Body: landingLine(deliveryMessage(vehicleState('evt-early', { vehicleId: 'veh-e' }), at.toISOString())),
+    }),
+  );
 
   const rejected = {
     v: 1,
@@ -161,6 +184,20 @@ it('the dead-letter queue is peeked, not consumed; the quarantine keeps no signa
   expect(q.stdout).toMatch(/Quarantine: quarantine\/dt=\S+:1/);
   expect(q.stdout).toMatch(/reason: SC-Signature did not match/);
   expect(q.stdout + q.stderr).not.toContain(SIGNATURE);
+}, 20_000);
+
+it('landing objects are read as waiting deliveries, from --since hour on', async () => {
+  const since = new Date(now - 2 * 3_600_000).toISOString();
+  const r = await trace(['evt-landed', '--since', since, '--json']);
+  expect(r.code).toBe(0);
+  const rows = r.stdout.split('\n').map((l) => JSON.parse(l));
+  expect(rows.find((x) => x.kind === 'waiting')).toMatchObject({
+    where: 'landing zone s3://trace-lake/landing/ (1 object(s) read; accepted, not yet written to the lake)',
+    messageId: expect.stringMatching(/^landing\/\d{4}\/\d\d\/\d\d\/\d\d\/stream-1-x#2$/),
+    eventId: 'evt-landed',
+  });
+  const early = await trace(['evt-early', '--since', since]);
+  expect(early.stdout).toMatch(/^nothing found for evt-early/);
 }, 20_000);
 
 it("a vehicle: its deliveries, its state from the table, its subscription from reconcile's report", async () => {

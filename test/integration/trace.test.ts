@@ -14,6 +14,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { main as traceMain } from '../../cli/trace';
 import type { LakeRecord } from '../../lambda/contract';
 import { encodeNdjsonGzip, objectKey, partitionOf, partitionPrefix, toLakeRecord } from '../../lambda/core/lake';
+import { landingLine } from '../../lambda/core/landing';
 import { quarantineObjectKey } from '../../lambda/core/quarantine';
 import { matchingLines } from '../../lambda/core/trace';
 import { statesOf } from '../../lambda/core/vehicle-state';
@@ -117,6 +118,20 @@ beforeAll(async () => {
     deliveryMessage(vehicleState('evt-spooled', { vehicleId: 'veh-s' }), new Date().toISOString()),
   );
 
+  // Accepted and in a landing object the receiver's flush wrote but has not ingested yet.
+  await putLakeObject(
+    lakeDir,
+    `landing/2026/12/01/10/local-1-2026-12-01-10-00-00-test`,
+    Buffer.from(
+      [
+        landingLine(
+          deliveryMessage(vehicleState('evt-other-landed', { vehicleId: 'veh-o' }), new Date().toISOString()),
+        ),
+        landingLine(deliveryMessage(vehicleState('evt-landed', { vehicleId: 'veh-l' }), new Date().toISOString())),
+      ].join(''),
+    ),
+  );
+
   // A subscription workflow's report naming the vehicle.
   mkdirSync(path.join(workDir, 'runs', 'local-20260101'), { recursive: true });
   writeFileSync(
@@ -150,6 +165,18 @@ it('an event only in the quarantine says why it was rejected, and never shows it
   expect(r.stdout).toMatch(/recovered: no/);
   expect(r.stdout).not.toMatch(/Raw zone/);
   expect(r.stdout + r.stderr).not.toContain(SIGNATURE);
+});
+
+it('an event waiting in a landing object: accepted, not yet written to the lake', async () => {
+  const r = await trace(['evt-landed', '--json']);
+  expect(r.code).toBe(0);
+  const rows = r.stdout.split('\n').map((l) => JSON.parse(l));
+  expect(rows.find((x) => x.kind === 'waiting')).toMatchObject({
+    where: expect.stringMatching(/^landing zone \S+landing \(accepted, not yet written to the lake\)$/),
+    messageId: 'landing/2026/12/01/10/local-1-2026-12-01-10-00-00-test#2',
+    eventId: 'evt-landed',
+    vehicleIds: ['veh-l'],
+  });
 });
 
 it('an event waiting in the spool, and one not compacted yet', async () => {
