@@ -1,11 +1,14 @@
 /**
  * Cold start of the verification function against the least a verifying receiver can do. Each round
- * starts two fresh Node processes, interleaved (the order alternates): one loads the built verification
- * bundle (dist/handlers/verify, with the environment and NODE_OPTIONS the synthesized template gives it),
- * the other the reference handler (scripts/coldstart/reference-handler.js: a raw-body HMAC check and one
- * SQS send with the same SDK). Both answer one signed delivery through the real AWS SDK against a local
- * stand-in of SQS and Secrets Manager, on a CPU share like a 256 MB function's (scripts/cost/cpu-share.ts).
- * It prints the medians of process start to first response and of the bundle's load time, and the ratio.
+ * starts fresh Node processes, interleaved (the order alternates): the built verification bundle
+ * (dist/handlers/verify, with the environment and NODE_OPTIONS the synthesized template gives it: the
+ * Firehose buffer, so it loads the Firehose client at init and SQS only on a fallback), the same bundle
+ * with `--enable-source-maps`, and two references of the same shape: a raw-body HMAC check and one SQS
+ * send (scripts/coldstart/reference-handler.js, the issue's reference) or one Firehose PutRecord
+ * (reference-firehose-handler.js, what the default buffer does), with the same SDK. All answer one signed
+ * delivery through the real AWS SDK against a local stand-in of Firehose, SQS and Secrets Manager, on a CPU
+ * share like a 256 MB function's (scripts/cost/cpu-share.ts). It prints the medians of process start to
+ * first response and of the bundle's load time, and the ratio to each reference.
  *
  *   npm run bench:coldstart [-- --rounds 15] [--memory 256] [--node /path/to/node]
  */
@@ -22,6 +25,7 @@ import { lambdaNode, standIn, standInEnvironment, standInQueueUrl, verifyEnviron
 import { lambdaCpuShare } from './cost/cpu-share';
 
 const GOAL_RATIO = 1.1;
+const STREAM = 'bench-coldstart-deliveries';
 const TOKEN = 'bench-coldstart-management-token';
 const ROOT = path.join(__dirname, '..');
 
@@ -58,8 +62,9 @@ async function main() {
   buildHandlers();
   const ours = path.join(HANDLERS_OUT, 'verify', 'index.js');
   const reference = path.join(ROOT, 'scripts', 'coldstart', 'reference-handler.js');
+  const referenceFirehose = path.join(ROOT, 'scripts', 'coldstart', 'reference-firehose-handler.js');
   const driver = path.join(ROOT, 'scripts', 'coldstart', 'driver.js');
-  const { server, origin } = await standIn(TOKEN);
+  const { server, origin, counts } = await standIn(TOKEN);
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-coldstart-'));
   const body = vehicleState('evt-coldstart');
   const eventFile = path.join(dir, 'event.json');
@@ -73,8 +78,16 @@ async function main() {
       SMARTCAR_MANAGEMENT_TOKEN: TOKEN,
       DELIVERY_QUEUE_URL: standInQueueUrl(origin),
     },
+    referenceFirehose: {
+      ...standInEnvironment(origin, 'bench-coldstart'),
+      SMARTCAR_MANAGEMENT_TOKEN: TOKEN,
+      DELIVERY_STREAM_NAME: STREAM,
+    },
   };
   envOf.oursWithSourceMaps = { ...envOf.ours, NODE_OPTIONS: '--enable-source-maps' };
+  if (!envOf.ours.DELIVERY_STREAM_NAME)
+    throw new Error('the verification function is timed with the default buffer: DELIVERY_STREAM_NAME should be set');
+  const fileOf = { ours, oursWithSourceMaps: ours, reference, referenceFirehose };
   const cpu = lambdaCpuShare(memory);
 
   const once = (file: string, env: Record<string, string>) =>
@@ -103,17 +116,32 @@ async function main() {
       );
     });
 
-  const samples = { ours: [] as Sample[], reference: [] as Sample[], oursWithSourceMaps: [] as Sample[] };
+  const samples = {
+    ours: [] as Sample[],
+    reference: [] as Sample[],
+    referenceFirehose: [] as Sample[],
+    oursWithSourceMaps: [] as Sample[],
+  };
   try {
     // One warm-up of each (the file cache), not counted.
     await once(ours, envOf.ours);
     await once(reference, envOf.reference);
+    await once(referenceFirehose, envOf.referenceFirehose);
+    const before = { ...counts };
     for (let i = 0; i < rounds; i++) {
       const order: (keyof typeof samples)[] =
-        i % 2 === 0 ? ['ours', 'reference', 'oursWithSourceMaps'] : ['oursWithSourceMaps', 'reference', 'ours'];
-      for (const which of order)
-        samples[which].push(await once(which === 'reference' ? reference : ours, envOf[which]));
+        i % 2 === 0
+          ? ['ours', 'reference', 'referenceFirehose', 'oursWithSourceMaps']
+          : ['oursWithSourceMaps', 'referenceFirehose', 'reference', 'ours'];
+      for (const which of order) samples[which].push(await once(fileOf[which], envOf[which]));
     }
+    // Ours and the Firehose reference put records, the SQS reference sends: a miscount means a fallback.
+    const puts = counts.putRecord - before.putRecord;
+    const sends = counts.sendMessage - before.sendMessage;
+    if (puts !== 3 * rounds || sends !== rounds)
+      throw new Error(
+        `expected ${3 * rounds} PutRecords and ${rounds} SendMessages, the stand-in saw ${puts} and ${sends}`,
+      );
   } finally {
     cpu.release();
     server.close();
@@ -121,9 +149,10 @@ async function main() {
 
   const m = (which: keyof typeof samples, key: keyof Sample) => median(samples[which].map((s) => s[key]));
   const ratio = m('ours', 'wall') / m('reference', 'wall');
+  const ratioFirehose = m('ours', 'wall') / m('referenceFirehose', 'wall');
   const line = (label: string, which: keyof typeof samples) =>
     console.log(
-      `  ${label.padEnd(44)} start to first response ${m(which, 'wall').toFixed(0).padStart(5)} ms (in-process ${m(which, 'first').toFixed(0)} ms), load ${m(which, 'load').toFixed(0).padStart(4)} ms`,
+      `  ${label.padEnd(50)} start to first response ${m(which, 'wall').toFixed(0).padStart(5)} ms (in-process ${m(which, 'first').toFixed(0)} ms), load ${m(which, 'load').toFixed(0).padStart(4)} ms`,
     );
   console.log(
     `cold start, ${rounds} interleaved rounds, medians; ${node} (${process.versions.node === undefined ? '' : 'Node'} ${await nodeVersion(node)}), CPU: ${cpu.description}`,
@@ -131,8 +160,12 @@ async function main() {
   line('verification bundle (as deployed)', 'ours');
   line('verification bundle with --enable-source-maps', 'oursWithSourceMaps');
   line('reference handler (HMAC + one SQS send)', 'reference');
+  line('reference handler (HMAC + one Firehose PutRecord)', 'referenceFirehose');
+  const verdict = (r: number) => `${r.toFixed(2)}×  (goal ≤ ${GOAL_RATIO}×: ${r <= GOAL_RATIO ? 'met' : 'NOT met'})`;
+  console.log(`  ratio to the reference (HMAC + one SQS send, the issue's): ${verdict(ratio)}`);
+  console.log(`  ratio to the reference (HMAC + one Firehose PutRecord, the same work): ${verdict(ratioFirehose)}`);
   console.log(
-    `  ratio to the reference: ${ratio.toFixed(2)}×  (goal ≤ ${GOAL_RATIO}×: ${ratio <= GOAL_RATIO ? 'met' : 'NOT met'}); ` +
+    `  the bundle's load time ${m('ours', 'load').toFixed(0)} ms (the references' ${m('reference', 'load').toFixed(0)} and ${m('referenceFirehose', 'load').toFixed(0)} ms); ` +
       `--enable-source-maps would add ${(m('oursWithSourceMaps', 'wall') - m('ours', 'wall')).toFixed(0)} ms`,
   );
 }

@@ -9,8 +9,12 @@
  * - variable: a sample of signed deliveries of three kinds (VEHICLE_STATE live 90%, VEHICLE_ERROR live 8%,
  *   VEHICLE_STATE simulated 2%: three raw partitions) goes through the real ingest handler (counting AWS
  *   clients) in the batches Lambda's SQS polling forms, as a range: best case one poller, worst case five
- *   (scripts/cost/polling.ts). The verification handler is timed separately with the real AWS SDK against a
- *   local stand-in, on a 256 MB function's CPU share (scripts/cost/verify-timing.ts).
+ *   (scripts/cost/polling.ts). With the Firehose buffer (every configuration but `queue`), the deliveries
+ *   the stream takes are first buffered into landing objects by its hints (worst case: twice the objects),
+ *   each announced on the queue by S3 and read by the ingest handler; those its quota refuses go to the
+ *   queue as deliveries (scripts/cost/firehose.ts). The verification handler is timed separately with the
+ *   real AWS SDK against a local stand-in (Firehose PutRecord, or SQS SendMessage for `queue`), on a 256 MB
+ *   function's CPU share (scripts/cost/verify-timing.ts).
  * - storage: twelve months of the lake (raw and curated) with the lifecycle rules the template configures,
  *   and a month of logs; month 12's bill (scripts/cost/storage.ts).
  *
@@ -33,11 +37,23 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { SQSEvent } from 'aws-lambda';
 import { itemBytes } from '../lambda/adapters/dynamodb-state-store';
+import { landingLine } from '../lambda/core/landing';
+import { DeliveryBuffer } from '../lib/landing';
 import { compactLocalLake } from '../local/compact';
 import { listLakeKeys, putLakeObject } from '../local/file-lake';
 import { deliveryMessage } from '../test/support/lake';
 import { buildHandlers } from './build-handlers';
 import { emfMetrics } from './cost/emf';
+import {
+  FIREHOSE_BILLING_INCREMENT_BYTES,
+  FIREHOSE_QUOTA,
+  fallbacks,
+  firehoseBilledBytes,
+  firehoseIngestDollars,
+  HINT_OVERRUN,
+  landingGroups,
+  landingObjectsPerMonth,
+} from './cost/firehose';
 import { fixedMonthly, fixedTotal, SECONDS_PER_MONTH, type TemplateJson } from './cost/fixed';
 import { POLLING_CASES, type Polled, poll } from './cost/polling';
 import { PRICES } from './cost/prices';
@@ -65,6 +81,11 @@ const CONFIGS: Config[] = [
   { name: 'state-table', label: 'default + vehicle state table', props: { vehicleStateTable: true } },
   { name: 'dedupe', label: 'default + DynamoDB dedupe table', props: { deduplication: true } },
   { name: 'events', label: 'default + one EventBridge event per delivery', props: { events: { enabled: true } } },
+  {
+    name: 'queue',
+    label: "0.3's buffer: every delivery a message on the delivery queue (HTTP API)",
+    props: { deliveryBuffer: DeliveryBuffer.QUEUE },
+  },
 ];
 
 const VOLUMES = [1e6, 1e7, 1e8];
@@ -117,6 +138,8 @@ interface Shape {
   state: boolean;
   compactionEverySeconds?: number;
   logRetentionDays: number;
+  /** The Firehose buffer's hints, when the template has the stream (the default); undefined: the queue buffer. */
+  firehose?: { intervalSeconds: number; sizeMiB: number };
 }
 
 async function shapeOf(config: Config): Promise<Shape> {
@@ -139,6 +162,8 @@ async function shapeOf(config: Config): Promise<Shape> {
   const unit = { minute: 60, hour: 3600, day: 86400 } as Record<string, number>;
   const env = (fn: Record<string, never> | undefined) =>
     (fn as { Environment?: { Variables?: Record<string, unknown> } })?.Environment?.Variables ?? {};
+  const stream = Object.values(t.findResources('AWS::KinesisFirehose::DeliveryStream'))[0]?.Properties;
+  const hints = stream?.ExtendedS3DestinationConfiguration?.BufferingHints;
   const retention = Object.values(t.findResources('AWS::Logs::LogGroup'))
     .map((g) => Number(g.Properties?.RetentionInDays))
     .filter((d) => d > 0);
@@ -159,10 +184,72 @@ async function shapeOf(config: Config): Promise<Shape> {
     stateMemoryMb: stateFn?.MemorySize ?? 0,
     compactionEverySeconds: schedule?.State === 'ENABLED' && every ? Number(every[1]) * unit[every[2]] : undefined,
     logRetentionDays: retention.length ? Math.max(...retention) : 30,
+    firehose: stream
+      ? { intervalSeconds: Number(hints?.IntervalInSeconds ?? 300), sizeMiB: Number(hints?.SizeInMBs ?? 5) }
+      : undefined,
   };
 }
 
-const ingestKey = (s: Shape) => `${s.batchSize}|${s.windowSeconds}|${s.dedupe}|${s.events}|${s.state}`;
+const ingestKey = (s: Shape) =>
+  `${s.batchSize}|${s.windowSeconds}|${s.dedupe}|${s.events}|${s.state}|${s.firehose?.intervalSeconds}|${s.firehose?.sizeMiB}`;
+
+/**
+ * The verification function's extra time for a delivery the stream refuses: the SDK's one retry after its
+ * back-off (the standard strategy's first delay is up to 100 ms for throttling: 50 on average) and the
+ * queue's SendMessage, each an AWS call. Modelled, not measured.
+ */
+const FALLBACK_BACKOFF_MS = 50;
+/**
+ * S3 requests Firehose makes to write one landing object: one PUT (a multipart upload would be several, but
+ * AWS does not document when Firehose uses one; at 16 MiB and below we count one).
+ */
+const S3_PUTS_PER_LANDING_OBJECT = 1;
+/** How long a landing object lives: the ingest batching window after S3's notification, plus a minute. */
+const landingLifetimeSeconds = (s: Shape) => s.windowSeconds + 60;
+
+/** S3's event notification of one landing object, as it puts it on the queue (its real shape and size). */
+function s3Notification(key: string, size: number, at: number): string {
+  return JSON.stringify({
+    Records: [
+      {
+        eventVersion: '2.1',
+        eventSource: 'aws:s3',
+        awsRegion: 'us-east-1',
+        eventTime: new Date(at).toISOString(),
+        eventName: 'ObjectCreated:Put',
+        userIdentity: { principalId: 'AWS:AROAEXAMPLEROLEID:AWSFirehoseToS3' },
+        requestParameters: { sourceIPAddress: '10.0.0.1' },
+        responseElements: {
+          'x-amz-request-id': 'C3D13FE58DE4C810',
+          'x-amz-id-2': 'FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD',
+        },
+        s3: {
+          s3SchemaVersion: '1.0',
+          configurationId: 'NjA5ZjFhZmEtZDk2Yy00ZTI3LWE0ZDktZmQyZDk2NjVkYjQ3',
+          bucket: {
+            name: 'costStack-lakebucket-1a2b3c4d5e6f',
+            ownerIdentity: { principalId: 'A3NL1KOZZKExample' },
+            arn: 'arn:aws:s3:::costStack-lakebucket-1a2b3c4d5e6f',
+          },
+          object: {
+            key,
+            size,
+            eTag: 'd41d8cd98f00b204e9800998ecf8427e',
+            versionId: 'Wk3iZ0xvW7Ik3mUEXAMPLE',
+            sequencer: '0055AED6DCD90281E5',
+          },
+        },
+      },
+    ],
+  });
+}
+
+/** A landing object's key as Firehose names it: landing/YYYY/MM/DD/HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>. */
+function landingKey(at: number): string {
+  const iso = new Date(at).toISOString();
+  const [d, t] = [iso.slice(0, 10), iso.slice(11, 19)];
+  return `landing/${d.replaceAll('-', '/')}/${t.slice(0, 2)}/CostStack-Stream-1-${d}-${t.replaceAll(':', '-')}-${randomUUID()}`;
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Deliveries and their arrival.
@@ -324,6 +411,10 @@ interface Priced {
   items: Record<string, number>;
   variable: number;
   rawObjectsPerMillion: number;
+  /** Objects Firehose wrote to the landing zone (each ingested and deleted), per million deliveries. */
+  landingObjectsPerMillion: number;
+  /** Share of requests the stream refused (throttled), sent to the delivery queue instead. */
+  fallbackShare: number;
   rawBytesPerDelivery: number;
   logBytesPerDelivery: number;
 }
@@ -366,12 +457,25 @@ async function main() {
   const timingBodies = Array.from({ length: 201 }, (_, i) =>
     deliveryBody(randomUUID(), `veh-${i}`, Date.parse('2026-11-02T00:00:00Z') + i * 1000, bodyBytes),
   );
-  const verify = await timeVerify(timingBodies, def.verifyMemoryMb);
-  say(
-    `  verification handler, real AWS SDK to a local SQS stand-in, ${verify.cpu}: cold ${verify.coldMs.toFixed(0)} ms ` +
-      `(INIT ${verify.initMs.toFixed(0)} ms), warm median ${verify.warmMedianMs.toFixed(1)} ms, p90 ${verify.warmP90Ms.toFixed(1)} ms, ` +
-      `${verify.logBytesPerRequest.toFixed(0)} log bytes a request; + ${callMs} ms of AWS latency a call (modelled)`,
-  );
+  const queueShape = shapes.get('queue') as Shape;
+  const timings = {
+    firehose: await timeVerify(timingBodies, def.verifyMemoryMb, { deliveryStream: true }),
+    queue: await timeVerify(timingBodies, queueShape.verifyMemoryMb, { deliveryStream: false }),
+  };
+  for (const [buffer, t] of Object.entries(timings)) {
+    const calls = buffer === 'firehose' ? t.calls.putRecord : t.calls.sendMessage;
+    if (calls !== timingBodies.length || (buffer === 'firehose' && t.calls.sendMessage !== 0))
+      throw new Error(
+        `the ${buffer} timing made ${t.calls.putRecord} PutRecords and ${t.calls.sendMessage} SendMessages for ${timingBodies.length} deliveries`,
+      );
+    say(
+      `  verification handler, ${buffer === 'firehose' ? 'Firehose buffer (DELIVERY_STREAM_NAME set): one PutRecord' : 'queue buffer: one SendMessage'} a delivery, ` +
+        `real AWS SDK to a local stand-in, ${t.cpu}: cold ${t.coldMs.toFixed(0)} ms ` +
+        `(INIT ${t.initMs.toFixed(0)} ms), warm median ${t.warmMedianMs.toFixed(1)} ms, p90 ${t.warmP90Ms.toFixed(1)} ms, ` +
+        `${t.logBytesPerRequest.toFixed(0)} log bytes a request; + ${callMs} ms of AWS latency a call (modelled)`,
+    );
+  }
+  const verifyOf = (s: Shape) => (s.firehose ? timings.firehose : timings.queue);
 
   // --- scenarios, and the objects goal's two rates
   const scenarios: Scenario[] = [];
@@ -386,7 +490,11 @@ async function main() {
     const start = Date.parse('2026-11-02T00:00:00.000Z');
     // At least three batching windows of arrivals, so batches close on the window as they would, not on
     // the end of the sample (a bursty sample is its first minute's burst, where batches fill up).
-    const n = Math.max(sampleFloor, Math.ceil(sc.rate * def.windowSeconds * 3));
+    // (With the Firehose buffer, three of its intervals: the objects close on the interval.)
+    const span = Math.max(
+      ...[...shapes.values()].map((s) => Math.max(s.windowSeconds, s.firehose?.intervalSeconds ?? 0)),
+    );
+    const n = Math.max(sampleFloor, Math.ceil(sc.rate * span * 3));
     const times = arrivals(n, sc.pattern, sc.rate, start);
     const vehicles = Math.max(1, Math.round(sc.rate * 3600)); // hourly deliveries from a fleet of this size
     const deliveries: Queued[] = times.map((at, i) => ({
@@ -394,9 +502,14 @@ async function main() {
       body: deliveryBody(randomUUID(), `veh-${i % vehicles}`, at, bodyBytes, kindOf(i)),
     }));
     // Smartcar retries a share of them (timeouts on its side): the same body again, seconds later.
+    // Retried are deliveries whose retry still falls inside the sample (a retry after its end would add a
+    // buffer, a batch and objects that a month, where arrivals go on, spreads over many): when there are any.
     const retries = Math.round(n * retried);
+    const last = times[times.length - 1];
+    const inside = deliveries.filter((d) => d.at + 20_000 <= last);
+    const retriable = inside.length > 0 ? inside : [...deliveries];
     for (let i = 0; i < retries; i++) {
-      const d = deliveries[Math.floor((i * n) / Math.max(1, retries))];
+      const d = retriable[Math.floor((i * retriable.length) / Math.max(1, retries))];
       deliveries.push({ ...d, at: d.at + 20_000 });
     }
     deliveries.sort((a, b) => a.at - b.at);
@@ -404,10 +517,27 @@ async function main() {
       at: d.at,
       body: JSON.stringify(deliveryMessage(d.body, new Date(d.at).toISOString(), `req-${i}`)),
     }));
-    const instances = simulateInstances(
-      deliveries.map((d) => ({ at: d.at, ms: verify.warmMedianMs + callMs })),
-      10 * 60_000,
-    );
+    // The Firehose buffer: each request one PutRecord of its landing line; what the quota refuses falls back.
+    const lines = queued.map((q) => {
+      const line = landingLine(JSON.parse(q.body));
+      return { at: q.at, line, bytes: Buffer.byteLength(line) };
+    });
+    const refusedFlags = fallbacks(lines).fellBack;
+    const accepted = lines.filter((_, i) => !refusedFlags[i]);
+    const refused = queued.filter((_, i) => refusedFlags[i]);
+    const firehoseIn = {
+      records: accepted.map((l) => l.bytes),
+      fallbacks: refused.length,
+    };
+    const instancesOf = new Map<string, ReturnType<typeof simulateInstances>>();
+    for (const [buffer, t] of Object.entries(timings))
+      instancesOf.set(
+        buffer,
+        simulateInstances(
+          deliveries.map((d) => ({ at: d.at, ms: t.warmMedianMs + callMs })),
+          10 * 60_000,
+        ),
+      );
     for (const pc of POLLING_CASES) {
       if (sc === objectsAt10 && pc.name === 'best') continue;
       const runs = new Map<string, IngestRun>();
@@ -415,8 +545,27 @@ async function main() {
         const shape = shapes.get(c.name) as Shape;
         const key = ingestKey(shape);
         if (!runs.has(key)) {
-          const polled = poll(queued, pc, shape.batchSize, shape.windowSeconds, sc.rate);
-          runs.set(key, await runIngest(shape, polled, { sqs, s3, ddb, eb }, callMs, published));
+          let toQueue: Queued[] = queued;
+          let queueRate = sc.rate;
+          const landing = new Map<string, Buffer>();
+          if (shape.firehose) {
+            // Best case: the hints obeyed; worst: HINT_OVERRUN times the objects.
+            const groups = landingGroups(accepted, shape.firehose, pc.name === 'worst' ? HINT_OVERRUN : 1);
+            const notices = groups.map((g) => {
+              const k = landingKey(g.writtenAt);
+              const body = Buffer.from(g.items.map((l) => l.line).join(''));
+              landing.set(k, body);
+              // S3 notifies within a second or so of the object's write.
+              return { at: g.writtenAt + 1000, body: s3Notification(k, body.length, g.writtenAt) };
+            });
+            toQueue = [...notices, ...refused].sort((a, b) => a.at - b.at);
+            queueRate = (sc.rate * toQueue.length) / Math.max(1, queued.length);
+          }
+          const polled = poll(toQueue, pc, shape.batchSize, shape.windowSeconds, queueRate);
+          const r = await runIngest(shape, polled, { sqs, s3, ddb, eb }, callMs, published, landing);
+          if (r.landing.deletes !== landing.size)
+            throw new Error(`ingest deleted ${r.landing.deletes} of ${landing.size} landing objects in the bench`);
+          runs.set(key, r);
         }
         const run = runs.get(key) as IngestRun;
         if (!curatedPerRaw && c.name === 'default' && sc.volume === 1e7 && sc.pattern === 'steady')
@@ -426,8 +575,9 @@ async function main() {
           price(shape, run, {
             n,
             requests: deliveries.length,
-            instances,
-            verify,
+            instances: instancesOf.get(shape.firehose ? 'firehose' : 'queue') as ReturnType<typeof simulateInstances>,
+            verify: verifyOf(shape),
+            firehose: shape.firehose ? firehoseIn : undefined,
             callMs,
             rate: sc.rate,
             curatedPerRaw,
@@ -468,16 +618,84 @@ async function main() {
     );
   }
   say(`    custom metrics published: ${[...published].sort().join(', ') || 'none'}`);
+
+  // --- the Firehose buffer, in formulas (the month table below applies them to the measured runs)
+  const hints = def.firehose;
+  if (hints) {
+    const record = Buffer.byteLength(
+      landingLine(
+        deliveryMessage(timingBodies[0], new Date(Date.parse('2026-11-02T00:00:00Z')).toISOString(), 'req-0'),
+      ),
+    );
+    const billed = firehoseBilledBytes(record);
+    const p = PRICES;
+    const usd = (x: number, d = 3) => `$${x.toFixed(d)}`;
+    const perObject =
+      (S3_PUTS_PER_LANDING_OBJECT * p.s3.putPerThousand) / 1000 +
+      p.sqs.requestsPerMillion / 1e6 + // S3's notification, billed to the queue owner
+      (2 * p.sqs.requestsPerMillion) / 1e6 + // at worst a receive and a delete of its own
+      p.lambda.requestsPerMillion / 1e6 +
+      p.s3.getPerThousand / 1000 +
+      (KINDS.length * p.s3.putPerThousand) / 1000;
+    say('');
+    say(`  the Firehose buffer (default), ${p.region} list prices:`);
+    say(
+      `    ingestion: a record is the DeliveryMessage JSON (the ${bodyBytes} B body in base64) + "\\n" = ${record.toLocaleString('en-US')} B, ` +
+        `billed in ${FIREHOSE_BILLING_INCREMENT_BYTES.toLocaleString('en-US')} B steps: ceil(${record} / ${FIREHOSE_BILLING_INCREMENT_BYTES}) × ${FIREHOSE_BILLING_INCREMENT_BYTES} = ${billed.toLocaleString('en-US')} B; ` +
+        `× $${p.firehose.directPutPerGb} per GB (10^9 B) = ${usd((billed / 1e9) * p.firehose.directPutPerGb * 1e6)} per million (SQS: $${p.sqs.requestsPerMillion.toFixed(2)})`,
+    );
+    say(
+      `    landing objects a month = ${SECONDS_PER_MONTH.toLocaleString('en-US')} s ÷ min(${hints.intervalSeconds} s, ${hints.sizeMiB} MiB ÷ (rate × ${record.toLocaleString('en-US')} B)), ` +
+        `up to ${HINT_OVERRUN}× that in the worst case (Firehose "might choose to use different values" than its buffering hints and documents no bound: an assumption): ` +
+        [0.38, 3.8, 10, 38]
+          .map((rate) => {
+            const [best, worst] = [1, HINT_OVERRUN].map((o) =>
+              landingObjectsPerMonth(rate, record, hints, SECONDS_PER_MONTH, o),
+            );
+            const perMillion = (x: number) =>
+              Math.round((x / (rate * SECONDS_PER_MONTH)) * 1e6).toLocaleString('en-US');
+            return `${rate}/s ${Math.round(best).toLocaleString('en-US')}–${Math.round(worst).toLocaleString('en-US')} a month (${perMillion(best)}–${perMillion(worst)} per million)`;
+          })
+          .join(', '),
+    );
+    say(
+      `    per landing object: Firehose's S3 PUT (${S3_PUTS_PER_LANDING_OBJECT} × $${p.s3.putPerThousand}/1,000) + S3's notification SendMessage ($${p.sqs.requestsPerMillion}/M, billed to the queue owner) ` +
+        `+ its receive and delete (at worst one each) + one ingest invocation ($${p.lambda.requestsPerMillion}/M + its measured GB-s) + one GET ($${p.s3.getPerThousand}/1,000) ` +
+        `+ one raw PUT per partition in it (${KINDS.length} here) + DELETE (free) + storage for about ${landingLifetimeSeconds(def) / 60} minutes (bytes × $${p.s3.storageGbMonth}/GB-month × minutes ÷ a month's) ` +
+        `= ${usd(perObject * 1e6, 2)} per million objects before the ingest's duration and storage`,
+    );
+    say(
+      `    fallback: a stream takes ${FIREHOSE_QUOTA.requestsPerSecond.toLocaleString('en-US')} PutRecords/s and ${FIREHOSE_QUOTA.bytesPerSecond / 2 ** 20} MiB/s in ${p.region} ` +
+        `(${Math.min(FIREHOSE_QUOTA.requestsPerSecond, Math.floor(FIREHOSE_QUOTA.bytesPerSecond / record)).toLocaleString('en-US')} records/s of this size); the excess of each second goes to the delivery queue, priced as the queue path ` +
+        `(SendMessage, polling, raw objects), + 2 × ${callMs} ms + ${FALLBACK_BACKOFF_MS} ms of verification time (the SDK's retry; modelled); a month with any adds the DeliveryStreamFallbacks metric ($${p.monthly.customMetric.toFixed(2)})`,
+    );
+    say(
+      `    share of requests to the queue (default, worst case): ${scenarios
+        .map(
+          (sc) =>
+            `${sc.volume / 1e6} M ${sc.pattern} ${((results.get(`default|${sc.volume}|${sc.pattern}|worst`) as Priced).fallbackShare * 100).toFixed(1)}%`,
+        )
+        .join(', ')}`,
+    );
+  }
   say('');
   say(
-    '  the month, $ = fixed + variable + storage (month 12 of a year at this volume; lifecycle as configured); variable is best–worst of the polling range',
+    '  the month, $ = fixed + variable + storage (month 12 of a year at this volume; lifecycle as configured; + $0.30 for the DeliveryStreamFallbacks metric in a month the stream refuses some); ' +
+      'variable is best–worst of the polling range (and, with Firehose, of its buffering hints); "to queue": the share of requests the stream refused, worst case',
   );
   say(
-    `    ${'configuration'.padEnd(13)} ${'deliveries'.padStart(10)} ${'pattern'.padEnd(7)} ${'variable $/M'.padStart(13)}  ${'fixed'.padStart(6)} ${'storage'.padStart(8)}  ${'the month'.padStart(17)}  raw objects/M`,
+    `    ${'configuration'.padEnd(13)} ${'deliveries'.padStart(10)} ${'pattern'.padEnd(7)} ${'variable $/M'.padStart(13)}  ${'fixed'.padStart(6)} ${'storage'.padStart(8)}  ${'the month'.padStart(17)}  ${'raw objects/M'.padEnd(15)} ${'landing/M'.padEnd(13)} to queue`,
   );
   const month = (c: Config, sc: Scenario, pc: 'best' | 'worst') => {
     const r = results.get(`${c.name}|${sc.volume}|${sc.pattern}|${pc}`) as Priced;
-    return fixedTotal(fixed.get(c.name) ?? []) + (r.variable * sc.volume) / 1e6 + storage(c, sc.volume).dollars;
+    // A month in which the stream refuses deliveries publishes DeliveryStreamFallbacks: one more custom metric.
+    const fallbackMetric = r.fallbackShare > 0 ? PRICES.monthly.customMetric : 0;
+    return (
+      fixedTotal(fixed.get(c.name) ?? []) +
+      (r.variable * sc.volume) / 1e6 +
+      storage(c, sc.volume).dollars +
+      fallbackMetric
+    );
   };
   for (const c of CONFIGS) {
     for (const sc of scenarios) {
@@ -489,7 +707,9 @@ async function main() {
             .toFixed(2)
             .padStart(6)} ${storage(c, sc.volume).dollars.toFixed(2).padStart(8)}  ` +
           `${`$${month(c, sc, 'best').toFixed(2)}–${month(c, sc, 'worst').toFixed(2)}`.padStart(17)}  ` +
-          `${Math.round(best.rawObjectsPerMillion).toLocaleString('en-US')}–${Math.round(worst.rawObjectsPerMillion).toLocaleString('en-US')}`,
+          `${`${Math.round(best.rawObjectsPerMillion).toLocaleString('en-US')}–${Math.round(worst.rawObjectsPerMillion).toLocaleString('en-US')}`.padEnd(15)} ` +
+          `${(shapes.get(c.name)?.firehose ? `${Math.round(best.landingObjectsPerMillion).toLocaleString('en-US')}–${Math.round(worst.landingObjectsPerMillion).toLocaleString('en-US')}` : '-').padEnd(13)} ` +
+          `${shapes.get(c.name)?.firehose ? `${(worst.fallbackShare * 100).toFixed(1)}%` : 'all'}`,
       );
     }
   }
@@ -500,6 +720,7 @@ async function main() {
     ['default', 1e6],
     ['default', 1e8],
     ['function-url', 1e8],
+    ['queue', 1e8],
   ] as const) {
     const r = results.get(`${name}|${volume}|steady|worst`) as Priced;
     say(`  breakdown of ${name} at ${volume / 1e6} million, steady, worst case, $ per million:`);
@@ -518,8 +739,22 @@ async function main() {
         (results.get(`default|${s.volume}|${s.pattern}|worst`) as Priced).variable,
     ),
   );
-  const objects10 = (results.get(`default|${objectsAt10.volume}|steady|worst`) as Priced).rawObjectsPerMillion;
-  const objects04 = (results.get(`default|${1e6}|steady|worst`) as Priced).rawObjectsPerMillion;
+  const objectsOf = (name: string, volume: number) => {
+    const r = results.get(`${name}|${volume}|steady|worst`) as Priced;
+    return { raw: r.rawObjectsPerMillion, landing: r.landingObjectsPerMillion };
+  };
+  const objects10 = objectsOf('default', objectsAt10.volume).raw;
+  say('');
+  say(
+    '  objects per million deliveries, steady, worst case (five pollers, three partitions; landing objects are deleted once ingested):',
+  );
+  for (const name of ['default', 'queue']) {
+    const cell = (o: { raw: number; landing: number }) =>
+      `raw ${Math.round(o.raw).toLocaleString('en-US')} + landing ${Math.round(o.landing).toLocaleString('en-US')} = ${Math.round(o.raw + o.landing).toLocaleString('en-US')}`;
+    say(
+      `    ${name.padEnd(13)} at 10/s: ${cell(objectsOf(name, objectsAt10.volume)).padEnd(40)} at 0.4/s: ${cell(objectsOf(name, 1e6))}`,
+    );
+  }
   const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
   say('');
   say('  goals (worst case of the modelled range):');
@@ -537,7 +772,9 @@ async function main() {
   );
   say(
     `    raw objects per million at 10/s, five pollers, three partitions: ${Math.round(objects10).toLocaleString('en-US')} (≤ ${GOALS.objectsPerMillion.toLocaleString('en-US')}: ${met(objects10 <= GOALS.objectsPerMillion)}); ` +
-      `at 0.4/s: ${Math.round(objects04).toLocaleString('en-US')}`,
+      `at 0.4/s: ${Math.round(objectsOf('default', 1e6).raw).toLocaleString('en-US')}; ` +
+      `landing objects beside them ${Math.round(objectsOf('default', objectsAt10.volume).landing).toLocaleString('en-US')} and ${Math.round(objectsOf('default', 1e6).landing).toLocaleString('en-US')}; ` +
+      `queue buffer ${Math.round(objectsOf('queue', objectsAt10.volume).raw).toLocaleString('en-US')} and ${Math.round(objectsOf('queue', 1e6).raw).toLocaleString('en-US')}`,
   );
 
   if (values['write-readme']) writeReadme(out.join('\n'), { n: sampleFloor, bodyBytes, callMs });
@@ -572,6 +809,8 @@ function price(
     requests: number;
     instances: { coldStarts: number; instanceSeconds: number };
     verify: Awaited<ReturnType<typeof timeVerify>>;
+    /** The Firehose buffer: the bytes of each record the stream took, and how many it refused. */
+    firehose?: { records: readonly number[]; fallbacks: number };
     callMs: number;
     rate: number;
     curatedPerRaw: number;
@@ -579,9 +818,18 @@ function price(
 ): Priced {
   const { n, requests, instances, verify, callMs } = ctx;
   const perMillion = 1e6 / n; // deliveries Smartcar meant to send; retries are extra requests
+  const refused = ctx.firehose?.fallbacks ?? 0;
+  // A refused record costs the SDK's retry after its back-off, and the SendMessage to the queue.
   const verifyGbs =
-    ((requests * Math.ceil(verify.warmMedianMs + callMs) + instances.coldStarts * verify.initMs) / 1000) *
+    ((requests * Math.ceil(verify.warmMedianMs + callMs) +
+      refused * (2 * callMs + FALLBACK_BACKOFF_MS) +
+      instances.coldStarts * verify.initMs) /
+      1000) *
     (shape.verifyMemoryMb / 1024);
+  // Landing objects: Firehose's PUT each, the ingest's GET (counted by the fake), storage for their minutes.
+  const landingPuts = run.landing.objects * S3_PUTS_PER_LANDING_OBJECT;
+  const landingStorage =
+    (run.landing.bytes / 1e9) * PRICES.s3.storageGbMonth * (landingLifetimeSeconds(shape) / SECONDS_PER_MONTH);
   const secretsCalls = instances.coldStarts + Math.floor(instances.instanceSeconds / shape.tokenTtlSeconds);
   const model = compactionModel(
     shape,
@@ -614,9 +862,11 @@ function price(
         (run.state.billedMs / 1000) * (shape.stateMemoryMb / 1024)) *
       p.lambda.gbSecondArm,
     SQS: ((run.sqsSends + run.sqsReceives + run.sqsDeletes + run.state.sqsRequests) / 1e6) * p.sqs.requestsPerMillion,
+    'Firehose ingestion': ctx.firehose ? firehoseIngestDollars(ctx.firehose.records, p.firehose.directPutPerGb) : 0,
     'S3 requests':
-      ((run.objects.size + model.puts * scale) / 1000) * p.s3.putPerThousand +
-      ((model.gets * scale + run.state.s3Gets) / 1000) * p.s3.getPerThousand,
+      ((run.objects.size + landingPuts + model.puts * scale) / 1000) * p.s3.putPerThousand +
+      ((model.gets * scale + run.state.s3Gets + run.landing.gets) / 1000) * p.s3.getPerThousand,
+    'S3 landing storage': landingStorage,
     DynamoDB:
       (run.readUnits / 1e6) * p.dynamodb.readUnitsPerMillion + (run.writeUnits / 1e6) * p.dynamodb.writeUnitsPerMillion,
     'Secrets Manager': (secretsCalls / 1e4) * p.secretsManager.callsPerTenThousand,
@@ -629,6 +879,8 @@ function price(
     items,
     variable: Object.values(items).reduce((a, b) => a + b, 0),
     rawObjectsPerMillion: run.objects.size * perMillion,
+    landingObjectsPerMillion: run.landing.objects * perMillion,
+    fallbackShare: refused / requests,
     rawBytesPerDelivery: run.rawBytes / n,
     logBytesPerDelivery: logBytes / n,
   };
@@ -725,6 +977,8 @@ interface IngestRun {
   sqsDeletes: number;
   objects: Map<string, Buffer>;
   rawBytes: number;
+  /** Landing objects: how many, their bytes, the GETs and DELETEs ingest made of them. */
+  landing: { objects: number; bytes: number; gets: number; deletes: number };
   readUnits: number;
   writeUnits: number;
   events: number;
@@ -741,8 +995,12 @@ async function runIngest(
   },
   callMs: number,
   metrics: Set<string>,
+  /** The landing objects the queue's notifications name (the Firehose buffer), by key. */
+  landingObjects: ReadonlyMap<string, Buffer> = new Map(),
 ): Promise<IngestRun> {
   const objects = new Map<string, Buffer>();
+  const landing = { objects: landingObjects.size, bytes: 0, gets: 0, deletes: 0 };
+  for (const b of landingObjects.values()) landing.bytes += b.length;
 
   const stateKeys: string[] = [];
   let calls = 0;
@@ -759,11 +1017,21 @@ async function runIngest(
         objects.set(input.Key as string, input.Body as Buffer);
         return {};
       },
-      // The erasure ledger, read at most once a minute: there is none here.
-      GetObjectCommand: () => {
+      // A landing object; or the erasure ledger, read at most once a minute: there is none here.
+      GetObjectCommand: (input) => {
         calls++;
-
+        const body = landingObjects.get(input.Key as string);
+        if (body) {
+          landing.gets++;
+          return { Body: { transformToByteArray: async () => new Uint8Array(body) } };
+        }
         throw Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+      },
+      // A landing object, once stored (DELETE requests are free).
+      DeleteObjectCommand: (input) => {
+        calls++;
+        if (landingObjects.has(input.Key as string)) landing.deletes++;
+        return {};
       },
     }),
     fake(sdk.ddb.DynamoDBClient, {
@@ -845,6 +1113,8 @@ async function runIngest(
     [shape.events, 'EVENT_BUS_NAME', 'bus'],
     [shape.state, 'STATE_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/123456789012/state'],
     [shape.state, 'STATE_TABLE_NAME', 'state'],
+    [shape.firehose !== undefined, 'LANDING_PREFIX', 'landing'],
+    [shape.firehose !== undefined, 'DELIVERY_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/123456789012/deliveries'],
   ] as const) {
     if (on) process.env[name] = value;
     else delete process.env[name];
@@ -912,6 +1182,7 @@ async function runIngest(
     sqsDeletes: polled.deletes,
     objects,
     rawBytes,
+    landing,
     readUnits,
     writeUnits,
     events,

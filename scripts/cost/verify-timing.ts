@@ -1,7 +1,8 @@
 /**
  * The verification handler's time with the real AWS SDK: the built bundle, in a fresh Node process on a
  * CPU share like the function's (scripts/cost/cpu-share.ts), answers a cold request and then `warm` more,
- * each a distinct signed delivery, sending to a local stand-in of SQS (and reading its token from a
+ * each a distinct signed delivery, putting it to a local stand-in of Firehose (the default buffer) or sending
+ * it to one of SQS (`deliveryStream: false`, the queue buffer), reading its token from a
  * stand-in of Secrets Manager) through the SDK's own clients: no mocked client. The stand-in answers in
  * microseconds: AWS's own latency is added by the cost model (`--aws-call-ms`), not measured here.
  */
@@ -24,6 +25,8 @@ export interface VerifyTiming {
   readonly logBytesPerRequest: number;
   readonly cpu: string;
   readonly node: string;
+  /** What the handler called: PutRecords and SendMessages the stand-in answered. */
+  readonly calls: { putRecord: number; sendMessage: number };
 }
 
 const TOKEN = 'bench-cost-management-token';
@@ -31,16 +34,16 @@ const TOKEN = 'bench-cost-management-token';
 export async function timeVerify(
   bodies: readonly string[],
   memoryMb: number,
-  bundle = path.join(__dirname, '..', '..', 'dist', 'handlers', 'verify', 'index.js'),
+  { deliveryStream = true, bundle = path.join(__dirname, '..', '..', 'dist', 'handlers', 'verify', 'index.js') } = {},
 ): Promise<VerifyTiming> {
   const node = lambdaNode();
-  const { server, origin } = await standIn(TOKEN);
+  const { server, origin, counts } = await standIn(TOKEN);
   const dir = mkdtempSync(path.join(tmpdir(), 'verify-timing-'));
   const eventsFile = path.join(dir, 'events.json');
   writeFileSync(eventsFile, JSON.stringify(bodies.map((b) => apiEvent(b, { 'sc-signature': hmacHex(TOKEN, b) }))));
   const cpu = lambdaCpuShare(memoryMb);
   try {
-    const env = await verifyEnvironment(origin, 'bench-cost');
+    const env = await verifyEnvironment(origin, 'bench-cost', { deliveryStream });
     const driver = path.join(__dirname, '..', 'coldstart', 'warm-driver.js');
     const { command, args } = cpu.wrap(node, [driver, bundle, eventsFile]);
     const result = await new Promise<{ initMs: number; times: number[]; printed: number }>((resolve, reject) => {
@@ -71,6 +74,7 @@ export async function timeVerify(
       warmP90Ms: warm[Math.floor(warm.length * 0.9)],
       cpu: cpu.description,
       node,
+      calls: { ...counts },
     };
   } finally {
     cpu.release();
