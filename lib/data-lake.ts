@@ -196,12 +196,21 @@ export class DataLake extends Construct {
       );
     }
 
-    if (props.landingPrefix && !Token.isUnresolved(this.rawPrefix)) {
-      const [raw, landing] = [`${this.rawPrefix}/`, `${props.landingPrefix}/`];
-      if (raw.startsWith(landing) || landing.startsWith(raw))
-        throw new ConfigurationError(
-          `rawPrefix "${props.rawPrefix}" overlaps ${landing}, where Firehose writes the buffered deliveries; choose another prefix.`,
-        );
+    if (props.landingPrefix) {
+      // Checked here for a brought bucket too: an object written under landing/ would be announced to the
+      // ingest function, and the erasure would read it as deliveries.
+      const landing = `${props.landingPrefix}/`;
+      const curated = (props.curatedPrefix ?? 'curated').replace(/^\/+|\/+$/g, '');
+      for (const [name, value, given] of [
+        ['rawPrefix', this.rawPrefix, props.rawPrefix],
+        ['curatedPrefix', curated, props.curatedPrefix],
+      ] as const) {
+        const p = `${value}/`;
+        if (!Token.isUnresolved(value) && (p.startsWith(landing) || landing.startsWith(p)))
+          throw new ConfigurationError(
+            `${name} "${given}" overlaps ${landing}, where Firehose writes the buffered deliveries; choose another prefix.`,
+          );
+      }
     }
     this.bucket =
       props.existingBucket ??

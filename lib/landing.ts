@@ -16,7 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { DEFAULT_LANDING_PREFIX, ENV } from '../lambda/contract';
 import type { HouseFunction } from './function';
 import { ConfigurationError } from './validation';
@@ -33,6 +33,9 @@ export enum DeliveryBuffer {
   QUEUE = 'queue',
 }
 
+/** The id aws-cdk-lib gives a bucket's notifications resource (`bucket.addEventNotification`, EventBridge). */
+const NOTIFICATIONS_ID = 'Notifications';
+
 /** The buffers, as `cdk.json` names them. */
 export const DELIVERY_BUFFERS: readonly string[] = Object.values(DeliveryBuffer);
 /** The default delivery buffer. */
@@ -47,13 +50,23 @@ export interface LandingProps {
   readonly bucket: s3.IBucket;
   /** The delivery queue: S3 notifies it of each landing object. */
   readonly queue: sqs.IQueue;
-  /** Puts deliveries to the stream. */
-  readonly verifyFunction: HouseFunction;
+  /**
+   * Puts deliveries to the stream (with `DeliveryBuffer.FIREHOSE`). Without one the stream stands idle (no
+   * charge), so that a switch between the buffers loses nothing: a stream deleted with deliveries in its
+   * buffer may not write them, and the landing zone keeps being read either way. @default - none
+   */
+  readonly verifyFunction?: HouseFunction;
   /** Reads and deletes landing objects. */
   readonly ingestFunction: HouseFunction;
-  /** How long Firehose buffers before writing an object (0 to 900 s). @default Duration.minutes(5) */
+  /**
+   * How long Firehose buffers before writing an object (0 to 900 s; under 60 s it writes by multipart
+   * upload, a few more S3 requests per object). @default Duration.minutes(5)
+   */
   readonly bufferingInterval?: Duration;
-  /** Size at which Firehose writes an object before the interval is up, in MiB (1 to 64). @default 16 */
+  /**
+   * Size at which Firehose writes an object before the interval is up, in MiB (1 to 32: the ingest
+   * function holds a landing object and its records in 512 MB). @default 16
+   */
   readonly bufferingSizeMiB?: number;
   /** Retention of the stream's error log group. */
   readonly logRetention: logs.RetentionDays;
@@ -70,6 +83,8 @@ export class Landing extends Construct {
   public readonly deliveryStreamArn: string;
   /** Key prefix of the landing zone, without slashes at the ends. */
   public readonly prefix: string = DEFAULT_LANDING_PREFIX;
+  /** Whether the verification function puts deliveries to the stream (`DeliveryBuffer.FIREHOSE`). */
+  public readonly streaming: boolean;
 
   constructor(scope: Construct, id: string, props: LandingProps) {
     super(scope, id);
@@ -79,9 +94,9 @@ export class Landing extends Construct {
       throw new ConfigurationError(`deliveryBufferInterval is ${seconds} s; Firehose buffers 0 to 900 s.`);
     }
     const mib = props.bufferingSizeMiB ?? DEFAULT_LANDING_BUFFER_MIB;
-    if (!Token.isUnresolved(mib) && !(Number.isInteger(mib) && mib >= 1 && mib <= 64)) {
+    if (!Token.isUnresolved(mib) && !(Number.isInteger(mib) && mib >= 1 && mib <= 32)) {
       throw new ConfigurationError(
-        `deliveryBufferSizeMiB is ${mib}; give a whole number from 1 to 64 (the ingest function reads a landing object whole).`,
+        `deliveryBufferSizeMiB is ${mib}; give a whole number from 1 to 32 (the ingest function reads a landing object whole, in 512 MB).`,
       );
     }
     const errors = new logs.LogGroup(this, 'DeliveryErrors', {
@@ -109,7 +124,8 @@ export class Landing extends Construct {
         resources: [props.bucket.bucketArn],
       }),
     );
-    props.bucket.encryptionKey?.grantEncrypt(role);
+    // Decrypt too: under a 60 s interval Firehose writes by multipart upload, which SSE-KMS needs it for.
+    props.bucket.encryptionKey?.grantEncryptDecrypt(role);
     errors.grantWrite(role);
     const stream = new firehose.CfnDeliveryStream(this, 'Stream', {
       deliveryStreamType: 'DirectPut',
@@ -134,17 +150,30 @@ export class Landing extends Construct {
     this.deliveryStream = stream;
     this.deliveryStreamName = stream.ref;
     this.deliveryStreamArn = stream.attrArn;
-    props.verifyFunction.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['firehose:PutRecord'], resources: [stream.attrArn] }),
-    );
-    props.verifyFunction.addEnvironment(ENV.deliveryStreamName, stream.ref);
+    if (props.verifyFunction) {
+      props.verifyFunction.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['firehose:PutRecord'], resources: [stream.attrArn] }),
+      );
+      props.verifyFunction.addEnvironment(ENV.deliveryStreamName, stream.ref);
+    }
+    this.streaming = props.verifyFunction !== undefined;
 
-    this.notifyQueue(props.bucket, props.queue);
+    const notifications = this.notifyQueue(props.bucket, props.queue);
+    // The notification must be in place before anything can land (CDK's resource, on a brought bucket).
+    if (notifications) stream.node.addDependency(notifications);
     // Reads an object (that version) and deletes it once stored; only in the landing zone.
     props.ingestFunction.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject', 's3:DeleteObjectVersion'],
         resources: [props.bucket.arnForObjects(`${this.prefix}/*`)],
+      }),
+    );
+    // A landing object it cannot read: a delete marker on top says someone else removed it unstored.
+    props.ingestFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucketVersions'],
+        resources: [props.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${this.prefix}/*`] } },
       }),
     );
     props.ingestFunction.addEnvironment(ENV.landingPrefix, this.prefix);
@@ -160,14 +189,26 @@ export class Landing extends Construct {
    * policy that names the account (or the bucket by name, when it is known) avoids. A bucket brought with
    * `existingBucket` is configured through that function, since its template is not ours.
    */
-  private notifyQueue(bucket: s3.IBucket, queue: sqs.IQueue): void {
+  private notifyQueue(bucket: s3.IBucket, queue: sqs.IQueue): IConstruct | undefined {
     const cfnBucket = bucket.node.defaultChild;
-    if (!(cfnBucket instanceof s3.CfnBucket)) {
+    // CDK's notifications resource replaces the bucket's whole configuration: when the bucket has one (a
+    // brought bucket, or bucketProps.eventBridgeEnabled), ours goes through it too, merged with the rest.
+    if (!(cfnBucket instanceof s3.CfnBucket) || bucket.node.tryFindChild(NOTIFICATIONS_ID)) {
       bucket.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.SqsDestination(queue), {
         prefix: `${this.prefix}/`,
       });
-      return;
+      return bucket.node.tryFindChild(NOTIFICATIONS_ID);
     }
+    // One added later (bucket.addEventNotification after this construct) would silently wipe ours at
+    // deploy time, and landing objects would wait unannounced: refuse it at synth.
+    this.node.addValidation({
+      validate: () =>
+        bucket.node.tryFindChild(NOTIFICATIONS_ID)
+          ? [
+              "Notifications were added to the lake bucket the construct created (addEventNotification or enableEventBridgeNotification): CDK's notifications resource would replace the landing notification the ingest function depends on. For EventBridge pass bucketProps.eventBridgeEnabled (merged with it); for others bring the bucket (existingBucket) with them.",
+            ]
+          : [],
+    });
     const stack = Stack.of(this);
     const name = cfnBucket.bucketName;
     const source =
@@ -195,6 +236,7 @@ export class Landing extends Construct {
     };
     // S3 checks that it may send when the notification is set: the queue policy must exist first.
     if (policy.policyDependable) cfnBucket.node.addDependency(policy.policyDependable);
+    return undefined;
   }
 
   /**

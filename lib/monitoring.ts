@@ -248,13 +248,24 @@ export class Monitoring extends Construct {
       (props.oldestMessageAgeThreshold ?? Duration.minutes(20)).toSeconds(),
       'Deliveries are waiting in the queue longer than expected: the ingest function is failing or throttled.',
     );
-    if (props.landing)
+    if (props.landing) {
       alarm(
         'LandingFreshness',
         props.landing.metricDataFreshness(),
         3600,
         'The Firehose stream has held deliveries for over an hour without writing them to the lake bucket (a bucket policy, a key, or S3): it retries for 24 hours and then drops them. Look at its DeliveryErrors log group.',
       );
+      // A burst above the stream's quota falls back for minutes; a whole hour of fallbacks means the stream
+      // refuses everything (deleted, a permission, a quota far too small): stored all the same, at the queue's price.
+      this.addAlarm(
+        'DeliveryStreamRefusing',
+        this.metric(METRIC.deliveryStreamFallbacks, { statistic: 'Sum' }),
+        1,
+        'For an hour the Firehose stream has refused deliveries and the verification function sent them to the delivery queue instead (nothing is lost; each costs the queue price). Its log line names the error: a missing stream or permission, or a Direct PUT quota too small for the traffic (ask AWS to raise it).',
+        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        12,
+      );
+    }
     alarm(
       'IngestErrors',
       props.ingestFunction.metricErrors({ period: FIVE_MINUTES, statistic: 'Sum' }),
@@ -430,12 +441,13 @@ export class Monitoring extends Construct {
     threshold: number,
     description: string,
     comparison = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods = 1,
   ): cloudwatch.Alarm {
     const a = new cloudwatch.Alarm(this, key, {
       alarmDescription: description,
       metric,
       threshold,
-      evaluationPeriods: 1,
+      evaluationPeriods,
       comparisonOperator: comparison,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });

@@ -203,9 +203,6 @@ export const TRANSITION_MIN_OBJECT_BYTES = 128 * 1024;
  * The lake bucket's lifecycle rules: each scoped to the raw or the curated prefix, none reaching
  * `erasures/` (checked here, so a prefix that would cover it fails synth).
  */
-/** How long a landing object the ingest function could not store is kept (a day beyond the dead-letter queue). */
-export const LANDING_EXPIRY_DAYS = 15;
-
 export function lakeLifecycleRules(
   prefixes: { raw: string; curated: string; landing?: string },
   retention: Pick<ResolvedRetention, 'raw' | 'curated' | 'noncurrentVersions'>,
@@ -268,12 +265,13 @@ export function lakeLifecycleRules(
     abortIncompleteMultipartUploadAfter: abort,
   });
   if (prefixes.landing) {
-    // The ingest function deletes each landing object (that version) once stored: only one it could not
-    // store is left, its notification in the dead-letter queue for 14 days; it must outlive that message.
+    // The ingest function deletes each landing object (the version it read) once stored. One it could not
+    // store stays until it is (its notification waits in the dead-letter queue, and a redrive may restart
+    // that clock): no expiry of current objects here, which would drop deliveries answered 200. Old
+    // versions (an erasure's rewrite leaves none, a person's overwrite might) go after a day.
     rules.push({
       id: 'landing-zone',
       prefix: `${prefixes.landing}/`,
-      expiration: Duration.days(LANDING_EXPIRY_DAYS),
       noncurrentVersionExpiration: Duration.days(1),
       abortIncompleteMultipartUploadAfter: Duration.days(1),
     });

@@ -147,7 +147,8 @@ export interface SmartcarWebhooksProps {
   readonly deliveryBuffer?: DeliveryBuffer;
   /**
    * With the Firehose buffer: how long it buffers deliveries before writing a landing object (0 to 900 s).
-   * Longer means fewer objects, later arrival in the lake (durable in Firehose meanwhile).
+   * Longer means fewer objects, later arrival in the lake (durable in Firehose meanwhile); under 60 s
+   * Firehose writes by multipart upload, a few more S3 requests per object.
    * @default Duration.minutes(5)
    */
   readonly deliveryBufferInterval?: Duration;
@@ -253,8 +254,11 @@ export class SmartcarWebhooks extends Construct {
   public readonly managementTokenSecret: secretsmanager.ISecret;
   /** The receiver: front door (Function URL or HTTP API), verification function, queue and dead-letter queue. */
   public readonly receiver: Receiver;
-  /** The Firehose stream and landing zone, with `DeliveryBuffer.FIREHOSE` (the default). */
-  public readonly landing?: Landing;
+  /**
+   * The landing zone and its Firehose stream; the verification function puts deliveries to the stream with
+   * `DeliveryBuffer.FIREHOSE` (the default), and it stands idle with the queue buffer.
+   */
+  public readonly landing: Landing;
   /** The data lake: bucket and ingest function. */
   public readonly dataLake: DataLake;
   /** The URL to paste into the Smartcar Dashboard as the webhook's callback URI. */
@@ -391,7 +395,7 @@ export class SmartcarWebhooks extends Construct {
         ? { eventTypes: props.events.eventTypes, signalNames: props.events.signalNames }
         : undefined,
       queue: this.receiver.queue,
-      landingPrefix: firehoseBuffer ? DEFAULT_LANDING_PREFIX : undefined,
+      landingPrefix: DEFAULT_LANDING_PREFIX,
       existingBucket: props.existingBucket,
       bucketProps: props.bucketProps,
       bucketRemovalPolicy: props.bucketRemovalPolicy,
@@ -411,18 +415,18 @@ export class SmartcarWebhooks extends Construct {
       logRetention,
       logRemovalPolicy,
     });
-    if (firehoseBuffer) {
-      this.landing = new Landing(this, 'Landing', {
-        bucket: this.dataLake.bucket,
-        queue: this.receiver.queue,
-        verifyFunction: this.receiver.verifyFunction,
-        ingestFunction: this.dataLake.ingestFunction,
-        bufferingInterval: props.deliveryBufferInterval,
-        bufferingSizeMiB: props.deliveryBufferSizeMiB,
-        logRetention,
-        logRemovalPolicy,
-      });
-    }
+    // The landing zone is read with either buffer, and its stream kept (idle, no charge, with the queue
+    // buffer): a switch between them then loses nothing that was buffered.
+    this.landing = new Landing(this, 'Landing', {
+      bucket: this.dataLake.bucket,
+      queue: this.receiver.queue,
+      verifyFunction: firehoseBuffer ? this.receiver.verifyFunction : undefined,
+      ingestFunction: this.dataLake.ingestFunction,
+      bufferingInterval: props.deliveryBufferInterval,
+      bufferingSizeMiB: props.deliveryBufferSizeMiB,
+      logRetention,
+      logRemovalPolicy,
+    });
     this.callbackUrl = this.receiver.callbackUrl;
     this.errorCallbackUrl = this.receiver.errorCallbackUrl;
     const tokenGracePeriod = props.tokenGracePeriod ?? Duration.seconds(DEFAULT_TOKEN_GRACE_SECONDS);
@@ -496,7 +500,7 @@ export class SmartcarWebhooks extends Construct {
       ],
       queue: this.receiver.queue,
       deadLetterQueue: this.receiver.deadLetterQueue,
-      landing: this.landing,
+      landing: this.landing.streaming ? this.landing : undefined,
       stateDeadLetterQueue: this.dataLake.stateDeadLetterQueue,
       stateMachine: workflow.stateMachine,
       serviceName: this.serviceName,

@@ -10,16 +10,14 @@
  * is either a DeliveryMessage or an S3 event notification naming landing objects; {@link landingObjectsOf}
  * tells them apart.
  */
-import type { DeliveryMessage } from '../contract';
 import { type IngestDeps, ingestBatch, type QueuedMessage } from './ingest';
 
-/** One delivery as a landing line: the queue message's JSON, newline-terminated (JSON has no raw newlines). */
-export function landingLine(message: DeliveryMessage): string {
-  return `${JSON.stringify(message)}\n`;
-}
+export { landingLine } from './landing-line';
 
 /** A landing object an S3 event notification names. */
 export interface LandingObject {
+  /** The bucket the notification names (checked against the lake bucket). */
+  readonly bucket?: string;
   readonly key: string;
   /** Set when the bucket is versioned: reads and the delete after ingest use exactly this version. */
   readonly versionId?: string;
@@ -42,12 +40,18 @@ export function landingObjectsOf(body: string): LandingObject[] | undefined {
   if (o.Event === 's3:TestEvent' && o.Service === 'Amazon S3') return [];
   if (!Array.isArray(o.Records) || o.Records.length === 0) return undefined;
   const objects: LandingObject[] = [];
-  for (const r of o.Records as { eventSource?: unknown; eventName?: unknown; s3?: { object?: unknown } }[]) {
+  for (const r of o.Records as {
+    eventSource?: unknown;
+    eventName?: unknown;
+    s3?: { object?: unknown; bucket?: { name?: unknown } };
+  }[]) {
     if (r?.eventSource !== 'aws:s3') return undefined;
     if (typeof r.eventName !== 'string' || !r.eventName.startsWith('ObjectCreated:')) continue;
     const object = r.s3?.object as { key?: unknown; versionId?: unknown } | undefined;
     if (typeof object?.key !== 'string') throw new Error('S3 notification record without an object key');
+    const bucket = r.s3?.bucket?.name;
     objects.push({
+      bucket: typeof bucket === 'string' ? bucket : undefined,
       key: decodeURIComponent(object.key.replace(/\+/g, ' ')),
       versionId: typeof object.versionId === 'string' && object.versionId !== '' ? object.versionId : undefined,
     });
@@ -89,11 +93,19 @@ export interface QueueIngestDeps extends IngestDeps {
    */
   readonly deleteLanding: (object: LandingObject) => Promise<void>;
   /**
+   * Whether a landing object that cannot be read was removed by something other than ingest (its latest
+   * version is a delete marker: a person, a lifecycle rule). Ingest deletes the version it read, which
+   * leaves no marker, so "gone" is "already ingested" only without one. @default gone means ingested
+   */
+  readonly removedUnstored?: (object: LandingObject) => Promise<boolean>;
+  /** The lake bucket: a notification naming another bucket is refused (dead-letter queue). @default not checked */
+  readonly bucket?: string;
+  /**
    * Puts notifications this invocation has no time left for back on the queue as new messages (a fresh
    * receive count), so that a backlog of landing objects never counts as failures towards the dead-letter
-   * queue. @default they are reported failed (retried, counted)
+   * queue; resolves to which of them were sent. @default they are reported failed (retried, counted)
    */
-  readonly defer?: (bodies: string[]) => Promise<void>;
+  readonly defer?: (bodies: string[]) => Promise<boolean[]>;
   /** Milliseconds left in this invocation. @default unlimited */
   readonly remainingMs?: () => number;
   /** Start no landing object with less than this left. @default 30,000 */
@@ -126,12 +138,23 @@ export interface LandingResult {
  */
 export async function ingestLanding(
   object: LandingObject,
-  deps: Pick<QueueIngestDeps, 'getLanding' | 'deleteLanding'> & IngestDeps,
+  deps: Pick<QueueIngestDeps, 'getLanding' | 'deleteLanding' | 'removedUnstored'> & IngestDeps,
 ): Promise<LandingResult> {
   try {
     const read = await deps.getLanding(object);
     if (read === undefined) {
-      // Deleted after a complete ingest whose acknowledgement was lost: nothing left to do.
+      if (deps.removedUnstored && (await deps.removedUnstored(object))) {
+        // Not ours to acknowledge: deliveries answered 200 may be gone. The dead-letter queue pages.
+        deps.logger.error(
+          'landing object was deleted before it was stored; leaving its notification for the dead-letter queue',
+          {
+            key: object.key,
+          },
+        );
+        return { stored: false, deleted: false, recordsWritten: 0, objectsWritten: [] };
+      }
+      // Deleted by ingest after a complete store whose acknowledgement was lost (or a version an erasure
+      // replaced, whose new version has its own notification): nothing left to do.
       deps.logger.info('landing object already ingested', { key: object.key });
       return { stored: true, deleted: false, recordsWritten: 0, objectsWritten: [] };
     }
@@ -200,6 +223,13 @@ export async function ingestQueue(
     }
     let ok = true;
     for (const object of objects) {
+      if (deps.bucket !== undefined && object.bucket !== undefined && object.bucket !== deps.bucket) {
+        deps.logger.error('S3 notification from another bucket; leaving it for the dead-letter queue', {
+          bucket: object.bucket,
+        });
+        ok = false;
+        break;
+      }
       if (!inLanding(object.key, deps.landingPrefix)) {
         // Only the stack's own notification sends these; another key means a hand-made or misrouted one.
         deps.logger.error('S3 notification for a key outside the landing zone; leaving it for the dead-letter queue', {
@@ -221,17 +251,22 @@ export async function ingestQueue(
   }
   let deferred = 0;
   if (later.length > 0) {
+    let sent: boolean[] = later.map(() => false);
     if (deps.defer) {
       try {
-        await deps.defer(later.map((m) => m.body));
-        deferred = later.length;
+        sent = await deps.defer(later.map((m) => m.body));
       } catch (err) {
         deps.logger.warn('could not put notifications back on the queue; they will be retried', {
           reason: String(err),
         });
-        failedIds.push(...later.map((m) => m.id));
       }
-    } else failedIds.push(...later.map((m) => m.id));
+    }
+    // Only those not sent again are retried as they are (a notification sent twice is ingested twice into
+    // the same raw keys: harmless, but avoided).
+    later.forEach((m, i) => {
+      if (sent[i]) deferred++;
+      else failedIds.push(m.id);
+    });
   }
   return { failedIds, recordsWritten, objectsWritten, landingObjects, deferred };
 }

@@ -7,8 +7,14 @@
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
 import { s3LedgerStore } from '../adapters/erasure-stores';
@@ -101,11 +107,29 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
     deleteLanding: async ({ key, versionId }) => {
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
     },
+    removedUnstored: async ({ key }) => {
+      // A delete marker on top means someone else deleted it (ingest deletes the version it read).
+      const out = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, MaxKeys: 10 }));
+      return (out.DeleteMarkers ?? []).some((m) => m.Key === key && m.IsLatest);
+    },
+    bucket,
     defer:
       deliveryQueueUrl && sqs
         ? async (bodies) => {
-            for (const body of bodies)
-              await sqs.send(new SendMessageCommand({ QueueUrl: deliveryQueueUrl, MessageBody: body }));
+            const sent = bodies.map(() => false);
+            for (let i = 0; i < bodies.length; i += 10) {
+              const chunk = bodies.slice(i, i + 10);
+              const out = await sqs
+                .send(
+                  new SendMessageBatchCommand({
+                    QueueUrl: deliveryQueueUrl,
+                    Entries: chunk.map((MessageBody, j) => ({ Id: String(j), MessageBody })),
+                  }),
+                )
+                .catch(() => undefined);
+              for (const ok of out?.Successful ?? []) sent[i + Number(ok.Id)] = true;
+            }
+            return sent;
           }
         : undefined,
     remainingMs: context ? () => context.getRemainingTimeInMillis() : undefined,

@@ -8,7 +8,7 @@
  * hands deliveries rejected only for their signature to the quarantine queue (the quarantine function
  * writes them in batches, within the stack's hourly budget).
  */
-import { FirehoseClient, PutRecordCommand } from '@aws-sdk/client-firehose';
+import type { FirehoseClient } from '@aws-sdk/client-firehose';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
@@ -17,7 +17,7 @@ import { secretsManagerTokens } from '../adapters/management-token';
 import { sourceMappedLogger } from '../adapters/source-map';
 import { type DeliveryMessage, ENV, METRIC, type QuarantinedDelivery } from '../contract';
 import { requireEnv } from '../core/env';
-import { landingLine } from '../core/landing';
+import { landingLine } from '../core/landing-line';
 import { type ReceiverResponse, receive, routeCheck } from '../core/receive';
 
 // Loaded on first use: a genuine delivery logs and counts nothing, so its cold start never loads them.
@@ -47,14 +47,26 @@ const sendMessage = async (url: string, body: string) => {
 };
 if (!streamName) sqs();
 
-// One quick retry, then the queue: a throttled stream (its per-second quota is per account and region)
-// must not turn a top-of-the-hour burst into 5xx answers, and the queue takes any rate.
-const firehose = streamName ? new FirehoseClient({ maxAttempts: 2 }) : undefined;
+// Loaded only with the Firehose buffer. One quick retry, each attempt bounded in time, then the queue: a
+// throttled or slow stream (its per-second quota is per account and region) must not turn a top-of-the-hour
+// burst into 5xx answers or timeouts, and the queue takes any rate.
+const firehoseSdk = streamName
+  ? (require('@aws-sdk/client-firehose') as typeof import('@aws-sdk/client-firehose'))
+  : undefined;
+const firehose: FirehoseClient | undefined = firehoseSdk
+  ? new firehoseSdk.FirehoseClient({
+      maxAttempts: 2,
+      requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+    })
+  : undefined;
 const enqueue = async (message: DeliveryMessage): Promise<void> => {
-  if (firehose) {
+  if (firehose && firehoseSdk) {
     try {
       await firehose.send(
-        new PutRecordCommand({ DeliveryStreamName: streamName, Record: { Data: Buffer.from(landingLine(message)) } }),
+        new firehoseSdk.PutRecordCommand({
+          DeliveryStreamName: streamName,
+          Record: { Data: Buffer.from(landingLine(message)) },
+        }),
       );
       return;
     } catch (err) {

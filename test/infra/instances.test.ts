@@ -162,9 +162,10 @@ describe('metrics per instance', () => {
       }
     }
     expectOwn(servicesBy(found));
-    // Per instance: 5 alarms on the functions' metrics, the late-objects and the silent-vehicles alarms, the
-    // dashboard (its SEARCH included), and the fleet check's and the compaction's state machines.
-    expect(found.length).toBe(2 * 10);
+    // Per instance: 6 alarms on the functions' metrics (DeliveryStreamRefusing among them), the late-objects
+    // and the silent-vehicles alarms, the dashboard (its SEARCH included), and the fleet check's and the
+    // compaction's state machines.
+    expect(found.length).toBe(2 * 11);
   });
 });
 

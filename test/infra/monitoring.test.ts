@@ -146,15 +146,23 @@ describe('alarms, all wired to the alarm topic', () => {
     );
   });
 
-  it('has seventeen alarms by default (the delivery path and its stream, the workflow, the quarantine, the compaction) and no dashboard', () => {
+  it('has eighteen alarms by default (the delivery path and its stream, the workflow, the quarantine, the compaction) and no dashboard', () => {
     // The workflow's, the compaction's and the erase's failed runs are notified by free EventBridge rules.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 17);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 18);
     // Firehose retries a failing bucket for 24 hours, then drops what it holds: paged after one.
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Firehose',
       MetricName: 'DeliveryToS3.DataFreshness',
       Statistic: 'Maximum',
       Threshold: 3600,
+    });
+    // A stream that refuses deliveries for a whole hour (not a burst): they go to the queue, dearer.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'DeliveryStreamFallbacks',
+      EvaluationPeriods: 12,
+      Period: 300,
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
     });
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
     expect(Object.keys(template.findOutputs('*'))).not.toContain('DashboardName');
@@ -203,8 +211,8 @@ describe('alarms come with their features, and cost nothing for features that ar
       expect(rules).toMatch(new RegExp(`"stateMachineArn":\\[\\{"Ref":"${machine}`));
     for (const name of ['SilentVehicles', 'WebhookHealthy'])
       expect(alarms.filter((a) => JSON.stringify(a.Properties).includes(`"${name}"`)).length).toBeGreaterThan(0);
-    // 17 + reconcile's webhook health + the fleet check's silent vehicles + state dead letters
-    on.resourceCountIs('AWS::CloudWatch::Alarm', 20);
+    // 18 + reconcile's webhook health + the fleet check's silent vehicles + state dead letters
+    on.resourceCountIs('AWS::CloudWatch::Alarm', 21);
     on.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/AlarmTopic/) }]);
   });

@@ -168,8 +168,15 @@ describe('least privilege', () => {
       's3:DeleteObjectVersion',
     ]);
     expect(JSON.stringify(landing[0].Resource)).toMatch(/"\/landing\/\*"/);
+    // Listing versions only under landing/: a landing object it cannot read, deleted by someone else?
+    const versions = statementsOf('SmartcarWebhooksDataLakeIngestFunctionRole').filter((x) =>
+      JSON.stringify(x.Action).includes('s3:ListBucketVersions'),
+    );
+    expect(versions.map((v) => [v.Action, (v as { Condition?: unknown }).Condition])).toEqual([
+      ['s3:ListBucketVersions', { StringLike: { 's3:prefix': ['landing/*'] } }],
+    ]);
     for (const s of statementsOf('SmartcarWebhooksDataLakeIngestFunctionRole').filter(
-      (x) => /s3:(Get|List)/.test(JSON.stringify(x.Action)) && x !== landing[0],
+      (x) => /s3:(Get|List)/.test(JSON.stringify(x.Action)) && x !== landing[0] && x !== versions[0],
     )) {
       expect([['s3:GetObject'], 's3:GetObject', 's3:ListBucket', ['s3:ListBucket']]).toContainEqual(s.Action);
       if (JSON.stringify(s.Action).includes('GetObject'))
@@ -325,13 +332,12 @@ describe('data lake bucket', () => {
         Rules: [
           { Id: 'raw-zone', Prefix: 'raw/', ...housekeeping },
           { Id: 'curated-versions', Prefix: 'curated/', ...housekeeping },
-          // A landing object is deleted once stored; one that could not be outlives its notification in
-          // the dead-letter queue (14 days), and nothing of a deleted one stays as a noncurrent version.
+          // A landing object is deleted (by version) once stored; one that could not be stays until it is:
+          // never expired while it may hold deliveries answered 200.
           {
             Id: 'landing-zone',
             Prefix: 'landing/',
             Status: 'Enabled',
-            ExpirationInDays: 15,
             NoncurrentVersionExpiration: { NoncurrentDays: 1 },
             AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
           },
@@ -408,30 +414,72 @@ describe('delivery buffer (Firehose, the default)', () => {
     ).toBe(false);
   });
 
-  it("DeliveryBuffer.QUEUE is 0.3's buffer: no stream, no landing zone, the 300 s window", () => {
+  it("DeliveryBuffer.QUEUE is 0.3's buffer: the verification function sends to the queue, the 300 s window; the landing zone is still read and the stream stands idle, so a switch loses nothing", () => {
     const stack = bareStack();
     new SmartcarWebhooks(stack, 'W', { deliveryBuffer: DeliveryBuffer.QUEUE });
     const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 0);
     t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       BatchSize: 1000,
       MaximumBatchingWindowInSeconds: 300,
     });
-    const bucket = Object.values(t.findResources('AWS::S3::Bucket')).find((b) =>
-      JSON.stringify(b).includes('raw-zone'),
+    const verify = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('VerifyFunction'));
+    expect(JSON.stringify(verify)).not.toMatch(/firehose:/);
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Answers Smartcar VERIFY'),
+      Environment: { Variables: Match.objectLike({ DELIVERY_STREAM_NAME: Match.absent() }) },
+    });
+    // Kept: a stream deleted with deliveries in its buffer may not write them, and what it writes is read.
+    t.resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 1);
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      NotificationConfiguration: { QueueConfigurations: [Match.objectLike({ Event: 's3:ObjectCreated:*' })] },
+    });
+    const ingest = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('IngestFunction'));
+    expect(JSON.stringify(ingest)).toMatch(/s3:DeleteObjectVersion/);
+    // No alarm on a stream nothing puts to.
+    expect(JSON.stringify(t.findResources('AWS::CloudWatch::Alarm'))).not.toMatch(
+      /AWS\/Firehose|DeliveryStreamFallbacks/,
     );
-    expect(JSON.stringify(bucket)).not.toMatch(/landing|NotificationConfiguration/);
-    const policies = Object.entries(t.findResources('AWS::IAM::Policy'));
-    for (const [id, policy] of policies.filter(([id]) => /VerifyFunction|IngestFunction/.test(id)))
-      expect([id, JSON.stringify(policy)]).toEqual([id, expect.not.stringMatching(/firehose:|landing/)]);
+  });
+
+  it('notifications added to the created lake bucket after the construct would replace the landing one: synth refuses', () => {
+    const stack = bareStack();
+    const w = new SmartcarWebhooks(stack, 'W');
+    (w.dataLake.bucket as s3.Bucket).enableEventBridgeNotification();
+    expect(() => Template.fromStack(stack)).toThrow(/would replace the landing notification/);
+  });
+
+  it("with bucketProps.eventBridgeEnabled the landing notification is merged into CDK's notifications resource", () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', { bucketProps: { eventBridgeEnabled: true } });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('Custom::S3BucketNotifications', {
+      NotificationConfiguration: {
+        EventBridgeConfiguration: {},
+        QueueConfigurations: [
+          Match.objectLike({ Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'landing/' }] } } }),
+        ],
+      },
+    });
+    // The stream waits for it: nothing lands unannounced.
+    const stream = Object.values(t.findResources('AWS::KinesisFirehose::DeliveryStream'))[0];
+    expect(JSON.stringify(stream.DependsOn)).toMatch(/Notifications/);
+  });
+
+  it('a KMS-encrypted lake: the stream may encrypt and decrypt (multipart uploads under a 60 s interval need both)', () => {
+    const stack = bareStack();
+    new SmartcarWebhooks(stack, 'W', { bucketProps: { encryption: s3.BucketEncryption.KMS } });
+    const t = Template.fromStack(stack);
+    const role = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('LandingStreamRole'));
+    expect(JSON.stringify(role)).toMatch(/kms:Decrypt/);
+    expect(JSON.stringify(role)).toMatch(/kms:GenerateDataKey/);
   });
 
   it('checks its options', () => {
     expect(() => new SmartcarWebhooks(bareStack(), 'W', { deliveryBufferInterval: Duration.seconds(901) })).toThrow(
       /deliveryBufferInterval is 901 s/,
     );
-    expect(() => new SmartcarWebhooks(bareStack(), 'W', { deliveryBufferSizeMiB: 65 })).toThrow(
-      /deliveryBufferSizeMiB is 65/,
+    expect(() => new SmartcarWebhooks(bareStack(), 'W', { deliveryBufferSizeMiB: 33 })).toThrow(
+      /deliveryBufferSizeMiB is 33/,
     );
     expect(
       () =>
@@ -444,6 +492,14 @@ describe('delivery buffer (Firehose, the default)', () => {
       /deliveryBuffer "kinesis" is not a buffer/,
     );
     expect(() => new SmartcarWebhooks(bareStack(), 'W', { rawPrefix: 'landing/raw' })).toThrow(/overlaps landing\//);
+    const brought = bareStack();
+    expect(
+      () =>
+        new SmartcarWebhooks(brought, 'W', {
+          existingBucket: s3.Bucket.fromBucketName(brought, 'B', 'their-lake'),
+          curatedPrefix: 'landing/curated',
+        }),
+    ).toThrow(/curatedPrefix "landing\/curated" overlaps landing\//);
     expect(settingsFromContext((k) => ({ deliveryBuffer: 'queue' })[k])).toMatchObject({ deliveryBuffer: 'queue' });
     expect(() => settingsFromContext((k) => ({ deliveryBuffer: 'kinesis' })[k])).toThrow(
       /Context "deliveryBuffer" must be firehose or queue/,
@@ -687,7 +743,7 @@ describe('bring your own', () => {
               NoncurrentVersionExpiration: { NoncurrentDays: 3 },
             }),
             Match.objectLike({ Id: 'curated-versions', NoncurrentVersionExpiration: { NoncurrentDays: 3 } }),
-            Match.objectLike({ Id: 'landing-zone', ExpirationInDays: 15 }),
+            Match.objectLike({ Id: 'landing-zone', Prefix: 'landing/' }),
           ],
         },
       }),

@@ -1,4 +1,11 @@
-import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { fixture } from '../support/fixtures';
@@ -132,10 +139,30 @@ describe('landing objects (the Firehose buffer)', () => {
     expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(1);
   });
 
-  it('an object already ingested and deleted (a lost acknowledgement) is done, not a failure', async () => {
+  it('an object already ingested and deleted (a lost acknowledgement: no version, no delete marker) is done', async () => {
     s3.on(GetObjectCommand, { Key: KEY }).rejects(new NoSuchKey({ message: 'NoSuchKey', $metadata: {} }));
+    s3.on(ListObjectVersionsCommand).resolves({});
     expect(await handler(sqsEvent({ n: notice(KEY) }))).toEqual({ batchItemFailures: [] });
     expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+  });
+
+  it('an object someone else deleted before it was stored (a delete marker on top) is a failure, for the dead-letter queue', async () => {
+    s3.on(GetObjectCommand, { Key: KEY }).rejects(new NoSuchKey({ message: 'NoSuchKey', $metadata: {} }));
+    s3.on(ListObjectVersionsCommand).resolves({
+      DeleteMarkers: [{ Key: KEY, VersionId: 'dm', IsLatest: true }],
+      Versions: [{ Key: KEY, VersionId: 'v1', IsLatest: false }],
+    });
+    expect(await handler(sqsEvent({ n: notice(KEY) }))).toEqual({ batchItemFailures: [{ itemIdentifier: 'n' }] });
+    expect(s3.commandCalls(ListObjectVersionsCommand)[0].args[0].input).toMatchObject({
+      Bucket: 'lake-bucket',
+      Prefix: KEY,
+    });
+  });
+
+  it("a notification naming another bucket is refused, and that bucket's object never read", async () => {
+    const other = notice(KEY).replace('"lake-bucket"', '"someone-elses-bucket"');
+    expect(await handler(sqsEvent({ o: other }))).toEqual({ batchItemFailures: [{ itemIdentifier: 'o' }] });
+    expect(s3.commandCalls(GetObjectCommand).filter((c) => c.args[0].input.Key === KEY)).toHaveLength(0);
   });
 
   it("S3's test event is acknowledged; a notification for a key outside landing/ is left for the dead-letter queue", async () => {

@@ -131,6 +131,7 @@ describe('ingestQueue', () => {
         },
         defer: async (bodies) => {
           deferred.push(...bodies);
+          return bodies.map(() => true);
         },
       },
     );

@@ -119,3 +119,49 @@ it('rejections touch neither the stream nor the queue', async () => {
   // The quarantine is off here (no queue URL for it): nothing is sent anywhere.
   expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
 });
+
+describe('what a cold start loads', () => {
+  it('with the stream, a genuine delivery never loads the SQS client (only a refused record or a quarantined delivery does)', async () => {
+    jest.resetModules();
+    let sqsLoaded = 0;
+    jest.doMock('@aws-sdk/client-sqs', () => {
+      sqsLoaded++;
+      return jest.requireActual('@aws-sdk/client-sqs');
+    });
+    const fh = await import('@aws-sdk/client-firehose');
+    const stub = mockClient(fh.FirehoseClient);
+    stub.on(fh.PutRecordCommand).resolves({ RecordId: 'r' });
+    const sm = await import('@aws-sdk/client-secrets-manager');
+    const smStub = mockClient(sm.SecretsManagerClient);
+    smStub.on(sm.GetSecretValueCommand).resolves({ SecretString: TEST_TOKEN });
+    const { handler: h } = await import('../../lambda/verify/index');
+    expect((await h(delivery().event)).statusCode).toBe(200);
+    expect(sqsLoaded).toBe(0);
+    stub.restore();
+    smStub.restore();
+    jest.dontMock('@aws-sdk/client-sqs');
+  });
+
+  it('with the queue buffer, the Firehose client is never loaded', async () => {
+    jest.resetModules();
+    delete process.env.DELIVERY_STREAM_NAME;
+    let firehoseLoaded = 0;
+    jest.doMock('@aws-sdk/client-firehose', () => {
+      firehoseLoaded++;
+      return jest.requireActual('@aws-sdk/client-firehose');
+    });
+    const sqsModule = await import('@aws-sdk/client-sqs');
+    const stub = mockClient(sqsModule.SQSClient);
+    stub.on(sqsModule.SendMessageCommand).resolves({ MessageId: 'm' });
+    const sm = await import('@aws-sdk/client-secrets-manager');
+    const smStub = mockClient(sm.SecretsManagerClient);
+    smStub.on(sm.GetSecretValueCommand).resolves({ SecretString: TEST_TOKEN });
+    const { handler: h } = await import('../../lambda/verify/index');
+    expect((await h(delivery().event)).statusCode).toBe(200);
+    expect(stub.commandCalls(sqsModule.SendMessageCommand)).toHaveLength(1);
+    expect(firehoseLoaded).toBe(0);
+    stub.restore();
+    smStub.restore();
+    jest.dontMock('@aws-sdk/client-firehose');
+  });
+});
