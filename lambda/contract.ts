@@ -551,6 +551,8 @@ export const ERASE_ENV = {
   webhookId: 'SMARTCAR_WEBHOOK_ID',
   /** Raw-zone keys per sweep step (default {@link ERASE_PAGE_SIZE}); tests set it small to see the loop. */
   pageSize: 'ERASE_PAGE_SIZE',
+  /** Landing keys per landing step (default {@link ERASE_LANDING_PAGE_SIZE}); tests set it small to see the loop. */
+  landingPageSize: 'ERASE_LANDING_PAGE_SIZE',
   /** Long-poll seconds of each dead-letter receive (default 1: asks every SQS server); tests set 0. */
   deadLetterWaitSeconds: 'ERASE_DLQ_WAIT_SECONDS',
 } as const;
@@ -563,3 +565,10 @@ export const ERASE_FUNCTION_TIMEOUT_SECONDS = 900;
 
 /** Raw-zone objects each step of the erase state machine's sweep reads. */
 export const ERASE_PAGE_SIZE = 1000;
+
+/**
+ * Landing keys each step of the erase state machine's landing loop reads: up to 16 MiB each (the delivery
+ * stream's buffer size; at most 32 MiB when configured so), read, searched and rewritten one at a time. A step
+ * also stops early when its call's time runs low.
+ */
+export const ERASE_LANDING_PAGE_SIZE = 50;

@@ -6,7 +6,8 @@
  *
  * check the input → take the compaction lock → write the ledger entry (a real run) → wait out the ingest
  * function's cached ledger → sweep the raw zone a page of ERASE_PAGE_SIZE (1,000) objects at a time →
- * the curated layer, state, dedupe, landing, quarantine, dead letters, reports, Athena results (one task each) →
+ * the curated layer, state, dedupe (one task each) → the landing zone a page of ERASE_LANDING_PAGE_SIZE (50) keys at
+ * a time → quarantine, dead letters, reports, Athena results (one task each) →
  * Smartcar (when asked) → complete the ledger entry, store the receipt, give the lock back.
  *
  * A failure gives the lock back and fails with its cause in one line; the ledger entry stays `started`
@@ -90,13 +91,16 @@ export interface ErasureObjectGrant {
   readonly reason: string;
 }
 
-/** The places after the raw zone, each one task (the handler's names), with their state names. */
+/**
+ * The places after the raw zone, each one task (the handler's names), with their state names; `landing` is
+ * a loop over pages of its keys (a backlog of thousands of objects when ingest was broken), like the raw zone.
+ */
 const PLACES: readonly [string, string][] = [
   ['raw-versions', 'Erase old raw versions'],
   ['curated', 'Erase curated rows'],
   ['state', 'Erase vehicle state'],
   ['dedupe', 'Erase dedupe items'],
-  ['landing', 'Erase landing deliveries'],
+  ['landing', 'Erase a page of landing deliveries'],
   ['quarantine', 'Erase quarantined deliveries'],
   ['dead-letters', 'Erase dead letters'],
   ['reports', 'Erase run reports'],
@@ -140,7 +144,7 @@ export class Erasure extends Construct {
 
     this.eraseFunction = new HouseFunction(this, 'EraseFunction', {
       handler: 'erase',
-      description: "Erase state machine: removes one user's or vehicle's records, one place or raw-zone page per call",
+      description: "Erase state machine: removes one user's or vehicle's records, one place or page per call",
       // A page of the raw zone (ERASE_PAGE_SIZE objects) read, searched and rewritten in one call.
       timeout: Duration.seconds(ERASE_FUNCTION_TIMEOUT_SECONDS),
       memorySize: 1024,
@@ -338,7 +342,12 @@ export class Erasure extends Construct {
     const badInput = new sfn.Fail(this, 'Bad input', { error: 'Erasure.BadInput', causePath: '$.check.reason' });
     // From here on the state is the request, counts and cursors: the input itself is dropped.
     const keep = new sfn.Pass(this, 'Keep the request', {
-      parameters: { erasure: sfn.JsonPath.objectAt('$.check.erasure'), raw: { done: false }, results: {} },
+      parameters: {
+        erasure: sfn.JsonPath.objectAt('$.check.erasure'),
+        raw: { done: false },
+        landing: { done: false },
+        results: {},
+      },
     });
     const lock = invoke('Take the compaction lock', { action: 'lock', erasure, execution }, sfn.JsonPath.DISCARD);
     const begin = invoke('Write the ledger entry', { action: 'begin', erasure }, '$.erasure.hash');
@@ -351,7 +360,9 @@ export class Erasure extends Construct {
       '$.raw',
     );
     const places = PLACES.map(([place, name]) =>
-      invoke(name, { action: 'place', place, erasure }, `$.results.${place.replace(/-/g, '_')}`),
+      place === 'landing'
+        ? invoke(name, { action: 'landing', erasure, landing: sfn.JsonPath.objectAt('$.landing') }, '$.landing')
+        : invoke(name, { action: 'place', place, erasure }, `$.results.${place.replace(/-/g, '_')}`),
     );
     const smartcar = invoke('Erase at Smartcar', { action: 'place', place: 'smartcar', erasure }, '$.results.smartcar');
     const finish = invoke(
@@ -361,6 +372,7 @@ export class Erasure extends Construct {
         erasure,
         execution,
         sweep: sfn.JsonPath.objectAt('$.raw.sweep'),
+        landing: sfn.JsonPath.objectAt('$.landing.sweep'),
         results: sfn.JsonPath.objectAt('$.results'),
       },
       '$.summary',
@@ -395,7 +407,17 @@ export class Erasure extends Construct {
       .when(sfn.Condition.booleanEquals('$.erasure.smartcar', true), smartcar.next(finish))
       .otherwise(finish);
     afterRaw = asked;
-    for (let i = places.length - 1; i >= 0; i--) afterRaw = places[i].next(afterRaw);
+    for (let i = places.length - 1; i >= 0; i--) {
+      if (PLACES[i][0] !== 'landing') {
+        afterRaw = places[i].next(afterRaw);
+        continue;
+      }
+      // The landing zone loops on its cursor until done, as the raw sweep does.
+      const landingDone = new sfn.Choice(this, 'Landing zone done?')
+        .when(sfn.Condition.booleanEquals('$.landing.done', true), afterRaw)
+        .otherwise(places[i]);
+      afterRaw = places[i].next(landingDone);
+    }
     sweep.next(rawDone.when(sfn.Condition.booleanEquals('$.raw.done', true), afterRaw).otherwise(sweep));
     const dryRun = new sfn.Choice(this, 'Dry run?')
       .when(sfn.Condition.booleanEquals('$.erasure.dryRun', true), sweep)

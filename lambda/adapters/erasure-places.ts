@@ -22,6 +22,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -31,7 +32,7 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { DEFAULT_LANDING_PREFIX, QUARANTINE_PREFIX } from '../contract';
+import { DEFAULT_LANDING_PREFIX, ERASE_LANDING_PAGE_SIZE, QUARANTINE_PREFIX } from '../contract';
 import {
   type ErasureContext,
   type ErasurePlace,
@@ -43,7 +44,15 @@ import {
   rawPlaceResult,
   rawZonePlace,
 } from '../core/erasure';
-import { deliveryBelongs, messageBelongs, pruneLanding, pruneReport } from '../core/erasure-places';
+import {
+  deliveryBelongs,
+  emptyLandingSweep,
+  type LandingSweep,
+  landingPlaceResult,
+  messageBelongs,
+  pruneLanding,
+  pruneReport,
+} from '../core/erasure-places';
 import { dedupeKey } from '../core/seen-store';
 import { withoutEvents } from '../core/vehicle-state';
 import { decodeStateItem, encodeStateItem, isStateItem, STATE_WRITE_ATTEMPTS } from './dynamodb-state-store';
@@ -175,25 +184,153 @@ export { rawPlaceResult };
 
 /**
  * The landing zone (`landing/` in the lake bucket): objects the delivery stream wrote, one authentic
- * delivery a line, that the ingest function has not stored and deleted yet: for minutes normally, up to the
- * lifecycle's 15 days when ingest could not store one (its notification then waits in the dead-letter
- * queue). Each object holding the subject's deliveries received before the erasure is rewritten without
- * them (the other lines byte for byte) or deleted when none is left, and then every old version of its key
- * goes (each is an earlier copy of it). An old version whose current object does not hold the subject
- * (an interrupted rewrite, one behind the lifecycle's delete marker) is deleted when it holds the subject.
- * A dry run counts.
+ * delivery a line, that the ingest function has not stored and deleted yet: for minutes normally, until
+ * stored or erased when ingest could not store one (its notification then waits in the dead-letter queue;
+ * when ingest is broken for a day, thousands of them wait). Each object holding the subject's deliveries
+ * received before the erasure is rewritten without them (the other lines byte for byte) or deleted when
+ * none is left, and then every old version of its key goes (each is an earlier copy of it). An old version
+ * whose current object does not hold the subject (an interrupted rewrite, one behind a delete marker) is
+ * deleted when it holds the subject. A dry run counts.
+ *
+ * The zone is erased a page of keys at a time ({@link sweepLandingPage}): the state machine loops over
+ * the pages one call each, so that a backlog never outlasts one call; this place (`erase --stack`) loops
+ * over them in-process.
  *
  * Racing ingest: ingest may read an object while this rewrites it. The subject's records stay out of the
  * lake all the same, because ingest drops erased subjects' records by the erasure ledger, written before
  * this runs. The rewritten object raises a new notification and is ingested again (its version and line
  * numbers are new): the other deliveries in it may be stored twice, which the views absorb (they count an
  * event once). An old version deleted before ingest read it reads as "already ingested": the new version's
- * notification carries its deliveries.
+ * notification carries its deliveries. Objects the stream writes meanwhile have later keys (the stream
+ * names them by time) and are found by a later page or, when they land after the last, hold only
+ * deliveries ingest's ledger filter drops.
  */
-export function landingPlace(s3: S3Client, bucket: string, landingPrefix = DEFAULT_LANDING_PREFIX): ErasurePlace {
+export function landingPlace(
+  s3: S3Client,
+  bucket: string,
+  landingPrefix = DEFAULT_LANDING_PREFIX,
+  options: Pick<LandingPageOptions, 'pageSize' | 'listMaxKeys'> = {},
+): ErasurePlace {
+  return {
+    place: 'landing',
+    async erase(context) {
+      const sweep = emptyLandingSweep();
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await sweepLandingPage(s3, bucket, landingPrefix, cursor, context, sweep, options);
+        cursor = page.cursor;
+        if (page.done) break;
+      }
+      return landingPlaceResult(sweep, landingWhere(bucket, landingPrefix));
+    },
+  };
+}
+
+/** Where the landing zone is, as its place result says (the same for every page and both paths). */
+export function landingWhere(bucket: string, landingPrefix = DEFAULT_LANDING_PREFIX): string {
+  return `s3://${bucket}/${landingPrefix.replace(/^\/+|\/+$/g, '')}/`;
+}
+
+/** How much of a call a landing page leaves unused when it stops early: one more key's worst case. */
+export const LANDING_RESERVE_MS = 120_000;
+
+export interface LandingPageOptions {
+  /** Keys a page handles at most. @default ERASE_LANDING_PAGE_SIZE */
+  readonly pageSize?: number;
+  /**
+   * The call's remaining time (a Lambda context's getRemainingTimeInMillis): before each key after the
+   * first, the page stops when it is below `reserveMs`, returning the cursor. @default no limit
+   */
+  readonly remainingMs?: () => number;
+  /** @default LANDING_RESERVE_MS */
+  readonly reserveMs?: number;
+  /** Versions per ListObjectVersions call (tests set it small to split a key's versions). @default 1000 */
+  readonly listMaxKeys?: number;
+}
+
+type LandingVersion = { versionId: string; latest: boolean; marker: boolean };
+
+/** S3 lists keys in UTF-8 byte order; landing keys are ASCII, where that is code-unit order. */
+const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * One page of the landing zone: up to `pageSize` keys after `startAfter` (every version of each), erased
+ * into `sweep` one key at a time. Returns the last key handled (the next page's cursor) and whether the
+ * zone is done. Stops early, after at least one key, when the call's remaining time runs low. Only as many
+ * versions are listed as the page needs (a key's versions may span listing calls: it is handled once all
+ * are listed).
+ */
+export async function sweepLandingPage(
+  s3: S3Client,
+  bucket: string,
+  landingPrefix: string,
+  startAfter: string | undefined,
+  context: ErasureContext,
+  sweep: LandingSweep = emptyLandingSweep(),
+  options: LandingPageOptions = {},
+): Promise<{ sweep: LandingSweep; cursor: string | undefined; done: boolean }> {
+  const pageSize = Math.max(1, Math.floor(options.pageSize ?? ERASE_LANDING_PAGE_SIZE));
+  const reserveMs = options.reserveMs ?? LANDING_RESERVE_MS;
   const prefix = `${landingPrefix.replace(/^\/+|\/+$/g, '')}/`;
+  const byKey = new Map<string, LandingVersion[]>();
+  const add = (key: string, v: LandingVersion) => {
+    // S3 lists only the keys after a key marker given alone; a store that lists the marker's versions again
+    // (some S3-compatible ones do) must not have that key handled twice. (moto 5.2 instead skips the next
+    // version when the marker's key is gone: its tests keep page ends on keys that stay.)
+    if (startAfter !== undefined && byteOrder(key, startAfter) <= 0) return;
+    byKey.set(key, [...(byKey.get(key) ?? []), v]);
+  };
+  // A key marker alone lists the keys after it; with a version marker, the rest of that key's versions.
+  let keyMarker = startAfter;
+  let versionMarker: string | undefined;
+  let listed = false;
+  // Listed until a key past the page shows up (the page's keys are then complete) or the zone ends.
+  while (byKey.size <= pageSize) {
+    const out = await s3.send(
+      new ListObjectVersionsCommand({
+        Bucket: bucket,
+        Prefix: prefix,
+        KeyMarker: keyMarker,
+        VersionIdMarker: versionMarker,
+        MaxKeys: options.listMaxKeys ?? 1000,
+      }),
+    );
+    for (const v of out.Versions ?? [])
+      if (v.Key && v.VersionId) add(v.Key, { versionId: v.VersionId, latest: v.IsLatest === true, marker: false });
+    for (const m of out.DeleteMarkers ?? [])
+      if (m.Key && m.VersionId) add(m.Key, { versionId: m.VersionId, latest: m.IsLatest === true, marker: true });
+    if (!out.IsTruncated) {
+      listed = true;
+      break;
+    }
+    if (!out.NextKeyMarker) throw new Error(`S3 cut the listing of s3://${bucket}/${prefix} short without a marker`);
+    keyMarker = out.NextKeyMarker;
+    versionMarker = out.NextVersionIdMarker;
+  }
+  const keys = [...byKey.keys()].sort(byteOrder);
+  // When listing stopped early, the last key listed may still have versions unlisted: it is the next page's.
+  const page = keys.slice(0, listed ? pageSize : Math.min(pageSize, keys.length - 1));
+  let cursor = startAfter;
+  for (const key of page) {
+    if (cursor !== startAfter && options.remainingMs && options.remainingMs() < reserveMs)
+      return { sweep, cursor, done: false };
+    await eraseLandingKey(s3, bucket, key, byKey.get(key) ?? [], context, sweep);
+    cursor = key;
+  }
+  return { sweep, cursor, done: listed && page.length === keys.length };
+}
+
+/** One landing key: its current object rewritten or deleted, or its old versions searched (see {@link landingPlace}). */
+async function eraseLandingKey(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versions: readonly LandingVersion[],
+  context: ErasureContext,
+  sweep: LandingSweep,
+): Promise<void> {
   /** The text of one version; undefined when ingest deleted it meanwhile. */
-  const read = async (key: string, versionId: string) => {
+  const read = async (versionId: string) => {
     try {
       const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
       const bytes = await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
@@ -204,75 +341,44 @@ export function landingPlace(s3: S3Client, bucket: string, landingPrefix = DEFAU
       throw err;
     }
   };
-  return {
-    place: 'landing',
-    async erase(context) {
-      const byKey = new Map<string, { versionId: string; latest: boolean; marker: boolean }[]>();
-      for (const v of await listVersionsUnder(s3, bucket, prefix))
-        byKey.set(v.key, [
-          ...(byKey.get(v.key) ?? []),
-          { versionId: v.versionId, latest: v.isLatest, marker: v.deleteMarker },
-        ]);
-      const r = { found: 0, rewritten: 0, deleted: 0, versionsDeleted: 0, objects: 0, oldVersions: 0 };
-      for (const [key, versions] of [...byKey].sort(([a], [b]) => a.localeCompare(b))) {
-        const current = versions.find((v) => v.latest && !v.marker);
-        const text = current ? await read(key, current.versionId) : undefined;
-        if (text !== undefined) {
-          r.objects++;
-          const pruned = pruneLanding(text, context.subject, context.erasedAt);
-          if (pruned.removed > 0) {
-            r.found += pruned.removed;
-            if (context.dryRun) continue;
-            if (pruned.kept === 0) {
-              await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-              r.deleted++;
-            } else {
-              await s3.send(
-                new PutObjectCommand({
-                  Bucket: bucket,
-                  Key: key,
-                  Body: pruned.text,
-                  ContentType: 'application/x-ndjson',
-                }),
-              );
-              r.rewritten++;
-            }
-            // Every older copy of it (and the delete marker just made): the subject is in them.
-            r.versionsDeleted += await deleteNoncurrentVersions(s3, bucket, key);
-            continue;
-          }
-        }
-        // The current object is clean or gone: old versions are searched one by one.
-        const dropped = new Set<string>();
-        for (const v of versions.filter((x) => !x.latest && !x.marker)) {
-          const old = await read(key, v.versionId);
-          if (old === undefined) continue;
-          const pruned = pruneLanding(old, context.subject, context.erasedAt);
-          if (pruned.removed === 0) continue;
-          r.oldVersions++;
-          for (const line of pruned.dropped) dropped.add(line);
-          if (context.dryRun) continue;
-          await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: v.versionId }));
-          r.versionsDeleted++;
-        }
-        r.found += dropped.size;
+  const current = versions.find((v) => v.latest && !v.marker);
+  const text = current ? await read(current.versionId) : undefined;
+  if (text !== undefined) {
+    sweep.objects++;
+    const pruned = pruneLanding(text, context.subject, context.erasedAt);
+    if (pruned.removed > 0) {
+      sweep.found += pruned.removed;
+      if (context.dryRun) return;
+      if (pruned.kept === 0) {
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+        sweep.deleted++;
+      } else {
+        await s3.send(
+          new PutObjectCommand({ Bucket: bucket, Key: key, Body: pruned.text, ContentType: 'application/x-ndjson' }),
+        );
+        sweep.rewritten++;
       }
-      return {
-        place: 'landing',
-        where: `s3://${bucket}/${prefix}`,
-        unit: 'deliveries',
-        found: r.found,
-        removed: context.dryRun ? 0 : r.found,
-        rewritten: r.rewritten,
-        deleted: r.deleted,
-        versionsDeleted: r.versionsDeleted,
-        note:
-          `${r.objects} landing objects searched` +
-          (r.oldVersions > 0 ? `; ${r.oldVersions} old versions held the subject without their current object` : '') +
-          "; deliveries still in the delivery stream's buffer land later and are dropped by ingest's ledger filter",
-      };
-    },
-  };
+      sweep.removed += pruned.removed;
+      // Every older copy of it (and the delete marker just made): the subject is in them.
+      sweep.versionsDeleted += await deleteNoncurrentVersions(s3, bucket, key);
+      return;
+    }
+  }
+  // The current object is clean or gone: old versions are searched one by one.
+  const dropped = new Set<string>();
+  for (const v of versions.filter((x) => !x.latest && !x.marker)) {
+    const old = await read(v.versionId);
+    if (old === undefined) continue;
+    const pruned = pruneLanding(old, context.subject, context.erasedAt);
+    if (pruned.removed === 0) continue;
+    sweep.oldVersions++;
+    for (const line of pruned.dropped) dropped.add(line);
+    if (context.dryRun) continue;
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: v.versionId }));
+    sweep.versionsDeleted++;
+  }
+  sweep.found += dropped.size;
+  if (!context.dryRun) sweep.removed += dropped.size;
 }
 
 // ---------------------------------------------------------------------------------------------------

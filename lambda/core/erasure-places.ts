@@ -5,7 +5,7 @@
  * shared by the `erase --stack` command and the erase state machine.
  */
 import type { DeliveryMessage } from '../contract';
-import { containsId, mayNameId, namesSubject, type Subject } from './erasure';
+import { containsId, mayNameId, namesSubject, type PlaceResult, type Subject } from './erasure';
 import { toLakeRecord } from './lake';
 
 /**
@@ -114,6 +114,50 @@ export function pruneLanding(text: string, subject: Subject, before: Date): Prun
     else kept.push(line);
   }
   return { removed: dropped.length, kept: kept.length, dropped, text: kept.map((l) => `${l}\n`).join('') };
+}
+
+/**
+ * What the landing zone's erasure found so far, added to page by page (the state machine carries it from
+ * step to step, as it carries the raw zone's {@link RawSweep}): counts only, no ids.
+ */
+export interface LandingSweep {
+  /** Current landing objects read. */
+  objects: number;
+  /** The subject's deliveries found: in current objects, and (once per line) in old versions of the rest. */
+  found: number;
+  /** Of those, removed (0 in a dry run). */
+  removed: number;
+  /** Current objects rewritten without the subject, and deleted (nothing else in them). */
+  rewritten: number;
+  deleted: number;
+  /** Old versions and delete markers deleted. */
+  versionsDeleted: number;
+  /** Old versions that held the subject while their current object did not (or was gone). */
+  oldVersions: number;
+}
+
+export function emptyLandingSweep(): LandingSweep {
+  return { objects: 0, found: 0, removed: 0, rewritten: 0, deleted: 0, versionsDeleted: 0, oldVersions: 0 };
+}
+
+/** The landing zone's place result from a sweep (every page of it). */
+export function landingPlaceResult(sweep: LandingSweep, where: string): PlaceResult {
+  return {
+    place: 'landing',
+    where,
+    unit: 'deliveries',
+    found: sweep.found,
+    removed: sweep.removed,
+    rewritten: sweep.rewritten,
+    deleted: sweep.deleted,
+    versionsDeleted: sweep.versionsDeleted,
+    note:
+      `${sweep.objects} landing objects searched` +
+      (sweep.oldVersions > 0
+        ? `; ${sweep.oldVersions} old versions held the subject without their current object`
+        : '') +
+      "; deliveries still in the delivery stream's buffer land later and are dropped by ingest's ledger filter",
+  };
 }
 
 /** What {@link pruneReport} decided for one report object. */

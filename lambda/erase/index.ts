@@ -5,8 +5,10 @@
  *   erasure id, or `{valid: false, reason}` (one line, never the id) for the state machine to fail with;
  * - `lock`, `begin`: the compaction lock, then the ledger's `started` entry (a real run);
  * - `sweep`: one page of the raw zone after a cursor, adding to the counts;
- * - `place`: one of the other places (state, dedupe, landing, quarantine, dead-letters, reports, athena-results,
- *   and the curated and smartcar slots);
+ * - `landing`: one page of the landing zone's keys after a cursor, adding to its counts (a backlog of
+ *   thousands of objects when ingest was broken is many calls, never one that times out);
+ * - `place`: one of the other places (state, dedupe, quarantine, dead-letters, reports, athena-results, and
+ *   the curated and smartcar slots; `landing` too, whole, for executions started before the loop);
  * - `finish`: the ledger entry completed, the receipt in the work bucket, the lock given back;
  * - `abort`: the lock given back after a failure, and the error as one line.
  *
@@ -21,9 +23,11 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import {
   type DeployedLocations,
   deployedPlaces,
+  landingWhere,
   type PlaceSlots,
   releaseCompactionLock,
   releaseLockOfExecution,
+  sweepLandingPage,
   sweepRawPage,
   takeCompactionLock,
 } from '../adapters/erasure-places';
@@ -35,6 +39,7 @@ import {
   ENV,
   ERASE_ENV,
   ERASE_FUNCTION_TIMEOUT_SECONDS,
+  ERASE_LANDING_PAGE_SIZE,
   ERASE_PAGE_SIZE,
 } from '../contract';
 import {
@@ -52,7 +57,7 @@ import {
   type Subject,
   subjectHash,
 } from '../core/erasure';
-import { DEPLOYED_OUTSIDE } from '../core/erasure-places';
+import { DEPLOYED_OUTSIDE, emptyLandingSweep, type LandingSweep, landingPlaceResult } from '../core/erasure-places';
 
 /** The request as the state machine carries it from task to task (the subject, flags and the id). */
 export interface ErasureRequest {
@@ -72,12 +77,19 @@ export type EraseEvent =
   | { action: 'lock'; erasure: ErasureRequest; execution: string }
   | { action: 'begin'; erasure: ErasureRequest }
   | { action: 'sweep'; erasure: ErasureRequest; raw?: { cursor?: string | null; sweep?: RawSweep | null } }
+  | {
+      action: 'landing';
+      erasure: ErasureRequest;
+      landing?: { cursor?: string | null; sweep?: LandingSweep | null };
+    }
   | { action: 'place'; erasure: ErasureRequest; place: string }
   | {
       action: 'finish';
       erasure: ErasureRequest;
       execution: string;
       sweep: RawSweep;
+      /** The landing loop's counts (absent in executions started before the loop: `results.landing` then). */
+      landing?: LandingSweep | null;
       results: Record<string, PlaceResult[]>;
     }
   | { action: 'abort'; erasure?: ErasureRequest; error?: { Error?: string; Cause?: string } };
@@ -133,7 +145,12 @@ const aws = () => {
   return clients;
 };
 
-function locations(): DeployedLocations & { lockTable?: string; pageSize: number; waitSeconds: number } {
+function locations(): DeployedLocations & {
+  lockTable?: string;
+  pageSize: number;
+  landingPageSize: number;
+  waitSeconds: number;
+} {
   const env = (name: string) => process.env[name] || undefined;
   const lakeBucket = env(ERASE_ENV.lakeBucketName);
   const workBucket = env(ERASE_ENV.workBucketName);
@@ -151,6 +168,7 @@ function locations(): DeployedLocations & { lockTable?: string; pageSize: number
     athenaResultsBucket: env(ERASE_ENV.athenaResultsBucketName),
     lockTable: env(ERASE_ENV.lockTableName),
     pageSize: Number(env(ERASE_ENV.pageSize) ?? ERASE_PAGE_SIZE),
+    landingPageSize: Number(env(ERASE_ENV.landingPageSize) ?? ERASE_LANDING_PAGE_SIZE),
     waitSeconds: Number(env(ERASE_ENV.deadLetterWaitSeconds) ?? 1),
   };
 }
@@ -225,7 +243,12 @@ interface ExecutionEnded {
   readonly detail?: { readonly status?: string; readonly executionArn?: string };
 }
 
-export async function handler(event: EraseEvent | ExecutionEnded): Promise<unknown> {
+/** What the function uses of Lambda's context: the time left, so that a landing page stops before the timeout. */
+interface CallContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export async function handler(event: EraseEvent | ExecutionEnded, call?: CallContext): Promise<unknown> {
   const { s3, ddb, sqs } = aws();
   if ('source' in event && event.source === 'aws.states') {
     // An execution stopped from the console or timed out never reached its Catch: give its lock back.
@@ -305,6 +328,23 @@ export async function handler(event: EraseEvent | ExecutionEnded): Promise<unkno
       await writePending(s3, where.workBucket, e, context);
       return { cursor: page.cursor ?? null, done: page.done, sweep: page.sweep };
     }
+    case 'landing': {
+      const where = locations();
+      const page = await sweepLandingPage(
+        s3,
+        where.lakeBucket,
+        where.landingPrefix ?? DEFAULT_LANDING_PREFIX,
+        event.landing?.cursor ?? undefined,
+        await contextOf(s3, where.workBucket, event.erasure),
+        event.landing?.sweep ?? emptyLandingSweep(),
+        {
+          pageSize: where.landingPageSize,
+          remainingMs: call ? () => call.getRemainingTimeInMillis() : undefined,
+        },
+      );
+      // The cursor is a key the delivery stream generated (a time and a uuid): it names no one.
+      return { cursor: page.cursor ?? null, done: page.done, sweep: page.sweep };
+    }
     case 'place': {
       const where = locations();
       const e = event.erasure;
@@ -322,10 +362,15 @@ export async function handler(event: EraseEvent | ExecutionEnded): Promise<unkno
     case 'finish': {
       const where = locations();
       const e = event.erasure;
+      const landing = event.landing
+        ? [landingPlaceResult(event.landing, landingWhere(where.lakeBucket, where.landingPrefix))]
+        : undefined;
       const places = [
         rawPlaceResult(event.sweep, `s3://${where.lakeBucket}/${where.rawPrefix}/`),
         // The state machine's result paths spell `dead-letters` as `dead_letters` (JSONPath).
-        ...PLACE_ORDER.flatMap((p) => event.results?.[p.replaceAll('-', '_')] ?? event.results?.[p] ?? []),
+        ...PLACE_ORDER.flatMap((p) =>
+          p === 'landing' && landing ? landing : (event.results?.[p.replaceAll('-', '_')] ?? event.results?.[p] ?? []),
+        ),
       ];
       const ledger = s3LedgerStore(s3, where.lakeBucket);
       const finishedAt = new Date();

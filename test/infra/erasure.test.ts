@@ -101,7 +101,7 @@ it('grants only the object, queue and lock actions the places use, each under th
   }
 });
 
-it('is a state machine that logs errors only, without execution data, and loops over raw-zone pages', () => {
+it('is a state machine that logs errors only, without execution data, and loops over raw-zone and landing pages', () => {
   const machines = template.findResources('AWS::StepFunctions::StateMachine');
   const [id, machine] = Object.entries(machines).find(([key]) => key.includes('ErasureStateMachine')) ?? [];
   expect(id).toBeDefined();
@@ -113,10 +113,23 @@ it('is a state machine that logs errors only, without execution data, and loops 
   // The lead's slots: the curated layer always, Smartcar only when asked.
   expect(states.get('Erase curated rows')?.Parameters).toMatchObject({ action: 'place', place: 'curated' });
   expect(states.get('Erase at Smartcar')?.Parameters).toMatchObject({ action: 'place', place: 'smartcar' });
-  // The landing zone (deliveries the stream wrote that ingest has not stored yet), before the quarantine.
-  expect(states.get('Erase landing deliveries')?.Parameters).toMatchObject({ action: 'place', place: 'landing' });
-  expect(states.get('Erase dedupe items')?.Next).toBe('Erase landing deliveries');
-  expect(states.get('Erase landing deliveries')?.Next).toBe('Erase quarantined deliveries');
+  // The landing zone (deliveries the stream wrote that ingest has not stored yet), before the quarantine: a
+  // loop over pages of its keys on a cursor, as the raw zone's, so that a backlog never outlasts one call.
+  const landing = 'Erase a page of landing deliveries';
+  expect(states.get('Keep the request')?.Parameters).toMatchObject({ landing: { done: false } });
+  expect(states.get('Erase dedupe items')?.Next).toBe(landing);
+  expect(states.get(landing)).toMatchObject({
+    Parameters: { action: 'landing', 'landing.$': '$.landing' },
+    ResultPath: '$.landing',
+    Next: 'Landing zone done?',
+  });
+  expect(states.get('Landing zone done?')).toMatchObject({
+    Default: landing,
+    Choices: [{ Variable: '$.landing.done', BooleanEquals: true, Next: 'Erase quarantined deliveries' }],
+  });
+  expect(JSON.stringify(states.get(landing)?.Catch)).toMatch(/Give the lock back after a failure/);
+  // The receipt's landing counts are the loop's totals.
+  expect(states.get('Finish and write the receipt')?.Parameters).toMatchObject({ 'landing.$': '$.landing.sweep' });
   expect(states.get('Bad input')).toMatchObject({
     Type: 'Fail',
     Error: 'Erasure.BadInput',

@@ -1,25 +1,29 @@
 /**
  * Erasure from a deployed instance against moto, two ways over the same world (test/support/erasure-world.ts):
- * a versioned lake with old versions, the quarantine, both dead-letter queues, the state and dedupe tables,
- * the run reports and the Athena results. The erased vehicle's id must be in no object version anywhere
+ * a versioned lake with old versions, the landing zone (five objects the delivery stream wrote that ingest has
+ * not stored), the quarantine, both dead-letter queues, the state and dedupe tables, the run reports and the
+ * Athena results. The erased vehicle's id must be in no object version anywhere
  * afterwards, everything else unchanged.
  *
  * - `erase --stack` (scripts/ops/erase-deployed.ts), finding the instance from a CloudFormation stack's
  *   outputs;
  * - the synthesized erase state machine, executed in-process by aws-local-stepfunctions, each task running
- *   the real erase function (lambda/erase), with a page size of 2 so that the raw sweep loops.
+ *   the real erase function (lambda/erase), with page sizes of 2 so that the raw sweep and the landing loop loop.
  *
  * One file (one moto, one module registry) for both: each world has its own names, so neither sees the other.
  */
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Resources } from '../../cli/stack';
 import { ERASE_ENV, ERASE_INGEST_WAIT_SECONDS } from '../../lambda/contract';
 import { subjectHash } from '../../lambda/core/erasure';
+import { landingLine } from '../../lambda/core/landing';
 import { handler } from '../../lambda/erase';
 import { definitionFromTemplate, runLocally } from '../../local/workflow-runner';
 import { eraseDeployed } from '../../scripts/ops/erase-deployed';
 import { buildWorld, OTHER, snapshot, VICTIM, versionsOf, type World } from '../support/erasure-world';
+import { vehicleState } from '../support/fixtures';
+import { deliveryMessage } from '../support/lake';
 import { type Moto, startMoto, useMoto } from '../support/moto';
 import { createMarkedStack } from '../support/stack-outputs';
 import { synthStack } from '../support/synth';
@@ -34,6 +38,38 @@ beforeAll(async () => {
 afterAll(async () => {
   await moto?.stop();
 });
+
+const LANDING = 'landing/2026/11/26/10/stream-1-2026-11-26-10';
+/** One delivery a line, as the delivery stream writes them; `keep` picks the lines (their event ids stay). */
+const landingLines = (i: number, vehicles: string[], keep = (_v: string) => true) =>
+  vehicles
+    .map((v, j) =>
+      keep(v)
+        ? landingLine(deliveryMessage(vehicleState(`l${i}-${j}`, { vehicleId: v }), '2026-11-26T10:00:00.000Z'))
+        : '',
+    )
+    .join('');
+/** What ingest has not stored yet: 5 objects, the victim's 4 deliveries in 0 (with another's), 2 (only theirs) and 4. */
+const LANDING_OBJECTS = [[VICTIM, OTHER], [OTHER], [VICTIM, VICTIM], [OTHER], [OTHER, VICTIM]].map((vehicles, i) => ({
+  key: `${LANDING}-0${i}-uuid`,
+  body: landingLines(i, vehicles),
+  kept: landingLines(i, vehicles, (v) => v !== VICTIM),
+}));
+
+async function putLanding(world: World): Promise<void> {
+  const s3 = new S3Client({});
+  for (const o of LANDING_OBJECTS)
+    await s3.send(new PutObjectCommand({ Bucket: world.names.lakeBucket, Key: o.key, Body: o.body }));
+}
+
+/** The landing objects now: every one left holds the other deliveries byte for byte, 2 (only the victim's) is gone. */
+function expectLandingErased(after: Awaited<ReturnType<typeof snapshot>>, world: World): void {
+  for (const o of LANDING_OBJECTS) {
+    const versions = after.objects.get(`${world.names.lakeBucket}/${o.key}`);
+    if (o.kept === '') expect(versions).toBeUndefined();
+    else expect(versions?.map((v) => [v.latest, v.text])).toEqual([[true, o.kept]]);
+  }
+}
 
 describe('erase --stack', () => {
   async function deploy(name: string, world: World): Promise<Resources> {
@@ -54,6 +90,7 @@ describe('erase --stack', () => {
 
   it('erases a vehicle from every deployed place, old versions included, and nothing else', async () => {
     const world = await buildWorld('one');
+    await putLanding(world);
     const resources = await deploy('EraseOne', world);
     const untouched = await snapshot(world);
 
@@ -78,6 +115,9 @@ describe('erase --stack', () => {
     expect(byPlace.dedupe).toMatchObject({ found: 6, removed: 0, note: expect.stringMatching(/^kept on purpose/) });
     expect(byPlace['raw-versions']).toMatchObject({ found: 0, removed: 0 });
     expect(byPlace.quarantine).toMatchObject({ found: 2, rewritten: 1, deleted: 1 });
+    // In-process, the landing zone in one page of keys (it loops when there are more).
+    expect(byPlace.landing).toMatchObject({ found: 4, removed: 4, rewritten: 2, deleted: 1, versionsDeleted: 2 + 2 });
+    expect(byPlace.landing.note).toMatch(/^5 landing objects searched;/);
     expect(byPlace['dead-letters']).toMatchObject({ found: 2, removed: 2 });
     expect(byPlace['dead-letters-state']).toMatchObject({ found: 0 });
     expect(byPlace.reports).toMatchObject({ found: 3, rewritten: 2, deleted: 1 });
@@ -113,6 +153,7 @@ describe('erase --stack', () => {
     expect(a[0].text.split('\n').filter((l) => l !== '')).toEqual(beforeLines);
     expect(after.objects.has(`${lake}/raw/dt=2026-11-26/hour=10/b.ndjson.gz`)).toBe(false);
 
+    expectLandingErased(after, world);
     expect(after.state).toEqual(untouched.state.filter((i) => !i.includes(VICTIM)));
     expect(after.state).toHaveLength(3);
     expect(after.dedupe).toEqual(untouched.dedupe);
@@ -174,6 +215,7 @@ describe('the erase state machine', () => {
   beforeAll(async () => {
     definition = definitionFromTemplate(synthStack().template.toJSON() as never, 'ErasureStateMachine');
     world = await buildWorld('sfn');
+    await putLanding(world);
     const { names } = world;
     Object.assign(process.env, {
       [ERASE_ENV.lakeBucketName]: names.lakeBucket,
@@ -187,6 +229,9 @@ describe('the erase state machine', () => {
       [ERASE_ENV.athenaResultsBucketName]: names.resultsBucket,
       [ERASE_ENV.lockTableName]: names.lockTable,
       [ERASE_ENV.pageSize]: '2',
+      // Page ends fall on keys that stay (01, 03, 04): moto, given a key marker alone whose key is gone,
+      // skips the next version (S3 lists the keys after it).
+      [ERASE_ENV.landingPageSize]: '2',
       [ERASE_ENV.deadLetterWaitSeconds]: '0',
     });
   }, 60_000);
@@ -232,18 +277,23 @@ describe('the erase state machine', () => {
     const drySummary = dry.output as Summary;
     expect(drySummary.removed).toBe(0);
     expect(await snapshot(world)).toEqual(untouched);
-    const sweeps = (events: Record<string, unknown>[]) =>
-      events.filter(
-        (e) => e.type === 'StateEntered' && (e.state as { name?: string })?.name === 'Sweep a page of the raw zone',
-      ).length;
+    const entered = (events: Record<string, unknown>[], name: string) =>
+      events.filter((e) => e.type === 'StateEntered' && (e.state as { name?: string })?.name === name).length;
+    const sweeps = (events: Record<string, unknown>[]) => entered(events, 'Sweep a page of the raw zone');
     // 5 keys under raw/ at 2 a page: 3 pages.
     expect(sweeps(dry.events)).toBe(3);
+    // 5 keys under landing/ at 2 a page: 3 pages, whose counts add up on the receipt.
+    expect(entered(dry.events, 'Erase a page of landing deliveries')).toBe(3);
+    expect(drySummary.places.find((p) => p.place === 'landing')).toMatchObject({ found: 4, removed: 0 });
 
     const real = await run({ vehicleId: VICTIM, reference: 'DPO-7' }, 'real');
     const summary = real.output as Summary;
     expect(summary.places.map((p) => [p.place, p.found])).toEqual(drySummary.places.map((p) => [p.place, p.found]));
     expect(summary.removed).toBe(summary.found - 6); // the dedupe items are kept on purpose
-    expect(summary.found).toBe(6 + 0 + 3 + 6 + 2 + 2 + 0 + 3 + 1); // raw, old raw versions, state, dedupe, quarantine, two DLQs, reports, results
+    // raw, old raw versions, state, dedupe, landing, quarantine, two DLQs, reports, results
+    expect(summary.found).toBe(6 + 0 + 3 + 6 + 4 + 2 + 2 + 0 + 3 + 1);
+    expect(entered(real.events, 'Erase a page of landing deliveries')).toBe(3);
+    expect(summary.places.find((p) => p.place === 'landing')).toMatchObject({ found: 4, removed: 4 });
     expect(summary.receipt).toMatch(new RegExp(`^s3://${world.names.workBucket}/erasures/receipts/`));
 
     const after = await snapshot(world);
@@ -254,6 +304,7 @@ describe('the erase state machine', () => {
         where,
         pending: false,
       });
+    expectLandingErased(after, world);
     expect(after.state).toHaveLength(3);
     expect(after.dedupe).toEqual(untouched.dedupe);
     expect(after.dlq).toHaveLength(1);
