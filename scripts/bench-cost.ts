@@ -184,9 +184,11 @@ async function shapeOf(config: Config): Promise<Shape> {
     stateMemoryMb: stateFn?.MemorySize ?? 0,
     compactionEverySeconds: schedule?.State === 'ENABLED' && every ? Number(every[1]) * unit[every[2]] : undefined,
     logRetentionDays: retention.length ? Math.max(...retention) : 30,
-    firehose: stream
-      ? { intervalSeconds: Number(hints?.IntervalInSeconds ?? 300), sizeMiB: Number(hints?.SizeInMBs ?? 5) }
-      : undefined,
+    // The buffer in use: the verification function puts to the stream (with the queue buffer it stands idle).
+    firehose:
+      stream && env(verify).DELIVERY_STREAM_NAME !== undefined
+        ? { intervalSeconds: Number(hints?.IntervalInSeconds ?? 300), sizeMiB: Number(hints?.SizeInMBs ?? 5) }
+        : undefined,
   };
 }
 
@@ -227,9 +229,10 @@ function s3Notification(key: string, size: number, at: number): string {
           s3SchemaVersion: '1.0',
           configurationId: 'NjA5ZjFhZmEtZDk2Yy00ZTI3LWE0ZDktZmQyZDk2NjVkYjQ3',
           bucket: {
-            name: 'costStack-lakebucket-1a2b3c4d5e6f',
+            // The lake bucket the ingest function is configured with (it refuses other buckets' notifications).
+            name: 'lake',
             ownerIdentity: { principalId: 'A3NL1KOZZKExample' },
-            arn: 'arn:aws:s3:::costStack-lakebucket-1a2b3c4d5e6f',
+            arn: 'arn:aws:s3:::lake',
           },
           object: {
             key,

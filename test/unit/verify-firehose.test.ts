@@ -141,27 +141,4 @@ describe('what a cold start loads', () => {
     smStub.restore();
     jest.dontMock('@aws-sdk/client-sqs');
   });
-
-  it('with the queue buffer, the Firehose client is never loaded', async () => {
-    jest.resetModules();
-    delete process.env.DELIVERY_STREAM_NAME;
-    let firehoseLoaded = 0;
-    jest.doMock('@aws-sdk/client-firehose', () => {
-      firehoseLoaded++;
-      return jest.requireActual('@aws-sdk/client-firehose');
-    });
-    const sqsModule = await import('@aws-sdk/client-sqs');
-    const stub = mockClient(sqsModule.SQSClient);
-    stub.on(sqsModule.SendMessageCommand).resolves({ MessageId: 'm' });
-    const sm = await import('@aws-sdk/client-secrets-manager');
-    const smStub = mockClient(sm.SecretsManagerClient);
-    smStub.on(sm.GetSecretValueCommand).resolves({ SecretString: TEST_TOKEN });
-    const { handler: h } = await import('../../lambda/verify/index');
-    expect((await h(delivery().event)).statusCode).toBe(200);
-    expect(stub.commandCalls(sqsModule.SendMessageCommand)).toHaveLength(1);
-    expect(firehoseLoaded).toBe(0);
-    stub.restore();
-    smStub.restore();
-    jest.dontMock('@aws-sdk/client-firehose');
-  });
 });
