@@ -261,21 +261,12 @@ export function landingPeeker(s3: S3Client, bucket: string, landingPrefix: strin
     async peek() {
       const hour = since?.toISOString().slice(0, 13).replace(/[-T]/g, '/');
       const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const out = await s3.send(
-          new ListObjectsV2Command({
-            Bucket: bucket,
-            Prefix: prefix,
-            // Every key of since's hour and later sorts after `landing/YYYY/MM/DD/HH`.
-            StartAfter: token || !hour ? undefined : `${prefix}${hour}`,
-            ContinuationToken: token,
-            MaxKeys: LANDING_PEEK_LIMIT + 1 - keys.length,
-          }),
-        );
-        for (const o of out.Contents ?? []) if (o.Key?.startsWith(prefix)) keys.push(o.Key);
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token && keys.length <= LANDING_PEEK_LIMIT);
+      // Every key of since's hour and later sorts after `landing/YYYY/MM/DD/HH`; one more than the limit
+      // says whether more are waiting.
+      for await (const key of s3Keys(s3, bucket)(prefix, hour ? `${prefix}${hour}` : undefined)) {
+        keys.push(key);
+        if (keys.length > LANDING_PEEK_LIMIT) break;
+      }
       more = keys.length > LANDING_PEEK_LIMIT;
       const messages: { id: string; body: string }[] = [];
       read = 0;
