@@ -17,7 +17,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { decodeStateItem, isStateItem } from '../lambda/adapters/dynamodb-state-store';
 import { s3Keys } from '../lambda/adapters/recovery';
-import { getObjectBytes } from '../lambda/adapters/s3-objects';
+import { getObjectBytes, getObjectIfThere } from '../lambda/adapters/s3-objects';
 import { DEFAULT_LANDING_PREFIX, DEFAULT_RAW_PREFIX } from '../lambda/contract';
 import { landingMessages } from '../lambda/core/landing';
 import {
@@ -271,10 +271,8 @@ export function landingPeeker(s3: S3Client, bucket: string, landingPrefix: strin
       const messages: { id: string; body: string }[] = [];
       read = 0;
       for (const key of keys.slice(0, LANDING_PEEK_LIMIT)) {
-        const bytes = await getObjectBytes(s3, bucket, key).catch((err: { name?: string }) => {
-          if (err?.name === 'NoSuchKey') return undefined; // ingested and deleted since the listing
-          throw err;
-        });
+        // Gone means ingested and deleted since the listing.
+        const bytes = (await getObjectIfThere(s3, bucket, key))?.bytes;
         if (!bytes) continue;
         read++;
         messages.push(...landingMessages(key, bytes));

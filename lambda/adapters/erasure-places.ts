@@ -57,7 +57,7 @@ import { dedupeKey } from '../core/seen-store';
 import { withoutEvents } from '../core/vehicle-state';
 import { decodeStateItem, encodeStateItem, isStateItem, STATE_WRITE_ATTEMPTS } from './dynamodb-state-store';
 import { deleteNoncurrentVersions, type ListableObjects, s3ErasableObjects } from './erasure-stores';
-import { listVersionsUnder } from './s3-objects';
+import { getObjectIfThere, listVersionsUnder } from './s3-objects';
 
 type Item = Record<string, { S: string }>;
 
@@ -330,17 +330,8 @@ async function eraseLandingKey(
   sweep: LandingSweep,
 ): Promise<void> {
   /** The text of one version; undefined when ingest deleted it meanwhile. */
-  const read = async (versionId: string) => {
-    try {
-      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
-      const bytes = await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
-      return Buffer.from(bytes).toString('utf8');
-    } catch (err) {
-      const name = (err as { name?: string }).name;
-      if (name === 'NoSuchKey' || name === 'NoSuchVersion') return undefined;
-      throw err;
-    }
-  };
+  const read = async (versionId: string) =>
+    (await getObjectIfThere(s3, bucket, key, versionId))?.bytes.toString('utf8');
   const current = versions.find((v) => v.latest && !v.marker);
   const text = current ? await read(current.versionId) : undefined;
   if (text !== undefined) {

@@ -19,6 +19,30 @@ export async function getObjectBytes(s3: S3Client, bucket: string, key: string):
   return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
 }
 
+/**
+ * One version of an object (the current one without `versionId`) with the version S3 served, or undefined
+ * when it is gone (NoSuchKey, NoSuchVersion): for readers racing a deleter, such as the landing zone's.
+ */
+export async function getObjectIfThere(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<{ bytes: Buffer; versionId?: string } | undefined> {
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+    const body = out.Body as { transformToByteArray(): Promise<Uint8Array> } | undefined;
+    return {
+      bytes: Buffer.from(body ? await body.transformToByteArray() : new Uint8Array()),
+      versionId: out.VersionId,
+    };
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'NoSuchKey' || name === 'NoSuchVersion') return undefined;
+    throw err;
+  }
+}
+
 /** One version of an object: a stored version (latest or not) or a delete marker. */
 export interface ObjectVersion {
   readonly versionId: string;

@@ -7,19 +7,14 @@
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectVersionsCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dynamoSeenStore } from '../adapters/dynamodb-seen-store';
 import { s3LedgerStore } from '../adapters/erasure-stores';
 import { createLogger } from '../adapters/logger';
 import { coreMetrics, metrics } from '../adapters/metrics';
+import { getObjectIfThere, listVersionsOf } from '../adapters/s3-objects';
 import {
   DEFAULT_DEDUP_TTL_SECONDS,
   DEFAULT_LANDING_PREFIX,
@@ -93,25 +88,13 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
   const messages = (event?.Records ?? []).map((r) => ({ id: r.messageId, body: r.body }));
   const result = await ingestQueue(messages, {
     landingPrefix,
-    getLanding: async ({ key, versionId }) => {
-      try {
-        const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
-        const bytes = out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
-        return { bytes, versionId: out.VersionId };
-      } catch (err) {
-        const name = (err as { name?: string }).name;
-        if (name === 'NoSuchKey' || name === 'NoSuchVersion') return undefined;
-        throw err;
-      }
-    },
+    getLanding: ({ key, versionId }) => getObjectIfThere(s3, bucket, key, versionId),
     deleteLanding: async ({ key, versionId }) => {
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
     },
-    removedUnstored: async ({ key }) => {
-      // A delete marker on top means someone else deleted it (ingest deletes the version it read).
-      const out = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, MaxKeys: 10 }));
-      return (out.DeleteMarkers ?? []).some((m) => m.Key === key && m.IsLatest);
-    },
+    // A delete marker on top means someone else deleted it (ingest deletes the version it read).
+    removedUnstored: async ({ key }) =>
+      (await listVersionsOf(s3, bucket, key)).some((v) => v.deleteMarker && v.isLatest),
     bucket,
     defer:
       deliveryQueueUrl && sqs
