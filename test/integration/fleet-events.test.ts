@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { fleetEventOf, publishEvents } from '../../lambda/core/fleet-events';
 import { toLakeRecord } from '../../lambda/core/lake';
@@ -19,7 +19,7 @@ import { apiEvent } from '../support/api-event';
 import { fixture, sign, TEST_TOKEN } from '../support/fixtures';
 import { deliveryMessage } from '../support/lake';
 import { RecordingMetrics } from '../support/metrics';
-import { type Moto, startMoto, useMoto } from '../support/moto';
+import { drainQueue, type Moto, startMoto, useMoto } from '../support/moto';
 
 let moto: Moto;
 let sqs: SQSClient;
@@ -78,14 +78,7 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-async function drain(url: string): Promise<{ messageId?: string; body?: string }[]> {
-  const out: { messageId?: string; body?: string }[] = [];
-  for (;;) {
-    const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
-    if (!r.Messages?.length) return out;
-    for (const m of r.Messages) out.push({ messageId: m.MessageId, body: m.Body });
-  }
-}
+const drain = (url: string) => drainQueue(sqs, url);
 
 it('one event per stored delivery, after the lake write; none for rejected, filtered or legacy types', async () => {
   const state = fixture('vehicle-state');

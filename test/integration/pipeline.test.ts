@@ -5,12 +5,12 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
 import { apiEvent } from '../support/api-event';
 import { fixture, sign, TEST_TOKEN, vehicleState } from '../support/fixtures';
 import { decodeNdjsonGzip } from '../support/lake';
-import { type Moto, startMoto, useMoto } from '../support/moto';
+import { drainQueue as drainMessages, type Moto, startMoto, useMoto } from '../support/moto';
 
 let moto: Moto;
 let s3: S3Client;
@@ -58,13 +58,7 @@ afterAll(async () => {
 });
 
 async function drainQueue(): Promise<SQSEvent> {
-  const records: SQSRecord[] = [];
-  for (;;) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }));
-    if (!out.Messages?.length) break;
-    for (const m of out.Messages) records.push({ messageId: m.MessageId, body: m.Body } as SQSRecord);
-  }
-  return { Records: records };
+  return { Records: await drainMessages(sqs, queueUrl) };
 }
 
 async function lakeKeys(): Promise<string[]> {

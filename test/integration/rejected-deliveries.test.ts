@@ -7,15 +7,15 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
 import type { LakeRecord } from '../../lambda/contract';
 import { main as recoverMain } from '../../scripts/ops/recover-rejected';
 import { apiEvent } from '../support/api-event';
 import { runInProcess } from '../support/cli';
 import { sign, vehicleState } from '../support/fixtures';
 import { decodeNdjsonGzip } from '../support/lake';
-import { type Moto, startMoto, useMoto } from '../support/moto';
+import { drainQueue, type Moto, startMoto, useMoto } from '../support/moto';
 
 const OLD = 'amt-old-aaaa';
 const NEW = 'amt-new-bbbb';
@@ -102,16 +102,7 @@ async function keys(Bucket: string, Prefix = ''): Promise<string[]> {
   return (out.Contents ?? []).map((o) => o.Key as string);
 }
 
-/** Everything in a queue, as the event source mapping would hand it to its function. */
-async function drain(url: string): Promise<SQSRecord[]> {
-  const records: SQSRecord[] = [];
-  for (;;) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
-    if (!out.Messages?.length) break;
-    for (const m of out.Messages) records.push({ messageId: m.MessageId, body: m.Body } as SQSRecord);
-  }
-  return records;
-}
+const drain = (url: string) => drainQueue(sqs, url);
 
 async function ingestQueue(): Promise<void> {
   const records = await drain(queueUrl);

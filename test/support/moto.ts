@@ -215,3 +215,18 @@ export async function createStateTable(
     }),
   );
 }
+
+/** Everything in a queue, as the event source mapping would hand it to its function (receives until empty). */
+export async function drainQueue(
+  sqs: import('@aws-sdk/client-sqs').SQSClient,
+  url: string,
+): Promise<import('aws-lambda').SQSRecord[]> {
+  const { ReceiveMessageCommand } = await import('@aws-sdk/client-sqs');
+  const records: import('aws-lambda').SQSRecord[] = [];
+  for (;;) {
+    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
+    if (!out.Messages?.length) return records;
+    for (const m of out.Messages)
+      records.push({ messageId: m.MessageId, body: m.Body } as import('aws-lambda').SQSRecord);
+  }
+}
